@@ -1,0 +1,113 @@
+#pragma once
+// The one error type of the library. Every failure a caller can see is a quiver::Error: a kind (what
+// happened), a class (what the caller may do about it) and a human message, plus the protocol codes and
+// ids that apply.
+
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace quiver {
+
+enum class ErrorKind {
+  invalid_url,       // the URL could not be parsed or names an unsupported scheme/port
+  invalid_request,   // a header or method the library refuses to send (names the header)
+  resolve_failed,    // the host name has no address
+  handshake_failed,  // QUIC/TLS handshake failed, timed out, or the connection closed before it finished
+  stream_reset,      // the peer reset this request's stream (h3_code says why)
+  transport_error,   // the connection failed or was closed by the peer (transport_code/h3_code)
+  goaway,            // the peer (or we) is draining the connection; `unprocessed` says it is safe to retry
+  idle_timeout,      // a streaming consumer neither read nor received for the stream idle timeout
+  request_timeout,   // the whole request took longer than its deadline
+  checkout_timeout,  // no connection could take the request within the pool's checkout timeout
+  cancelled,         // the caller cancelled the request
+  body_failed,       // the request body's source (file, producer) failed
+  protocol_error,    // the peer broke HTTP/3 rules in a way that only affects this request
+  io_error,          // a local I/O failure (socket, file)
+};
+
+enum class ErrorClass {
+  transient,      // safe to retry on a new connection: the server provably did not process it
+  invalid,        // the caller must change the request before trying again
+  unrecoverable,  // retrying as-is is not known to be safe or useful
+};
+
+// Why a handshake failed; lets callers (and the CLI's exit codes) tell a timeout from a bad certificate.
+enum class HandshakeFailure { timeout, certificate, alpn, refused, transport, closed };
+
+class Error {
+ public:
+  Error(ErrorKind kind, ErrorClass error_class, std::string message)
+      : kind_(kind), class_(error_class), message_(std::move(message)) {}
+  // The usual class for `kind` (e.g. invalid_url -> invalid).
+  Error(ErrorKind kind, std::string message);
+
+  ErrorKind kind() const noexcept { return kind_; }
+  ErrorClass error_class() const noexcept { return class_; }
+  const std::string& message() const noexcept { return message_; }
+
+  // Protocol details, present where they apply.
+  std::optional<std::uint64_t> stream_id;       // the request's stream
+  std::optional<std::uint64_t> h3_code;         // HTTP/3 application error code (RFC 9114 §8.1)
+  std::optional<std::uint64_t> transport_code;  // QUIC transport error code (RFC 9000 §20.1)
+  std::optional<std::uint64_t> goaway_id;       // the GOAWAY id that refused the request
+  std::optional<HandshakeFailure> handshake_failure;
+  bool unprocessed = false;                     // the server never processed the request
+
+  // "kind (class): message"
+  std::string to_string() const;
+
+ private:
+  ErrorKind kind_;
+  ErrorClass class_;
+  std::string message_;
+};
+
+std::string_view to_string(ErrorKind kind) noexcept;
+std::string_view to_string(ErrorClass error_class) noexcept;
+// RFC 9114 / RFC 9204 name of an HTTP/3 error code ("H3_REQUEST_CANCELLED"), or "0x1a2b" if unknown.
+std::string h3_error_name(std::uint64_t code);
+// RFC 9000 name of a QUIC transport error code ("PROTOCOL_VIOLATION", "CRYPTO_ERROR(0x12a)").
+std::string transport_error_name(std::uint64_t code);
+
+// What the blocking API throws; it carries the Error unchanged.
+class Exception : public std::runtime_error {
+ public:
+  explicit Exception(Error error) : std::runtime_error(error.to_string()), error_(std::move(error)) {}
+  const Error& error() const noexcept { return error_; }
+
+ private:
+  Error error_;
+};
+
+template <class T>
+using Result = std::expected<T, Error>;
+
+// HTTP/3 error codes used across the library (RFC 9114 §8.1, RFC 9204 §6).
+namespace h3_code {
+inline constexpr std::uint64_t no_error = 0x100;
+inline constexpr std::uint64_t general_protocol_error = 0x101;
+inline constexpr std::uint64_t internal_error = 0x102;
+inline constexpr std::uint64_t stream_creation_error = 0x103;
+inline constexpr std::uint64_t closed_critical_stream = 0x104;
+inline constexpr std::uint64_t frame_unexpected = 0x105;
+inline constexpr std::uint64_t frame_error = 0x106;
+inline constexpr std::uint64_t excessive_load = 0x107;
+inline constexpr std::uint64_t id_error = 0x108;
+inline constexpr std::uint64_t settings_error = 0x109;
+inline constexpr std::uint64_t missing_settings = 0x10a;
+inline constexpr std::uint64_t request_rejected = 0x10b;
+inline constexpr std::uint64_t request_cancelled = 0x10c;
+inline constexpr std::uint64_t request_incomplete = 0x10d;
+inline constexpr std::uint64_t message_error = 0x10e;
+inline constexpr std::uint64_t connect_error = 0x10f;
+inline constexpr std::uint64_t version_fallback = 0x110;
+inline constexpr std::uint64_t qpack_decompression_failed = 0x200;
+inline constexpr std::uint64_t qpack_encoder_stream_error = 0x201;
+inline constexpr std::uint64_t qpack_decoder_stream_error = 0x202;
+}  // namespace h3_code
+
+}  // namespace quiver

@@ -1,0 +1,9 @@
+#pragma once
+// Umbrella header of the public API.
+
+#include "quiver/error.hpp"
+#include "quiver/headers.hpp"
+#include "quiver/options.hpp"
+#include "quiver/request.hpp"
+#include "quiver/response.hpp"
+#include "quiver/url.hpp"

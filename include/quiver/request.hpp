@@ -1,0 +1,23 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "quiver/headers.hpp"
+#include "quiver/url.hpp"
+
+namespace quiver {
+
+// One HTTP request. Header names may be written in any case; they are sent lowercase. A "Host" header
+// sets :authority instead of being sent as a field.
+struct Request {
+  std::string method = "GET";
+  Url url;
+  Headers headers;
+  std::string body;  // sent as DATA when non-empty
+  // Deadline for the whole request (send, wait, receive); none when unset.
+  std::optional<std::chrono::milliseconds> timeout;
+};
+
+}  // namespace quiver

@@ -1,0 +1,17 @@
+#pragma once
+
+#include <string>
+
+#include "quiver/headers.hpp"
+
+namespace quiver {
+
+// A complete HTTP response. Field names are lowercase, in the order the server sent them.
+struct Response {
+  int status = 0;
+  Headers headers;
+  std::string body;
+  Headers trailers;
+};
+
+}  // namespace quiver
