@@ -1,0 +1,294 @@
+#include "h3/h3_session.hpp"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+namespace quiver::h3 {
+
+namespace {
+
+bool is_request_stream(std::int64_t stream_id) {
+  return (stream_id & 0x3) == 0;  // client-initiated bidirectional
+}
+
+std::string_view view(nghttp3_rcbuf* buffer) {
+  nghttp3_vec vec = nghttp3_rcbuf_get_buf(buffer);
+  return {reinterpret_cast<const char*>(vec.base), vec.len};
+}
+
+nghttp3_nv to_nv(const Header& field) {
+  return nghttp3_nv{reinterpret_cast<const std::uint8_t*>(field.name.data()),
+                    reinterpret_cast<const std::uint8_t*>(field.value.data()), field.name.size(),
+                    field.value.size(), NGHTTP3_NV_FLAG_NONE};
+}
+
+}  // namespace
+
+// Thin noexcept trampolines: recover the session from the connection's user data and forward.
+struct H3Session::Callbacks {
+  static H3Session& self(void* user_data) { return *static_cast<H3Session*>(user_data); }
+
+  static int recv_data(nghttp3_conn*, std::int64_t stream_id, const std::uint8_t* data,
+                       std::size_t length, void* user_data, void*) noexcept {
+    self(user_data).events_.on_response_data(stream_id, {data, length});
+    return 0;
+  }
+  static int deferred_consume(nghttp3_conn*, std::int64_t stream_id, std::size_t consumed,
+                              void* user_data, void*) noexcept {
+    self(user_data).transport_.extend_stream_credit(stream_id, consumed);
+    return 0;
+  }
+  static int begin_headers(nghttp3_conn*, std::int64_t stream_id, void* user_data, void*) noexcept {
+    if (Stream* stream = self(user_data).find(stream_id)) {
+      stream->block = {};
+      stream->status = 0;
+    }
+    return 0;
+  }
+  static int begin_trailers(nghttp3_conn*, std::int64_t stream_id, void* user_data, void*) noexcept {
+    if (Stream* stream = self(user_data).find(stream_id)) {
+      stream->block = {};
+      stream->in_trailers = true;
+    }
+    return 0;
+  }
+  static int recv_field(nghttp3_conn*, std::int64_t stream_id, std::int32_t token, nghttp3_rcbuf* name,
+                        nghttp3_rcbuf* value, std::uint8_t, void* user_data, void*) noexcept {
+    Stream* stream = self(user_data).find(stream_id);
+    if (stream == nullptr) return 0;
+    std::string_view text = view(value);
+    if (token == NGHTTP3_QPACK_TOKEN__STATUS) {
+      std::from_chars(text.data(), text.data() + text.size(), stream->status);
+      return 0;
+    }
+    std::string_view field_name = view(name);
+    if (!field_name.empty() && field_name.front() == ':') return 0;  // nghttp3 validated pseudo-fields
+    try {
+      stream->block.add(std::string(field_name), std::string(text));
+    } catch (...) {
+      return NGHTTP3_ERR_CALLBACK_FAILURE;
+    }
+    return 0;
+  }
+  static int end_headers(nghttp3_conn*, std::int64_t stream_id, int, void* user_data, void*) noexcept {
+    auto& session = self(user_data);
+    Stream* stream = session.find(stream_id);
+    if (stream == nullptr || stream->status < 200) return 0;  // 1xx: informational, keep waiting
+    session.events_.on_response_headers(stream_id, stream->status, std::move(stream->block));
+    return 0;
+  }
+  static int end_trailers(nghttp3_conn*, std::int64_t stream_id, int, void* user_data, void*) noexcept {
+    auto& session = self(user_data);
+    if (Stream* stream = session.find(stream_id)) {
+      session.events_.on_response_trailers(stream_id, std::move(stream->block));
+    }
+    return 0;
+  }
+  static int end_stream(nghttp3_conn*, std::int64_t stream_id, void* user_data, void*) noexcept {
+    self(user_data).events_.on_response_end(stream_id);
+    return 0;
+  }
+  // nghttp3 asks us to send STOP_SENDING / RESET_STREAM (e.g. after a malformed message).
+  static int stop_sending(nghttp3_conn*, std::int64_t stream_id, std::uint64_t code, void* user_data,
+                          void*) noexcept {
+    self(user_data).transport_.shutdown_stream_read(stream_id, code);
+    return 0;
+  }
+  static int reset_stream(nghttp3_conn*, std::int64_t stream_id, std::uint64_t code, void* user_data,
+                          void*) noexcept {
+    self(user_data).transport_.shutdown_stream_write(stream_id, code);
+    return 0;
+  }
+  static int shutdown(nghttp3_conn*, std::int64_t id, void* user_data) noexcept {
+    self(user_data).events_.on_goaway(id);
+    return 0;
+  }
+  static nghttp3_ssize read_body(nghttp3_conn*, std::int64_t stream_id, nghttp3_vec* vec, std::size_t,
+                                 std::uint32_t* flags, void* user_data, void*) noexcept {
+    Stream* stream = self(user_data).find(stream_id);
+    if (stream == nullptr) return NGHTTP3_ERR_CALLBACK_FAILURE;
+    vec[0].base = reinterpret_cast<std::uint8_t*>(stream->body.data()) + stream->body_offset;
+    vec[0].len = stream->body.size() - stream->body_offset;
+    stream->body_offset = stream->body.size();
+    *flags |= NGHTTP3_DATA_FLAG_EOF;
+    return 1;
+  }
+
+  static nghttp3_callbacks table() {
+    nghttp3_callbacks cb{};
+    cb.recv_data = recv_data;
+    cb.deferred_consume = deferred_consume;
+    cb.begin_headers = begin_headers;
+    cb.recv_header = recv_field;
+    cb.end_headers = end_headers;
+    cb.begin_trailers = begin_trailers;
+    cb.recv_trailer = recv_field;
+    cb.end_trailers = end_trailers;
+    cb.end_stream = end_stream;
+    cb.stop_sending = stop_sending;
+    cb.reset_stream = reset_stream;
+    cb.shutdown = shutdown;
+    return cb;
+  }
+};
+
+H3Session::H3Session(quic::QuicTransport& transport, SessionEvents& events,
+                     const ConnectionOptions& options)
+    : transport_(transport), events_(events), options_(options) {}
+
+H3Session::~H3Session() = default;
+
+Result<void> H3Session::start() {
+  nghttp3_settings settings;
+  nghttp3_settings_default(&settings);
+  settings.qpack_max_dtable_capacity = options_.qpack_table_capacity;
+  settings.qpack_blocked_streams = options_.qpack_blocked_streams;
+  nghttp3_callbacks callbacks = Callbacks::table();
+  nghttp3_conn* raw = nullptr;
+  if (int rv = nghttp3_conn_client_new(&raw, &callbacks, &settings, nghttp3_mem_default(), this); rv != 0) {
+    return std::unexpected(Error(ErrorKind::transport_error,
+                                 fmt::format("HTTP/3 set-up: {}", nghttp3_strerror(rv))));
+  }
+  conn_.reset(raw);
+  return {};
+}
+
+Result<void> H3Session::open_control_streams() {
+  nghttp3_conn* raw = conn_.get();
+  auto control = transport_.open_uni_stream();
+  auto encoder = transport_.open_uni_stream();
+  auto decoder = transport_.open_uni_stream();
+  if (!control) return std::unexpected(control.error());
+  if (!encoder) return std::unexpected(encoder.error());
+  if (!decoder) return std::unexpected(decoder.error());
+  if (int rv = nghttp3_conn_bind_control_stream(raw, *control); rv != 0) {
+    return std::unexpected(Error(ErrorKind::transport_error,
+                                 fmt::format("HTTP/3 control stream: {}", nghttp3_strerror(rv))));
+  }
+  if (int rv = nghttp3_conn_bind_qpack_streams(raw, *encoder, *decoder); rv != 0) {
+    return std::unexpected(Error(ErrorKind::transport_error,
+                                 fmt::format("HTTP/3 QPACK streams: {}", nghttp3_strerror(rv))));
+  }
+  return {};
+}
+
+Result<std::int64_t> H3Session::submit_request(const std::vector<Header>& fields, std::string body) {
+  auto stream_id = transport_.open_bidi_stream();
+  if (!stream_id) return stream_id;
+  std::vector<nghttp3_nv> nva;
+  nva.reserve(fields.size());
+  for (const Header& field : fields) nva.push_back(to_nv(field));
+
+  Stream& stream = streams_[*stream_id];
+  stream.body = std::move(body);
+  nghttp3_data_reader reader{Callbacks::read_body};
+  const nghttp3_data_reader* body_reader = stream.body.empty() ? nullptr : &reader;
+  if (int rv = nghttp3_conn_submit_request(conn_.get(), *stream_id, nva.data(), nva.size(), body_reader,
+                                           nullptr);
+      rv != 0) {
+    streams_.erase(*stream_id);
+    transport_.shutdown_stream(*stream_id, NGHTTP3_H3_INTERNAL_ERROR);
+    return std::unexpected(Error(ErrorKind::transport_error,
+                                 fmt::format("cannot submit request: {}", nghttp3_strerror(rv))));
+  }
+  transport_.schedule_write();
+  return stream_id;
+}
+
+void H3Session::consume(std::int64_t stream_id, std::size_t bytes) {
+  transport_.extend_stream_credit(stream_id, bytes);
+}
+
+void H3Session::reset_stream(std::int64_t stream_id, std::uint64_t h3_code) {
+  if (conn_) nghttp3_conn_shutdown_stream_read(conn_.get(), stream_id);
+  transport_.shutdown_stream(stream_id, h3_code);
+}
+
+H3Session::Stream* H3Session::find(std::int64_t stream_id) {
+  auto it = streams_.find(stream_id);
+  return it == streams_.end() ? nullptr : &it->second;
+}
+
+bool H3Session::record_failure(int nghttp3_error, std::string where) {
+  fatal_code_ = nghttp3_err_infer_quic_app_error_code(nghttp3_error);
+  fatal_text_ = fmt::format("{}: {}", where, nghttp3_strerror(nghttp3_error));
+  return false;
+}
+
+std::pair<std::uint64_t, std::string> H3Session::fatal_error() const {
+  return {fatal_code_, fatal_text_};
+}
+
+// ---- quic::StreamApplication ---------------------------------------------------------------------
+
+bool H3Session::on_stream_data(std::int64_t stream_id, std::span<const std::uint8_t> data, bool fin) {
+  nghttp3_ssize consumed = nghttp3_conn_read_stream(conn_.get(), stream_id, data.data(), data.size(), fin);
+  if (consumed < 0) return record_failure(static_cast<int>(consumed), "reading stream");
+  transport_.extend_stream_credit(stream_id, static_cast<std::uint64_t>(consumed));
+  return true;
+}
+
+bool H3Session::on_stream_data_acked(std::int64_t stream_id, std::uint64_t length) {
+  int rv = nghttp3_conn_add_ack_offset(conn_.get(), stream_id, length);
+  return rv == 0 || record_failure(rv, "acknowledging stream data");
+}
+
+bool H3Session::on_stream_closed(std::int64_t stream_id, std::optional<std::uint64_t> app_error_code) {
+  int rv = nghttp3_conn_close_stream(conn_.get(), stream_id, app_error_code.value_or(NGHTTP3_H3_NO_ERROR));
+  if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND) return record_failure(rv, "closing stream");
+  if (is_request_stream(stream_id)) {
+    streams_.erase(stream_id);
+    events_.on_stream_closed(stream_id, app_error_code);
+  }
+  return true;
+}
+
+bool H3Session::on_stream_reset(std::int64_t stream_id, std::uint64_t app_error_code) {
+  int rv = nghttp3_conn_shutdown_stream_read(conn_.get(), stream_id);
+  if (rv != 0) return record_failure(rv, "shutting down a reset stream");
+  if (is_request_stream(stream_id)) events_.on_stream_reset(stream_id, app_error_code);
+  return true;
+}
+
+bool H3Session::on_stream_stop_sending(std::int64_t stream_id, std::uint64_t app_error_code) {
+  int rv = nghttp3_conn_shutdown_stream_read(conn_.get(), stream_id);
+  if (rv != 0) return record_failure(rv, "shutting down a stopped stream");
+  if (is_request_stream(stream_id)) events_.on_stream_stop_sending(stream_id, app_error_code);
+  return true;
+}
+
+bool H3Session::on_stream_send_credit(std::int64_t stream_id) {
+  int rv = nghttp3_conn_unblock_stream(conn_.get(), stream_id);
+  return rv == 0 || record_failure(rv, "unblocking stream");
+}
+
+bool H3Session::next_outgoing(quic::OutgoingData& out) {
+  if (!conn_) return true;
+  outgoing_chunks_.resize(16);
+  int fin = 0;
+  static_assert(sizeof(nghttp3_vec) == sizeof(ngtcp2_vec));
+  nghttp3_ssize count = nghttp3_conn_writev_stream(
+      conn_.get(), &out.stream_id, &fin, reinterpret_cast<nghttp3_vec*>(outgoing_chunks_.data()),
+      outgoing_chunks_.size());
+  if (count < 0) return record_failure(static_cast<int>(count), "writing stream");
+  out.fin = fin != 0;
+  out.chunks = {outgoing_chunks_.data(), static_cast<std::size_t>(count)};
+  return true;
+}
+
+bool H3Session::on_outgoing_accepted(std::int64_t stream_id, std::size_t bytes) {
+  if (stream_id < 0) return true;
+  int rv = nghttp3_conn_add_write_offset(conn_.get(), stream_id, bytes);
+  return rv == 0 || record_failure(rv, "recording written bytes");
+}
+
+void H3Session::on_stream_blocked(std::int64_t stream_id) {
+  nghttp3_conn_block_stream(conn_.get(), stream_id);
+}
+
+void H3Session::on_stream_write_shut(std::int64_t stream_id) {
+  nghttp3_conn_shutdown_stream_write(conn_.get(), stream_id);
+}
+
+}  // namespace quiver::h3

@@ -1,0 +1,104 @@
+#pragma once
+// H3Session owns the client nghttp3_conn: control and QPACK streams, request submission, response
+// assembly (header blocks into Headers), and request bodies waiting to be sent.
+//
+// It is the StreamApplication of a QuicTransport, so most of it runs inside ngtcp2 callbacks: it only
+// records and forwards to SessionEvents, which must not call back into the transport's write path.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nghttp3/nghttp3.h>
+
+#include "quic/quic_transport.hpp"
+#include "quiver/headers.hpp"
+#include "quiver/options.hpp"
+#include "util/c_handles.hpp"
+
+namespace quiver::h3 {
+
+class SessionEvents {
+ public:
+  virtual ~SessionEvents() = default;
+  // The final (non-1xx) response header block.
+  virtual void on_response_headers(std::int64_t stream_id, int status, Headers headers) = 0;
+  // Body bytes; the receiver credits them back with H3Session::consume once consumed.
+  virtual void on_response_data(std::int64_t stream_id, std::span<const std::uint8_t> data) = 0;
+  virtual void on_response_trailers(std::int64_t stream_id, Headers trailers) = 0;
+  // The response is complete (END_STREAM after a valid message).
+  virtual void on_response_end(std::int64_t stream_id) = 0;
+  // The peer reset the stream (RESET_STREAM) or asked us to stop sending (STOP_SENDING).
+  virtual void on_stream_reset(std::int64_t stream_id, std::uint64_t h3_code) = 0;
+  virtual void on_stream_stop_sending(std::int64_t stream_id, std::uint64_t h3_code) = 0;
+  // The request stream is fully closed; `h3_code` is set when it closed abnormally.
+  virtual void on_stream_closed(std::int64_t stream_id, std::optional<std::uint64_t> h3_code) = 0;
+  // A GOAWAY from the peer: request streams with id >= `id` will not be processed.
+  virtual void on_goaway(std::int64_t id) = 0;
+};
+
+class H3Session final : public quic::StreamApplication {
+ public:
+  // Both borrow; they must outlive the session.
+  H3Session(quic::QuicTransport& transport, SessionEvents& events, const ConnectionOptions& options);
+  ~H3Session() override;
+  H3Session(const H3Session&) = delete;
+  H3Session& operator=(const H3Session&) = delete;
+
+  // Creates the nghttp3 connection. Call once, before the handshake: the server's control and QPACK
+  // streams may arrive in the same packets that complete it.
+  Result<void> start();
+  // Opens and binds our control and QPACK encoder/decoder streams. Call once the handshake is complete.
+  Result<void> open_control_streams();
+
+  // Opens a request stream and submits the fields and body (the body is kept until acknowledged).
+  Result<std::int64_t> submit_request(const std::vector<Header>& fields, std::string body);
+  // Returns consumed body bytes of `stream_id` to the peer as flow-control credit.
+  void consume(std::int64_t stream_id, std::size_t bytes);
+  // Abandons a request: RESET_STREAM + STOP_SENDING with `h3_code`.
+  void reset_stream(std::int64_t stream_id, std::uint64_t h3_code);
+
+  // quic::StreamApplication
+  bool on_stream_data(std::int64_t stream_id, std::span<const std::uint8_t> data, bool fin) override;
+  bool on_stream_data_acked(std::int64_t stream_id, std::uint64_t length) override;
+  bool on_stream_closed(std::int64_t stream_id, std::optional<std::uint64_t> app_error_code) override;
+  bool on_stream_reset(std::int64_t stream_id, std::uint64_t app_error_code) override;
+  bool on_stream_stop_sending(std::int64_t stream_id, std::uint64_t app_error_code) override;
+  bool on_stream_send_credit(std::int64_t stream_id) override;
+  bool next_outgoing(quic::OutgoingData& out) override;
+  bool on_outgoing_accepted(std::int64_t stream_id, std::size_t bytes) override;
+  void on_stream_blocked(std::int64_t stream_id) override;
+  void on_stream_write_shut(std::int64_t stream_id) override;
+  std::pair<std::uint64_t, std::string> fatal_error() const override;
+
+ private:
+  struct Callbacks;  // the nghttp3 trampolines
+  friend struct Callbacks;
+
+  // Per request stream: the header block being assembled and the body being sent.
+  struct Stream {
+    Headers block;            // fields of the header or trailer block in progress
+    int status = 0;
+    bool in_trailers = false;
+    std::string body;         // request body; stays until the stream closes (nghttp3 may resend)
+    std::size_t body_offset = 0;
+  };
+
+  bool record_failure(int nghttp3_error, std::string where);
+  Stream* find(std::int64_t stream_id);
+
+  quic::QuicTransport& transport_;
+  SessionEvents& events_;
+  ConnectionOptions options_;
+  util::Nghttp3ConnPtr conn_;
+  std::unordered_map<std::int64_t, Stream> streams_;
+  std::vector<ngtcp2_vec> outgoing_chunks_;
+  std::uint64_t fatal_code_ = 0;
+  std::string fatal_text_;
+};
+
+}  // namespace quiver::h3

@@ -1,0 +1,551 @@
+#include "quic/quic_transport.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <asio/error.hpp>
+#include <asio/post.hpp>
+#include <fmt/format.h>
+#include <gnutls/crypto.h>
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+
+#include "util/clock.hpp"
+
+namespace quiver::quic {
+
+namespace {
+
+constexpr std::size_t kMaxDatagram = 65536;
+constexpr std::size_t kScidLength = 18;
+constexpr std::size_t kMaxPacketsPerBurst = 64;
+constexpr std::size_t kMaxDatagramsPerRead = 64;
+
+void fill_random(std::uint8_t* dest, std::size_t length) noexcept {
+  gnutls_rnd(GNUTLS_RND_RANDOM, dest, length);
+}
+
+ngtcp2_cc_algo to_ngtcp2(CongestionControl cc) {
+  switch (cc) {
+    case CongestionControl::bbr: return NGTCP2_CC_ALGO_BBR;
+    case CongestionControl::reno: return NGTCP2_CC_ALGO_RENO;
+    case CongestionControl::cubic: break;
+  }
+  return NGTCP2_CC_ALGO_CUBIC;
+}
+
+std::string reason_text(const ngtcp2_ccerr& ccerr) {
+  if (ccerr.reason == nullptr || ccerr.reasonlen == 0) return {};
+  return std::string(reinterpret_cast<const char*>(ccerr.reason), ccerr.reasonlen);
+}
+
+}  // namespace
+
+// Thin noexcept trampolines: recover the transport from user_data and forward.
+struct QuicTransport::Callbacks {
+  static QuicTransport& self(void* user_data) { return *static_cast<QuicTransport*>(user_data); }
+  static int result(bool ok) { return ok ? 0 : NGTCP2_ERR_CALLBACK_FAILURE; }
+
+  static ngtcp2_conn* get_conn(ngtcp2_crypto_conn_ref* ref) noexcept {
+    return static_cast<QuicTransport*>(ref->user_data)->conn_.get();
+  }
+  static int handshake_completed(ngtcp2_conn*, void* user_data) noexcept {
+    auto& transport = self(user_data);
+    transport.handshake_completed_ = true;
+    transport.handshake_event_pending_ = true;
+    return 0;
+  }
+  static int recv_stream_data(ngtcp2_conn*, std::uint32_t flags, std::int64_t stream_id,
+                              std::uint64_t, const std::uint8_t* data, std::size_t length,
+                              void* user_data, void*) noexcept {
+    auto* app = self(user_data).application_;
+    if (app == nullptr) return 0;
+    return result(app->on_stream_data(stream_id, {data, length}, flags & NGTCP2_STREAM_DATA_FLAG_FIN));
+  }
+  static int acked_stream_data_offset(ngtcp2_conn*, std::int64_t stream_id, std::uint64_t,
+                                      std::uint64_t length, void* user_data, void*) noexcept {
+    auto* app = self(user_data).application_;
+    return app == nullptr ? 0 : result(app->on_stream_data_acked(stream_id, length));
+  }
+  static int stream_close(ngtcp2_conn*, std::uint32_t flags, std::int64_t stream_id,
+                          std::uint64_t app_error_code, void* user_data, void*) noexcept {
+    auto* app = self(user_data).application_;
+    if (app == nullptr) return 0;
+    std::optional<std::uint64_t> code;
+    if (flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET) code = app_error_code;
+    return result(app->on_stream_closed(stream_id, code));
+  }
+  static int stream_reset(ngtcp2_conn*, std::int64_t stream_id, std::uint64_t,
+                          std::uint64_t app_error_code, void* user_data, void*) noexcept {
+    auto* app = self(user_data).application_;
+    return app == nullptr ? 0 : result(app->on_stream_reset(stream_id, app_error_code));
+  }
+  static int stream_stop_sending(ngtcp2_conn*, std::int64_t stream_id, std::uint64_t app_error_code,
+                                 void* user_data, void*) noexcept {
+    auto* app = self(user_data).application_;
+    return app == nullptr ? 0 : result(app->on_stream_stop_sending(stream_id, app_error_code));
+  }
+  static int extend_max_local_streams_bidi(ngtcp2_conn*, std::uint64_t, void* user_data) noexcept {
+    self(user_data).stream_credit_event_pending_ = true;
+    return 0;
+  }
+  static int extend_max_stream_data(ngtcp2_conn*, std::int64_t stream_id, std::uint64_t,
+                                    void* user_data, void*) noexcept {
+    auto* app = self(user_data).application_;
+    return app == nullptr ? 0 : result(app->on_stream_send_credit(stream_id));
+  }
+  static void rand(std::uint8_t* dest, std::size_t length, const ngtcp2_rand_ctx*) noexcept {
+    fill_random(dest, length);
+  }
+  static int get_new_connection_id(ngtcp2_conn*, ngtcp2_cid* cid, std::uint8_t* token,
+                                   std::size_t cid_length, void*) noexcept {
+    fill_random(cid->data, cid_length);
+    cid->datalen = cid_length;
+    fill_random(token, NGTCP2_STATELESS_RESET_TOKENLEN);
+    return 0;
+  }
+
+  static ngtcp2_callbacks table() {
+    ngtcp2_callbacks cb{};
+    cb.client_initial = ngtcp2_crypto_client_initial_cb;
+    cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+    cb.encrypt = ngtcp2_crypto_encrypt_cb;
+    cb.decrypt = ngtcp2_crypto_decrypt_cb;
+    cb.hp_mask = ngtcp2_crypto_hp_mask_cb;
+    cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
+    cb.update_key = ngtcp2_crypto_update_key_cb;
+    cb.delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
+    cb.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
+    cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
+    cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+    cb.handshake_completed = handshake_completed;
+    cb.recv_stream_data = recv_stream_data;
+    cb.acked_stream_data_offset = acked_stream_data_offset;
+    cb.stream_close = stream_close;
+    cb.stream_reset = stream_reset;
+    cb.stream_stop_sending = stream_stop_sending;
+    cb.extend_max_local_streams_bidi = extend_max_local_streams_bidi;
+    cb.extend_max_stream_data = extend_max_stream_data;
+    cb.rand = rand;
+    cb.get_new_connection_id = get_new_connection_id;
+    return cb;
+  }
+};
+
+QuicTransport::QuicTransport(asio::any_io_executor executor, TransportConfig config,
+                             TransportEvents* events)
+    : executor_(executor),
+      config_(std::move(config)),
+      events_(events),
+      socket_(executor),
+      expiry_timer_(executor),
+      receive_buffer_(kMaxDatagram),
+      send_buffer_(kMaxDatagram) {}
+
+QuicTransport::~QuicTransport() = default;
+
+ngtcp2_path QuicTransport::path() noexcept {
+  return ngtcp2_path{
+      {const_cast<sockaddr*>(local_endpoint_.data()), static_cast<ngtcp2_socklen>(local_endpoint_.size())},
+      {const_cast<sockaddr*>(remote_endpoint_.data()), static_cast<ngtcp2_socklen>(remote_endpoint_.size())},
+      nullptr};
+}
+
+Result<void> QuicTransport::connect(const asio::ip::udp::endpoint& peer,
+                                    std::shared_ptr<tls::ClientTlsContext> tls_context,
+                                    std::shared_ptr<void> keepalive) {
+  if (auto ec = socket_.connect(peer)) {
+    return std::unexpected(Error(ErrorKind::handshake_failed, ErrorClass::transient,
+                                 fmt::format("UDP socket to {}: {}", peer.address().to_string(), ec.message())));
+  }
+  local_endpoint_ = socket_.local_endpoint();
+  remote_endpoint_ = socket_.remote_endpoint();
+
+  conn_ref_ = {Callbacks::get_conn, this};
+  auto tls = tls::ClientTlsSession::create(std::move(tls_context), config_.host, &conn_ref_);
+  if (!tls) return std::unexpected(tls.error());
+  tls_ = std::move(*tls);
+
+  ngtcp2_cid dcid{}, scid{};
+  dcid.datalen = NGTCP2_MIN_INITIAL_DCIDLEN + 2;
+  fill_random(dcid.data, dcid.datalen);
+  scid.datalen = kScidLength;
+  fill_random(scid.data, scid.datalen);
+
+  const ConnectionOptions& options = config_.options;
+  ngtcp2_settings settings;
+  ngtcp2_settings_default(&settings);
+  settings.initial_ts = util::now_ns();
+  settings.max_tx_udp_payload_size = options.max_udp_payload;
+  settings.cc_algo = to_ngtcp2(options.congestion_control);
+  // Receive windows may auto-tune up to the configured sizes, never beyond (bounded memory).
+  settings.max_window = options.connection_window;
+  settings.max_stream_window = options.stream_window;
+
+  ngtcp2_transport_params params;
+  ngtcp2_transport_params_default(&params);
+  params.initial_max_stream_data_bidi_local = options.stream_window;
+  params.initial_max_stream_data_uni = options.stream_window;
+  params.initial_max_data = options.connection_window;
+  params.initial_max_streams_bidi = 0;  // a client accepts no server-initiated request streams
+  params.initial_max_streams_uni = 16;  // control, QPACK encoder/decoder and a few spare
+  params.max_idle_timeout = util::to_ns(options.idle_timeout);
+  params.active_connection_id_limit = 7;
+
+  ngtcp2_callbacks callbacks = Callbacks::table();
+  ngtcp2_path client_path = path();
+  ngtcp2_conn* raw = nullptr;
+  if (int rv = ngtcp2_conn_client_new(&raw, &dcid, &scid, &client_path, NGTCP2_PROTO_VER_V1,
+                                      &callbacks, &settings, &params, nullptr, this);
+      rv != 0) {
+    return std::unexpected(Error(ErrorKind::handshake_failed, ErrorClass::unrecoverable,
+                                 fmt::format("QUIC set-up: {}", ngtcp2_strerror(rv))));
+  }
+  conn_.reset(raw);
+  ngtcp2_conn_set_tls_native_handle(raw, tls_->native_handle());
+  ngtcp2_ccerr_default(&last_error_);
+
+  keepalive_ = std::move(keepalive);
+  start_reading();
+  write_packets();
+  after_io();
+  return {};
+}
+
+Result<std::int64_t> QuicTransport::open_bidi_stream() {
+  std::int64_t stream_id = -1;
+  if (int rv = ngtcp2_conn_open_bidi_stream(conn_.get(), &stream_id, nullptr); rv != 0) {
+    return std::unexpected(Error(ErrorKind::transport_error, ErrorClass::transient,
+                                 fmt::format("cannot open a request stream: {}", ngtcp2_strerror(rv))));
+  }
+  return stream_id;
+}
+
+Result<std::int64_t> QuicTransport::open_uni_stream() {
+  std::int64_t stream_id = -1;
+  if (int rv = ngtcp2_conn_open_uni_stream(conn_.get(), &stream_id, nullptr); rv != 0) {
+    return std::unexpected(Error(ErrorKind::transport_error, ErrorClass::unrecoverable,
+                                 fmt::format("cannot open a unidirectional stream: {}", ngtcp2_strerror(rv))));
+  }
+  return stream_id;
+}
+
+std::uint64_t QuicTransport::bidi_streams_left() const noexcept {
+  if (!conn_ || closed_ || !handshake_completed_) return 0;
+  return ngtcp2_conn_get_streams_bidi_left(conn_.get());
+}
+
+void QuicTransport::extend_stream_credit(std::int64_t stream_id, std::uint64_t bytes) {
+  if (!conn_ || closed_ || bytes == 0) return;
+  ngtcp2_conn_extend_max_stream_offset(conn_.get(), stream_id, bytes);
+  ngtcp2_conn_extend_max_offset(conn_.get(), bytes);
+}
+
+void QuicTransport::shutdown_stream(std::int64_t stream_id, std::uint64_t app_error_code) {
+  if (!conn_ || closed_) return;
+  ngtcp2_conn_shutdown_stream(conn_.get(), 0, stream_id, app_error_code);
+  schedule_write();
+}
+
+void QuicTransport::shutdown_stream_read(std::int64_t stream_id, std::uint64_t app_error_code) {
+  if (conn_ && !closed_) ngtcp2_conn_shutdown_stream_read(conn_.get(), 0, stream_id, app_error_code);
+}
+
+void QuicTransport::shutdown_stream_write(std::int64_t stream_id, std::uint64_t app_error_code) {
+  if (conn_ && !closed_) ngtcp2_conn_shutdown_stream_write(conn_.get(), 0, stream_id, app_error_code);
+}
+
+void QuicTransport::schedule_write() {
+  if (write_scheduled_ || closed_) return;
+  write_scheduled_ = true;
+  asio::post(executor_, [self = shared_from_this()] {
+    self->write_scheduled_ = false;
+    if (self->closed_) return;
+    self->write_packets();
+    self->after_io();
+  });
+}
+
+// ---- reading -------------------------------------------------------------------------------------
+
+void QuicTransport::start_reading() {
+  socket_.async_wait_readable([self = shared_from_this()](std::error_code ec) {
+    if (self->closed_ || ec == asio::error::operation_aborted) return;
+    self->on_readable();
+  });
+}
+
+void QuicTransport::on_readable() {
+  for (std::size_t i = 0; i < kMaxDatagramsPerRead && !closed_; ++i) {
+    std::error_code ec;
+    std::size_t length = socket_.try_receive(receive_buffer_, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+    if (ec == asio::error::connection_refused && !handshake_completed_) {
+      Error error(ErrorKind::handshake_failed, ErrorClass::transient,
+                  fmt::format("connection refused by {}:{} (no QUIC server there)",
+                              remote_endpoint_.address().to_string(), remote_endpoint_.port()));
+      error.handshake_failure = HandshakeFailure::refused;
+      finish(std::move(error));
+      return;
+    }
+    if (ec) continue;  // ICMP errors after the handshake are advisory; the idle timer decides
+    if (!read_datagram({receive_buffer_.data(), length})) return;
+  }
+  if (closed_) return;
+  write_packets();
+  after_io();
+  start_reading();
+}
+
+bool QuicTransport::read_datagram(std::span<const std::uint8_t> datagram) {
+  ngtcp2_path packet_path = path();
+  ngtcp2_pkt_info info{};
+  int rv = ngtcp2_conn_read_pkt(conn_.get(), &packet_path, &info, datagram.data(), datagram.size(),
+                                util::now_ns());
+  if (rv == 0) return true;
+  if (rv == NGTCP2_ERR_DRAINING) {
+    finish(error_from_peer_close());
+    return false;
+  }
+  if (rv == NGTCP2_ERR_DROP_CONN) {
+    finish(Error(ErrorKind::transport_error, "connection dropped (stateless reset or version mismatch)"));
+    return false;
+  }
+  fail(rv);
+  return false;
+}
+
+// ---- writing -------------------------------------------------------------------------------------
+
+void QuicTransport::write_packets() {
+  if (closed_) return;
+  if (!blocked_packet_.empty()) return;  // resumed by the writable wait
+  std::uint64_t now = util::now_ns();
+  std::size_t payload = ngtcp2_conn_get_max_tx_udp_payload_size(conn_.get());
+  std::size_t burst = std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn_.get()) / payload, 1,
+                                              kMaxPacketsPerBurst);
+  ngtcp2_path_storage storage;
+  ngtcp2_path_storage_zero(&storage);
+  ngtcp2_pkt_info info{};
+
+  for (std::size_t sent = 0; sent < burst;) {
+    OutgoingData out;
+    if (application_ != nullptr && !application_->next_outgoing(out)) {
+      fail(NGTCP2_ERR_CALLBACK_FAILURE);
+      return;
+    }
+    std::uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE | (out.fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
+    ngtcp2_ssize accepted = -1;
+    ngtcp2_ssize written = ngtcp2_conn_writev_stream(
+        conn_.get(), &storage.path, &info, send_buffer_.data(), payload, &accepted, flags,
+        out.stream_id, out.chunks.data(), out.chunks.size(), now);
+    if (written < 0) {
+      switch (written) {
+        case NGTCP2_ERR_STREAM_DATA_BLOCKED:
+          application_->on_stream_blocked(out.stream_id);
+          continue;
+        case NGTCP2_ERR_STREAM_SHUT_WR:
+          application_->on_stream_write_shut(out.stream_id);
+          continue;
+        case NGTCP2_ERR_WRITE_MORE:
+          if (!application_->on_outgoing_accepted(out.stream_id, static_cast<std::size_t>(accepted))) {
+            fail(NGTCP2_ERR_CALLBACK_FAILURE);
+            return;
+          }
+          continue;
+        default:
+          fail(static_cast<int>(written));
+          return;
+      }
+    }
+    if (accepted >= 0 && application_ != nullptr &&
+        !application_->on_outgoing_accepted(out.stream_id, static_cast<std::size_t>(accepted))) {
+      fail(NGTCP2_ERR_CALLBACK_FAILURE);
+      return;
+    }
+    if (written == 0) break;  // nothing more to send now (congestion, pacing or idle)
+    ++sent;
+    if (!send_packet({send_buffer_.data(), static_cast<std::size_t>(written)})) break;
+  }
+  ngtcp2_conn_update_pkt_tx_time(conn_.get(), now);
+}
+
+bool QuicTransport::send_packet(std::span<const std::uint8_t> packet) {
+  std::error_code ec = socket_.send(packet);
+  if (!ec) return true;
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    blocked_packet_.assign(packet.begin(), packet.end());
+    socket_.async_wait_writable([self = shared_from_this()](std::error_code wait_ec) {
+      if (self->closed_ || wait_ec == asio::error::operation_aborted) return;
+      std::vector<std::uint8_t> packet = std::move(self->blocked_packet_);
+      self->blocked_packet_.clear();
+      if (!self->send_packet(packet)) return;
+      self->write_packets();
+      self->after_io();
+    });
+    return false;
+  }
+  // Other send errors (e.g. ICMP unreachable reported late) lose this datagram; QUIC recovers it.
+  return true;
+}
+
+// ---- timers and events ---------------------------------------------------------------------------
+
+void QuicTransport::arm_expiry_timer() {
+  std::uint64_t expiry = ngtcp2_conn_get_expiry(conn_.get());
+  if (expiry == UINT64_MAX) {
+    expiry_timer_.cancel();
+    return;
+  }
+  std::uint64_t now = util::now_ns();
+  auto delay = std::chrono::nanoseconds(expiry > now ? expiry - now : 0);
+  expiry_timer_.expires_after(delay);
+  expiry_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+    if (self->closed_ || ec == asio::error::operation_aborted) return;
+    self->on_expiry();
+  });
+}
+
+void QuicTransport::on_expiry() {
+  int rv = ngtcp2_conn_handle_expiry(conn_.get(), util::now_ns());
+  if (rv == NGTCP2_ERR_IDLE_CLOSE) {
+    Error error(ErrorKind::transport_error, ErrorClass::unrecoverable,
+                fmt::format("idle timeout: no packet from the server for {} ms",
+                            config_.options.idle_timeout.count()));
+    error.handshake_failure = HandshakeFailure::timeout;
+    finish(std::move(error));
+    return;
+  }
+  if (rv != 0) {
+    fail(rv);
+    return;
+  }
+  write_packets();
+  after_io();
+}
+
+// Delivers the events collected during the last read or write, then re-arms the timer.
+void QuicTransport::after_io() {
+  if (closed_) return;
+  if (handshake_event_pending_) {
+    handshake_event_pending_ = false;
+    if (events_ != nullptr) events_->on_handshake_completed();
+  }
+  if (closed_) return;
+  if (stream_credit_event_pending_) {
+    stream_credit_event_pending_ = false;
+    if (events_ != nullptr && handshake_completed_) events_->on_stream_credit();
+  }
+  if (closed_) return;
+  arm_expiry_timer();
+}
+
+// ---- closing -------------------------------------------------------------------------------------
+
+Error QuicTransport::error_from_peer_close() const {
+  const ngtcp2_ccerr* ccerr = ngtcp2_conn_get_ccerr(conn_.get());
+  std::string reason = reason_text(*ccerr);
+  std::string suffix = reason.empty() ? "" : fmt::format(" ({})", reason);
+  if (ccerr->type == NGTCP2_CCERR_TYPE_APPLICATION) {
+    Error error(ErrorKind::transport_error, ErrorClass::unrecoverable,
+                fmt::format("server closed the connection with {}{}", h3_error_name(ccerr->error_code), suffix));
+    error.h3_code = ccerr->error_code;
+    error.handshake_failure = HandshakeFailure::closed;
+    return error;
+  }
+  Error error(ErrorKind::transport_error, ErrorClass::unrecoverable,
+              fmt::format("server closed the connection with {}{}",
+                          transport_error_name(ccerr->error_code), suffix));
+  error.transport_code = ccerr->error_code;
+  // A TLS alert during the handshake: 120 is no_application_protocol (the server does not speak h3).
+  bool tls_alert = ccerr->error_code >= NGTCP2_CRYPTO_ERROR && ccerr->error_code <= NGTCP2_CRYPTO_ERROR + 0xff;
+  if (tls_alert && (ccerr->error_code & 0xff) == 120) {
+    error.handshake_failure = HandshakeFailure::alpn;
+  } else {
+    error.handshake_failure = tls_alert ? HandshakeFailure::certificate : HandshakeFailure::closed;
+  }
+  return error;
+}
+
+Error QuicTransport::error_from_local_failure(int ngtcp2_error) const {
+  if (ngtcp2_error == NGTCP2_ERR_CALLBACK_FAILURE && application_ != nullptr) {
+    auto [code, text] = application_->fatal_error();
+    Error error(ErrorKind::transport_error, ErrorClass::unrecoverable,
+                fmt::format("HTTP/3 connection error {}: {}", h3_error_name(code), text));
+    error.h3_code = code;
+    return error;
+  }
+  if (ngtcp2_error == NGTCP2_ERR_CRYPTO && tls_ != nullptr) {
+    if (auto problem = tls_->certificate_problem()) {
+      Error error(ErrorKind::handshake_failed, ErrorClass::unrecoverable,
+                  fmt::format("certificate verification failed: {}", *problem));
+      error.handshake_failure = HandshakeFailure::certificate;
+      return error;
+    }
+  }
+  Error error(ErrorKind::transport_error, ErrorClass::unrecoverable,
+              fmt::format("QUIC error: {}", ngtcp2_strerror(ngtcp2_error)));
+  error.handshake_failure = HandshakeFailure::transport;
+  return error;
+}
+
+// A local fatal error: tell the peer with CONNECTION_CLOSE (best effort), then finish.
+void QuicTransport::fail(int ngtcp2_error) {
+  if (closed_) return;
+  Error reason = error_from_local_failure(ngtcp2_error);
+  if (ngtcp2_error == NGTCP2_ERR_CALLBACK_FAILURE && reason.h3_code) {
+    ngtcp2_ccerr_set_application_error(&last_error_, *reason.h3_code, nullptr, 0);
+  } else if (ngtcp2_error == NGTCP2_ERR_CRYPTO) {
+    ngtcp2_ccerr_set_tls_alert(&last_error_, ngtcp2_conn_get_tls_alert(conn_.get()), nullptr, 0);
+  } else {
+    ngtcp2_ccerr_set_liberr(&last_error_, ngtcp2_error, nullptr, 0);
+  }
+  ngtcp2_path_storage storage;
+  ngtcp2_path_storage_zero(&storage);
+  ngtcp2_pkt_info info{};
+  ngtcp2_ssize n = ngtcp2_conn_write_connection_close(conn_.get(), &storage.path, &info,
+                                                      send_buffer_.data(), send_buffer_.size(),
+                                                      &last_error_, util::now_ns());
+  if (n > 0) (void)socket_.send({send_buffer_.data(), static_cast<std::size_t>(n)});
+  finish(std::move(reason));
+}
+
+void QuicTransport::close(std::uint64_t app_error_code, Error reason) {
+  if (closed_) return;
+  if (conn_ && !ngtcp2_conn_in_closing_period(conn_.get()) && !ngtcp2_conn_in_draining_period(conn_.get())) {
+    ngtcp2_ccerr_set_application_error(&last_error_, app_error_code, nullptr, 0);
+    ngtcp2_path_storage storage;
+    ngtcp2_path_storage_zero(&storage);
+    ngtcp2_pkt_info info{};
+    ngtcp2_ssize n = ngtcp2_conn_write_connection_close(conn_.get(), &storage.path, &info,
+                                                        send_buffer_.data(), send_buffer_.size(),
+                                                        &last_error_, util::now_ns());
+    if (n > 0) (void)socket_.send({send_buffer_.data(), static_cast<std::size_t>(n)});
+  }
+  finish(std::move(reason));
+}
+
+// The single way out: stop I/O, then tell the owner once. The ngtcp2_conn stays until destruction so
+// the application can still read stream state while it fails its requests.
+void QuicTransport::finish(Error reason) {
+  if (closed_) return;
+  closed_ = true;
+  expiry_timer_.cancel();
+  socket_.close();
+  auto keepalive = std::move(keepalive_);  // released when this function returns
+  TransportEvents* events = std::exchange(events_, nullptr);
+  application_ = nullptr;
+  if (events != nullptr) events->on_transport_closed(std::move(reason));
+}
+
+void QuicTransport::detach() noexcept {
+  events_ = nullptr;
+  application_ = nullptr;
+  if (!closed_) {
+    closed_ = true;
+    expiry_timer_.cancel();
+    socket_.close();
+    keepalive_.reset();
+  }
+}
+
+}  // namespace quiver::quic

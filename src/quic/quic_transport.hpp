@@ -1,0 +1,157 @@
+#pragma once
+// QuicTransport owns one client ngtcp2_conn with its UDP socket, TLS session and expiry timer.
+//
+// It drives the read/write loop and tells two borrowed parties what happens:
+//  - a StreamApplication (the HTTP/3 session): stream data in, stream data out, stream lifecycle.
+//    Those calls are made from inside ngtcp2 callbacks; the application must not re-enter the
+//    transport's write path or close it from there.
+//  - TransportEvents (the worker): handshake done, new stream credit, closed. Those are made outside any
+//    ngtcp2 call, after the packet or timer that caused them was processed.
+// All methods run on the executor given at construction.
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/ip/udp.hpp>
+#include <asio/steady_timer.hpp>
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "quic/udp_socket.hpp"
+#include "quiver/error.hpp"
+#include "quiver/options.hpp"
+#include "tls/tls_session.hpp"
+#include "util/c_handles.hpp"
+
+namespace quiver::quic {
+
+// Stream bytes the application wants sent next. `stream_id == -1` means nothing to send.
+struct OutgoingData {
+  std::int64_t stream_id = -1;
+  bool fin = false;
+  std::span<const ngtcp2_vec> chunks;
+};
+
+class StreamApplication {
+ public:
+  virtual ~StreamApplication() = default;
+  // Each returns false on a connection-level error (recorded by the application, see fatal_error()).
+  virtual bool on_stream_data(std::int64_t stream_id, std::span<const std::uint8_t> data, bool fin) = 0;
+  virtual bool on_stream_data_acked(std::int64_t stream_id, std::uint64_t length) = 0;
+  virtual bool on_stream_closed(std::int64_t stream_id, std::optional<std::uint64_t> app_error_code) = 0;
+  virtual bool on_stream_reset(std::int64_t stream_id, std::uint64_t app_error_code) = 0;
+  virtual bool on_stream_stop_sending(std::int64_t stream_id, std::uint64_t app_error_code) = 0;
+  virtual bool on_stream_send_credit(std::int64_t stream_id) = 0;
+
+  // Write path, driven by the transport's write loop.
+  virtual bool next_outgoing(OutgoingData& out) = 0;
+  virtual bool on_outgoing_accepted(std::int64_t stream_id, std::size_t bytes) = 0;
+  virtual void on_stream_blocked(std::int64_t stream_id) = 0;    // peer's stream window is full
+  virtual void on_stream_write_shut(std::int64_t stream_id) = 0; // our send side is closed
+
+  // After a `false`: the application error code and text to close the connection with.
+  virtual std::pair<std::uint64_t, std::string> fatal_error() const = 0;
+};
+
+class TransportEvents {
+ public:
+  virtual ~TransportEvents() = default;
+  virtual void on_handshake_completed() = 0;
+  virtual void on_stream_credit() = 0;  // the peer raised our bidi stream limit
+  // The connection is gone (closed by either side, failed, timed out). Called once; last call.
+  virtual void on_transport_closed(Error reason) = 0;
+};
+
+struct TransportConfig {
+  std::string host;  // SNI and name to verify
+  ConnectionOptions options;
+};
+
+class QuicTransport : public std::enable_shared_from_this<QuicTransport> {
+ public:
+  // `events` borrows and must stay valid until on_transport_closed or detach().
+  QuicTransport(asio::any_io_executor executor, TransportConfig config, TransportEvents* events);
+  ~QuicTransport();
+  QuicTransport(const QuicTransport&) = delete;
+  QuicTransport& operator=(const QuicTransport&) = delete;
+
+  // Opens the socket, creates the QUIC connection and sends the first Initial. `keepalive` is held
+  // until the transport closes (the worker keeps itself alive while its connection lives).
+  Result<void> connect(const asio::ip::udp::endpoint& peer,
+                       std::shared_ptr<tls::ClientTlsContext> tls_context,
+                       std::shared_ptr<void> keepalive);
+
+  // The stream layer; borrowed. Set before connect(): stream data can come with the handshake's end.
+  void set_application(StreamApplication* application) noexcept { application_ = application; }
+
+  Result<std::int64_t> open_bidi_stream();
+  Result<std::int64_t> open_uni_stream();
+  std::uint64_t bidi_streams_left() const noexcept;
+  // Returns `bytes` of flow-control credit on the stream and the connection (they were consumed).
+  void extend_stream_credit(std::int64_t stream_id, std::uint64_t bytes);
+  // Resets our send side and asks the peer to stop sending (RESET_STREAM + STOP_SENDING).
+  void shutdown_stream(std::int64_t stream_id, std::uint64_t app_error_code);
+  void shutdown_stream_read(std::int64_t stream_id, std::uint64_t app_error_code);   // STOP_SENDING
+  void shutdown_stream_write(std::int64_t stream_id, std::uint64_t app_error_code);  // RESET_STREAM
+
+  // Coalesces writes: one write loop runs soon on the executor for any number of calls.
+  void schedule_write();
+
+  // Sends CONNECTION_CLOSE with an application error and closes; events->on_transport_closed(reason).
+  void close(std::uint64_t app_error_code, Error reason);
+  // Forgets `events` and the application and closes silently (the owner is going away).
+  void detach() noexcept;
+
+  bool handshake_completed() const noexcept { return handshake_completed_; }
+  const tls::ClientTlsSession* tls() const noexcept { return tls_.get(); }
+
+ private:
+  struct Callbacks;  // the ngtcp2 trampolines
+  friend struct Callbacks;
+
+  void start_reading();
+  void on_readable();
+  bool read_datagram(std::span<const std::uint8_t> datagram);
+  void write_packets();
+  bool send_packet(std::span<const std::uint8_t> packet);
+  void arm_expiry_timer();
+  void on_expiry();
+  void after_io();
+  void fail(int ngtcp2_error);
+  void finish(Error reason);
+  Error error_from_peer_close() const;
+  Error error_from_local_failure(int ngtcp2_error) const;
+  ngtcp2_path path() noexcept;
+
+  asio::any_io_executor executor_;
+  TransportConfig config_;
+  TransportEvents* events_;                      // borrowed
+  StreamApplication* application_ = nullptr;     // borrowed
+  std::shared_ptr<void> keepalive_;              // the owner, while open
+
+  UdpSocket socket_;
+  asio::steady_timer expiry_timer_;
+  asio::ip::udp::endpoint local_endpoint_, remote_endpoint_;
+  ngtcp2_crypto_conn_ref conn_ref_{};
+  std::unique_ptr<tls::ClientTlsSession> tls_;   // must outlive conn_ (ngtcp2 reads it)
+  util::NgtcpConnPtr conn_;
+  ngtcp2_ccerr last_error_{};
+
+  std::vector<std::uint8_t> receive_buffer_;
+  std::vector<std::uint8_t> send_buffer_;
+  std::vector<std::uint8_t> blocked_packet_;     // a datagram the kernel refused with EAGAIN
+  bool handshake_completed_ = false;
+  bool handshake_event_pending_ = false;
+  bool stream_credit_event_pending_ = false;
+  bool write_scheduled_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace quiver::quic

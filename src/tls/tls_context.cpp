@@ -1,0 +1,40 @@
+#include "tls/tls_context.hpp"
+
+#include <fmt/format.h>
+
+namespace quiver::tls {
+
+namespace {
+
+Error ca_error(const std::string& what) {
+  Error error(ErrorKind::handshake_failed, ErrorClass::invalid, what);
+  error.handshake_failure = HandshakeFailure::certificate;
+  return error;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::create(const TlsOptions& options) {
+  gnutls_certificate_credentials_t raw = nullptr;
+  if (int rv = gnutls_certificate_allocate_credentials(&raw); rv != 0) {
+    return std::unexpected(ca_error(fmt::format("TLS credentials: {}", gnutls_strerror(rv))));
+  }
+  util::GnutlsCredentialsPtr credentials(raw);
+  if (options.verify_peer) {
+    // A missing system store is not fatal by itself: a CA file may supply every anchor needed.
+    gnutls_certificate_set_x509_system_trust(raw);
+  }
+  if (!options.ca_file.empty()) {
+    int loaded = gnutls_certificate_set_x509_trust_file(raw, options.ca_file.c_str(),
+                                                        GNUTLS_X509_FMT_PEM);
+    if (loaded <= 0) {
+      std::string why = loaded < 0 ? gnutls_strerror(loaded) : "no certificate in it";
+      return std::unexpected(
+          ca_error(fmt::format("cannot load CA file '{}': {}", options.ca_file, why)));
+    }
+  }
+  return std::shared_ptr<ClientTlsContext>(
+      new ClientTlsContext(std::move(credentials), options.verify_peer));
+}
+
+}  // namespace quiver::tls

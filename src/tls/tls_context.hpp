@@ -1,0 +1,29 @@
+#pragma once
+// Client TLS credentials: the trust anchors every connection of an origin verifies against.
+
+#include <memory>
+
+#include "quiver/error.hpp"
+#include "quiver/options.hpp"
+#include "util/c_handles.hpp"
+
+namespace quiver::tls {
+
+class ClientTlsContext {
+ public:
+  // Loads the system trust store (when verifying) plus options.ca_file. Fails with an invalid-class
+  // handshake_failed error naming the CA file when it cannot be read.
+  static Result<std::shared_ptr<ClientTlsContext>> create(const TlsOptions& options);
+
+  gnutls_certificate_credentials_t credentials() const noexcept { return credentials_.get(); }
+  bool verify_peer() const noexcept { return verify_peer_; }
+
+ private:
+  ClientTlsContext(util::GnutlsCredentialsPtr credentials, bool verify_peer)
+      : credentials_(std::move(credentials)), verify_peer_(verify_peer) {}
+
+  util::GnutlsCredentialsPtr credentials_;
+  bool verify_peer_;
+};
+
+}  // namespace quiver::tls

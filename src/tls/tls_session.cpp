@@ -1,0 +1,90 @@
+#include "tls/tls_session.hpp"
+
+#include <cstring>
+
+#include <asio/ip/address.hpp>
+#include <fmt/format.h>
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+
+namespace quiver::tls {
+
+namespace {
+
+constexpr const char* kPriority =
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:"
+    "+AES-128-CCM:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:"
+    "%DISABLE_TLS13_COMPAT_MODE";
+
+constexpr char kAlpnH3[] = "h3";
+
+bool is_ip_literal(const std::string& host) {
+  std::error_code ec;
+  (void)asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+Error setup_error(const char* step, int rv) {
+  return Error(ErrorKind::handshake_failed, ErrorClass::unrecoverable,
+               fmt::format("TLS set-up ({}): {}", step, gnutls_strerror(rv)));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create(
+    std::shared_ptr<ClientTlsContext> context, const std::string& host,
+    ngtcp2_crypto_conn_ref* conn_ref) {
+  gnutls_session_t raw = nullptr;
+  if (int rv = gnutls_init(&raw, GNUTLS_CLIENT | GNUTLS_ENABLE_EARLY_DATA | GNUTLS_NO_END_OF_EARLY_DATA);
+      rv != 0) {
+    return std::unexpected(setup_error("init", rv));
+  }
+  util::GnutlsSessionPtr session(raw);
+  if (int rv = ngtcp2_crypto_gnutls_configure_client_session(raw); rv != 0) {
+    return std::unexpected(setup_error("QUIC", rv));
+  }
+  if (int rv = gnutls_priority_set_direct(raw, kPriority, nullptr); rv != 0) {
+    return std::unexpected(setup_error("priority", rv));
+  }
+  if (int rv = gnutls_credentials_set(raw, GNUTLS_CRD_CERTIFICATE, context->credentials()); rv != 0) {
+    return std::unexpected(setup_error("credentials", rv));
+  }
+  gnutls_datum_t alpn{reinterpret_cast<unsigned char*>(const_cast<char*>(kAlpnH3)),
+                      static_cast<unsigned>(std::strlen(kAlpnH3))};
+  if (int rv = gnutls_alpn_set_protocols(raw, &alpn, 1, GNUTLS_ALPN_MANDATORY); rv != 0) {
+    return std::unexpected(setup_error("ALPN", rv));
+  }
+  if (!is_ip_literal(host)) {
+    gnutls_server_name_set(raw, GNUTLS_NAME_DNS, host.data(), host.size());
+  }
+  if (context->verify_peer()) {
+    // GnuTLS verifies chain and name (DNS name or IP address SAN) during the handshake.
+    gnutls_session_set_verify_cert(raw, host.c_str(), 0);
+  }
+  gnutls_session_set_ptr(raw, conn_ref);
+  return std::unique_ptr<ClientTlsSession>(new ClientTlsSession(std::move(context), std::move(session)));
+}
+
+std::optional<std::string> ClientTlsSession::certificate_problem() const {
+  unsigned status = gnutls_session_get_verify_cert_status(session_.get());
+  if (status == 0) {
+    return std::nullopt;
+  }
+  gnutls_datum_t text{};
+  if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) != 0) {
+    return fmt::format("certificate verification failed (status 0x{:x})", status);
+  }
+  std::string message(reinterpret_cast<const char*>(text.data), text.size);
+  gnutls_free(text.data);
+  while (!message.empty() && (message.back() == ' ' || message.back() == '\0')) message.pop_back();
+  return message;
+}
+
+bool ClientTlsSession::negotiated_h3() const {
+  gnutls_datum_t selected{};
+  if (gnutls_alpn_get_selected_protocol(session_.get(), &selected) != 0) {
+    return false;
+  }
+  return selected.size == 2 && std::memcmp(selected.data, kAlpnH3, 2) == 0;
+}
+
+}  // namespace quiver::tls

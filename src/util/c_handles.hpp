@@ -1,0 +1,33 @@
+#pragma once
+// Owning smart pointers for the C libraries' handles. Each deleter is the library's own destructor.
+
+#include <memory>
+
+#include <gnutls/gnutls.h>
+#include <nghttp3/nghttp3.h>
+#include <ngtcp2/ngtcp2.h>
+
+namespace quiver::util {
+
+struct NgtcpConnDeleter {
+  void operator()(ngtcp2_conn* conn) const noexcept { ngtcp2_conn_del(conn); }
+};
+struct Nghttp3ConnDeleter {
+  void operator()(nghttp3_conn* conn) const noexcept { nghttp3_conn_del(conn); }
+};
+struct GnutlsSessionDeleter {
+  void operator()(gnutls_session_int* session) const noexcept { gnutls_deinit(session); }
+};
+struct GnutlsCredentialsDeleter {
+  void operator()(gnutls_certificate_credentials_st* creds) const noexcept {
+    gnutls_certificate_free_credentials(creds);
+  }
+};
+
+using NgtcpConnPtr = std::unique_ptr<ngtcp2_conn, NgtcpConnDeleter>;
+using Nghttp3ConnPtr = std::unique_ptr<nghttp3_conn, Nghttp3ConnDeleter>;
+using GnutlsSessionPtr = std::unique_ptr<gnutls_session_int, GnutlsSessionDeleter>;
+using GnutlsCredentialsPtr =
+    std::unique_ptr<gnutls_certificate_credentials_st, GnutlsCredentialsDeleter>;
+
+}  // namespace quiver::util
