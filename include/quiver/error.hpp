@@ -34,6 +34,14 @@ enum class ErrorClass {
   invalid,        // the caller must change the request before trying again
   unrecoverable,  // retrying as-is is not known to be safe or useful
 };
+// The usual class of each kind, chosen by Error(kind, message):
+//   transient      resolve_failed, handshake_failed, checkout_timeout, goaway
+//                  (the request never reached a server that could have processed it)
+//   invalid        invalid_url, invalid_request, body_failed
+//   unrecoverable  everything else: stream_reset, transport_error, idle_timeout, request_timeout,
+//                  cancelled, protocol_error, io_error
+// Whoever knows better passes the class explicitly, e.g. a reset with H3_REQUEST_REJECTED or a
+// GOAWAY-refused stream is transient (and sets `unprocessed`).
 
 // Why a handshake failed; lets callers (and the CLI's exit codes) tell a timeout from a bad certificate.
 enum class HandshakeFailure { timeout, certificate, alpn, refused, transport, closed };
@@ -70,7 +78,8 @@ std::string_view to_string(ErrorKind kind) noexcept;
 std::string_view to_string(ErrorClass error_class) noexcept;
 // RFC 9114 / RFC 9204 name of an HTTP/3 error code ("H3_REQUEST_CANCELLED"), or "0x1a2b" if unknown.
 std::string h3_error_name(std::uint64_t code);
-// RFC 9000 name of a QUIC transport error code ("PROTOCOL_VIOLATION", "CRYPTO_ERROR(0x12a)").
+// RFC 9000 §20.1 name of a QUIC transport error code ("PROTOCOL_VIOLATION"); the CRYPTO_ERROR range
+// 0x100-0x1ff carries a TLS alert: 0x12a -> "CRYPTO_ERROR(tls alert 42)". Unknown -> "0x1a2b".
 std::string transport_error_name(std::uint64_t code);
 
 // What the blocking API throws; it carries the Error unchanged.

@@ -2,6 +2,7 @@
 // requests by stream id, and the single path by which a request gets its one reply.
 #include "h3/connection.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <unordered_map>
 
@@ -65,15 +66,18 @@ class ConnectionImpl final : public Connection,
  private:
   // A request accepted but not yet on a stream (connecting, or no stream credit yet).
   struct Waiting {
+    std::uint64_t id;
     std::vector<Header> fields;
     std::string body;
     ResponseHandler on_done;
+    std::unique_ptr<asio::steady_timer> deadline;  // the request's timeout, if it has one
   };
   // A request on a stream. Erased when the stream closes; `replied` once its handler has been used.
   struct InFlight {
+    std::uint64_t id;
     ResponseHandler on_done;
+    std::unique_ptr<asio::steady_timer> deadline;
     Response response;
-    bool headers_received = false;
     bool replied = false;
   };
 
@@ -96,6 +100,8 @@ class ConnectionImpl final : public Connection,
   void transition(ConnectionState next);
   void send_waiting();
   void send(Waiting waiting);
+  std::unique_ptr<asio::steady_timer> arm_deadline(std::uint64_t id, std::chrono::milliseconds timeout);
+  void abandon(std::uint64_t id, const Error& error);
   void reply(ResponseHandler& on_done, Result<Response> result);
   void reply_in_flight(std::int64_t stream_id, Result<Response> result);
   void fail_everything(const Error& reason);
@@ -115,6 +121,7 @@ class ConnectionImpl final : public Connection,
   ConnectionState state_ = ConnectionState::connecting;
   bool started_ = false;
   std::optional<std::int64_t> goaway_id_;
+  std::uint64_t next_request_id_ = 1;
   std::deque<Waiting> waiting_;                          // in arrival order
   std::unordered_map<std::int64_t, InFlight> in_flight_;
 };
@@ -183,12 +190,46 @@ void ConnectionImpl::request(Request request, ResponseHandler on_done) {
       return;
     }
     case ConnectionState::connecting:
-      waiting_.push_back({std::move(*fields), std::move(request.body), std::move(on_done)});
+    case ConnectionState::connected: {
+      std::uint64_t id = next_request_id_++;
+      auto deadline = request.timeout ? arm_deadline(id, *request.timeout) : nullptr;
+      waiting_.push_back({id, std::move(*fields), std::move(request.body), std::move(on_done), std::move(deadline)});
+      if (state_ == ConnectionState::connected) send_waiting();
       return;
-    case ConnectionState::connected:
-      waiting_.push_back({std::move(*fields), std::move(request.body), std::move(on_done)});
-      send_waiting();
-      return;
+    }
+  }
+}
+
+std::unique_ptr<asio::steady_timer> ConnectionImpl::arm_deadline(std::uint64_t id,
+                                                                 std::chrono::milliseconds timeout) {
+  auto timer = std::make_unique<asio::steady_timer>(executor_, timeout);
+  std::weak_ptr<Connection> weak = shared_from_this();
+  timer->async_wait([weak, id, timeout](std::error_code ec) {
+    auto self = std::static_pointer_cast<ConnectionImpl>(weak.lock());
+    if (ec || !self) return;
+    self->abandon(id, Error(ErrorKind::request_timeout, ErrorClass::unrecoverable,
+                            fmt::format("request to {} took longer than its {} ms timeout",
+                                        self->origin_.to_string(), timeout.count())));
+  });
+  return timer;
+}
+
+// Gives up on one request: a waiting one is dropped; one on a stream gets its stream reset with
+// H3_REQUEST_CANCELLED (its slot is released when the stream closes). Either way it is answered now.
+void ConnectionImpl::abandon(std::uint64_t id, const Error& error) {
+  auto waiting = std::find_if(waiting_.begin(), waiting_.end(), [id](const Waiting& w) { return w.id == id; });
+  if (waiting != waiting_.end()) {
+    reply(waiting->on_done, std::unexpected(error));
+    waiting_.erase(waiting);
+    return;
+  }
+  for (auto& [stream_id, request] : in_flight_) {
+    if (request.id != id || request.replied) continue;
+    Error failed = error;
+    failed.stream_id = static_cast<std::uint64_t>(stream_id);
+    reply_in_flight(stream_id, std::unexpected(failed));
+    session_->reset_stream(stream_id, h3_code::request_cancelled);
+    return;
   }
 }
 
@@ -292,7 +333,7 @@ void ConnectionImpl::send(Waiting waiting) {
     notify_observer([error](ConnectionObserver& o, Connection& c) { o.on_stream_open_failed(c, error); });
     return;
   }
-  in_flight_.emplace(*stream_id, InFlight{std::move(waiting.on_done), {}, false, false});
+  in_flight_.emplace(*stream_id, InFlight{waiting.id, std::move(waiting.on_done), std::move(waiting.deadline), {}, false});
 }
 
 // The one place a reply leaves the worker: posted, so it never runs inside a library callback.
@@ -363,7 +404,6 @@ void ConnectionImpl::on_response_headers(std::int64_t stream_id, int status, Hea
   if (it == in_flight_.end()) return;
   it->second.response.status = status;
   it->second.response.headers = std::move(headers);
-  it->second.headers_received = true;
 }
 
 void ConnectionImpl::on_response_data(std::int64_t stream_id, std::span<const std::uint8_t> data) {

@@ -1,0 +1,115 @@
+#include "h3/request_fields.hpp"
+
+#include <algorithm>
+#include <array>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "core/text.hpp"
+
+namespace quiver::h3 {
+
+namespace {
+
+using namespace std::string_view_literals;
+
+// RFC 9114 §4.2: these describe an HTTP/1.1 connection and make an HTTP/3 message malformed.
+constexpr std::array connection_specific_fields = {
+    "connection"sv, "keep-alive"sv, "proxy-connection"sv, "transfer-encoding"sv, "upgrade"sv};
+
+std::unexpected<Error> request_error(std::string message) {
+  return std::unexpected(Error(ErrorKind::invalid_request, std::move(message)));
+}
+
+std::optional<char> first_forbidden_byte(std::string_view text) {
+  auto bad = std::ranges::find_if(text, [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
+  if (bad == text.end()) return std::nullopt;
+  return *bad;
+}
+
+// Checks one caller-supplied field; `lower_name` is its name lowercased.
+std::optional<Error> check_field(const Header& field, std::string_view lower_name) {
+  const auto fail = [](std::string message) { return Error(ErrorKind::invalid_request, std::move(message)); };
+  if (field.name.empty()) return fail("empty header name");
+  if (auto bad = first_forbidden_byte(field.name)) {
+    return fail(fmt::format("header name '{}' contains {}", field.name, detail::describe_char(*bad)));
+  }
+  if (auto bad = first_forbidden_byte(field.value)) {
+    return fail(fmt::format("header '{}' has {} in its value", field.name, detail::describe_char(*bad)));
+  }
+  if (field.name.front() == ':') {
+    return fail(fmt::format("pseudo-header '{}' cannot be set by the caller", field.name));
+  }
+  if (auto bad = std::ranges::find_if_not(field.name, detail::is_token_char); bad != field.name.end()) {
+    return fail(fmt::format("header name '{}' contains invalid character {}", field.name,
+                            detail::describe_char(*bad)));
+  }
+  if (std::ranges::find(connection_specific_fields, lower_name) != connection_specific_fields.end()) {
+    return fail(fmt::format("connection-specific header '{}' is not allowed in HTTP/3", field.name));
+  }
+  if (lower_name == "te" && !iequals(field.value, "trailers")) {
+    return fail(fmt::format("header '{}: {}' is not allowed: HTTP/3 only permits 'te: trailers'", field.name,
+                            field.value));
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> check_method(std::string_view method) {
+  if (!detail::is_token(method)) {
+    return Error(ErrorKind::invalid_request, fmt::format("invalid method '{}': must be a token such as GET", method));
+  }
+  if (method == "CONNECT") {
+    return Error(ErrorKind::invalid_request, "method 'CONNECT' is not supported");
+  }
+  return std::nullopt;
+}
+
+// The :authority value: a caller's Host header wins over the URL.
+Result<std::string> authority_of(const Request& request) {
+  const auto hosts = request.headers.get_all("host");
+  if (hosts.empty()) return request.url.authority();
+  if (hosts.size() > 1) return request_error("more than one 'Host' header");
+  if (hosts.front().empty()) return request_error("empty 'Host' header");
+  return std::string(hosts.front());
+}
+
+std::optional<Error> check_content_length(std::string_view value, std::size_t body_size) {
+  if (value == std::to_string(body_size)) return std::nullopt;
+  return Error(ErrorKind::invalid_request,
+               fmt::format("header 'content-length: {}' disagrees with the body's {} bytes", value, body_size));
+}
+
+}  // namespace
+
+Result<std::vector<Header>> build_request_fields(const Request& request) {
+  if (auto error = check_method(request.method)) return std::unexpected(std::move(*error));
+  auto authority = authority_of(request);
+  if (!authority) return std::unexpected(std::move(authority.error()));
+
+  std::vector<Header> fields;
+  fields.reserve(request.headers.size() + 5);
+  fields.push_back({":method", request.method});
+  fields.push_back({":scheme", "https"});
+  fields.push_back({":authority", std::move(*authority)});
+  fields.push_back({":path", request.url.target()});
+
+  bool has_content_length = false;
+  for (const Header& field : request.headers) {
+    std::string lower_name = detail::to_lower(field.name);
+    if (auto error = check_field(field, lower_name)) return std::unexpected(std::move(*error));
+    if (lower_name == "host") continue;
+    if (lower_name == "content-length") {
+      if (auto error = check_content_length(field.value, request.body.size())) return std::unexpected(std::move(*error));
+      has_content_length = true;
+    }
+    fields.push_back({std::move(lower_name), field.value});
+  }
+
+  if (!request.body.empty() && !has_content_length) {
+    fields.push_back({"content-length", std::to_string(request.body.size())});
+  }
+  return fields;
+}
+
+}  // namespace quiver::h3

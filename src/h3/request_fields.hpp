@@ -1,0 +1,24 @@
+#pragma once
+// The HTTP/3 field section of a request (RFC 9114 §4.3.1, §4.2), validated before anything is sent.
+
+#include <vector>
+
+#include "quiver/error.hpp"
+#include "quiver/headers.hpp"
+#include "quiver/request.hpp"
+
+namespace quiver::h3 {
+
+// Returns :method, :scheme, :authority, :path, then the caller's fields in their order with lowercase
+// names. :authority is the URL's authority, or the value of a "Host" header (which is then not sent as a
+// field). A "content-length" field is appended when the body is non-empty and the caller gave none.
+//
+// Fails with ErrorKind::invalid_request, naming the offending header or method, on: a method that is
+// not a token (or CONNECT, which has a different field layout); an empty field name or one with
+// characters outside RFC 9110 token characters; CR, LF or NUL in a name or value; a pseudo-header
+// (":name"); the connection-specific fields connection, keep-alive, proxy-connection,
+// transfer-encoding and upgrade; "te" with a value other than "trailers"; more than one or an empty
+// Host; a content-length that disagrees with the body.
+Result<std::vector<Header>> build_request_fields(const Request& request);
+
+}  // namespace quiver::h3

@@ -1,0 +1,67 @@
+#pragma once
+// Test support: the project's server on loopback plus a client io_context, and a way to wait for
+// asynchronous replies with a bounded deadline (a bug fails the test instead of hanging the suite).
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <asio/io_context.hpp>
+
+#include "h3/connection.hpp"
+#include "server/server.hpp"
+
+namespace quiver::test {
+
+std::string data_file(const std::string& name);  // tests/data/<name>
+std::string deterministic_bytes(std::size_t offset, std::size_t length);  // the server's /bytes pattern
+
+// Server options with the test certificate (valid for localhost, 127.0.0.1 and ::1).
+server::ServerOptions test_server_options(const std::string& host = "127.0.0.1");
+// Client options trusting the test CA, with short timeouts suitable for tests.
+ConnectionOptions test_client_options();
+
+// Records what the connection told its observer, in order.
+class RecordingObserver : public h3::ConnectionObserver {
+ public:
+  void on_ready(h3::Connection&, std::uint64_t max_streams) override;
+  void on_stream_done(h3::Connection&) override;
+  void on_stream_open_failed(h3::Connection&, const Error& error) override;
+  void on_closed(h3::Connection&, const Error& reason) override;
+
+  std::vector<std::string> events;  // "ready 7", "done", "open_failed ...", "closed ..."
+  std::vector<std::uint64_t> ready_max_streams;
+  int done = 0;
+  int closed = 0;
+};
+
+// The access log of a server, safe to read from the test thread.
+class AccessLog {
+ public:
+  std::function<void(const server::AccessLogEntry&)> sink();
+  std::vector<server::AccessLogEntry> entries() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<server::AccessLogEntry> entries_;
+};
+
+// Runs `io` until `done()` is true or `limit` passes; returns whether `done()` became true.
+bool run_until(asio::io_context& io, const std::function<bool()>& done,
+               std::chrono::milliseconds limit = std::chrono::seconds(20));
+
+// Collects replies of requests sent through a connection.
+struct Replies {
+  std::vector<std::optional<Result<Response>>> slots;
+  std::size_t received = 0;
+  bool duplicate_reply = false;  // a handler was called twice (must never happen)
+
+  // A handler that stores its result in slot `index` (the slot vector grows as needed).
+  h3::ResponseHandler slot(std::size_t index);
+  bool all_received() const { return received == slots.size(); }
+};
+
+}  // namespace quiver::test
