@@ -1,8 +1,12 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "quiver/telemetry.hpp"
 
 namespace quiver {
 
@@ -23,12 +27,40 @@ struct ConnectionOptions {
   // QUIC max_idle_timeout we advertise; the connection closes after this much silence.
   std::chrono::milliseconds idle_timeout{30000};
   // Flow-control windows we grant the peer: whole connection, and each request stream.
+  // The per-stream window is also the most unconsumed body a streamed response holds in memory.
   std::uint64_t connection_window = 16 * 1024 * 1024;
   std::uint64_t stream_window = 1024 * 1024;
+  // Most bytes of a file or producer body read ahead of what the peer's window accepts.
+  std::uint64_t send_buffer = 256 * 1024;
+  // A streamed response whose consumer neither reads nor receives for this long is reset
+  // (H3_REQUEST_CANCELLED) and its reader gets idle_timeout.
+  std::chrono::milliseconds stream_idle_timeout{30000};
+  // How long a self-initiated drain may wait for requests in flight before closing anyway.
+  std::chrono::milliseconds drain_timeout{10000};
   std::uint64_t max_udp_payload = 1452;
   std::uint64_t qpack_table_capacity = 4096;
   std::uint64_t qpack_blocked_streams = 100;
   CongestionControl congestion_control = CongestionControl::cubic;
+  // Optional span sink; shared by every connection that has these options.
+  std::shared_ptr<Telemetry> telemetry;
+};
+
+// Settings of the connection pool of one origin (scheme, host, port).
+struct PoolOptions {
+  ConnectionOptions connection;
+  // RFC 9114 §3.3 asks clients for one connection per origin; more is opt-in.
+  std::size_t max_connections = 1;
+  // Requests waiting for a stream beyond this are refused at once with checkout_timeout.
+  std::size_t max_waiting = 10000;
+  // A request waiting for a stream longer than this fails with checkout_timeout.
+  std::chrono::milliseconds checkout_timeout{5000};
+  // Default deadline of a whole request when the request sets none (0 = none).
+  std::chrono::milliseconds request_timeout{0};
+  // A connection with no request for this long is closed (0 = never).
+  std::chrono::milliseconds idle_close{60000};
+  // Transparent retries of a request the server provably did not process (GOAWAY, H3_REQUEST_REJECTED),
+  // when its body can be replayed.
+  int max_retries = 1;
 };
 
 }  // namespace quiver

@@ -1,9 +1,12 @@
 #pragma once
 // Umbrella header of the public API.
 
+#include "quiver/body.hpp"
 #include "quiver/error.hpp"
 #include "quiver/headers.hpp"
 #include "quiver/options.hpp"
 #include "quiver/request.hpp"
 #include "quiver/response.hpp"
+#include "quiver/stats.hpp"
+#include "quiver/telemetry.hpp"
 #include "quiver/url.hpp"

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "quiver/body.hpp"
 #include "quiver/headers.hpp"
 #include "quiver/url.hpp"
 
@@ -15,7 +16,7 @@ struct Request {
   std::string method = "GET";
   Url url;
   Headers headers;
-  std::string body;  // sent as DATA when non-empty
+  RequestBody body;
   // Deadline for the whole request (send, wait, receive); none when unset.
   std::optional<std::chrono::milliseconds> timeout;
 };

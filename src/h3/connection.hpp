@@ -31,8 +31,12 @@ class ConnectionObserver {
   virtual void on_ready(Connection& connection, std::uint64_t max_streams) = 0;
   // A request ended (any outcome) and its stream slot is free.
   virtual void on_stream_done(Connection& connection) = 0;
+  // The peer raised our stream limit (MAX_STREAMS): max_streams() grew.
+  virtual void on_stream_credit(Connection& connection) = 0;
   // A request could not be given a stream (refused while draining, or no stream credit).
   virtual void on_stream_open_failed(Connection& connection, const Error& error) = 0;
+  // The connection stopped taking new requests (peer GOAWAY or our drain()); once per connection.
+  virtual void on_draining(Connection& connection) = 0;
   // The connection ended for good; no call follows this one.
   virtual void on_closed(Connection& connection, const Error& reason) = 0;
 };
@@ -48,6 +52,32 @@ struct Origin {
 };
 
 using ResponseHandler = std::move_only_function<void(Result<Response>)>;
+using RequestId = std::uint64_t;
+
+// The body of a streamed response, read chunk by chunk. Lives on the connection's executor: call its
+// members there. Dropping the last reference before the end abandons the body (the stream is reset with
+// H3_REQUEST_CANCELLED). The worker holds at most the per-stream window of unread bytes.
+class BodyReader {
+ public:
+  // A chunk, an empty optional at the end of the body (trailers() is then final), or the error.
+  using ChunkHandler = std::move_only_function<void(Result<std::optional<std::string>>)>;
+
+  virtual ~BodyReader() = default;
+  // Delivers the next chunk (at most `max_bytes`) once one is available. One read at a time.
+  virtual void async_read(std::size_t max_bytes, ChunkHandler handler) = 0;
+  // Trailers; complete once a read reported the end.
+  virtual const Headers& trailers() const = 0;
+  // Abandons the body now; a pending read gets ErrorKind::cancelled.
+  virtual void cancel() = 0;
+};
+
+struct StreamingResponse {
+  int status = 0;
+  Headers headers;
+  std::shared_ptr<BodyReader> body;
+};
+
+using StreamHandler = std::move_only_function<void(Result<StreamingResponse>)>;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -64,13 +94,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Sends `request` (queued in order while connecting) and calls `on_done` exactly once with the
   // response or the error. The request's URL supplies :path and :authority; its origin is not checked.
-  virtual void request(Request request, ResponseHandler on_done) = 0;
+  virtual RequestId request(Request request, ResponseHandler on_done) = 0;
+  // Like request(), but `on_headers` is called as soon as the final response headers arrive, with a
+  // reader for the body.
+  virtual RequestId stream(Request request, StreamHandler on_headers) = 0;
+  // Cancels a request that has not been answered yet: its handler gets ErrorKind::cancelled at once, its
+  // stream (if any) is reset with H3_REQUEST_CANCELLED, and nothing else is delivered for it.
+  virtual void cancel(RequestId id) = 0;
 
+  // Graceful shutdown: sends GOAWAY, refuses new requests, lets those in flight finish (within the
+  // drain timeout), then closes. State: draining.
+  virtual void drain() = 0;
   // Closes the connection now (H3_NO_ERROR); requests in flight fail with transport_error.
   virtual void close() = 0;
 
   virtual ConnectionState state() const noexcept = 0;
-  // 0 while connecting or draining; otherwise request streams the peer lets us open now (live credit).
+  // 0 while connecting or draining; otherwise request streams the peer lets us open now (live credit),
+  // less the requests already accepted but waiting for a stream.
   virtual std::uint64_t max_streams() const noexcept = 0;
   virtual std::size_t requests_in_flight() const noexcept = 0;
   // "https://host:port state=connected in_flight=3 max_streams=97 goaway=none"

@@ -1,5 +1,6 @@
 #include "h3/h3_session.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -104,19 +105,32 @@ struct H3Session::Callbacks {
     self(user_data).events_.on_goaway(id);
     return 0;
   }
-  static nghttp3_ssize read_body(nghttp3_conn*, std::int64_t stream_id, nghttp3_vec* vec, std::size_t,
-                                 std::uint32_t* flags, void* user_data, void*) noexcept {
-    Stream* stream = self(user_data).find(stream_id);
+  static nghttp3_ssize read_body(nghttp3_conn*, std::int64_t stream_id, nghttp3_vec* vec,
+                                 std::size_t vec_count, std::uint32_t* flags, void* user_data,
+                                 void*) noexcept {
+    auto& session = self(user_data);
+    Stream* stream = session.find(stream_id);
     if (stream == nullptr) return NGHTTP3_ERR_CALLBACK_FAILURE;
-    vec[0].base = reinterpret_cast<std::uint8_t*>(stream->body.data()) + stream->body_offset;
-    vec[0].len = stream->body.size() - stream->body_offset;
-    stream->body_offset = stream->body.size();
+    if (stream->source) return session.read_streamed_body(stream_id, *stream, vec, vec_count, flags);
+    vec[0].base = reinterpret_cast<std::uint8_t*>(stream->bytes.data()) + stream->bytes_offset;
+    vec[0].len = stream->bytes.size() - stream->bytes_offset;
+    stream->bytes_offset = stream->bytes.size();
     *flags |= NGHTTP3_DATA_FLAG_EOF;
     return 1;
+  }
+  static int acked_stream_data(nghttp3_conn*, std::int64_t stream_id, std::uint64_t length,
+                               void* user_data, void*) noexcept {
+    auto& session = self(user_data);
+    if (Stream* stream = session.find(stream_id); stream != nullptr && stream->source) {
+      session.release_acked(*stream, length);
+      session.request_pull(stream_id, *stream);
+    }
+    return 0;
   }
 
   static nghttp3_callbacks table() {
     nghttp3_callbacks cb{};
+    cb.acked_stream_data = acked_stream_data;
     cb.recv_data = recv_data;
     cb.deferred_consume = deferred_consume;
     cb.begin_headers = begin_headers;
@@ -173,7 +187,7 @@ Result<void> H3Session::open_control_streams() {
   return {};
 }
 
-Result<std::int64_t> H3Session::submit_request(const std::vector<Header>& fields, std::string body) {
+Result<std::int64_t> H3Session::submit_request(const std::vector<Header>& fields, RequestBody body) {
   auto stream_id = transport_.open_bidi_stream();
   if (!stream_id) return stream_id;
   std::vector<nghttp3_nv> nva;
@@ -181,9 +195,14 @@ Result<std::int64_t> H3Session::submit_request(const std::vector<Header>& fields
   for (const Header& field : fields) nva.push_back(to_nv(field));
 
   Stream& stream = streams_[*stream_id];
-  stream.body = std::move(body);
+  bool has_body = !body.empty();
+  if (body.kind() == RequestBody::Kind::bytes) {
+    stream.bytes = std::move(body).take_bytes();
+  } else if (has_body) {
+    stream.source = std::make_unique<BodySource>(body);
+  }
   nghttp3_data_reader reader{Callbacks::read_body};
-  const nghttp3_data_reader* body_reader = stream.body.empty() ? nullptr : &reader;
+  const nghttp3_data_reader* body_reader = has_body ? &reader : nullptr;
   if (int rv = nghttp3_conn_submit_request(conn_.get(), *stream_id, nva.data(), nva.size(), body_reader,
                                            nullptr);
       rv != 0) {
@@ -196,11 +215,74 @@ Result<std::int64_t> H3Session::submit_request(const std::vector<Header>& fields
   return stream_id;
 }
 
+// ---- streamed request bodies ---------------------------------------------------------------------
+
+// Hands nghttp3 the chunks pulled so far; asks for more while under the send buffer. Inside a callback.
+nghttp3_ssize H3Session::read_streamed_body(std::int64_t stream_id, Stream& stream, nghttp3_vec* vec,
+                                            std::size_t vec_count, std::uint32_t* flags) {
+  std::size_t count = 0;
+  while (!stream.unsent.empty() && count < vec_count) {
+    stream.unacked.push_back(std::move(stream.unsent.front()));
+    stream.unsent.pop_front();
+    std::string& chunk = stream.unacked.back();  // deque elements never move: the pointer stays valid
+    vec[count].base = reinterpret_cast<std::uint8_t*>(chunk.data());
+    vec[count].len = chunk.size();
+    ++count;
+  }
+  if (stream.source_done && stream.unsent.empty()) {
+    *flags |= NGHTTP3_DATA_FLAG_EOF;
+    return static_cast<nghttp3_ssize>(count);
+  }
+  request_pull(stream_id, stream);
+  return count > 0 ? static_cast<nghttp3_ssize>(count) : NGHTTP3_ERR_WOULDBLOCK;
+}
+
+void H3Session::request_pull(std::int64_t stream_id, Stream& stream) {
+  if (stream.source_done || stream.pull_requested || stream.write_shut) return;
+  if (stream.buffered >= options_.send_buffer) return;  // acknowledgements will ask again
+  stream.pull_requested = true;
+  events_.on_body_wanted(stream_id);
+}
+
+void H3Session::release_acked(Stream& stream, std::uint64_t length) {
+  stream.acked_in_front += length;
+  while (!stream.unacked.empty() && stream.acked_in_front >= stream.unacked.front().size()) {
+    std::size_t size = stream.unacked.front().size();
+    stream.acked_in_front -= size;
+    stream.buffered -= size;
+    stream.unacked.pop_front();
+  }
+}
+
+Result<void> H3Session::pull_body(std::int64_t stream_id) {
+  Stream* stream = find(stream_id);
+  if (stream == nullptr || !stream->source || stream->write_shut) return {};
+  stream->pull_requested = false;
+  constexpr std::size_t kChunk = 64 * 1024;
+  auto chunk = stream->source->next(std::min<std::size_t>(kChunk, std::max<std::uint64_t>(options_.send_buffer, 1)));
+  if (!chunk) return std::unexpected(chunk.error());
+  if (!*chunk) {
+    stream->source_done = true;
+  } else if (!(*chunk)->empty()) {
+    stream->buffered += (*chunk)->size();
+    stream->unsent.push_back(std::move(**chunk));
+  }
+  nghttp3_conn_resume_stream(conn_.get(), stream_id);
+  transport_.schedule_write();
+  return {};
+}
+
+void H3Session::submit_goaway() {
+  if (conn_) nghttp3_conn_shutdown(conn_.get());
+  transport_.schedule_write();
+}
+
 void H3Session::consume(std::int64_t stream_id, std::size_t bytes) {
   transport_.extend_stream_credit(stream_id, bytes);
 }
 
 void H3Session::reset_stream(std::int64_t stream_id, std::uint64_t h3_code) {
+  if (Stream* stream = find(stream_id)) stream->write_shut = true;
   if (conn_) nghttp3_conn_shutdown_stream_read(conn_.get(), stream_id);
   transport_.shutdown_stream(stream_id, h3_code);
 }
@@ -251,9 +333,10 @@ bool H3Session::on_stream_reset(std::int64_t stream_id, std::uint64_t app_error_
   return true;
 }
 
+// The peer will not read more of our request (ngtcp2 answers with RESET_STREAM). Its response may still
+// come, so the read side stays open; the upload just stops.
 bool H3Session::on_stream_stop_sending(std::int64_t stream_id, std::uint64_t app_error_code) {
-  int rv = nghttp3_conn_shutdown_stream_read(conn_.get(), stream_id);
-  if (rv != 0) return record_failure(rv, "shutting down a stopped stream");
+  if (Stream* stream = find(stream_id)) stream->write_shut = true;
   if (is_request_stream(stream_id)) events_.on_stream_stop_sending(stream_id, app_error_code);
   return true;
 }
@@ -288,6 +371,7 @@ void H3Session::on_stream_blocked(std::int64_t stream_id) {
 }
 
 void H3Session::on_stream_write_shut(std::int64_t stream_id) {
+  if (Stream* stream = find(stream_id)) stream->write_shut = true;
   nghttp3_conn_shutdown_stream_write(conn_.get(), stream_id);
 }
 

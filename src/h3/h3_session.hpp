@@ -13,7 +13,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include <deque>
+
 #include <nghttp3/nghttp3.h>
+
+#include "h3/body_source.hpp"
 
 #include "quic/quic_transport.hpp"
 #include "quiver/headers.hpp"
@@ -39,6 +43,8 @@ class SessionEvents {
   virtual void on_stream_closed(std::int64_t stream_id, std::optional<std::uint64_t> h3_code) = 0;
   // A GOAWAY from the peer: request streams with id >= `id` will not be processed.
   virtual void on_goaway(std::int64_t id) = 0;
+  // A streamed request body needs its next chunk: call H3Session::pull_body soon, outside callbacks.
+  virtual void on_body_wanted(std::int64_t stream_id) = 0;
 };
 
 class H3Session final : public quic::StreamApplication {
@@ -55,8 +61,15 @@ class H3Session final : public quic::StreamApplication {
   // Opens and binds our control and QPACK encoder/decoder streams. Call once the handshake is complete.
   Result<void> open_control_streams();
 
-  // Opens a request stream and submits the fields and body (the body is kept until acknowledged).
-  Result<std::int64_t> submit_request(const std::vector<Header>& fields, std::string body);
+  // Opens a request stream and submits the fields and body. Bytes are kept until the stream closes; a
+  // file or producer body is pulled chunk by chunk (see on_body_wanted), at most `send_buffer` bytes
+  // ahead of the peer's acknowledgements.
+  Result<std::int64_t> submit_request(const std::vector<Header>& fields, RequestBody body);
+  // Pulls the next chunk of a streamed body from its source and resumes the stream. Runs user code (a
+  // producer): call it outside library callbacks. Fails with body_failed when the source fails.
+  Result<void> pull_body(std::int64_t stream_id);
+  // Sends our GOAWAY: the peer may not push and should expect no new requests.
+  void submit_goaway();
   // Returns consumed body bytes of `stream_id` to the peer as flow-control credit.
   void consume(std::int64_t stream_id, std::size_t bytes);
   // Abandons a request: RESET_STREAM + STOP_SENDING with `h3_code`.
@@ -81,13 +94,28 @@ class H3Session final : public quic::StreamApplication {
 
   // Per request stream: the header block being assembled and the body being sent.
   struct Stream {
-    Headers block;            // fields of the header or trailer block in progress
+    Headers block;             // fields of the header or trailer block in progress
     int status = 0;
     bool in_trailers = false;
-    std::string body;         // request body; stays until the stream closes (nghttp3 may resend)
-    std::size_t body_offset = 0;
+    // A bytes body is sent straight from `bytes` (kept until the stream closes: nghttp3 may resend).
+    std::string bytes;
+    std::size_t bytes_offset = 0;
+    // A file or producer body: chunks pulled into `unsent`, moved to `unacked` when handed to nghttp3,
+    // dropped once acknowledged. `buffered` counts both.
+    std::unique_ptr<BodySource> source;
+    std::deque<std::string> unsent;
+    std::deque<std::string> unacked;
+    std::size_t acked_in_front = 0;
+    std::size_t buffered = 0;
+    bool source_done = false;
+    bool pull_requested = false;
+    bool write_shut = false;   // the peer stopped our upload, or we reset it
   };
 
+  nghttp3_ssize read_streamed_body(std::int64_t stream_id, Stream& stream, nghttp3_vec* vec,
+                                   std::size_t vec_count, std::uint32_t* flags);
+  void request_pull(std::int64_t stream_id, Stream& stream);
+  void release_acked(Stream& stream, std::uint64_t length);
   bool record_failure(int nghttp3_error, std::string where);
   Stream* find(std::int64_t stream_id);
 

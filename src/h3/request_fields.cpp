@@ -1,5 +1,7 @@
 #include "h3/request_fields.hpp"
 
+#include <filesystem>
+
 #include <algorithm>
 #include <array>
 #include <string_view>
@@ -74,10 +76,27 @@ Result<std::string> authority_of(const Request& request) {
   return std::string(hosts.front());
 }
 
-std::optional<Error> check_content_length(std::string_view value, std::size_t body_size) {
-  if (value == std::to_string(body_size)) return std::nullopt;
+// The body's length when it is known before sending: bytes, or a file's current size.
+Result<std::optional<std::uint64_t>> known_body_size(const RequestBody& body) {
+  switch (body.kind()) {
+    case RequestBody::Kind::none: return std::optional<std::uint64_t>(0);
+    case RequestBody::Kind::bytes: return std::optional<std::uint64_t>(body.bytes().size());
+    case RequestBody::Kind::producer: return std::optional<std::uint64_t>();
+    case RequestBody::Kind::file: break;
+  }
+  std::error_code ec;
+  auto size = std::filesystem::file_size(body.file_path(), ec);
+  if (ec) {
+    return std::unexpected(Error(ErrorKind::body_failed, ErrorClass::invalid,
+                                 fmt::format("cannot read body file '{}': {}", body.file_path(), ec.message())));
+  }
+  return std::optional<std::uint64_t>(size);
+}
+
+std::optional<Error> check_content_length(std::string_view value, std::optional<std::uint64_t> body_size) {
+  if (!body_size || value == std::to_string(*body_size)) return std::nullopt;
   return Error(ErrorKind::invalid_request,
-               fmt::format("header 'content-length: {}' disagrees with the body's {} bytes", value, body_size));
+               fmt::format("header 'content-length: {}' disagrees with the body's {} bytes", value, *body_size));
 }
 
 }  // namespace
@@ -94,20 +113,23 @@ Result<std::vector<Header>> build_request_fields(const Request& request) {
   fields.push_back({":authority", std::move(*authority)});
   fields.push_back({":path", request.url.target()});
 
+  auto body_size = known_body_size(request.body);
+  if (!body_size) return std::unexpected(std::move(body_size.error()));
+
   bool has_content_length = false;
   for (const Header& field : request.headers) {
     std::string lower_name = detail::to_lower(field.name);
     if (auto error = check_field(field, lower_name)) return std::unexpected(std::move(*error));
     if (lower_name == "host") continue;
     if (lower_name == "content-length") {
-      if (auto error = check_content_length(field.value, request.body.size())) return std::unexpected(std::move(*error));
+      if (auto error = check_content_length(field.value, *body_size)) return std::unexpected(std::move(*error));
       has_content_length = true;
     }
     fields.push_back({std::move(lower_name), field.value});
   }
 
-  if (!request.body.empty() && !has_content_length) {
-    fields.push_back({"content-length", std::to_string(request.body.size())});
+  if (*body_size && **body_size > 0 && !has_content_length) {
+    fields.push_back({"content-length", std::to_string(**body_size)});
   }
   return fields;
 }

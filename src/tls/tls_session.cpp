@@ -66,17 +66,30 @@ Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create(
 
 std::optional<std::string> ClientTlsSession::certificate_problem() const {
   unsigned status = gnutls_session_get_verify_cert_status(session_.get());
-  if (status == 0) {
-    return std::nullopt;
+  if (status == 0) return std::nullopt;
+  // The common causes in plain words first; GnuTLS's own wording follows for the rest.
+  static constexpr std::pair<unsigned, const char*> kCauses[] = {
+      {GNUTLS_CERT_UNEXPECTED_OWNER, "host name mismatch (the certificate is for another host)"},
+      {GNUTLS_CERT_SIGNER_NOT_FOUND, "unknown issuer (not signed by a trusted CA)"},
+      {GNUTLS_CERT_EXPIRED, "certificate expired"},
+      {GNUTLS_CERT_NOT_ACTIVATED, "certificate not yet valid"},
+      {GNUTLS_CERT_REVOKED, "certificate revoked"},
+      {GNUTLS_CERT_SIGNER_NOT_CA, "issuer is not a CA"},
+      {GNUTLS_CERT_INSECURE_ALGORITHM, "insecure signature algorithm"},
+  };
+  std::string causes;
+  for (auto [bit, text] : kCauses) {
+    if (status & bit) causes += causes.empty() ? text : std::string("; ") + text;
   }
   gnutls_datum_t text{};
-  if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) != 0) {
-    return fmt::format("certificate verification failed (status 0x{:x})", status);
+  std::string detail;
+  if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) == 0) {
+    detail.assign(reinterpret_cast<const char*>(text.data), text.size);
+    gnutls_free(text.data);
+    while (!detail.empty() && (detail.back() == ' ' || detail.back() == '\0')) detail.pop_back();
   }
-  std::string message(reinterpret_cast<const char*>(text.data), text.size);
-  gnutls_free(text.data);
-  while (!message.empty() && (message.back() == ' ' || message.back() == '\0')) message.pop_back();
-  return message;
+  if (causes.empty()) return detail.empty() ? fmt::format("status 0x{:x}", status) : detail;
+  return detail.empty() ? causes : fmt::format("{} ({})", causes, detail);
 }
 
 bool ClientTlsSession::negotiated_h3() const {

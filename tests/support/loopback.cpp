@@ -39,6 +39,10 @@ void RecordingObserver::on_stream_done(h3::Connection&) {
 void RecordingObserver::on_stream_open_failed(h3::Connection&, const Error& error) {
   events.push_back("open_failed " + error.to_string());
 }
+void RecordingObserver::on_draining(h3::Connection&) {
+  events.push_back("draining");
+  ++draining;
+}
 void RecordingObserver::on_closed(h3::Connection&, const Error& reason) {
   events.push_back("closed " + reason.to_string());
   ++closed;

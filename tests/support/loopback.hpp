@@ -30,12 +30,16 @@ class RecordingObserver : public h3::ConnectionObserver {
   void on_ready(h3::Connection&, std::uint64_t max_streams) override;
   void on_stream_done(h3::Connection&) override;
   void on_stream_open_failed(h3::Connection&, const Error& error) override;
+  void on_stream_credit(h3::Connection&) override { ++credit; }
+  void on_draining(h3::Connection&) override;
   void on_closed(h3::Connection&, const Error& reason) override;
 
   std::vector<std::string> events;  // "ready 7", "done", "open_failed ...", "closed ..."
   std::vector<std::uint64_t> ready_max_streams;
   int done = 0;
   int closed = 0;
+  int draining = 0;
+  int credit = 0;
 };
 
 // The access log of a server, safe to read from the test thread.

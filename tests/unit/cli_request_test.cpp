@@ -75,7 +75,7 @@ TEST(PrepareRequest, DataMakesAFormPost) {
   options.data = {"a=1", "b=2"};
   PreparedRequest prepared = prepare_ok(options);
   EXPECT_EQ(prepared.request.method, "POST");
-  EXPECT_EQ(prepared.request.body, "a=1&b=2");
+  EXPECT_EQ(prepared.request.body.bytes(), "a=1&b=2");
   EXPECT_EQ(prepared.request.headers.get("content-type"), "application/x-www-form-urlencoded");
   EXPECT_EQ(prepared.fields.back(), (Header{"content-length", "7"}));
 }
@@ -96,13 +96,13 @@ TEST(PrepareRequest, DataFromFileIsSentVerbatim) {
   options.data = {"@" + file.path()};
   PreparedRequest prepared = prepare_ok(options);
   EXPECT_EQ(prepared.request.method, "POST");
-  EXPECT_EQ(prepared.request.body, std::string("line1\nline2\0end", 15));
+  EXPECT_EQ(prepared.request.body.bytes(), std::string("line1\nline2\0end", 15));
 }
 
 TEST(PrepareRequest, DataFromStdin) {
   CliOptions options = options_for("https://h/");
   options.data = {"@-"};
-  EXPECT_EQ(prepare_ok(options, "from stdin").request.body, "from stdin");
+  EXPECT_EQ(prepare_ok(options, "from stdin").request.body.bytes(), "from stdin");
 }
 
 TEST(PrepareRequest, UnreadableDataFileIsNamed) {

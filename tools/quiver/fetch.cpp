@@ -55,6 +55,8 @@ class Exchange final : public h3::ConnectionObserver {
   }
 
   void on_stream_done(h3::Connection&) override {}
+  void on_stream_credit(h3::Connection&) override {}
+  void on_draining(h3::Connection&) override { log("* Connection draining (GOAWAY)"); }
 
   void on_stream_open_failed(h3::Connection&, const Error& error) override {
     log("* Could not open a stream: {}", error.to_string());

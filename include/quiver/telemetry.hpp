@@ -1,0 +1,53 @@
+#pragma once
+// Telemetry: an optional sink for connection and request spans. Nothing is built or called when no sink
+// is installed. Calls arrive on the connection's io thread; a sink must be quick and must not block.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "quiver/error.hpp"
+
+namespace quiver {
+
+struct ConnectionEvent {
+  enum class Type {
+    connect_start,   // resolving and handshaking begins
+    connected,       // handshake complete; `duration` is the handshake time, `max_streams` the credit
+    connect_failed,  // `error` says why
+    draining,        // GOAWAY received or sent; `goaway_id` set when known
+    closed,          // the connection ended; `duration` is its lifetime, `error` its reason
+  };
+  Type type;
+  std::string origin;
+  std::chrono::nanoseconds duration{0};
+  std::uint64_t max_streams = 0;
+  std::optional<std::uint64_t> goaway_id;
+  std::optional<Error> error;
+};
+
+struct RequestEvent {
+  enum class Type {
+    start,  // the request was accepted by a connection
+    stop,   // it ended: `status` (0 if none) or `error`; `duration` from start
+    retry,  // the pool is sending it again on another connection; `error` is why
+  };
+  Type type;
+  std::string origin;
+  std::string method;
+  std::string target;
+  std::optional<std::uint64_t> stream_id;
+  int status = 0;
+  std::chrono::nanoseconds duration{0};
+  std::optional<Error> error;
+};
+
+class Telemetry {
+ public:
+  virtual ~Telemetry() = default;
+  virtual void on_connection_event(const ConnectionEvent&) {}
+  virtual void on_request_event(const RequestEvent&) {}
+};
+
+}  // namespace quiver

@@ -1,0 +1,331 @@
+// The worker's requests: acceptance, sending in order, the single answer, and the protocol events
+// that decide it.
+#include <algorithm>
+
+#include <asio/post.hpp>
+#include <fmt/format.h>
+
+#include "h3/connection_impl.hpp"
+#include "h3/request_fields.hpp"
+
+namespace quiver::h3 {
+
+namespace {
+
+Error cancelled_error() { return Error(ErrorKind::cancelled, ErrorClass::unrecoverable, "request cancelled by the caller"); }
+
+template <class Handler, class Value>
+void post_answer(const asio::any_io_executor& executor, Handler& handler, Value value) {
+  if (!handler) return;
+  asio::post(executor, [handler = std::move(handler), value = std::move(value)]() mutable {
+    handler(std::move(value));
+  });
+  handler = nullptr;
+}
+
+}  // namespace
+
+// ---- entry points --------------------------------------------------------------------------------
+
+RequestId ConnectionImpl::request(Request request, ResponseHandler on_done) {
+  return accept(std::move(request), std::move(on_done), nullptr);
+}
+
+RequestId ConnectionImpl::stream(Request request, StreamHandler on_headers) {
+  return accept(std::move(request), nullptr, std::move(on_headers));
+}
+
+void ConnectionImpl::cancel(RequestId id) { abandon(id, cancelled_error()); }
+
+// Why a new request cannot be taken now, if it cannot.
+std::optional<Error> ConnectionImpl::refusal() const {
+  if (state_ == ConnectionState::closed) {
+    return Error(ErrorKind::transport_error, ErrorClass::transient,
+                 fmt::format("connection to {} is closed", origin_.to_string()));
+  }
+  if (state_ == ConnectionState::draining) {
+    Error error(ErrorKind::goaway, ErrorClass::transient,
+                fmt::format("connection to {} is draining; request not sent", origin_.to_string()));
+    error.unprocessed = true;
+    if (goaway_id_) error.goaway_id = static_cast<std::uint64_t>(*goaway_id_);
+    return error;
+  }
+  return std::nullopt;
+}
+
+RequestId ConnectionImpl::accept(Request request, ResponseHandler on_response, StreamHandler on_headers) {
+  RequestId id = next_id_++;
+  Call call;
+  call.id = id;
+  call.streaming = static_cast<bool>(on_headers);
+  call.on_response = std::move(on_response);
+  call.on_headers = std::move(on_headers);
+  call.started = std::chrono::steady_clock::now();
+
+  auto fields = build_request_fields(request);
+  if (!fields) {
+    fail(call, fields.error());
+    return id;
+  }
+  call.fields = std::move(*fields);
+  if (auto refused = refusal()) {
+    fail(call, *refused);
+    if (state_ == ConnectionState::draining) {
+      notify_observer([error = *refused](ConnectionObserver& o, Connection& c) { o.on_stream_open_failed(c, error); });
+    }
+    return id;
+  }
+  call.body = std::move(request.body);
+  if (request.timeout) call.deadline = arm_deadline(id, *request.timeout);
+  emit(call, RequestEvent::Type::start, nullptr);
+  calls_.emplace(id, std::move(call));
+  waiting_.push_back(id);
+  if (state_ == ConnectionState::connected) send_waiting();
+  return id;
+}
+
+std::unique_ptr<asio::steady_timer> ConnectionImpl::arm_deadline(RequestId id, std::chrono::milliseconds timeout) {
+  auto timer = std::make_unique<asio::steady_timer>(executor_, timeout);
+  timer->async_wait([weak = weak_from_this(), id, timeout](std::error_code ec) {
+    auto self = std::static_pointer_cast<ConnectionImpl>(weak.lock());
+    if (ec || !self) return;
+    self->abandon(id, Error(ErrorKind::request_timeout, ErrorClass::unrecoverable,
+                            fmt::format("request to {} took longer than its {} ms timeout",
+                                        self->origin_.to_string(), timeout.count())));
+  });
+  return timer;
+}
+
+// Gives up on one request with `error`: a waiting one is dropped; one on a stream has the stream reset
+// with H3_REQUEST_CANCELLED (the call leaves when the stream closes). Its handler, or its body reader,
+// gets `error` now, and nothing after.
+void ConnectionImpl::abandon(RequestId id, const Error& error) {
+  auto it = calls_.find(id);
+  if (it == calls_.end()) return;
+  Call& call = it->second;
+  Error failed = error;
+  if (call.stream_id) {
+    failed.stream_id = static_cast<std::uint64_t>(*call.stream_id);
+    if (!call.response_ended) session_->reset_stream(*call.stream_id, h3_code::request_cancelled);
+    fail(call, failed);
+    return;
+  }
+  fail(call, failed);
+  waiting_.erase(std::find(waiting_.begin(), waiting_.end(), id));
+  calls_.erase(it);
+}
+
+// ---- sending -------------------------------------------------------------------------------------
+
+// Sends waiting requests in arrival order while the peer gives us stream credit.
+void ConnectionImpl::send_waiting() {
+  while (!waiting_.empty() && state_ == ConnectionState::connected && transport_->bidi_streams_left() > 0) {
+    RequestId id = waiting_.front();
+    waiting_.pop_front();
+    send(calls_.at(id));
+  }
+}
+
+void ConnectionImpl::send(Call& call) {
+  auto stream_id = session_->submit_request(call.fields, std::move(call.body));
+  if (!stream_id) {
+    Error error = stream_id.error();
+    fail(call, error);
+    calls_.erase(call.id);
+    notify_observer([error](ConnectionObserver& o, Connection& c) { o.on_stream_open_failed(c, error); });
+    return;
+  }
+  call.stream_id = *stream_id;
+  streams_.emplace(*stream_id, call.id);
+}
+
+// ---- answers -------------------------------------------------------------------------------------
+
+// The one way a buffered request is answered; posted, so never inside a library callback.
+void ConnectionImpl::answer(Call& call, Result<Response> result) {
+  if (call.answered) return;
+  call.answered = true;
+  call.deadline.reset();
+  emit(call, RequestEvent::Type::stop, result ? nullptr : &result.error());
+  post_answer(executor_, call.on_response, std::move(result));
+}
+
+// A streaming request is answered with its headers and a reader for the body that follows.
+void ConnectionImpl::answer_headers(Call& call) {
+  if (call.answered) return;
+  call.answered = true;
+  std::weak_ptr<BodyReaderOwner> owner =
+      std::static_pointer_cast<BodyReaderOwner>(std::static_pointer_cast<ConnectionImpl>(shared_from_this()));
+  auto reader = std::make_shared<BodyReaderImpl>(executor_, owner, call.id, options_.stream_idle_timeout);
+  reader->start_idle_timer();
+  call.reader = reader;
+  StreamingResponse head{call.response.status, std::move(call.response.headers), std::move(reader)};
+  post_answer(executor_, call.on_headers, Result<StreamingResponse>(std::move(head)));
+}
+
+// Fails a call wherever it is: its handler if not yet answered, else its body reader.
+void ConnectionImpl::fail(Call& call, const Error& error) {
+  if (!call.answered) {
+    call.answered = true;
+    call.deadline.reset();
+    if (call.streaming) {
+      call.body_done = true;
+      post_answer(executor_, call.on_headers, Result<StreamingResponse>(std::unexpected(error)));
+    } else {
+      post_answer(executor_, call.on_response, Result<Response>(std::unexpected(error)));
+    }
+    if (!call.fields.empty()) emit(call, RequestEvent::Type::stop, &error);
+    return;
+  }
+  auto reader = call.reader.lock();
+  if (reader && !call.body_done) {
+    if (!call.response_ended) emit(call, RequestEvent::Type::stop, &error);
+    reader->fail(error);
+  }
+}
+
+ConnectionImpl::Call* ConnectionImpl::call_on_stream(std::int64_t stream_id) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return nullptr;
+  auto call = calls_.find(it->second);
+  return call == calls_.end() ? nullptr : &call->second;
+}
+
+// ---- body reader events --------------------------------------------------------------------------
+
+void ConnectionImpl::on_body_consumed(RequestId id, std::size_t bytes) {
+  auto it = calls_.find(id);
+  if (it != calls_.end() && it->second.stream_id && session_) session_->consume(*it->second.stream_id, bytes);
+}
+
+void ConnectionImpl::on_body_abandoned(RequestId id) {
+  auto it = calls_.find(id);
+  if (it == calls_.end() || !it->second.stream_id) return;
+  it->second.body_done = true;
+  if (!it->second.response_ended) session_->reset_stream(*it->second.stream_id, h3_code::request_cancelled);
+}
+
+void ConnectionImpl::on_body_finished(RequestId id, const std::optional<Error>&) {
+  auto it = calls_.find(id);
+  if (it == calls_.end()) return;
+  it->second.body_done = true;
+  it->second.deadline.reset();
+}
+
+// ---- session events ------------------------------------------------------------------------------
+
+void ConnectionImpl::on_response_headers(std::int64_t stream_id, int status, Headers headers) {
+  Call* call = call_on_stream(stream_id);
+  if (call == nullptr || call->answered) return;
+  call->response.status = status;
+  call->response.headers = std::move(headers);
+  if (call->streaming) answer_headers(*call);
+}
+
+void ConnectionImpl::on_response_data(std::int64_t stream_id, std::span<const std::uint8_t> data) {
+  Call* call = call_on_stream(stream_id);
+  if (call != nullptr && call->streaming) {
+    auto reader = call->reader.lock();
+    if (reader) {
+      reader->push(data);  // credit returns as the consumer reads
+      return;
+    }
+  } else if (call != nullptr && !call->answered) {
+    call->response.body.append(reinterpret_cast<const char*>(data.data()), data.size());
+  }
+  session_->consume(stream_id, data.size());  // buffered (or abandoned): credit back at once
+}
+
+void ConnectionImpl::on_response_trailers(std::int64_t stream_id, Headers trailers) {
+  Call* call = call_on_stream(stream_id);
+  if (call == nullptr) return;
+  if (auto reader = call->reader.lock()) {
+    reader->set_trailers(std::move(trailers));
+  } else {
+    call->response.trailers = std::move(trailers);
+  }
+}
+
+void ConnectionImpl::on_response_end(std::int64_t stream_id) {
+  Call* call = call_on_stream(stream_id);
+  if (call == nullptr) return;
+  call->response_ended = true;
+  if (!call->streaming) {
+    answer(*call, std::move(call->response));
+    return;
+  }
+  emit(*call, RequestEvent::Type::stop, nullptr);
+  if (auto reader = call->reader.lock()) reader->finish();
+}
+
+Error ConnectionImpl::reset_error(std::int64_t stream_id, std::uint64_t code) const {
+  bool rejected = code == h3_code::request_rejected;
+  Error error(ErrorKind::stream_reset, rejected ? ErrorClass::transient : ErrorClass::unrecoverable,
+              fmt::format("server reset stream {} with {}", stream_id, h3_error_name(code)));
+  error.stream_id = static_cast<std::uint64_t>(stream_id);
+  error.h3_code = code;
+  error.unprocessed = rejected;
+  return error;
+}
+
+void ConnectionImpl::on_stream_reset(std::int64_t stream_id, std::uint64_t code) {
+  Call* call = call_on_stream(stream_id);
+  if (call == nullptr || call->response_ended) return;  // a reset after a complete response changes nothing
+  fail(*call, reset_error(stream_id, code));
+}
+
+void ConnectionImpl::on_stream_stop_sending(std::int64_t, std::uint64_t) {
+  // The server stopped reading our body; its response (or a reset) still decides the outcome.
+}
+
+// The stream is gone: a response that did not end fails now (nothing more can arrive), and the call
+// leaves; its slot is free.
+void ConnectionImpl::on_stream_closed(std::int64_t stream_id, std::optional<std::uint64_t> code) {
+  Call* call = call_on_stream(stream_id);
+  if (call != nullptr) {
+    if (!call->response_ended) fail(*call, reset_error(stream_id, code.value_or(h3_code::request_incomplete)));
+    calls_.erase(call->id);
+    notify_observer([](ConnectionObserver& o, Connection& c) { o.on_stream_done(c); });
+  }
+  streams_.erase(stream_id);
+  close_if_drained();
+}
+
+void ConnectionImpl::on_goaway(std::int64_t id) {
+  if (goaway_id_ && *goaway_id_ <= id) return;  // only a tighter GOAWAY changes anything
+  goaway_id_ = id;
+  asio::post(executor_, [self = std::static_pointer_cast<ConnectionImpl>(shared_from_this())] { self->apply_goaway(); });
+}
+
+// Requests on streams at or above the GOAWAY id were not processed: fail them (safe to retry) and
+// cancel their streams; the ones below run to completion.
+void ConnectionImpl::apply_goaway() {
+  if (state_ == ConnectionState::closed || !goaway_id_) return;
+  std::vector<RequestId> refused;
+  for (auto& [stream_id, id] : streams_) {
+    if (stream_id >= *goaway_id_) refused.push_back(id);
+  }
+  for (RequestId id : refused) {
+    Error error(ErrorKind::goaway, ErrorClass::transient,
+                fmt::format("server sent GOAWAY {}: request not processed", *goaway_id_));
+    error.goaway_id = static_cast<std::uint64_t>(*goaway_id_);
+    error.unprocessed = true;
+    abandon(id, error);
+  }
+  enter_draining();
+}
+
+void ConnectionImpl::on_body_wanted(std::int64_t stream_id) {
+  asio::post(executor_, [self = std::static_pointer_cast<ConnectionImpl>(shared_from_this()), stream_id] {
+    if (!self->session_ || self->state_ == ConnectionState::closed) return;
+    auto pulled = self->session_->pull_body(stream_id);
+    if (pulled) return;
+    if (Call* call = self->call_on_stream(stream_id)) {
+      Error error = pulled.error();
+      error.stream_id = static_cast<std::uint64_t>(stream_id);
+      self->abandon(call->id, error);
+    }
+  });
+}
+
+}  // namespace quiver::h3

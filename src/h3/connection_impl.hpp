@@ -1,0 +1,134 @@
+#pragma once
+// ConnectionImpl: the worker behind h3::Connection. Internal to src/h3 (connection.cpp holds the
+// lifecycle and state machine, connection_calls.cpp the requests and protocol events).
+//
+// Invariants:
+//  - every request lives in `calls_` from acceptance until it is answered and its stream (if any) closed;
+//  - a call without a stream is in `waiting_` (arrival order); a call with a stream is in `streams_`;
+//  - a handler is used once (`Call::answered`); after that, failures go to the streaming body reader;
+//  - user code (handlers, observer, telemetry) only ever runs from a posted function.
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <unordered_map>
+
+#include <asio/ip/udp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "h3/body_reader.hpp"
+#include "h3/connection.hpp"
+#include "h3/h3_session.hpp"
+#include "quic/quic_transport.hpp"
+
+namespace quiver::h3 {
+
+class ConnectionImpl final : public Connection,
+                             public BodyReaderOwner,
+                             private quic::TransportEvents,
+                             private SessionEvents {
+ public:
+  ConnectionImpl(asio::any_io_executor executor, Origin origin, ConnectionOptions options,
+                 ConnectionObserver* observer);
+  ~ConnectionImpl() override;
+
+  // Connection
+  void start() override;
+  RequestId request(Request request, ResponseHandler on_done) override;
+  RequestId stream(Request request, StreamHandler on_headers) override;
+  void cancel(RequestId id) override;
+  void drain() override;
+  void close() override;
+  ConnectionState state() const noexcept override { return state_; }
+  std::uint64_t max_streams() const noexcept override;
+  std::size_t requests_in_flight() const noexcept override { return calls_.size(); }
+  std::string debug_string() const override;
+  const Origin& origin() const noexcept override { return origin_; }
+  void set_observer(ConnectionObserver* observer) noexcept override { observer_ = observer; }
+
+  // BodyReaderOwner
+  void on_body_consumed(RequestId id, std::size_t bytes) override;
+  void on_body_abandoned(RequestId id) override;
+  void on_body_finished(RequestId id, const std::optional<Error>& error) override;
+
+ private:
+  struct Call {
+    RequestId id = 0;
+    std::vector<Header> fields;
+    RequestBody body;
+    bool streaming = false;
+    ResponseHandler on_response;  // buffered requests
+    StreamHandler on_headers;     // streaming requests
+    std::unique_ptr<asio::steady_timer> deadline;
+    std::optional<std::int64_t> stream_id;
+    Response response;                     // buffered: the whole response; streaming: status + headers
+    std::weak_ptr<BodyReaderImpl> reader;  // streaming, once the headers are handed over
+    bool answered = false;
+    bool response_ended = false;           // END_STREAM of a complete response was received
+    bool body_done = false;                // streaming: the reader reported the end or an error
+    std::chrono::steady_clock::time_point started;
+  };
+
+  // quic::TransportEvents
+  void on_handshake_completed() override;
+  void on_stream_credit() override;
+  void on_transport_closed(Error reason) override;
+  // SessionEvents (inside library callbacks: record, answer by posting, never run user code)
+  void on_response_headers(std::int64_t stream_id, int status, Headers headers) override;
+  void on_response_data(std::int64_t stream_id, std::span<const std::uint8_t> data) override;
+  void on_response_trailers(std::int64_t stream_id, Headers trailers) override;
+  void on_response_end(std::int64_t stream_id) override;
+  void on_stream_reset(std::int64_t stream_id, std::uint64_t h3_code) override;
+  void on_stream_stop_sending(std::int64_t stream_id, std::uint64_t h3_code) override;
+  void on_stream_closed(std::int64_t stream_id, std::optional<std::uint64_t> h3_code) override;
+  void on_goaway(std::int64_t id) override;
+  void on_body_wanted(std::int64_t stream_id) override;
+
+  // Lifecycle (connection.cpp)
+  void on_resolved(const asio::ip::udp::resolver::results_type& endpoints);
+  void on_connect_timeout();
+  void transition(ConnectionState next);
+  void enter_draining();
+  void close_if_drained();
+  void fail_everything(const Error& reason);
+  Error handshake_error(const Error& cause) const;
+  void notify_observer(std::function<void(ConnectionObserver&, Connection&)> notify);
+  ConnectionEvent connection_event(ConnectionEvent::Type type) const;
+  void emit(ConnectionEvent event);
+  void emit(const Call& call, RequestEvent::Type type, const Error* error);
+
+  // Calls (connection_calls.cpp)
+  RequestId accept(Request request, ResponseHandler on_response, StreamHandler on_headers);
+  std::optional<Error> refusal() const;
+  void send_waiting();
+  void send(Call& call);
+  void answer(Call& call, Result<Response> result);
+  void answer_headers(Call& call);
+  void fail(Call& call, const Error& error);
+  void abandon(RequestId id, const Error& error);
+  Error reset_error(std::int64_t stream_id, std::uint64_t code) const;
+  void apply_goaway();
+  Call* call_on_stream(std::int64_t stream_id);
+  std::unique_ptr<asio::steady_timer> arm_deadline(RequestId id, std::chrono::milliseconds timeout);
+
+  asio::any_io_executor executor_;
+  Origin origin_;
+  ConnectionOptions options_;
+  ConnectionObserver* observer_;  // borrowed
+  asio::ip::udp::resolver resolver_;
+  asio::steady_timer connect_timer_;
+  asio::steady_timer drain_timer_;
+  std::shared_ptr<quic::QuicTransport> transport_;
+  std::unique_ptr<H3Session> session_;  // created with the transport, before the handshake
+
+  ConnectionState state_ = ConnectionState::connecting;
+  bool started_ = false;
+  std::chrono::steady_clock::time_point started_at_;
+  std::optional<std::int64_t> goaway_id_;
+  RequestId next_id_ = 1;
+  std::unordered_map<RequestId, Call> calls_;
+  std::deque<RequestId> waiting_;                       // calls without a stream, in arrival order
+  std::unordered_map<std::int64_t, RequestId> streams_;  // calls with an open stream
+};
+
+}  // namespace quiver::h3

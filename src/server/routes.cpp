@@ -1,0 +1,221 @@
+#include "server/routes.hpp"
+
+#include <charconv>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace quiver::server {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr std::uint64_t kMaxBodyBytes = std::uint64_t{1} << 34;      // 16 GiB, generated lazily
+constexpr std::uint64_t kMaxChunkSize = std::uint64_t{64} << 20;     // 64 MiB
+constexpr std::uint64_t kMaxChunks = 1'000'000;
+constexpr std::uint64_t kMaxDelayMs = 600'000;                       // 10 minutes
+constexpr std::uint64_t kMaxVarint = (std::uint64_t{1} << 62) - 1;   // QUIC error codes are varints
+
+ResponsePlan text(int status, std::string body) {
+  ResponsePlan plan;
+  plan.status = status;
+  plan.headers = {{"content-type", "text/plain; charset=utf-8"},
+                  {"content-length", std::to_string(body.size())}};
+  if (!body.empty()) plan.body = make_string_body(std::move(body));
+  return plan;
+}
+
+ResponsePlan bad_request(std::string_view what) { return text(400, fmt::format("bad request: {}\n", what)); }
+
+std::uint64_t fnv1a(std::string_view data) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : data) h = (h ^ c) * 0x100000001b3ULL;
+  return h;
+}
+
+// A numeric query parameter within [0, max]; `fallback` when absent. nullopt when malformed.
+std::optional<std::uint64_t> numeric_param(std::string_view query, std::string_view name,
+                                           std::uint64_t fallback, std::uint64_t max) {
+  auto raw = query_param(query, name);
+  if (!raw) return fallback;
+  auto value = parse_number(*raw);
+  if (!value || *value > max) return std::nullopt;
+  return value;
+}
+
+// ---- route handlers: (request, path argument, query) -> plan ----------------------------------------
+
+ResponsePlan bytes_route(RouteRequest&, std::string_view arg, std::string_view) {
+  auto n = parse_number(arg);
+  if (!n || *n > kMaxBodyBytes) return bad_request("byte count");
+  ResponsePlan plan;
+  plan.headers = {{"content-type", "application/octet-stream"}, {"content-length", std::to_string(*n)}};
+  if (*n > 0) plan.body = make_pattern_body(1, *n);
+  return plan;
+}
+
+ResponsePlan echo_route(RouteRequest& request, std::string_view, std::string_view) {
+  ResponsePlan plan;
+  for (const auto& field : request.fields) {
+    if (field.name.starts_with(':')) continue;
+    plan.headers.push_back({"x-echo-" + field.name, field.value});
+    if (field.name == "content-type") plan.headers.push_back(field);
+  }
+  plan.headers.push_back({"content-length", std::to_string(request.body.size())});
+  if (!request.body.empty()) plan.body = make_string_body(std::move(request.body));
+  return plan;
+}
+
+ResponsePlan status_route(RouteRequest&, std::string_view arg, std::string_view) {
+  auto code = parse_number(arg);
+  if (!code || *code < 200 || *code > 599) return bad_request("status must be 200..599");
+  auto status = static_cast<int>(*code);
+  if (status == 204 || status == 205 || status == 304) {
+    ResponsePlan plan;
+    plan.status = status;
+    return plan;
+  }
+  return text(status, fmt::format("status {}\n", status));
+}
+
+ResponsePlan headers_route(RouteRequest& request, std::string_view, std::string_view) {
+  auto object = nlohmann::json::object();
+  for (const auto& field : request.fields) object[field.name] = field.value;  // last one wins
+  auto body = object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  auto plan = text(200, std::move(body));
+  plan.headers[0].value = "application/json";
+  return plan;
+}
+
+ResponsePlan delay_route(RouteRequest&, std::string_view arg, std::string_view) {
+  auto ms = parse_number(arg);
+  if (!ms || *ms > kMaxDelayMs) return bad_request("delay in milliseconds");
+  auto plan = text(200, "delayed");
+  plan.delay = milliseconds(*ms);
+  return plan;
+}
+
+ResponsePlan trailers_route(RouteRequest&, std::string_view, std::string_view) {
+  static constexpr std::string_view body = "hello trailers";
+  auto plan = text(200, std::string(body));
+  plan.trailers = {{"x-trailer-one", "1"}, {"x-checksum", fmt::format("fnv1a-{:016x}", fnv1a(body))}};
+  return plan;
+}
+
+ResponsePlan reset_route(RouteRequest&, std::string_view arg, std::string_view query) {
+  auto code = parse_number(arg, /*allow_hex=*/true);
+  if (!code || *code > kMaxVarint) return bad_request("reset code");
+  ResponsePlan plan;
+  plan.reset = ResponsePlan::Reset{*code, std::nullopt};
+  if (auto raw = query_param(query, "after")) {
+    auto after = parse_number(*raw);
+    if (!after || *after > kMaxBodyBytes) return bad_request("after");
+    plan.reset->after_bytes = *after;
+    plan.headers = {{"content-type", "application/octet-stream"}};
+    plan.body = make_pattern_body(1, *after, {}, /*hold_at_end=*/true);
+  }
+  return plan;
+}
+
+ResponsePlan close_route(RouteRequest&, std::string_view arg, std::string_view) {
+  auto code = parse_number(arg, /*allow_hex=*/true);
+  if (!code || *code > kMaxVarint) return bad_request("close code");
+  ResponsePlan plan;
+  plan.close_connection = *code;
+  return plan;
+}
+
+ResponsePlan stream_route(RouteRequest&, std::string_view arg, std::string_view query) {
+  auto chunks = parse_number(arg);
+  auto size = numeric_param(query, "size", 1024, kMaxChunkSize);
+  auto delay = numeric_param(query, "delay_ms", 0, kMaxDelayMs);
+  if (!chunks || *chunks > kMaxChunks) return bad_request("chunk count");
+  if (!size || !delay) return bad_request("size or delay_ms");
+  if (*chunks * *size > kMaxBodyBytes) return bad_request("body too large");
+  ResponsePlan plan;
+  plan.headers = {{"content-type", "application/octet-stream"}};
+  plan.body = make_pattern_body(*chunks, *size, milliseconds(*delay));
+  return plan;
+}
+
+ResponsePlan goaway_route(RouteRequest&, std::string_view, std::string_view query) {
+  auto delay = numeric_param(query, "delay_ms", 0, kMaxDelayMs);
+  if (!delay) return bad_request("delay_ms");
+  auto plan = text(200, "goaway sent");
+  plan.goaway_after = milliseconds(*delay);
+  return plan;
+}
+
+struct Route {
+  std::string_view path;  // exact path, or prefix before "/ARG" when takes_arg
+  bool takes_arg;
+  RouteTraits traits;
+  ResponsePlan (*handler)(RouteRequest&, std::string_view arg, std::string_view query);
+};
+
+constexpr RouteTraits kAtEnd{}, kKeepsBody{.wants_body = true}, kAtHeaders{.before_body = true};
+
+constexpr Route kRoutes[] = {
+    {"/bytes", true, kAtEnd, bytes_route},        {"/echo", false, kKeepsBody, echo_route},
+    {"/status", true, kAtEnd, status_route},      {"/headers", false, kAtEnd, headers_route},
+    {"/delay", true, kAtEnd, delay_route},        {"/trailers", false, kAtEnd, trailers_route},
+    {"/reset", true, kAtHeaders, reset_route},    {"/close", true, kAtHeaders, close_route},
+    {"/stream", true, kAtEnd, stream_route},      {"/goaway", false, kAtEnd, goaway_route},
+};
+
+struct Match {
+  const Route* route = nullptr;
+  std::string_view arg, query;
+};
+
+Match match(std::string_view target) {
+  auto q = target.find('?');
+  auto path = target.substr(0, q);
+  auto query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+  for (const auto& route : kRoutes) {
+    if (!path.starts_with(route.path)) continue;
+    auto rest = path.substr(route.path.size());
+    if (!route.takes_arg && rest.empty()) return {&route, {}, query};
+    if (route.takes_arg && rest.size() > 1 && rest[0] == '/') return {&route, rest.substr(1), query};
+  }
+  return {};
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> parse_number(std::string_view text, bool allow_hex) {
+  int base = 10;
+  if (allow_hex && text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
+    text.remove_prefix(2);
+    base = 16;
+  }
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+std::optional<std::string_view> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) return eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+RouteTraits route_traits(std::string_view target) {
+  auto m = match(target);
+  return m.route ? m.route->traits : RouteTraits{};
+}
+
+ResponsePlan route(RouteRequest&& request) {
+  auto m = match(request.target);
+  if (!m.route) return text(404, fmt::format("not found: {}\n", request.target));
+  return m.route->handler(request, m.arg, m.query);
+}
+
+}  // namespace quiver::server

@@ -1,0 +1,81 @@
+#pragma once
+// The test server's routes: pure request -> ResponsePlan logic, no protocol plumbing. The connection
+// (server_connection.cpp) carries a plan out: delay, headers, lazy body, trailers, stream reset,
+// connection close, GOAWAY. To add a route, add a handler and a row to the table in routes.cpp.
+//
+// Routes (any method is accepted; the request body is kept only by /echo; /reset and /close act as
+// soon as the request headers are in, the others once the whole request arrived; unknown path -> 404,
+// malformed number -> 400):
+//   /bytes/N                      N pattern bytes (byte i == 'a' + i % 26), content-length set
+//   /echo                         request body back; each request field `n: v` as `x-echo-n: v`;
+//                                 content-type copied
+//   /status/CODE                  that status (200..599) with a short text body (none for 204/205/304)
+//   /headers                      JSON object of the request fields, pseudo-headers included
+//   /delay/MS                     "delayed" after MS milliseconds
+//   /trailers                     "hello trailers", then trailers x-trailer-one: 1, x-checksum: <fnv1a>
+//   /reset/CODE[?after=BYTES]     reset the stream with CODE (decimal or 0x-hex): at once, or after the
+//                                 headers and BYTES body bytes have been acknowledged
+//   /close/CODE                   close the connection with application error CODE
+//   /stream/N[?size=S&delay_ms=D] N chunks of S (1024) pattern bytes, D (0) ms apart, no content-length
+//   /goaway[?delay_ms=D]          200 "goaway sent", then GOAWAY on this connection (after D ms)
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/body_source.hpp"
+
+namespace quiver::server {
+
+struct Field {
+  std::string name;  // lowercase, as HTTP/3 carries it
+  std::string value;
+};
+
+struct RouteRequest {
+  std::string method, target, authority, scheme;  // the pseudo-headers; target is :path
+  std::vector<Field> fields;  // every field in arrival order, pseudo-headers included
+  std::string body;           // filled only when route_traits(target).wants_body
+};
+
+struct ResponsePlan {
+  int status = 200;
+  std::vector<Field> headers;        // regular fields (content-length included when known)
+  std::unique_ptr<BodySource> body;  // null: no body, the stream ends with the headers
+  std::vector<Field> trailers;       // sent after the body when non-empty (needs a body)
+  std::chrono::milliseconds delay{0};  // wait this long before sending anything
+
+  struct Reset {
+    std::uint64_t code;
+    // Empty: reset at once, no headers. Set: send the headers and this many body bytes, reset once
+    // the client acknowledged them (`body` then never ends by itself).
+    std::optional<std::uint64_t> after_bytes;
+  };
+  std::optional<Reset> reset;
+  // Close the whole connection with this HTTP/3 application error code; nothing else is sent.
+  std::optional<std::uint64_t> close_connection;
+  // Send GOAWAY on the connection this long after the response was submitted.
+  std::optional<std::chrono::milliseconds> goaway_after;
+};
+
+// How the connection must feed a route, known once the request's headers are in.
+struct RouteTraits {
+  bool wants_body = false;      // the request body is kept for the route (others discard it unbuffered)
+  bool before_body = false;     // routed as soon as the headers are in, not at the end of the request
+};
+RouteTraits route_traits(std::string_view target);
+
+// The plan for `request`. Moves the request body into /echo's response.
+ResponsePlan route(RouteRequest&& request);
+
+// Helpers exposed for tests.
+// Parses a decimal number, or hexadecimal with a 0x/0X prefix; nullopt on anything else or overflow.
+std::optional<std::uint64_t> parse_number(std::string_view text, bool allow_hex = false);
+// The value of `name` in a query string ("a=1&b=2"), if present.
+std::optional<std::string_view> query_param(std::string_view query, std::string_view name);
+
+}  // namespace quiver::server

@@ -1,0 +1,746 @@
+#include "server/server_connection.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <gnutls/crypto.h>
+
+#include "server/connection_callbacks.hpp"
+
+namespace quiver::server {
+namespace {
+
+constexpr std::uint64_t kMaxUniStreams = 16;     // control + 2 QPACK + room for grease/extensions
+constexpr std::size_t kMaxBodyPerRead = 64 * 1024;  // body bytes handed to nghttp3 per read_data call
+constexpr std::size_t kMaxPacketsPerBurst = 64;
+constexpr std::size_t kSendBufferSize = 64 * 1024;
+
+Clock::time_point to_time_point(ngtcp2_tstamp ts) {
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ts)));
+}
+
+std::string cid_key(const ngtcp2_cid& cid) { return {reinterpret_cast<const char*>(cid.data), cid.datalen}; }
+
+// A path whose addresses point into `local` and `remote` (which must outlive its use).
+ngtcp2_path make_path(Endpoint& local, Endpoint& remote) {
+  return {{local.data(), static_cast<ngtcp2_socklen>(local.size())},
+          {remote.data(), static_cast<ngtcp2_socklen>(remote.size())},
+          nullptr};
+}
+
+nghttp3_nv make_nv(const std::string& name, const std::string& value) {
+  return {reinterpret_cast<const std::uint8_t*>(name.data()), reinterpret_cast<const std::uint8_t*>(value.data()),
+          name.size(), value.size(), NGHTTP3_NV_FLAG_NONE};
+}
+
+std::vector<nghttp3_nv> make_nva(const std::vector<Field>& fields) {
+  std::vector<nghttp3_nv> nva;
+  nva.reserve(fields.size() + 1);
+  for (const auto& field : fields) nva.push_back(make_nv(field.name, field.value));
+  return nva;
+}
+
+ngtcp2_ccerr application_error(std::uint64_t code) {
+  ngtcp2_ccerr error;
+  ngtcp2_ccerr_default(&error);
+  ngtcp2_ccerr_set_application_error(&error, code, nullptr, 0);
+  return error;
+}
+
+void random_bytes(std::uint8_t* data, std::size_t size) {
+  if (gnutls_rnd(GNUTLS_RND_RANDOM, data, size) != 0) throw std::runtime_error("gnutls_rnd failed");
+}
+
+}  // namespace
+
+ngtcp2_tstamp timestamp_now() noexcept {
+  return static_cast<ngtcp2_tstamp>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
+}
+
+// ==== construction ====================================================================================
+
+std::shared_ptr<ServerConnection> ServerConnection::create(const asio::any_io_executor& executor,
+                                                           ConnectionHost& host, const TlsServerContext& tls,
+                                                           const ServerOptions& options,
+                                                           const ngtcp2_pkt_hd& initial, const Endpoint& local,
+                                                           const Endpoint& remote) {
+  std::shared_ptr<ServerConnection> connection(new ServerConnection(executor, host, options, local, remote));
+  connection->init(tls, initial);
+  return connection;
+}
+
+ServerConnection::ServerConnection(const asio::any_io_executor& executor, ConnectionHost& host,
+                                   const ServerOptions& options, const Endpoint& local, const Endpoint& remote)
+    : executor_(executor), host_(host), options_(options), local_(local), remote_(remote), timer_(executor),
+      goaway_timer_(executor), grace_timer_(executor), send_buffer_(kSendBufferSize) {}
+
+ServerConnection::~ServerConnection() = default;
+
+void ServerConnection::init(const TlsServerContext& tls, const ngtcp2_pkt_hd& initial) {
+  conn_ref_ = {get_conn, this};
+  tls_ = tls.new_session(&conn_ref_);
+
+  ngtcp2_cid scid;
+  scid.datalen = kCidLength;
+  random_bytes(scid.data, scid.datalen);
+
+  ngtcp2_settings settings;
+  ngtcp2_settings_default(&settings);
+  settings.initial_ts = timestamp_now();
+  settings.handshake_timeout = 10 * NGTCP2_SECONDS;
+  if (const char* trace = std::getenv("QUIVER_SERVER_TRACE"); trace && *trace && *trace != '0')
+    settings.log_printf = trace_printf;
+
+  ngtcp2_transport_params params;
+  ngtcp2_transport_params_default(&params);
+  params.initial_max_stream_data_bidi_local = options_.stream_window;
+  params.initial_max_stream_data_bidi_remote = options_.stream_window;
+  params.initial_max_stream_data_uni = options_.stream_window;
+  params.initial_max_data = options_.connection_window;
+  params.initial_max_streams_bidi = options_.max_streams;
+  params.initial_max_streams_uni = kMaxUniStreams;
+  params.max_idle_timeout = static_cast<ngtcp2_duration>(options_.idle_timeout.count()) * NGTCP2_MILLISECONDS;
+  params.active_connection_id_limit = 7;
+  params.original_dcid = initial.dcid;
+  params.original_dcid_present = 1;
+  params.stateless_reset_token_present = 1;
+  auto secret = host_.reset_secret();
+  if (ngtcp2_crypto_generate_stateless_reset_token(params.stateless_reset_token, secret.data(), secret.size(),
+                                                   &scid) != 0)
+    throw std::runtime_error("ngtcp2_crypto_generate_stateless_reset_token failed");
+
+  auto path = make_path(local_, remote_);
+  ngtcp2_conn* conn = nullptr;
+  if (auto rv = ngtcp2_conn_server_new(&conn, &initial.scid, &scid, &path, initial.version, &quic_callbacks(),
+                                       &settings, &params, nullptr, this);
+      rv != 0) {
+    throw std::runtime_error(fmt::format("ngtcp2_conn_server_new: {}", ngtcp2_strerror(rv)));
+  }
+  quic_.reset(conn);
+  ngtcp2_conn_set_tls_native_handle(conn, tls_.get());
+
+  add_cid(initial.dcid);  // the client's retransmitted Initials still carry it
+  add_cid(scid);
+}
+
+void ServerConnection::add_cid(const ngtcp2_cid& cid) {
+  auto key = cid_key(cid);
+  host_.add_cid(key, *this);
+  cids_.push_back(std::move(key));
+}
+
+// ==== event loop ======================================================================================
+
+void ServerConnection::on_datagram(std::span<const std::uint8_t> data, const Endpoint& remote) {
+  if (state_ == State::closing && !close_packet_.empty()) host_.send_packet(remote, close_packet_);
+  if (state_ != State::active) return;
+
+  Endpoint from = remote;
+  auto path = make_path(local_, from);
+  ngtcp2_pkt_info pi{};
+  if (auto rv = ngtcp2_conn_read_pkt(quic_.get(), &path, &pi, data.data(), data.size(), timestamp_now()); rv != 0) {
+    handle_read_error(rv);
+    process_pending();
+    return;
+  }
+  drive();
+}
+
+void ServerConnection::drive() {
+  process_pending();
+  if (state_ != State::active) return;
+  bool more = write();
+  if (state_ == State::active) arm_timer(more);
+}
+
+void ServerConnection::process_pending() {
+  while (state_ == State::active && (!pending_dispatch_.empty() || !pending_reset_checks_.empty())) {
+    for (auto id : std::exchange(pending_dispatch_, {})) dispatch(id);
+    for (auto id : std::exchange(pending_reset_checks_, {}))
+      if (auto* stream = find_stream(id)) check_reset_after(*stream);
+    if (pending_close_) close_application(*std::exchange(pending_close_, std::nullopt));
+  }
+  maybe_close_when_idle();
+  for (const auto& entry : std::exchange(pending_log_, {})) host_.log_access(entry);
+}
+
+// Writes packets until ngtcp2 has nothing more or a burst (send quantum) is full. Returns true when cut
+// short by the burst limit, i.e. more may be written right away.
+bool ServerConnection::write() {
+  auto* conn = quic_.get();
+  ngtcp2_path_storage ps;
+  ngtcp2_path_storage_zero(&ps);
+  ngtcp2_pkt_info pi{};
+  auto ts = timestamp_now();
+  auto max_udp = std::min(ngtcp2_conn_get_path_max_tx_udp_payload_size(conn), send_buffer_.size());
+  auto max_packets = std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn) / max_udp, 1, kMaxPacketsPerBurst);
+
+  for (std::size_t packets = 0;;) {
+    std::int64_t stream_id = -1;
+    int fin = 0;
+    std::array<nghttp3_vec, 16> vec;
+    nghttp3_ssize veccnt = 0;
+    if (h3_ && ngtcp2_conn_get_max_data_left(conn) > 0) {
+      veccnt = nghttp3_conn_writev_stream(h3_.get(), &stream_id, &fin, vec.data(), vec.size());
+      if (veccnt < 0) {
+        fail_h3(static_cast<int>(veccnt));
+        return false;
+      }
+    }
+    ngtcp2_ssize datalen = -1;
+    std::uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE | (fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
+    auto n = ngtcp2_conn_writev_stream(conn, &ps.path, &pi, send_buffer_.data(), max_udp, &datalen, flags, stream_id,
+                                       reinterpret_cast<const ngtcp2_vec*>(vec.data()),
+                                       static_cast<std::size_t>(veccnt), ts);
+    if (n < 0) {
+      switch (n) {
+        case NGTCP2_ERR_STREAM_DATA_BLOCKED:  // flow control; extend_max_stream_data unblocks it
+          nghttp3_conn_block_stream(h3_.get(), stream_id);
+          continue;
+        case NGTCP2_ERR_STREAM_SHUT_WR:  // reset by us or STOP_SENDING from the peer
+          nghttp3_conn_shutdown_stream_write(h3_.get(), stream_id);
+          continue;
+        case NGTCP2_ERR_WRITE_MORE:  // packet not full yet: coalesce more stream data
+          if (!add_write_offset(stream_id, datalen)) return false;
+          continue;
+        default: {
+          ngtcp2_ccerr error;
+          ngtcp2_ccerr_default(&error);
+          ngtcp2_ccerr_set_liberr(&error, static_cast<int>(n), nullptr, 0);
+          close_with(error);
+          return false;
+        }
+      }
+    }
+    if (datalen >= 0 && stream_id >= 0 && !add_write_offset(stream_id, datalen)) return false;
+    if (n == 0) break;
+    send(ps.path, {send_buffer_.data(), static_cast<std::size_t>(n)});
+    if (++packets == max_packets) {
+      ngtcp2_conn_update_pkt_tx_time(conn, ts);
+      return true;
+    }
+  }
+  ngtcp2_conn_update_pkt_tx_time(conn, ts);
+  return false;
+}
+
+bool ServerConnection::add_write_offset(std::int64_t stream_id, ngtcp2_ssize datalen) {
+  if (auto rv = nghttp3_conn_add_write_offset(h3_.get(), stream_id, static_cast<std::size_t>(datalen)); rv != 0) {
+    fail_h3(rv);
+    return false;
+  }
+  return true;
+}
+
+void ServerConnection::send(const ngtcp2_path& path, std::span<const std::uint8_t> packet) {
+  Endpoint to;
+  std::memcpy(to.data(), path.remote.addr, path.remote.addrlen);
+  to.resize(path.remote.addrlen);
+  host_.send_packet(to, packet);
+}
+
+// Re-arms the timer for ngtcp2's next expiry (loss detection, ACK delay, idle, pacing). After a cut
+// burst, at most 1 ms later so the rest is written even if pacing sets no earlier deadline.
+void ServerConnection::arm_timer(bool more_to_write) {
+  auto expiry = ngtcp2_conn_get_expiry(quic_.get());
+  if (more_to_write) expiry = std::min<ngtcp2_tstamp>(expiry, timestamp_now() + NGTCP2_MILLISECONDS);
+  if (expiry == armed_expiry_) return;
+  armed_expiry_ = expiry;
+  if (expiry == UINT64_MAX) {
+    timer_.cancel();
+    return;
+  }
+  timer_.expires_at(to_time_point(expiry));
+  timer_.async_wait([weak = weak_from_this()](const asio::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->on_timer();
+  });
+}
+
+void ServerConnection::on_timer() {
+  armed_expiry_ = UINT64_MAX;
+  if (state_ != State::active) return;
+  if (auto rv = ngtcp2_conn_handle_expiry(quic_.get(), timestamp_now()); rv != 0) {
+    if (rv == NGTCP2_ERR_IDLE_CLOSE) {
+      finish();
+    } else {
+      ngtcp2_ccerr error;
+      ngtcp2_ccerr_default(&error);
+      ngtcp2_ccerr_set_liberr(&error, rv, nullptr, 0);
+      close_with(error);
+    }
+    process_pending();
+    return;
+  }
+  drive();
+}
+
+// ==== closing =========================================================================================
+
+void ServerConnection::handle_read_error(int liberr) {
+  switch (liberr) {
+    case NGTCP2_ERR_DRAINING:  // the peer closed
+      enter_draining();
+      return;
+    case NGTCP2_ERR_DROP_CONN:
+      finish();
+      return;
+    case NGTCP2_ERR_CRYPTO:
+      if (!callback_error_) {
+        ngtcp2_ccerr error;
+        ngtcp2_ccerr_default(&error);
+        ngtcp2_ccerr_set_tls_alert(&error, ngtcp2_conn_get_tls_alert(quic_.get()), nullptr, 0);
+        callback_error_ = error;
+      }
+      break;
+    default:
+      if (!callback_error_) {
+        ngtcp2_ccerr error;
+        ngtcp2_ccerr_default(&error);
+        ngtcp2_ccerr_set_liberr(&error, liberr, nullptr, 0);
+        callback_error_ = error;
+      }
+  }
+  close_with(*callback_error_);
+}
+
+void ServerConnection::close_with(const ngtcp2_ccerr& error) {
+  if (state_ != State::active) return;
+  auto* conn = quic_.get();
+  if (ngtcp2_conn_in_closing_period(conn) || ngtcp2_conn_in_draining_period(conn)) {
+    enter_draining();
+    return;
+  }
+  ngtcp2_path_storage ps;
+  ngtcp2_path_storage_zero(&ps);
+  ngtcp2_pkt_info pi{};
+  auto n = ngtcp2_conn_write_connection_close(conn, &ps.path, &pi, send_buffer_.data(), send_buffer_.size(), &error,
+                                              timestamp_now());
+  close_code_ = error.error_code;
+  log_open_streams(close_code_);
+  if (n <= 0) {  // nothing can be sent (e.g. no keys yet): just forget the connection
+    finish();
+    return;
+  }
+  state_ = State::closing;
+  close_packet_.assign(send_buffer_.begin(), send_buffer_.begin() + n);
+  send(ps.path, close_packet_);
+  start_end_timer();
+}
+
+void ServerConnection::close_application(std::uint64_t h3_code) { close_with(application_error(h3_code)); }
+
+void ServerConnection::fail_h3(int liberr) { close_application(nghttp3_err_infer_quic_app_error_code(liberr)); }
+
+void ServerConnection::enter_draining() {
+  if (state_ != State::active) return;
+  state_ = State::draining;
+  close_code_ = ngtcp2_conn_get_ccerr(quic_.get())->error_code;  // the peer's CONNECTION_CLOSE
+  log_open_streams(close_code_);
+  start_end_timer();
+}
+
+// The connection is ending: streams still open end with it (each is logged once).
+void ServerConnection::log_open_streams(std::uint64_t app_error_code) {
+  for (auto& [id, stream] : streams_) {
+    stream->timer.cancel();
+    log_stream(*stream, app_error_code);
+  }
+}
+
+// Closing and draining last three PTOs (RFC 9000 §10.2), then the connection is forgotten.
+void ServerConnection::start_end_timer() {
+  goaway_timer_.cancel();
+  grace_timer_.cancel();
+  auto pto = std::chrono::nanoseconds(ngtcp2_conn_get_pto(quic_.get()));
+  timer_.expires_after(std::chrono::duration_cast<Clock::duration>(3 * pto));
+  timer_.async_wait([weak = weak_from_this()](const asio::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->finish();
+  });
+}
+
+void ServerConnection::finish() {
+  if (state_ == State::finished) return;
+  state_ = State::finished;
+  timer_.cancel();
+  goaway_timer_.cancel();
+  grace_timer_.cancel();
+  log_open_streams(close_code_);
+  streams_.clear();
+  for (const auto& entry : std::exchange(pending_log_, {})) host_.log_access(entry);
+  host_.connection_finished(*this);
+}
+
+void ServerConnection::close_now() {
+  close_application(NGHTTP3_H3_NO_ERROR);
+  finish();
+}
+
+void ServerConnection::shutdown_gracefully() {
+  if (state_ != State::active || close_when_idle_) return;
+  close_when_idle_ = true;
+  // Give requests already on the wire a moment to arrive (and be served) before closing when idle.
+  auto pto = std::chrono::nanoseconds(ngtcp2_conn_get_pto(quic_.get()));
+  grace_deadline_ = Clock::now() + std::max<Clock::duration>(2 * pto, std::chrono::milliseconds(20));
+  grace_timer_.expires_at(grace_deadline_);
+  grace_timer_.async_wait([weak = weak_from_this()](const asio::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock(); self && self->state_ == State::active) self->drive();
+  });
+  send_goaway();
+  drive();
+}
+
+void ServerConnection::maybe_close_when_idle() {
+  if (state_ != State::active || !close_when_idle_) return;
+  if (!h3_) {  // still handshaking: nothing to drain
+    close_application(NGHTTP3_H3_NO_ERROR);
+    return;
+  }
+  if (streams_.empty() && pending_dispatch_.empty() && Clock::now() >= grace_deadline_)
+    close_application(NGHTTP3_H3_NO_ERROR);
+}
+
+void ServerConnection::send_goaway() {
+  if (goaway_sent_ || !h3_ || state_ != State::active) return;
+  // nghttp3_conn_shutdown must run once: a second call with a larger id would break its invariant.
+  goaway_sent_ = true;
+  if (auto rv = nghttp3_conn_shutdown(h3_.get()); rv != 0) fail_h3(rv);
+}
+
+void ServerConnection::schedule_goaway(std::chrono::milliseconds delay) {
+  if (delay.count() == 0) {
+    send_goaway();
+    return;
+  }
+  goaway_timer_.expires_after(delay);
+  goaway_timer_.async_wait([weak = weak_from_this()](const asio::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock(); self && self->state_ == State::active) {
+      self->send_goaway();
+      self->drive();
+    }
+  });
+}
+
+// ==== HTTP/3 plumbing =================================================================================
+
+int ServerConnection::setup_h3() {
+  auto* conn = quic_.get();
+  if (ngtcp2_conn_get_streams_uni_left(conn) < 3) return NGTCP2_ERR_CALLBACK_FAILURE;
+
+  nghttp3_settings settings;
+  nghttp3_settings_default(&settings);
+  settings.qpack_max_dtable_capacity = 4096;
+  settings.qpack_blocked_streams = 100;
+  nghttp3_conn* h3 = nullptr;
+  if (nghttp3_conn_server_new(&h3, &h3_callbacks(), &settings, nullptr, this) != 0)
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  h3_.reset(h3);
+  nghttp3_conn_set_max_client_streams_bidi(h3, ngtcp2_conn_get_local_transport_params(conn)->initial_max_streams_bidi);
+
+  std::int64_t control = -1, qpack_encoder = -1, qpack_decoder = -1;
+  if (ngtcp2_conn_open_uni_stream(conn, &control, nullptr) != 0 ||
+      ngtcp2_conn_open_uni_stream(conn, &qpack_encoder, nullptr) != 0 ||
+      ngtcp2_conn_open_uni_stream(conn, &qpack_decoder, nullptr) != 0 ||
+      nghttp3_conn_bind_control_stream(h3, control) != 0 ||
+      nghttp3_conn_bind_qpack_streams(h3, qpack_encoder, qpack_decoder) != 0) {
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  }
+  return 0;
+}
+
+RequestStream* ServerConnection::find_stream(std::int64_t stream_id) {
+  auto it = streams_.find(stream_id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+void ServerConnection::consume(std::int64_t stream_id, std::size_t bytes) {
+  ngtcp2_conn_extend_max_stream_offset(quic_.get(), stream_id, bytes);
+  ngtcp2_conn_extend_max_offset(quic_.get(), bytes);
+}
+
+// The request is complete: route it and carry out the plan.
+void ServerConnection::dispatch(std::int64_t stream_id) {
+  auto* stream = find_stream(stream_id);
+  if (!stream || stream->dispatched) return;
+  stream->dispatched = true;
+  auto& plan = stream->plan = route(std::move(stream->request));  // only the body is moved from
+  if (plan.close_connection) {
+    pending_close_ = *plan.close_connection;
+    return;
+  }
+  if (plan.reset && !plan.reset->after_bytes) {
+    reset_stream(*stream, plan.reset->code);
+    return;
+  }
+  if (plan.delay.count() > 0) {
+    start_stream_timer(*stream, Clock::now() + plan.delay);
+    return;
+  }
+  submit_response(*stream);
+}
+
+void ServerConnection::submit_response(RequestStream& stream) {
+  auto& plan = stream.plan;
+  const std::string status = std::to_string(plan.status);
+  std::vector<nghttp3_nv> nva{make_nv(":status", status)};
+  for (const auto& field : plan.headers) nva.push_back(make_nv(field.name, field.value));
+  const nghttp3_data_reader* reader = plan.body ? &body_reader() : nullptr;
+  auto rv = nghttp3_conn_submit_response(h3_.get(), stream.id, nva.data(), nva.size(), reader);
+  if (rv == NGHTTP3_ERR_STREAM_NOT_FOUND) return;  // the client gave up on it meanwhile
+  if (rv != 0) {
+    fail_h3(rv);
+    return;
+  }
+  stream.response_submitted = true;
+  if (plan.goaway_after) schedule_goaway(*plan.goaway_after);
+}
+
+void ServerConnection::start_stream_timer(RequestStream& stream, Clock::time_point when) {
+  stream.timer.expires_at(when);
+  stream.timer.async_wait([weak = weak_from_this(), id = stream.id](const asio::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->on_stream_timer(id);
+  });
+}
+
+// A /delay elapsed (submit the response now) or a paced body has its next chunk (resume the stream).
+void ServerConnection::on_stream_timer(std::int64_t stream_id) {
+  auto* stream = find_stream(stream_id);
+  if (state_ != State::active || !stream || stream->reset_sent) return;
+  if (!stream->response_submitted) {
+    submit_response(*stream);
+  } else if (auto rv = nghttp3_conn_resume_stream(h3_.get(), stream_id); rv != 0) {
+    fail_h3(rv);
+  }
+  drive();
+}
+
+void ServerConnection::reset_stream(RequestStream& stream, std::uint64_t code) {
+  if (stream.reset_sent) return;
+  stream.reset_sent = true;
+  stream.timer.cancel();
+  // RESET_STREAM + STOP_SENDING; nghttp3 must not produce anything more for it.
+  ngtcp2_conn_shutdown_stream(quic_.get(), 0, stream.id, code);
+  nghttp3_conn_shutdown_stream_write(h3_.get(), stream.id);
+}
+
+// /reset?after=N: reset once the client acknowledged the headers and N body bytes.
+void ServerConnection::check_reset_after(RequestStream& stream) {
+  const auto& reset = stream.plan.reset;
+  if (!reset || !reset->after_bytes || stream.reset_sent || !stream.response_submitted) return;
+  auto after = *reset->after_bytes;
+  bool delivered = after == 0 ? stream.stream_bytes_acked > 0 : stream.body_bytes_acked >= after;
+  if (delivered) reset_stream(stream, reset->code);
+}
+
+void ServerConnection::log_stream(RequestStream& stream, std::uint64_t app_error_code) {
+  if (stream.logged) return;
+  stream.logged = true;
+  AccessLogEntry entry;
+  entry.method = stream.request.method;
+  entry.path = stream.request.target;
+  entry.status = stream.response_submitted ? stream.plan.status : 0;
+  entry.bytes_sent = stream.body_bytes_sent;
+  entry.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - stream.started);
+  entry.app_error_code = app_error_code;
+  pending_log_.push_back(std::move(entry));
+}
+
+// Ends the response body: EOF, plus the trailers if the plan has any.
+int ServerConnection::end_body(RequestStream& stream, std::uint32_t* pflags) {
+  *pflags |= NGHTTP3_DATA_FLAG_EOF;
+  if (stream.plan.trailers.empty()) return 0;
+  *pflags |= NGHTTP3_DATA_FLAG_NO_END_STREAM;
+  auto nva = make_nva(stream.plan.trailers);
+  return nghttp3_conn_submit_trailers(h3_.get(), stream.id, nva.data(), nva.size());
+}
+
+// ==== ngtcp2 callbacks ================================================================================
+
+int ServerConnection::on_recv_stream_data(std::uint32_t flags, std::int64_t stream_id,
+                                          std::span<const std::uint8_t> data) {
+  if (!h3_) return NGTCP2_ERR_CALLBACK_FAILURE;
+  auto consumed = nghttp3_conn_read_stream(h3_.get(), stream_id, data.data(), data.size(),
+                                           (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0);
+  if (consumed < 0) {
+    callback_error_ = application_error(nghttp3_err_infer_quic_app_error_code(static_cast<int>(consumed)));
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  }
+  consume(stream_id, static_cast<std::size_t>(consumed));  // framing bytes; DATA payload in on_h3_recv_data
+  return 0;
+}
+
+int ServerConnection::on_acked_stream_data_offset(std::int64_t stream_id, std::uint64_t offset,
+                                                  std::uint64_t datalen) {
+  if (auto* stream = find_stream(stream_id)) {
+    stream->stream_bytes_acked = std::max(stream->stream_bytes_acked, offset + datalen);
+    if (stream->plan.reset) pending_reset_checks_.push_back(stream_id);
+  }
+  if (h3_ && nghttp3_conn_add_ack_offset(h3_.get(), stream_id, datalen) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+int ServerConnection::on_stream_close(std::uint32_t flags, std::int64_t stream_id, std::uint64_t app_error_code) {
+  if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET)) app_error_code = NGHTTP3_H3_NO_ERROR;
+  if (!h3_) return 0;
+  auto rv = nghttp3_conn_close_stream(h3_.get(), stream_id, app_error_code);
+  if (rv == NGHTTP3_ERR_STREAM_NOT_FOUND) {
+    // nghttp3 never saw it, so on_h3_stream_close won't return its credit.
+    if (ngtcp2_is_bidi_stream(stream_id) && !ngtcp2_conn_is_local_stream(quic_.get(), stream_id))
+      ngtcp2_conn_extend_max_streams_bidi(quic_.get(), 1);
+    return 0;
+  }
+  if (rv != 0) {
+    callback_error_ = application_error(nghttp3_err_infer_quic_app_error_code(rv));
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  }
+  return 0;
+}
+
+int ServerConnection::on_stream_reset(std::int64_t stream_id) {
+  if (h3_ && nghttp3_conn_shutdown_stream_read(h3_.get(), stream_id) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+int ServerConnection::on_stream_stop_sending(std::int64_t stream_id) {
+  if (h3_ && nghttp3_conn_shutdown_stream_read(h3_.get(), stream_id) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+int ServerConnection::on_extend_max_stream_data(std::int64_t stream_id) {
+  if (h3_ && nghttp3_conn_unblock_stream(h3_.get(), stream_id) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+int ServerConnection::on_new_connection_id(ngtcp2_cid* cid, std::uint8_t* token, std::size_t cidlen) {
+  random_bytes(cid->data, cidlen);
+  cid->datalen = cidlen;
+  auto secret = host_.reset_secret();
+  if (ngtcp2_crypto_generate_stateless_reset_token(token, secret.data(), secret.size(), cid) != 0)
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  add_cid(*cid);
+  return 0;
+}
+
+int ServerConnection::on_remove_connection_id(const ngtcp2_cid* cid) {
+  auto key = cid_key(*cid);
+  host_.remove_cid(key);
+  std::erase(cids_, key);
+  return 0;
+}
+
+int ServerConnection::on_recv_tx_key(ngtcp2_encryption_level level) {
+  // The server's 1-RTT keys exist once it has sent its Finished: HTTP/3 can start (SETTINGS first).
+  return level == NGTCP2_ENCRYPTION_LEVEL_1RTT ? setup_h3() : 0;
+}
+
+// ==== nghttp3 callbacks ===============================================================================
+
+int ServerConnection::on_h3_acked_data(std::int64_t stream_id, std::uint64_t datalen) {
+  if (auto* stream = find_stream(stream_id)) stream->body_bytes_acked += datalen;
+  return 0;
+}
+
+int ServerConnection::on_h3_stream_close(std::int64_t stream_id, std::uint64_t app_error_code) {
+  if (ngtcp2_is_bidi_stream(stream_id)) ngtcp2_conn_extend_max_streams_bidi(quic_.get(), 1);  // MAX_STREAMS grows
+  if (auto it = streams_.find(stream_id); it != streams_.end()) {
+    log_stream(*it->second, app_error_code);
+    streams_.erase(it);  // nghttp3 is done with the body views; nobody else holds a pointer
+  }
+  return 0;
+}
+
+int ServerConnection::on_h3_recv_data(std::int64_t stream_id, std::span<const std::uint8_t> data) {
+  if (auto* stream = find_stream(stream_id); stream && stream->traits.wants_body)
+    stream->request.body.append(reinterpret_cast<const char*>(data.data()), data.size());
+  consume(stream_id, data.size());  // kept or discarded, the bytes are consumed now
+  return 0;
+}
+
+int ServerConnection::on_h3_deferred_consume(std::int64_t stream_id, std::size_t consumed) {
+  consume(stream_id, consumed);
+  return 0;
+}
+
+int ServerConnection::on_h3_begin_headers(std::int64_t stream_id) {
+  if (!streams_.contains(stream_id)) streams_.emplace(stream_id, std::make_unique<RequestStream>(stream_id, executor_));
+  return 0;
+}
+
+int ServerConnection::on_h3_recv_header(std::int64_t stream_id, std::string name, std::string value) {
+  auto* stream = find_stream(stream_id);
+  if (!stream) return 0;
+  auto& request = stream->request;
+  if (name == ":method") request.method = value;
+  else if (name == ":path") request.target = value;
+  else if (name == ":authority") request.authority = value;
+  else if (name == ":scheme") request.scheme = value;
+  request.fields.push_back({std::move(name), std::move(value)});
+  return 0;
+}
+
+int ServerConnection::on_h3_end_headers(std::int64_t stream_id) {
+  auto* stream = find_stream(stream_id);
+  if (!stream) return 0;
+  stream->traits = route_traits(stream->request.target);
+  if (stream->traits.before_body) pending_dispatch_.push_back(stream_id);
+  return 0;
+}
+
+int ServerConnection::on_h3_end_stream(std::int64_t stream_id) {
+  pending_dispatch_.push_back(stream_id);  // routed after the read returns, never inside it
+  return 0;
+}
+
+int ServerConnection::on_h3_stop_sending(std::int64_t stream_id, std::uint64_t app_error_code) {
+  if (ngtcp2_conn_shutdown_stream_read(quic_.get(), 0, stream_id, app_error_code) != 0)
+    return NGHTTP3_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+int ServerConnection::on_h3_reset_stream(std::int64_t stream_id, std::uint64_t app_error_code) {
+  if (ngtcp2_conn_shutdown_stream_write(quic_.get(), 0, stream_id, app_error_code) != 0)
+    return NGHTTP3_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+// Hands nghttp3 the next body bytes, generated lazily by the plan's BodySource.
+nghttp3_ssize ServerConnection::on_h3_read_body(std::int64_t stream_id, nghttp3_vec* vec, std::size_t veccnt,
+                                                std::uint32_t* pflags) {
+  auto* stream = find_stream(stream_id);
+  if (!stream || !stream->plan.body) {
+    *pflags |= NGHTTP3_DATA_FLAG_EOF;
+    return 0;
+  }
+  auto now = Clock::now();
+  std::size_t count = 0, bytes = 0;
+  while (count < veccnt && bytes < kMaxBodyPerRead) {
+    auto pull = stream->plan.body->pull(kMaxBodyPerRead - bytes, now);
+    switch (pull.kind) {
+      case Pull::Kind::data:
+        vec[count++] = {const_cast<std::uint8_t*>(pull.bytes.data()), pull.bytes.size()};
+        bytes += pull.bytes.size();
+        stream->body_bytes_sent += pull.bytes.size();
+        if (pull.last) return end_body(*stream, pflags) == 0 ? static_cast<nghttp3_ssize>(count) : NGHTTP3_ERR_CALLBACK_FAILURE;
+        break;
+      case Pull::Kind::eof:
+        return end_body(*stream, pflags) == 0 ? static_cast<nghttp3_ssize>(count) : NGHTTP3_ERR_CALLBACK_FAILURE;
+      case Pull::Kind::wait:
+        if (count > 0) return static_cast<nghttp3_ssize>(count);
+        start_stream_timer(*stream, pull.until);  // on_stream_timer resumes the stream
+        return NGHTTP3_ERR_WOULDBLOCK;
+      case Pull::Kind::hold:
+        return count > 0 ? static_cast<nghttp3_ssize>(count) : NGHTTP3_ERR_WOULDBLOCK;
+    }
+  }
+  return static_cast<nghttp3_ssize>(count);
+}
+
+}  // namespace quiver::server

@@ -1,0 +1,216 @@
+#pragma once
+// ServerConnection — one QUIC connection and its HTTP/3 session, living on the server's io thread.
+//
+// Owns: the ngtcp2_conn, the nghttp3_conn, the GnuTLS session, the request streams and all timers.
+// Borrows: the ConnectionHost (socket, CID map, access log), the TlsServerContext and the
+// ServerOptions; the Server keeps all three alive longer than any connection.
+//
+// Invariants:
+//  - Every member runs on the io thread.
+//  - The C libraries call in only through the noexcept trampolines in connection_callbacks.cpp, which
+//    call the on_* members below; no exception crosses a C frame.
+//  - Inside a C callback nothing is destroyed except a closed stream's state, no user code runs and
+//    no ngtcp2 read/write is started: callbacks record work in pending_* and process_pending() does it
+//    after the library call returned.
+//  - After every datagram, timer or app event: process_pending(), write(), then re-arm the expiry timer
+//    from ngtcp2_conn_get_expiry (see drive()).
+//  - streams_ holds each request stream from its first HEADERS until nghttp3 reports it closed; timers
+//    and deferred work refer to streams by id, never by pointer.
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <asio/ip/udp.hpp>
+#include <asio/steady_timer.hpp>
+#include <nghttp3/nghttp3.h>
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "server/routes.hpp"
+#include "server/server.hpp"
+#include "server/tls_server_context.hpp"
+
+namespace quiver::server {
+
+class ServerConnection;
+using Endpoint = asio::ip::udp::endpoint;
+
+// Length of the connection ids the server issues (short-header packets are parsed with it).
+inline constexpr std::size_t kCidLength = 18;
+
+// What a connection needs from the server that owns it. Called on the io thread only.
+class ConnectionHost {
+ public:
+  virtual ~ConnectionHost() = default;
+  virtual void send_packet(const Endpoint& to, std::span<const std::uint8_t> packet) = 0;
+  // Route datagrams whose destination connection id is `cid` to `connection` (or stop doing so).
+  virtual void add_cid(const std::string& cid, ServerConnection& connection) = 0;
+  virtual void remove_cid(const std::string& cid) = 0;
+  // The connection is over; the host drops it later (never inside this call).
+  virtual void connection_finished(ServerConnection& connection) = 0;
+  virtual void log_access(const AccessLogEntry& entry) = 0;
+  // Secret for stateless reset tokens (same for every connection of this server).
+  virtual std::span<const std::uint8_t> reset_secret() const = 0;
+};
+
+struct Ngtcp2ConnDeleter {
+  void operator()(ngtcp2_conn* conn) const noexcept { ngtcp2_conn_del(conn); }
+};
+struct Nghttp3ConnDeleter {
+  void operator()(nghttp3_conn* conn) const noexcept { nghttp3_conn_del(conn); }
+};
+
+// Server-side state of one request stream.
+struct RequestStream {
+  RequestStream(std::int64_t id, const asio::any_io_executor& executor) : id(id), timer(executor) {}
+
+  std::int64_t id;
+  Clock::time_point started = Clock::now();
+  RouteRequest request;
+  RouteTraits traits;                 // known at the end of the headers
+  bool dispatched = false;            // routed already (at the headers or at the end of the request)
+  ResponsePlan plan;                  // set when the request is dispatched
+  bool response_submitted = false;
+  bool reset_sent = false;
+  bool logged = false;                // its access-log entry is out
+  std::uint64_t body_bytes_sent = 0;  // handed to nghttp3
+  std::uint64_t body_bytes_acked = 0;
+  std::uint64_t stream_bytes_acked = 0;  // QUIC stream offset acknowledged (headers included)
+  asio::steady_timer timer;           // /delay and chunk pacing; its handlers look the stream up by id
+};
+
+class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
+ public:
+  // Creates the connection for a client's first Initial packet (`initial`, from ngtcp2_accept) that
+  // arrived at `local` from `remote`. Registers its connection ids with the host. Throws
+  // std::runtime_error if ngtcp2/nghttp3/GnuTLS set-up fails.
+  static std::shared_ptr<ServerConnection> create(const asio::any_io_executor& executor, ConnectionHost& host,
+                                                  const TlsServerContext& tls, const ServerOptions& options,
+                                                  const ngtcp2_pkt_hd& initial, const Endpoint& local,
+                                                  const Endpoint& remote);
+  ~ServerConnection();
+  ServerConnection(const ServerConnection&) = delete;
+  ServerConnection& operator=(const ServerConnection&) = delete;
+
+  // A datagram for this connection.
+  void on_datagram(std::span<const std::uint8_t> data, const Endpoint& remote);
+  // Server stop: CONNECTION_CLOSE (H3_NO_ERROR) now; the connection is finished afterwards.
+  void close_now();
+  // Server graceful shutdown: GOAWAY now, close (H3_NO_ERROR) once no request is in flight.
+  void shutdown_gracefully();
+  // Connection ids currently registered with the host for this connection.
+  const std::vector<std::string>& cids() const noexcept { return cids_; }
+
+ private:
+  friend struct Trampolines;  // connection_callbacks.cpp
+  enum class State { active, closing, draining, finished };
+
+  ServerConnection(const asio::any_io_executor& executor, ConnectionHost& host, const ServerOptions& options,
+                   const Endpoint& local, const Endpoint& remote);
+  void init(const TlsServerContext& tls, const ngtcp2_pkt_hd& initial);
+
+  // ---- event loop ----
+  void drive();  // process_pending(), write(), arm_timer()
+  void process_pending();
+  bool write();  // true when a full burst was written and more may follow
+  bool add_write_offset(std::int64_t stream_id, ngtcp2_ssize datalen);
+  void arm_timer(bool more_to_write);
+  void on_timer();
+  void send(const ngtcp2_path& path, std::span<const std::uint8_t> packet);
+
+  // ---- closing ----
+  void handle_read_error(int liberr);
+  void close_with(const ngtcp2_ccerr& error);  // CONNECTION_CLOSE, then the closing period
+  void close_application(std::uint64_t h3_code);
+  void fail_h3(int liberr);  // fatal nghttp3 error: close with the matching H3 code
+  void enter_draining();
+  void start_end_timer();  // closing/draining last 3 PTO, then finish()
+  void finish();           // forget the connection: state finished, host told (it drops us later)
+  void maybe_close_when_idle();
+  void send_goaway();
+  void schedule_goaway(std::chrono::milliseconds delay);
+
+  // ---- HTTP/3 plumbing ----
+  int setup_h3();
+  RequestStream* find_stream(std::int64_t stream_id);
+  void consume(std::int64_t stream_id, std::size_t bytes);  // returns flow-control credit
+  void dispatch(std::int64_t stream_id);
+  void submit_response(RequestStream& stream);
+  void start_stream_timer(RequestStream& stream, Clock::time_point when);
+  void on_stream_timer(std::int64_t stream_id);
+  void reset_stream(RequestStream& stream, std::uint64_t code);
+  void check_reset_after(RequestStream& stream);
+  int end_body(RequestStream& stream, std::uint32_t* pflags);
+  void log_stream(RequestStream& stream, std::uint64_t app_error_code);  // once per stream
+  void log_open_streams(std::uint64_t app_error_code);
+  void add_cid(const ngtcp2_cid& cid);
+
+  // ---- C callback entry points (via Trampolines) ----
+  int on_recv_stream_data(std::uint32_t flags, std::int64_t stream_id, std::span<const std::uint8_t> data);
+  int on_acked_stream_data_offset(std::int64_t stream_id, std::uint64_t offset, std::uint64_t datalen);
+  int on_stream_close(std::uint32_t flags, std::int64_t stream_id, std::uint64_t app_error_code);
+  int on_stream_reset(std::int64_t stream_id);
+  int on_stream_stop_sending(std::int64_t stream_id);
+  int on_extend_max_stream_data(std::int64_t stream_id);
+  int on_new_connection_id(ngtcp2_cid* cid, std::uint8_t* token, std::size_t cidlen);
+  int on_remove_connection_id(const ngtcp2_cid* cid);
+  int on_recv_tx_key(ngtcp2_encryption_level level);
+
+  int on_h3_acked_data(std::int64_t stream_id, std::uint64_t datalen);
+  int on_h3_stream_close(std::int64_t stream_id, std::uint64_t app_error_code);
+  int on_h3_recv_data(std::int64_t stream_id, std::span<const std::uint8_t> data);
+  int on_h3_deferred_consume(std::int64_t stream_id, std::size_t consumed);
+  int on_h3_begin_headers(std::int64_t stream_id);
+  int on_h3_recv_header(std::int64_t stream_id, std::string name, std::string value);
+  int on_h3_end_headers(std::int64_t stream_id);
+  int on_h3_end_stream(std::int64_t stream_id);
+  int on_h3_stop_sending(std::int64_t stream_id, std::uint64_t app_error_code);
+  int on_h3_reset_stream(std::int64_t stream_id, std::uint64_t app_error_code);
+  nghttp3_ssize on_h3_read_body(std::int64_t stream_id, nghttp3_vec* vec, std::size_t veccnt,
+                                std::uint32_t* pflags);
+
+  asio::any_io_executor executor_;
+  ConnectionHost& host_;
+  const ServerOptions& options_;
+  Endpoint local_, remote_;
+
+  ngtcp2_crypto_conn_ref conn_ref_{};  // GnuTLS session pointer -> this; lives as long as tls_
+  // Declaration order is destruction order reversed: h3_ and quic_ go before tls_.
+  GnutlsSession tls_;
+  std::unique_ptr<ngtcp2_conn, Ngtcp2ConnDeleter> quic_;
+  std::unique_ptr<nghttp3_conn, Nghttp3ConnDeleter> h3_;
+  std::unordered_map<std::int64_t, std::unique_ptr<RequestStream>> streams_;
+
+  State state_ = State::active;
+  std::optional<ngtcp2_ccerr> callback_error_;  // why a callback failed the connection, if it said
+  std::uint64_t close_code_ = 0;                // the code we closed with (for the access log)
+  std::vector<std::uint8_t> close_packet_;      // resent for datagrams that arrive while closing
+  asio::steady_timer timer_;                    // ngtcp2 expiry, or the end of closing/draining
+  ngtcp2_tstamp armed_expiry_ = UINT64_MAX;
+  asio::steady_timer goaway_timer_;             // /goaway?delay_ms
+  asio::steady_timer grace_timer_;              // graceful shutdown: earliest idle close
+  Clock::time_point grace_deadline_{};
+
+  // Work recorded inside C callbacks, done by process_pending() once the library call returned.
+  std::vector<std::int64_t> pending_dispatch_;      // requests received completely
+  std::vector<std::int64_t> pending_reset_checks_;  // /reset?after= streams that had data acked
+  std::vector<AccessLogEntry> pending_log_;
+  std::optional<std::uint64_t> pending_close_;      // /close: an H3 code to close the connection with
+
+  bool goaway_sent_ = false;
+  bool close_when_idle_ = false;
+  std::vector<std::string> cids_;
+  std::vector<std::uint8_t> send_buffer_;
+};
+
+// Current time as ngtcp2 timestamps it (steady clock, nanoseconds).
+ngtcp2_tstamp timestamp_now() noexcept;
+
+}  // namespace quiver::server
