@@ -46,6 +46,7 @@ void BodyReaderImpl::push(std::span<const std::uint8_t> data) {
   if (done() || data.empty()) return;
   last_activity_ = std::chrono::steady_clock::now();
   chunks_.emplace_back(reinterpret_cast<const char*>(data.data()), data.size());
+  buffered_ += data.size();
   serve_pending_read();
 }
 
@@ -61,6 +62,7 @@ void BodyReaderImpl::fail(const Error& error) {
   error_ = error;
   chunks_.clear();
   front_offset_ = 0;
+  buffered_ = 0;
   idle_timer_.cancel();
   if (auto owner = owner_.lock()) owner->on_body_finished(id_, error_);
   serve_pending_read();
@@ -88,6 +90,7 @@ void BodyReaderImpl::serve_pending_read() {
         front_offset_ = 0;
       }
     }
+    buffered_ -= take;
     deliver(std::move(pending_), std::optional<std::string>(std::move(chunk)));
     if (auto owner = owner_.lock()) owner->on_body_consumed(id_, take);
     return;

@@ -36,6 +36,7 @@ class BodyReaderImpl final : public BodyReader, public std::enable_shared_from_t
   // BodyReader
   void async_read(std::size_t max_bytes, ChunkHandler handler) override;
   const Headers& trailers() const override { return trailers_; }
+  std::size_t buffered_bytes() const override { return buffered_; }
   void cancel() override;
 
   // Fed by the worker (possibly inside a library callback: they only buffer and post).
@@ -60,6 +61,7 @@ class BodyReaderImpl final : public BodyReader, public std::enable_shared_from_t
 
   std::deque<std::string> chunks_;  // unread bytes, in order
   std::size_t front_offset_ = 0;    // bytes of chunks_.front() already read
+  std::size_t buffered_ = 0;        // unread bytes in chunks_
   ChunkHandler pending_;
   std::size_t pending_max_ = 0;
   Headers trailers_;

@@ -67,6 +67,8 @@ class BodyReader {
   virtual void async_read(std::size_t max_bytes, ChunkHandler handler) = 0;
   // Trailers; complete once a read reported the end.
   virtual const Headers& trailers() const = 0;
+  // Bytes received but not yet read (never more than the stream window).
+  virtual std::size_t buffered_bytes() const = 0;
   // Abandons the body now; a pending read gets ErrorKind::cancelled.
   virtual void cancel() = 0;
 };

@@ -238,6 +238,7 @@ void QuicTransport::extend_stream_credit(std::int64_t stream_id, std::uint64_t b
   if (!conn_ || closed_ || bytes == 0) return;
   ngtcp2_conn_extend_max_stream_offset(conn_.get(), stream_id, bytes);
   ngtcp2_conn_extend_max_offset(conn_.get(), bytes);
+  schedule_write();  // the new credit only reaches the peer in a packet
 }
 
 void QuicTransport::shutdown_stream(std::int64_t stream_id, std::uint64_t app_error_code) {

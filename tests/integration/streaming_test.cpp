@@ -1,0 +1,263 @@
+// Streamed responses and request bodies, cancellation and telemetry, against the project's server.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "support/connection_fixture.hpp"
+
+namespace quiver::test {
+namespace {
+
+class StreamingTest : public ConnectionTest {
+ protected:
+  // Starts a streaming request and waits for its headers.
+  Result<h3::StreamingResponse> open_stream(Request request) {
+    std::optional<Result<h3::StreamingResponse>> head;
+    connection_->stream(std::move(request), [&](Result<h3::StreamingResponse> r) { head = std::move(r); });
+    EXPECT_TRUE(run_until(io_, [&] { return head.has_value(); })) << "no headers";
+    return head.value_or(std::unexpected(Error(ErrorKind::io_error, "test: no headers")));
+  }
+
+  // One read; waits for its result.
+  Result<std::optional<std::string>> read(h3::BodyReader& body, std::size_t max = 1 << 20,
+                                          std::chrono::milliseconds limit = 10s) {
+    std::optional<Result<std::optional<std::string>>> chunk;
+    body.async_read(max, [&](Result<std::optional<std::string>> r) { chunk = std::move(r); });
+    EXPECT_TRUE(run_until(io_, [&] { return chunk.has_value(); }, limit)) << "read never completed";
+    return chunk.value_or(std::unexpected(Error(ErrorKind::io_error, "test: no chunk")));
+  }
+
+  Result<std::string> read_all(h3::BodyReader& body) {
+    std::string all;
+    for (;;) {
+      auto chunk = read(body);
+      if (!chunk) return std::unexpected(chunk.error());
+      if (!*chunk) return all;
+      all += **chunk;
+    }
+  }
+};
+
+TEST_F(StreamingTest, HeadersArriveBeforeTheBodyThenChunksThenEnd) {
+  start_server();
+  connect();
+  auto started = std::chrono::steady_clock::now();
+  auto head = open_stream(get("/stream/4?size=1000&delay_ms=150"));
+  ASSERT_TRUE(head) << head.error().to_string();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 400ms);  // the body takes >= 450 ms
+  EXPECT_EQ(head->status, 200);
+  auto body = read_all(*head->body);
+  ASSERT_TRUE(body) << body.error().to_string();
+  EXPECT_EQ(*body, deterministic_bytes(0, 4000));
+}
+
+TEST_F(StreamingTest, TrailersAreAvailableAtTheEnd) {
+  start_server();
+  connect();
+  auto head = open_stream(get("/trailers"));
+  ASSERT_TRUE(head);
+  auto body = read_all(*head->body);
+  ASSERT_TRUE(body);
+  EXPECT_EQ(*body, "hello trailers");
+  EXPECT_EQ(head->body->trailers().get("x-trailer-one"), "1");
+}
+
+TEST_F(StreamingTest, UnreadBodyStaysWithinTheStreamWindow) {
+  start_server();
+  auto options = test_client_options();
+  options.stream_window = 64 * 1024;
+  connect(options);
+  auto head = open_stream(get("/bytes/8000000"));
+  ASSERT_TRUE(head);
+  run_until(io_, [] { return false; }, 300ms);  // the consumer does not read
+  EXPECT_GT(head->body->buffered_bytes(), 0u);
+  EXPECT_LE(head->body->buffered_bytes(), options.stream_window);
+  auto body = read_all(*head->body);  // then reads everything: the sender resumes
+  ASSERT_TRUE(body) << body.error().to_string();
+  ASSERT_EQ(body->size(), 8000000u);
+  EXPECT_TRUE(*body == deterministic_bytes(0, 8000000));
+}
+
+TEST_F(StreamingTest, IdleConsumerGetsIdleTimeoutOnItsNextRead) {
+  start_server();
+  auto options = test_client_options();
+  options.stream_idle_timeout = 200ms;
+  connect(options);
+  auto head = open_stream(get("/bytes/5000000"));
+  ASSERT_TRUE(head);
+  run_until(io_, [] { return false; }, 500ms);
+  auto chunk = read(*head->body);
+  ASSERT_FALSE(chunk);
+  EXPECT_EQ(chunk.error().kind(), ErrorKind::idle_timeout);
+  ASSERT_TRUE(run_until(io_, [&] { return observer_.done == 1; }, 3s));  // the slot is released
+  EXPECT_TRUE(fetch(get("/bytes/10")));
+}
+
+TEST_F(StreamingTest, PendingReadOnASilentServerGetsIdleTimeout) {
+  start_server();
+  auto options = test_client_options();
+  options.stream_idle_timeout = 200ms;
+  connect(options);
+  auto head = open_stream(get("/stream/2?size=10&delay_ms=5000"));
+  ASSERT_TRUE(head);
+  auto first = read(*head->body);
+  ASSERT_TRUE(first && *first);
+  auto started = std::chrono::steady_clock::now();
+  auto second = read(*head->body, 1 << 20, 3s);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().kind(), ErrorKind::idle_timeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+}
+
+TEST_F(StreamingTest, DroppingTheReaderResetsOnlyThatStream) {
+  start_server();
+  connect();
+  Replies replies;
+  connection_->request(get("/delay/100"), replies.slot(0));
+  {
+    auto head = open_stream(get("/bytes/5000000"));
+    ASSERT_TRUE(head);
+  }  // the reader is dropped here, mid-body
+  ASSERT_TRUE(run_until(io_, [&] { return replies.all_received(); }));
+  EXPECT_TRUE(*replies.slots[0]);
+  ASSERT_TRUE(run_until(io_, [&] {
+    for (auto& entry : access_log_.entries()) {
+      if (entry.path == "/bytes/5000000") return true;
+    }
+    return false;
+  }, 3s));
+  for (auto& entry : access_log_.entries()) {
+    if (entry.path == "/bytes/5000000") {
+      EXPECT_EQ(entry.app_error_code, h3_code::request_cancelled);
+      EXPECT_LT(entry.bytes_sent, 5000000u);
+    }
+  }
+  EXPECT_EQ(connection_->state(), h3::ConnectionState::connected);
+}
+
+TEST_F(StreamingTest, ProducerBodyIsSentChunkByChunk) {
+  start_server();
+  connect();
+  int pulls = 0;
+  std::string expected;
+  for (int i = 0; i < 40; ++i) expected += deterministic_bytes(i * 16384, 16384);
+  Request request = get("/echo");
+  request.method = "POST";
+  request.body = RequestBody::from_producer([&pulls]() -> std::optional<std::string> {
+    if (pulls == 40) return std::nullopt;
+    int i = pulls++;
+    return deterministic_bytes(static_cast<std::size_t>(i) * 16384, 16384);
+  });
+  auto response = fetch(request);
+  ASSERT_TRUE(response) << response.error().to_string();
+  EXPECT_EQ(pulls, 40);
+  EXPECT_TRUE(response->body == expected);
+}
+
+TEST_F(StreamingTest, FileBodyIsReadLazily) {
+  start_server();
+  connect();
+  auto path = std::filesystem::temp_directory_path() / fmt::format("quiver-body-{}.bin", ::getpid());
+  std::string content = deterministic_bytes(7, 3 * 1024 * 1024 + 17);
+  std::ofstream(path, std::ios::binary) << content;
+  Request request = get("/echo");
+  request.method = "PUT";
+  request.body = RequestBody::from_file(path.string());
+  auto response = fetch(request);
+  std::filesystem::remove(path);
+  ASSERT_TRUE(response) << response.error().to_string();
+  EXPECT_TRUE(response->body == content);
+}
+
+TEST_F(StreamingTest, MissingBodyFileIsRejectedBeforeAStreamOpens) {
+  start_server();
+  connect();
+  Request request = get("/echo");
+  request.method = "POST";
+  request.body = RequestBody::from_file("/nonexistent/quiver-body.bin");
+  auto response = fetch(request);
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().kind(), ErrorKind::body_failed);
+  EXPECT_NE(response.error().message().find("/nonexistent/quiver-body.bin"), std::string::npos);
+  EXPECT_TRUE(access_log_.entries().empty());
+}
+
+TEST_F(StreamingTest, FailingProducerResetsTheStreamAndNamesTheFailure) {
+  start_server();
+  connect();
+  int pulls = 0;
+  Request request = get("/echo");
+  request.method = "POST";
+  request.body = RequestBody::from_producer([&pulls]() -> std::optional<std::string> {
+    if (++pulls == 3) throw std::runtime_error("disk on fire");
+    return std::string(1000, 'x');
+  });
+  auto response = fetch(request);
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().kind(), ErrorKind::body_failed);
+  EXPECT_NE(response.error().message().find("disk on fire"), std::string::npos) << response.error().message();
+  EXPECT_TRUE(fetch(get("/bytes/10")));  // the connection is unharmed
+}
+
+TEST_F(StreamingTest, CancelFailsTheRequestAtOnceAndResetsItsStream) {
+  start_server();
+  connect();
+  ASSERT_TRUE(wait_connected());
+  std::optional<Result<Response>> reply;
+  auto id = connection_->request(get("/delay/3000"), [&](Result<Response> r) { reply = std::move(r); });
+  run_until(io_, [] { return false; }, 50ms);
+  auto cancelled_at = std::chrono::steady_clock::now();
+  connection_->cancel(id);
+  ASSERT_TRUE(run_until(io_, [&] { return reply.has_value(); }, 1s));
+  EXPECT_LT(std::chrono::steady_clock::now() - cancelled_at, 200ms);
+  ASSERT_FALSE(*reply);
+  EXPECT_EQ(reply->error().kind(), ErrorKind::cancelled);
+  ASSERT_TRUE(run_until(io_, [&] { return observer_.done == 1; }, 3s));
+  ASSERT_TRUE(run_until(io_, [&] { return !access_log_.entries().empty(); }, 3s));
+  EXPECT_EQ(access_log_.entries()[0].app_error_code, h3_code::request_cancelled);
+}
+
+TEST_F(StreamingTest, CancelWhileConnectingNeverSendsTheRequest) {
+  start_server();
+  connect();
+  std::optional<Result<Response>> cancelled, kept;
+  auto id = connection_->request(get("/bytes/1"), [&](Result<Response> r) { cancelled = std::move(r); });
+  connection_->request(get("/bytes/2"), [&](Result<Response> r) { kept = std::move(r); });
+  connection_->cancel(id);
+  ASSERT_TRUE(run_until(io_, [&] { return cancelled && kept; }));
+  EXPECT_EQ(cancelled->error().kind(), ErrorKind::cancelled);
+  EXPECT_TRUE(*kept);
+  auto log = access_log_.entries();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].path, "/bytes/2");
+}
+
+class RecordingTelemetry : public Telemetry {
+ public:
+  void on_connection_event(const ConnectionEvent& event) override { connection.push_back(event.type); }
+  void on_request_event(const RequestEvent& event) override { request.push_back(event); }
+  std::vector<ConnectionEvent::Type> connection;
+  std::vector<RequestEvent> request;
+};
+
+TEST_F(StreamingTest, TelemetrySeesConnectionAndRequestSpans) {
+  start_server();
+  auto telemetry = std::make_shared<RecordingTelemetry>();
+  auto options = test_client_options();
+  options.telemetry = telemetry;
+  connect(options);
+  ASSERT_TRUE(fetch(get("/status/201")));
+  connection_->close();
+  ASSERT_TRUE(run_until(io_, [&] { return telemetry->connection.size() == 3; }));
+  using Type = ConnectionEvent::Type;
+  EXPECT_EQ(telemetry->connection, (std::vector<Type>{Type::connect_start, Type::connected, Type::closed}));
+  ASSERT_EQ(telemetry->request.size(), 2u);
+  EXPECT_EQ(telemetry->request[0].type, RequestEvent::Type::start);
+  EXPECT_EQ(telemetry->request[1].type, RequestEvent::Type::stop);
+  EXPECT_EQ(telemetry->request[1].status, 201);
+  EXPECT_EQ(telemetry->request[1].target, "/status/201");
+  EXPECT_EQ(telemetry->request[1].method, "GET");
+}
+
+}  // namespace
+}  // namespace quiver::test
