@@ -13,11 +13,11 @@ namespace quiver {
 
 struct ConnectionEvent {
   enum class Type {
-    connect_start,   // resolving and handshaking begins
-    connected,       // handshake complete; `duration` is the handshake time, `max_streams` the credit
-    connect_failed,  // `error` says why
-    draining,        // GOAWAY received or sent; `goaway_id` set when known
-    closed,          // the connection ended; `duration` is its lifetime, `error` its reason
+    start,      // resolving and handshaking begins
+    ready,      // handshake complete; `duration` is the handshake time, `max_streams` the credit
+    exception,  // the handshake failed; `error` says why (no `closed` follows)
+    draining,   // GOAWAY received or sent; `goaway_id` set when known
+    closed,     // the connection ended; `duration` is its lifetime, `error` its reason
   };
   Type type;
   std::string origin;
@@ -29,9 +29,11 @@ struct ConnectionEvent {
 
 struct RequestEvent {
   enum class Type {
-    start,  // the request was accepted by a connection
-    stop,   // it ended: `status` (0 if none) or `error`; `duration` from start
-    retry,  // the pool is sending it again on another connection; `error` is why
+    start,      // the request was accepted by a connection
+    headers,    // the final response headers arrived: `status`
+    stop,       // the response is complete: `status`, `bytes` of body, `duration` from start
+    exception,  // the request failed: `error`, `duration` from start
+    retry,      // the pool is sending it again on another connection; `error` is why
   };
   Type type;
   std::string origin;
@@ -39,6 +41,7 @@ struct RequestEvent {
   std::string target;
   std::optional<std::uint64_t> stream_id;
   int status = 0;
+  std::uint64_t bytes = 0;
   std::chrono::nanoseconds duration{0};
   std::optional<Error> error;
 };

@@ -47,7 +47,7 @@ void ConnectionImpl::start() {
   if (started_) return;
   started_ = true;
   started_at_ = std::chrono::steady_clock::now();
-  emit(connection_event(ConnectionEvent::Type::connect_start));
+  emit(connection_event(ConnectionEvent::Type::start));
   auto self = std::static_pointer_cast<ConnectionImpl>(shared_from_this());
   connect_timer_.expires_after(options_.connect_timeout);
   connect_timer_.async_wait([self](std::error_code ec) {
@@ -116,7 +116,7 @@ void ConnectionImpl::on_handshake_completed() {
   connect_timer_.cancel();
   transition(ConnectionState::connected);
   std::uint64_t streams = transport_->bidi_streams_left();
-  ConnectionEvent connected = connection_event(ConnectionEvent::Type::connected);
+  ConnectionEvent connected = connection_event(ConnectionEvent::Type::ready);
   connected.max_streams = streams;
   emit(std::move(connected));
   notify_observer([streams](ConnectionObserver& o, Connection& c) { o.on_ready(c, streams); });
@@ -205,9 +205,10 @@ void ConnectionImpl::enter_draining() {
   drain_timer_.async_wait([weak = weak_from_this()](std::error_code ec) {
     auto self = std::static_pointer_cast<ConnectionImpl>(weak.lock());
     if (ec || !self || self->state_ == ConnectionState::closed) return;
-    Error late(ErrorKind::transport_error, ErrorClass::unrecoverable,
-               fmt::format("connection to {} did not drain within {} ms", self->origin_.to_string(),
-                           self->options_.drain_timeout.count()));
+    // The server may or may not have processed what is still open: not safe to retry blindly.
+    Error late(ErrorKind::goaway, ErrorClass::unrecoverable,
+               fmt::format("connection to {} did not drain within {} ms; processing of the request is unknown",
+                           self->origin_.to_string(), self->options_.drain_timeout.count()));
     self->transport_->close(h3_code::no_error, late);
   });
   close_if_drained();
@@ -238,7 +239,7 @@ void ConnectionImpl::fail_everything(const Error& reason) {
   calls_.clear();
   waiting_.clear();
   streams_.clear();
-  ConnectionEvent ended = connection_event(never_connected ? ConnectionEvent::Type::connect_failed
+  ConnectionEvent ended = connection_event(never_connected ? ConnectionEvent::Type::exception
                                                           : ConnectionEvent::Type::closed);
   ended.error = error;
   emit(std::move(ended));
@@ -295,6 +296,7 @@ void ConnectionImpl::emit(const Call& call, RequestEvent::Type type, const Error
   event.target = call.fields.at(3).value;  // :path
   if (call.stream_id) event.stream_id = static_cast<std::uint64_t>(*call.stream_id);
   event.status = call.response.status;
+  event.bytes = call.bytes_received;
   event.duration = std::chrono::steady_clock::now() - call.started;
   if (error) event.error = *error;
   asio::post(executor_, [sink = options_.telemetry, event = std::move(event)] { sink->on_request_event(event); });

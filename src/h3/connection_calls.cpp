@@ -146,7 +146,11 @@ void ConnectionImpl::answer(Call& call, Result<Response> result) {
   if (call.answered) return;
   call.answered = true;
   call.deadline.reset();
-  emit(call, RequestEvent::Type::stop, result ? nullptr : &result.error());
+  if (result) {
+    emit(call, RequestEvent::Type::stop, nullptr);
+  } else {
+    emit(call, RequestEvent::Type::exception, &result.error());
+  }
   post_answer(executor_, call.on_response, std::move(result));
 }
 
@@ -174,12 +178,12 @@ void ConnectionImpl::fail(Call& call, const Error& error) {
     } else {
       post_answer(executor_, call.on_response, Result<Response>(std::unexpected(error)));
     }
-    if (!call.fields.empty()) emit(call, RequestEvent::Type::stop, &error);
+    if (!call.fields.empty()) emit(call, RequestEvent::Type::exception, &error);
     return;
   }
   auto reader = call.reader.lock();
   if (reader && !call.body_done) {
-    if (!call.response_ended) emit(call, RequestEvent::Type::stop, &error);
+    if (!call.response_ended) emit(call, RequestEvent::Type::exception, &error);
     reader->fail(error);
   }
 }
@@ -219,11 +223,13 @@ void ConnectionImpl::on_response_headers(std::int64_t stream_id, int status, Hea
   if (call == nullptr || call->answered) return;
   call->response.status = status;
   call->response.headers = std::move(headers);
+  emit(*call, RequestEvent::Type::headers, nullptr);
   if (call->streaming) answer_headers(*call);
 }
 
 void ConnectionImpl::on_response_data(std::int64_t stream_id, std::span<const std::uint8_t> data) {
   Call* call = call_on_stream(stream_id);
+  if (call != nullptr) call->bytes_received += data.size();
   if (call != nullptr && call->streaming) {
     auto reader = call->reader.lock();
     if (reader) {
@@ -292,7 +298,17 @@ void ConnectionImpl::on_stream_closed(std::int64_t stream_id, std::optional<std:
 }
 
 void ConnectionImpl::on_goaway(std::int64_t id) {
-  if (goaway_id_ && *goaway_id_ <= id) return;  // only a tighter GOAWAY changes anything
+  if (goaway_id_ && id > *goaway_id_) {
+    // RFC 9114 §5.2: the id must never grow (requests may already have been retried elsewhere).
+    Error error(ErrorKind::transport_error, ErrorClass::unrecoverable,
+                fmt::format("server's GOAWAY id grew from {} to {} (H3_ID_ERROR)", *goaway_id_, id));
+    error.h3_code = h3_code::id_error;
+    asio::post(executor_, [self = std::static_pointer_cast<ConnectionImpl>(shared_from_this()), error] {
+      if (self->transport_) self->transport_->close(h3_code::id_error, error);
+    });
+    return;
+  }
+  if (goaway_id_ && *goaway_id_ == id) return;  // the same GOAWAY again changes nothing
   goaway_id_ = id;
   asio::post(executor_, [self = std::static_pointer_cast<ConnectionImpl>(shared_from_this())] { self->apply_goaway(); });
 }

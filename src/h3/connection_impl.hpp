@@ -66,6 +66,7 @@ class ConnectionImpl final : public Connection,
     bool answered = false;
     bool response_ended = false;           // END_STREAM of a complete response was received
     bool body_done = false;                // streaming: the reader reported the end or an error
+    std::uint64_t bytes_received = 0;      // response body bytes (telemetry)
     std::chrono::steady_clock::time_point started;
   };
 

@@ -74,7 +74,10 @@ TEST_F(ConnectionTest, DrainTimeoutClosesAConnectionThatWillNotFinish) {
   run_until(io_, [] { return false; }, 30ms);
   connection_->drain();
   ASSERT_TRUE(run_until(io_, [&] { return reply.has_value(); }, 2s));
-  EXPECT_FALSE(*reply);
+  ASSERT_FALSE(*reply);
+  EXPECT_EQ(reply->error().kind(), ErrorKind::goaway);
+  EXPECT_FALSE(reply->error().unprocessed);  // the server may have acted on it
+  EXPECT_NE(reply->error().message().find("unknown"), std::string::npos) << reply->error().message();
   EXPECT_EQ(connection_->state(), h3::ConnectionState::closed);
 }
 

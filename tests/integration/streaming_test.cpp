@@ -250,13 +250,25 @@ TEST_F(StreamingTest, TelemetrySeesConnectionAndRequestSpans) {
   connection_->close();
   ASSERT_TRUE(run_until(io_, [&] { return telemetry->connection.size() == 3; }));
   using Type = ConnectionEvent::Type;
-  EXPECT_EQ(telemetry->connection, (std::vector<Type>{Type::connect_start, Type::connected, Type::closed}));
-  ASSERT_EQ(telemetry->request.size(), 2u);
+  EXPECT_EQ(telemetry->connection, (std::vector<Type>{Type::start, Type::ready, Type::closed}));
+  ASSERT_EQ(telemetry->request.size(), 3u);
   EXPECT_EQ(telemetry->request[0].type, RequestEvent::Type::start);
-  EXPECT_EQ(telemetry->request[1].type, RequestEvent::Type::stop);
+  EXPECT_EQ(telemetry->request[1].type, RequestEvent::Type::headers);
   EXPECT_EQ(telemetry->request[1].status, 201);
-  EXPECT_EQ(telemetry->request[1].target, "/status/201");
-  EXPECT_EQ(telemetry->request[1].method, "GET");
+  const RequestEvent& stop = telemetry->request[2];
+  EXPECT_EQ(stop.type, RequestEvent::Type::stop);
+  EXPECT_EQ(stop.status, 201);
+  EXPECT_EQ(stop.target, "/status/201");
+  EXPECT_EQ(stop.method, "GET");
+  EXPECT_GT(stop.bytes, 0u);
+  EXPECT_GT(stop.duration.count(), 0);
+  EXPECT_TRUE(stop.stream_id.has_value());
+
+  // A failing request ends with an exception event carrying the error.
+  ASSERT_FALSE(fetch(get("/bytes/1")));  // the connection is closed now
+  ASSERT_TRUE(run_until(io_, [&] { return telemetry->request.size() == 4; }));
+  EXPECT_EQ(telemetry->request[3].type, RequestEvent::Type::exception);
+  ASSERT_TRUE(telemetry->request[3].error.has_value());
 }
 
 }  // namespace
