@@ -50,21 +50,24 @@ struct Outcome {
   std::optional<Result<Response>> result;  // from the first call
 };
 
-// Runs GET requests for `paths` concurrently over ONE connection to https://127.0.0.1:port, trusting
-// tests/data/ca.pem (verify_peer stays on).
+// Client options for the interop servers: verification on, trusting only tests/data/ca.pem besides
+// the system store.
+ConnectionOptions trusting_test_ca() {
+  ConnectionOptions options;
+  options.tls.ca_file = test_ca_file().string();
+  return options;
+}
+
+// Runs GET requests for `paths` concurrently over ONE connection to https://127.0.0.1:port.
 // Lifetime: the connection is released first (its socket must not outlive io_); handlers still queued
 // in io_ are then destroyed, never run. `running_` guards against a handler invoked from the
 // connection's destructor: it must not touch timer_, which io_ outlives only by declaration order.
 class OneConnectionFetch {
  public:
-  OneConnectionFetch(std::uint16_t port, const std::vector<std::string>& paths)
-      : port_(port), outcomes_(paths.size()), remaining_(paths.size()) {
-    ConnectionOptions options;
-    options.tls.ca_file = test_ca_file().string();
+  OneConnectionFetch(std::uint16_t port, const std::vector<std::string>& paths,
+                     ConnectionOptions options = trusting_test_ca())
+      : port_(port), paths_(paths), outcomes_(paths.size()), remaining_(paths.size()) {
     connection_ = h3::Connection::create(io_.get_executor(), h3::Origin{"127.0.0.1", port}, options);
-    for (std::size_t i = 0; i < paths.size(); ++i) {
-      send(i, paths[i]);
-    }
   }
 
   ~OneConnectionFetch() {
@@ -72,7 +75,8 @@ class OneConnectionFetch {
     connection_.reset();
   }
 
-  // Runs until every request completed (then closes the connection) or the safety timeout fired.
+  // Starts the connection, sends every request at once (they queue until the handshake is done) and
+  // runs until every request completed (then closes the connection) or the safety timeout fired.
   void run() {
     timer_.expires_after(safety_timeout);
     timer_.async_wait([this](std::error_code ec) {
@@ -82,6 +86,9 @@ class OneConnectionFetch {
       }
     });
     connection_->start();
+    for (std::size_t i = 0; i < paths_.size(); ++i) {
+      send(i, paths_[i]);
+    }
     if (remaining_ == 0) {
       finish();
     }
@@ -126,6 +133,7 @@ class OneConnectionFetch {
   }
 
   std::uint16_t port_;
+  std::vector<std::string> paths_;
   std::vector<Outcome> outcomes_;
   std::size_t remaining_;  // requests whose handler has not run yet
   bool timed_out_ = false;
@@ -219,9 +227,9 @@ INSTANTIATE_TEST_SUITE_P(Interop, Download,
                          });
 
 // ---------------------------------------------------------------------------------------------------
-// All files at once on one connection: interleaved streams, shared connection-level flow control.
+// Tests parameterized by server only.
 
-class ConcurrentDownload : public ::testing::TestWithParam<ServerKind> {
+class WithServer : public ::testing::TestWithParam<ServerKind> {
  protected:
   void SetUp() override {
     std::string error;
@@ -230,6 +238,13 @@ class ConcurrentDownload : public ::testing::TestWithParam<ServerKind> {
   }
   std::unique_ptr<ExternalServer> server_;
 };
+
+std::string server_name(const ::testing::TestParamInfo<ServerKind>& info) {
+  return std::string(to_string(info.param));
+}
+
+// All files at once on one connection: interleaved streams, shared connection-level flow control.
+class ConcurrentDownload : public WithServer {};
 
 TEST_P(ConcurrentDownload, AllFilesOnOneConnection) {
   std::vector<std::string> names;
@@ -248,8 +263,29 @@ TEST_P(ConcurrentDownload, AllFilesOnOneConnection) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Interop, ConcurrentDownload,
-                         ::testing::Values(ServerKind::caddy, ServerKind::gtlsserver),
-                         [](const auto& info) { return std::string(to_string(info.param)); });
+                         ::testing::Values(ServerKind::caddy, ServerKind::gtlsserver), server_name);
+
+// The downloads prove verification succeeds; this proves it is really on: the same server, trusting a
+// CA that did not sign its certificate.
+class Verification : public WithServer {};
+
+TEST_P(Verification, UntrustedCertificateFailsTheHandshake) {
+  ConnectionOptions options;
+  options.tls.ca_file = (test_ca_file().parent_path() / "selfsigned.pem").string();
+  OneConnectionFetch fetch(server_->port(), {standard_files().front().name}, options);
+  fetch.run();
+
+  ASSERT_FALSE(fetch.timed_out()) << diagnostics(*server_);
+  const Outcome& outcome = fetch.outcomes()[0];
+  ASSERT_EQ(outcome.calls, 1);
+  ASSERT_FALSE(outcome.result->has_value()) << "status " << (*outcome.result)->status;
+  const Error& error = outcome.result->error();
+  EXPECT_EQ(error.kind(), ErrorKind::handshake_failed) << error.to_string();
+  EXPECT_EQ(error.handshake_failure, HandshakeFailure::certificate) << error.to_string();
+}
+
+INSTANTIATE_TEST_SUITE_P(Interop, Verification,
+                         ::testing::Values(ServerKind::caddy, ServerKind::gtlsserver), server_name);
 
 }  // namespace
 }  // namespace quiver::interop
