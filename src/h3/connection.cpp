@@ -161,7 +161,7 @@ void ConnectionImpl::close() {
 }
 
 std::uint64_t ConnectionImpl::max_streams() const noexcept {
-  if (state_ != ConnectionState::connected || !transport_) return 0;
+  if (state_ != ConnectionState::connected || !transport_ || goaway_id_) return 0;
   std::uint64_t left = transport_->bidi_streams_left();
   return left > waiting_.size() ? left - waiting_.size() : 0;
 }
@@ -214,11 +214,16 @@ void ConnectionImpl::enter_draining() {
   close_if_drained();
 }
 
+// Runs from stream-close callbacks too, so the close itself is posted: a connection is never closed (and
+// its owner possibly released) inside an ngtcp2/nghttp3 call.
 void ConnectionImpl::close_if_drained() {
   if (state_ != ConnectionState::draining || !streams_.empty()) return;
-  Error drained(ErrorKind::goaway, ErrorClass::transient,
-                fmt::format("connection to {} drained and closed", origin_.to_string()));
-  transport_->close(h3_code::no_error, drained);  // -> on_transport_closed -> fail_everything
+  asio::post(executor_, [self = std::static_pointer_cast<ConnectionImpl>(shared_from_this())] {
+    if (self->state_ != ConnectionState::draining || !self->streams_.empty()) return;
+    Error drained(ErrorKind::goaway, ErrorClass::transient,
+                  fmt::format("connection to {} drained and closed", self->origin_.to_string()));
+    self->transport_->close(h3_code::no_error, drained);  // -> on_transport_closed -> fail_everything
+  });
 }
 
 // The connection is over: every request still waiting or in flight fails with `reason`, once; the

@@ -43,7 +43,7 @@ std::optional<Error> ConnectionImpl::refusal() const {
     return Error(ErrorKind::transport_error, ErrorClass::transient,
                  fmt::format("connection to {} is closed", origin_.to_string()));
   }
-  if (state_ == ConnectionState::draining) {
+  if (state_ == ConnectionState::draining || goaway_id_) {  // a GOAWAY not yet applied counts too
     Error error(ErrorKind::goaway, ErrorClass::transient,
                 fmt::format("connection to {} is draining; request not sent", origin_.to_string()));
     error.unprocessed = true;
@@ -70,7 +70,7 @@ RequestId ConnectionImpl::accept(Request request, ResponseHandler on_response, S
   call.fields = std::move(*fields);
   if (auto refused = refusal()) {
     fail(call, *refused);
-    if (state_ == ConnectionState::draining) {
+    if (state_ != ConnectionState::closed) {
       notify_observer([error = *refused](ConnectionObserver& o, Connection& c) { o.on_stream_open_failed(c, error); });
     }
     return id;
@@ -119,7 +119,8 @@ void ConnectionImpl::abandon(RequestId id, const Error& error) {
 
 // Sends waiting requests in arrival order while the peer gives us stream credit.
 void ConnectionImpl::send_waiting() {
-  while (!waiting_.empty() && state_ == ConnectionState::connected && transport_->bidi_streams_left() > 0) {
+  while (!waiting_.empty() && state_ == ConnectionState::connected && !goaway_id_ &&
+         transport_->bidi_streams_left() > 0) {
     RequestId id = waiting_.front();
     waiting_.pop_front();
     send(calls_.at(id));

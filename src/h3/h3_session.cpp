@@ -207,7 +207,12 @@ Result<std::int64_t> H3Session::submit_request(const std::vector<Header>& fields
                                            nullptr);
       rv != 0) {
     streams_.erase(*stream_id);
-    transport_.shutdown_stream(*stream_id, NGHTTP3_H3_INTERNAL_ERROR);
+    transport_.shutdown_stream(*stream_id, NGHTTP3_H3_REQUEST_CANCELLED);
+    if (rv == NGHTTP3_ERR_CONN_CLOSING) {  // a GOAWAY arrived: nothing of this request was sent
+      Error error(ErrorKind::goaway, ErrorClass::transient, "the server is going away; request not sent");
+      error.unprocessed = true;
+      return std::unexpected(error);
+    }
     return std::unexpected(Error(ErrorKind::transport_error,
                                  fmt::format("cannot submit request: {}", nghttp3_strerror(rv))));
   }

@@ -179,6 +179,7 @@ void Server::Impl::receive() {
 }
 
 void Server::Impl::on_datagram(std::span<const std::uint8_t> data, const Endpoint& from) {
+  if (data.empty()) return;  // ngtcp2_pkt_decode_version_cid requires at least one byte
   ngtcp2_version_cid vc;
   switch (ngtcp2_pkt_decode_version_cid(&vc, data.data(), data.size(), kCidLength)) {
     case 0:

@@ -1,6 +1,7 @@
 #include "server/server_connection.hpp"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -17,6 +18,10 @@ constexpr std::uint64_t kMaxUniStreams = 16;     // control + 2 QPACK + room for
 constexpr std::size_t kMaxBodyPerRead = 64 * 1024;  // body bytes handed to nghttp3 per read_data call
 constexpr std::size_t kMaxPacketsPerBurst = 64;
 constexpr std::size_t kSendBufferSize = 64 * 1024;
+
+// write() hands nghttp3's vectors to ngtcp2 as they are.
+static_assert(sizeof(nghttp3_vec) == sizeof(ngtcp2_vec) && offsetof(nghttp3_vec, base) == offsetof(ngtcp2_vec, base) &&
+              offsetof(nghttp3_vec, len) == offsetof(ngtcp2_vec, len));
 
 Clock::time_point to_time_point(ngtcp2_tstamp ts) {
   return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ts)));
@@ -87,14 +92,35 @@ void ServerConnection::init(const TlsServerContext& tls, const ngtcp2_pkt_hd& in
   ngtcp2_cid scid;
   scid.datalen = kCidLength;
   random_bytes(scid.data, scid.datalen);
+  auto settings = quic_settings();
+  auto params = transport_params(initial, scid);
 
+  auto path = make_path(local_, remote_);
+  ngtcp2_conn* conn = nullptr;
+  if (auto rv = ngtcp2_conn_server_new(&conn, &initial.scid, &scid, &path, initial.version, &quic_callbacks(),
+                                       &settings, &params, nullptr, this);
+      rv != 0) {
+    throw std::runtime_error(fmt::format("ngtcp2_conn_server_new: {}", ngtcp2_strerror(rv)));
+  }
+  quic_.reset(conn);
+  ngtcp2_conn_set_tls_native_handle(conn, tls_.get());
+
+  add_cid(initial.dcid);  // the client's retransmitted Initials still carry it
+  add_cid(scid);
+}
+
+ngtcp2_settings ServerConnection::quic_settings() const {
   ngtcp2_settings settings;
   ngtcp2_settings_default(&settings);
   settings.initial_ts = timestamp_now();
-  settings.handshake_timeout = 10 * NGTCP2_SECONDS;
+  settings.handshake_timeout = 10 * NGTCP2_SECONDS;  // a handshake that stalls is forgotten
   if (const char* trace = std::getenv("QUIVER_SERVER_TRACE"); trace && *trace && *trace != '0')
     settings.log_printf = trace_printf;
+  return settings;
+}
 
+ngtcp2_transport_params ServerConnection::transport_params(const ngtcp2_pkt_hd& initial,
+                                                           const ngtcp2_cid& scid) const {
   ngtcp2_transport_params params;
   ngtcp2_transport_params_default(&params);
   params.initial_max_stream_data_bidi_local = options_.stream_window;
@@ -112,19 +138,7 @@ void ServerConnection::init(const TlsServerContext& tls, const ngtcp2_pkt_hd& in
   if (ngtcp2_crypto_generate_stateless_reset_token(params.stateless_reset_token, secret.data(), secret.size(),
                                                    &scid) != 0)
     throw std::runtime_error("ngtcp2_crypto_generate_stateless_reset_token failed");
-
-  auto path = make_path(local_, remote_);
-  ngtcp2_conn* conn = nullptr;
-  if (auto rv = ngtcp2_conn_server_new(&conn, &initial.scid, &scid, &path, initial.version, &quic_callbacks(),
-                                       &settings, &params, nullptr, this);
-      rv != 0) {
-    throw std::runtime_error(fmt::format("ngtcp2_conn_server_new: {}", ngtcp2_strerror(rv)));
-  }
-  quic_.reset(conn);
-  ngtcp2_conn_set_tls_native_handle(conn, tls_.get());
-
-  add_cid(initial.dcid);  // the client's retransmitted Initials still carry it
-  add_cid(scid);
+  return params;
 }
 
 void ServerConnection::add_cid(const ngtcp2_cid& cid) {
@@ -197,24 +211,8 @@ bool ServerConnection::write() {
                                        reinterpret_cast<const ngtcp2_vec*>(vec.data()),
                                        static_cast<std::size_t>(veccnt), ts);
     if (n < 0) {
-      switch (n) {
-        case NGTCP2_ERR_STREAM_DATA_BLOCKED:  // flow control; extend_max_stream_data unblocks it
-          nghttp3_conn_block_stream(h3_.get(), stream_id);
-          continue;
-        case NGTCP2_ERR_STREAM_SHUT_WR:  // reset by us or STOP_SENDING from the peer
-          nghttp3_conn_shutdown_stream_write(h3_.get(), stream_id);
-          continue;
-        case NGTCP2_ERR_WRITE_MORE:  // packet not full yet: coalesce more stream data
-          if (!add_write_offset(stream_id, datalen)) return false;
-          continue;
-        default: {
-          ngtcp2_ccerr error;
-          ngtcp2_ccerr_default(&error);
-          ngtcp2_ccerr_set_liberr(&error, static_cast<int>(n), nullptr, 0);
-          close_with(error);
-          return false;
-        }
-      }
+      if (recover_write_error(n, stream_id, datalen)) continue;
+      return false;
     }
     if (datalen >= 0 && stream_id >= 0 && !add_write_offset(stream_id, datalen)) return false;
     if (n == 0) break;
@@ -226,6 +224,28 @@ bool ServerConnection::write() {
   }
   ngtcp2_conn_update_pkt_tx_time(conn, ts);
   return false;
+}
+
+// The write errors that concern one stream: note it and go on writing (true). Anything else is fatal
+// for the connection (false; the connection is closed).
+bool ServerConnection::recover_write_error(ngtcp2_ssize error, std::int64_t stream_id, ngtcp2_ssize datalen) {
+  switch (error) {
+    case NGTCP2_ERR_STREAM_DATA_BLOCKED:  // flow control; extend_max_stream_data unblocks it
+      nghttp3_conn_block_stream(h3_.get(), stream_id);
+      return true;
+    case NGTCP2_ERR_STREAM_SHUT_WR:  // reset by us, or STOP_SENDING from the peer
+      nghttp3_conn_shutdown_stream_write(h3_.get(), stream_id);
+      return true;
+    case NGTCP2_ERR_WRITE_MORE:  // the packet has room: coalesce more stream data into it
+      return add_write_offset(stream_id, datalen);
+    default: {
+      ngtcp2_ccerr ccerr;
+      ngtcp2_ccerr_default(&ccerr);
+      ngtcp2_ccerr_set_liberr(&ccerr, static_cast<int>(error), nullptr, 0);
+      close_with(ccerr);
+      return false;
+    }
+  }
 }
 
 bool ServerConnection::add_write_offset(std::int64_t stream_id, ngtcp2_ssize datalen) {
@@ -526,9 +546,11 @@ void ServerConnection::reset_stream(RequestStream& stream, std::uint64_t code) {
   if (stream.reset_sent) return;
   stream.reset_sent = true;
   stream.timer.cancel();
-  // RESET_STREAM + STOP_SENDING; nghttp3 must not produce anything more for it.
-  ngtcp2_conn_shutdown_stream(quic_.get(), 0, stream.id, code);
-  nghttp3_conn_shutdown_stream_write(h3_.get(), stream.id);
+  // RESET_STREAM + STOP_SENDING; nghttp3 must not produce anything more for it. Only the id is used
+  // from here on: a close callback could drop `stream` inside these calls.
+  const auto id = stream.id;
+  ngtcp2_conn_shutdown_stream(quic_.get(), 0, id, code);
+  nghttp3_conn_shutdown_stream_write(h3_.get(), id);
 }
 
 // /reset?after=N: reset once the client acknowledged the headers and N body bytes.

@@ -115,11 +115,14 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   ServerConnection(const asio::any_io_executor& executor, ConnectionHost& host, const ServerOptions& options,
                    const Endpoint& local, const Endpoint& remote);
   void init(const TlsServerContext& tls, const ngtcp2_pkt_hd& initial);
+  ngtcp2_settings quic_settings() const;
+  ngtcp2_transport_params transport_params(const ngtcp2_pkt_hd& initial, const ngtcp2_cid& scid) const;
 
   // ---- event loop ----
   void drive();  // process_pending(), write(), arm_timer()
   void process_pending();
   bool write();  // true when a full burst was written and more may follow
+  bool recover_write_error(ngtcp2_ssize error, std::int64_t stream_id, ngtcp2_ssize datalen);
   bool add_write_offset(std::int64_t stream_id, ngtcp2_ssize datalen);
   void arm_timer(bool more_to_write);
   void on_timer();
@@ -182,7 +185,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   Endpoint local_, remote_;
 
   ngtcp2_crypto_conn_ref conn_ref_{};  // GnuTLS session pointer -> this; lives as long as tls_
-  // Declaration order is destruction order reversed: h3_ and quic_ go before tls_.
+  // Destroyed in reverse order: streams_ (body views), h3_, quic_, then the TLS session they used.
   GnutlsSession tls_;
   std::unique_ptr<ngtcp2_conn, Ngtcp2ConnDeleter> quic_;
   std::unique_ptr<nghttp3_conn, Nghttp3ConnDeleter> h3_;
@@ -199,7 +202,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   Clock::time_point grace_deadline_{};
 
   // Work recorded inside C callbacks, done by process_pending() once the library call returned.
-  std::vector<std::int64_t> pending_dispatch_;      // requests received completely
+  std::vector<std::int64_t> pending_dispatch_;      // requests ready to route (see RouteTraits)
   std::vector<std::int64_t> pending_reset_checks_;  // /reset?after= streams that had data acked
   std::vector<AccessLogEntry> pending_log_;
   std::optional<std::uint64_t> pending_close_;      // /close: an H3 code to close the connection with

@@ -64,8 +64,8 @@ bool run_until(asio::io_context& io, const std::function<bool()>& done, std::chr
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (!done()) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
-    io.restart();
-    io.run_for(std::chrono::milliseconds(5));
+    if (io.stopped()) io.restart();
+    io.run_one_for(std::chrono::milliseconds(5));  // returns after each handler, so `done` is checked often
   }
   return true;
 }

@@ -1,0 +1,207 @@
+#pragma once
+// quiver::Client — the library's front door: thread-safe, owns its io threads and one connection pool per
+// origin, and offers the same operations in three styles:
+//
+//   blocking      client.request(req)                 -> Result<Response>
+//                 client.stream(req)                  -> Result<ResponseStream>
+//   asynchronous  client.async_request(req, token)    token: a callback, asio::use_future,
+//                 client.async_stream(req, token)            asio::use_awaitable, ...
+//
+// Errors never throw: every operation yields a Result (std::expected<T, quiver::Error>); the error says
+// what happened (kind), whether a retry could help (class) and why (message). Async completions run on
+// the handler's associated executor (the client's io executor by default), never inside the library, and
+// honour Asio cancellation slots (asio::bind_cancellation_slot, asio::experimental::..., co_spawn).
+// The blocking calls refuse to run on one of the client's io threads, where they would deadlock.
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/executor_work_guard.hpp>
+
+#include "quiver/error.hpp"
+#include "quiver/options.hpp"
+#include "quiver/request.hpp"
+#include "quiver/request_builder.hpp"
+#include "quiver/response.hpp"
+#include "quiver/stats.hpp"
+
+namespace quiver {
+
+// Pool options for the origins a pattern matches: "https://host:port" (one origin), "*.example.com"
+// (every host under example.com, any port), or "example.com" (that host, any port).
+struct OriginRule {
+  std::string pattern;
+  PoolOptions options;
+};
+
+struct ClientOptions {
+  std::size_t io_threads = 1;
+  PoolOptions defaults;            // for origins no rule matches
+  std::vector<OriginRule> rules;   // the first matching rule wins
+  // How long the destructor lets connections drain before closing them.
+  std::chrono::milliseconds shutdown_deadline{5000};
+};
+
+namespace detail {
+class ClientCore;
+class StreamCore;
+using ResponseCompletion = std::move_only_function<void(Result<Response>)>;
+using ChunkCompletion = std::move_only_function<void(Result<std::optional<std::string>>)>;
+class ResponseStreamAccess;
+}  // namespace detail
+
+// A response whose body is read as it arrives. Move-only; dropping it before the end abandons the body
+// (its stream is reset) without affecting other requests. Thread-safe to use from one thread at a time.
+class ResponseStream {
+ public:
+  ResponseStream(ResponseStream&&) noexcept;
+  ResponseStream& operator=(ResponseStream&&) noexcept;
+  ~ResponseStream();
+
+  int status() const noexcept;
+  const Headers& headers() const noexcept;
+  // The trailers; complete once the end of the body has been read.
+  const Headers& trailers() const noexcept;
+
+  // Blocking: the next chunk (at most `max_bytes`), an empty optional at the end, or the error.
+  Result<std::optional<std::string>> next_chunk(std::size_t max_bytes = 64 * 1024);
+  // Blocking: fills `buffer` with up to its size; 0 at the end.
+  Result<std::size_t> read(std::span<char> buffer);
+  // Blocking: the rest of the body.
+  Result<std::string> read_all();
+
+  // Asynchronous next_chunk; completion signature void(Result<std::optional<std::string>>).
+  template <class Token>
+  auto async_next_chunk(Token&& token, std::size_t max_bytes = 64 * 1024);
+
+  // Abandons the body now (thread-safe); a pending read completes with ErrorKind::cancelled.
+  void cancel();
+
+ private:
+  friend class detail::ResponseStreamAccess;
+  explicit ResponseStream(std::shared_ptr<detail::StreamCore> core);
+  void read_chunk(std::size_t max_bytes, detail::ChunkCompletion completion, asio::cancellation_slot slot);
+  asio::any_io_executor default_executor() const;
+
+  std::shared_ptr<detail::StreamCore> core_;
+};
+
+namespace detail {
+using StreamCompletion = std::move_only_function<void(Result<ResponseStream>)>;
+}
+
+class Client {
+ public:
+  explicit Client(ClientOptions options = {});
+  // Shuts down within options.shutdown_deadline; never hangs.
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  Result<Response> request(Request request);
+  Result<Response> request(const RequestBuilder& builder);
+  Result<ResponseStream> stream(Request request);
+  Result<ResponseStream> stream(const RequestBuilder& builder);
+
+  // Completion signature void(Result<Response>).
+  template <class Token = asio::default_completion_token_t<asio::any_io_executor>>
+  auto async_request(Request request, Token&& token = {});
+  // Completion signature void(Result<ResponseStream>): as soon as the response headers arrive.
+  template <class Token = asio::default_completion_token_t<asio::any_io_executor>>
+  auto async_stream(Request request, Token&& token = {});
+
+  // A snapshot of every origin's pool.
+  std::vector<PoolStats> stats() const;
+  // Drains every connection gracefully (GOAWAY; requests in flight finish) and stops the io threads;
+  // what is still open at `deadline` is closed. New requests fail afterwards. Idempotent.
+  void shutdown(std::chrono::milliseconds deadline);
+  // The executor async completions use when the handler has none of its own.
+  asio::any_io_executor executor() const;
+
+ private:
+  void submit(Request request, detail::ResponseCompletion completion, asio::cancellation_slot slot);
+  void submit_stream(Request request, detail::StreamCompletion completion, asio::cancellation_slot slot);
+
+  std::shared_ptr<detail::ClientCore> core_;
+};
+
+// ---- templates ------------------------------------------------------------------------------------
+
+namespace detail {
+
+// Wraps an Asio completion handler: keeps its executor busy while the operation runs, and delivers the
+// result there.
+template <class Handler, class Value>
+class Completion {
+ public:
+  Completion(Handler handler, const asio::any_io_executor& fallback)
+      : work_(asio::make_work_guard(asio::get_associated_executor(handler, fallback))),
+        handler_(std::move(handler)) {}
+
+  void operator()(Value value) {
+    auto executor = work_.get_executor();
+    asio::dispatch(executor, [handler = std::move(handler_), value = std::move(value)]() mutable {
+      asio::get_associated_cancellation_slot(handler).clear();
+      std::move(handler)(std::move(value));
+    });
+    work_.reset();
+  }
+
+ private:
+  asio::executor_work_guard<asio::associated_executor_t<Handler, asio::any_io_executor>> work_;
+  Handler handler_;
+};
+
+}  // namespace detail
+
+template <class Token>
+auto Client::async_request(Request request, Token&& token) {
+  return asio::async_initiate<Token, void(Result<Response>)>(
+      [this](auto handler, Request request) {
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        using Handler = decltype(handler);
+        submit(std::move(request),
+               detail::Completion<Handler, Result<Response>>(std::move(handler), executor()), slot);
+      },
+      token, std::move(request));
+}
+
+template <class Token>
+auto Client::async_stream(Request request, Token&& token) {
+  return asio::async_initiate<Token, void(Result<ResponseStream>)>(
+      [this](auto handler, Request request) {
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        using Handler = decltype(handler);
+        submit_stream(std::move(request),
+                      detail::Completion<Handler, Result<ResponseStream>>(std::move(handler), executor()), slot);
+      },
+      token, std::move(request));
+}
+
+template <class Token>
+auto ResponseStream::async_next_chunk(Token&& token, std::size_t max_bytes) {
+  return asio::async_initiate<Token, void(Result<std::optional<std::string>>)>(
+      [this](auto handler, std::size_t max_bytes) {
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        using Handler = decltype(handler);
+        read_chunk(max_bytes,
+                   detail::Completion<Handler, Result<std::optional<std::string>>>(std::move(handler),
+                                                                                  default_executor()),
+                   slot);
+      },
+      token, max_bytes);
+}
+
+}  // namespace quiver

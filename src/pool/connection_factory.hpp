@@ -1,0 +1,27 @@
+#pragma once
+// How an OriginPool makes its connections. The pool depends only on the abstract h3::Connection, so the
+// unit tests hand it a factory of fakes; everything else uses real_connection_factory().
+
+#include <memory>
+
+#include <asio/any_io_executor.hpp>
+
+#include "h3/connection.hpp"
+#include "quiver/options.hpp"
+
+namespace quiver::pool {
+
+class ConnectionFactory {
+ public:
+  virtual ~ConnectionFactory() = default;
+  // A new connection, not started. `observer` borrows (the pool detaches it before dropping the
+  // connection).
+  virtual std::shared_ptr<h3::Connection> create(asio::any_io_executor executor, const h3::Origin& origin,
+                                                 const ConnectionOptions& options,
+                                                 h3::ConnectionObserver* observer) = 0;
+};
+
+// Makes real HTTP/3 connections (h3::Connection::create).
+std::shared_ptr<ConnectionFactory> real_connection_factory();
+
+}  // namespace quiver::pool

@@ -1,0 +1,194 @@
+#pragma once
+// quiver::pool::OriginPool — the connections of one origin (scheme, host, port): which connection takes a
+// request, when a new one opens, who waits, and which failures are retried.
+//
+// Threading: one Asio executor. Every member function must be called on it; the pool's connections share
+// it, so every observer call and every reply also arrives there and pool and connections talk by plain
+// calls. Handlers are never called from inside a pool entry point or an observer callback: a reply from
+// a connection is already posted by the worker, and an answer the pool makes itself (checkout timeout,
+// queue full, cancel, shutdown) is posted with asio::post.
+//
+// Lifetime and ownership:
+//  - The pool owns its connections (shared_ptr) and is their observer; it detaches itself
+//    (set_observer(nullptr)) before it drops one.
+//  - Whoever created the pool owns it. Timers and the handlers given to connections hold only a weak_ptr,
+//    except shutdown(), whose deadline timer holds the pool until `done` has been called.
+//  - Dropping the pool closes its connections (their requests in flight still get their one reply, with
+//    the connection's error) and fails the requests still waiting in its queue.
+//
+// Routing (see route()): a request goes to the connected connection with stream credit
+// (max_streams() > 0) that has the fewest requests in flight. Requests are never handed to a connection
+// that is still connecting: they wait in the pool's FIFO and are dispatched on on_ready against the real
+// max_streams, so a connection is never given more than its credit. Each connecting connection is counted
+// on for one waiting request: a new connection opens while more requests wait than connections are
+// connecting, up to PoolOptions::max_connections (connecting + connected; draining ones do not count).
+//
+// Handshake failure: a connection that closes before it was ready held no requests (see above). If no
+// other connection is connecting or connected, every waiting request fails at once with the handshake
+// error (callers do not wait out the checkout timeout against a server that is down); otherwise they keep
+// waiting for the live connections. Either way no replacement is opened in reply to the failure, so a
+// server that refuses connections is not hammered in a loop.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "h3/connection.hpp"
+#include "pool/connection_factory.hpp"
+#include "quiver/options.hpp"
+#include "quiver/request.hpp"
+#include "quiver/stats.hpp"
+
+namespace quiver::pool {
+
+// The pool's own id of a request; it stays the same across transparent retries.
+using PoolRequestId = std::uint64_t;
+
+class OriginPool final : public std::enable_shared_from_this<OriginPool>, private h3::ConnectionObserver {
+  struct PrivateTag {};
+
+ public:
+  // `factory` makes the connections (shared: one factory may serve many pools).
+  static std::shared_ptr<OriginPool> create(asio::any_io_executor executor, h3::Origin origin,
+                                            PoolOptions options, std::shared_ptr<ConnectionFactory> factory);
+  OriginPool(PrivateTag, asio::any_io_executor executor, h3::Origin origin, PoolOptions options,
+             std::shared_ptr<ConnectionFactory> factory);
+  ~OriginPool() override;
+  OriginPool(const OriginPool&) = delete;
+  OriginPool& operator=(const OriginPool&) = delete;
+
+  // Sends `request` on one of the pool's connections; `on_done` is called exactly once. If the request
+  // sets no timeout, PoolOptions::request_timeout (when > 0) becomes its timeout.
+  PoolRequestId request(Request request, h3::ResponseHandler on_done);
+  // Like request(), but `on_headers` is called exactly once: with the response headers and a body
+  // reader, or with the error.
+  PoolRequestId stream(Request request, h3::StreamHandler on_headers);
+  // If the request has not been answered, its handler gets ErrorKind::cancelled (posted) and nothing
+  // else; a request on a connection is cancelled there too (its stream is reset). Unknown ids are ignored.
+  void cancel(PoolRequestId id);
+
+  PoolStats stats() const;
+
+  // Drains every connected connection (h3::Connection::drain), closes the ones still connecting, fails
+  // waiting requests with ErrorKind::goaway ("pool shutting down") and refuses new ones the same way.
+  // `done` is called (posted) once every connection has closed, or when `deadline` passes, in which case
+  // the remaining connections are closed with close(). A second call just adds its `done`.
+  void shutdown(std::chrono::milliseconds deadline, std::move_only_function<void()> done);
+
+ private:
+  // One caller's request from request()/stream() until its handler is called. Shared between the pool's
+  // table and the handler given to a connection, so a reply reaches its caller even if the pool is gone.
+  struct PendingRequest {
+    PoolRequestId id = 0;
+    // The request as the caller gave it. While a retry is still possible the connection gets a copy
+    // (bytes bodies are copied too: acceptable for now); otherwise it is moved out on dispatch.
+    Request request;
+    std::variant<h3::ResponseHandler, h3::StreamHandler> handler;
+    int retries_left = 0;
+    bool answered = false;  // the handler has been used (or handed to a post); ignore later replies
+    // While waiting in the pool's queue: the checkout deadline, and a generation that tells a stale
+    // timer completion from the current one.
+    std::unique_ptr<asio::steady_timer> checkout_timer;
+    std::uint64_t wait_generation = 0;
+    // While on a connection: which one (not owning) and its id there.
+    std::weak_ptr<h3::Connection> connection;
+    h3::RequestId connection_request_id = 0;
+    // The connection that last refused it as unprocessed (identity only, never dereferenced): a retry
+    // avoids it when another connection can take the request.
+    const h3::Connection* refused_by = nullptr;
+  };
+  using PendingPtr = std::shared_ptr<PendingRequest>;
+
+  // One connection and the pool's bookkeeping for it.
+  struct PooledConnection {
+    std::shared_ptr<h3::Connection> connection;  // owned
+    // Armed while the connection is connected and has no request; closes it when it fires.
+    std::unique_ptr<asio::steady_timer> idle_timer;
+    std::uint64_t idle_generation = 0;
+  };
+  using ConnectionList = std::list<PooledConnection>;
+  struct Location {
+    ConnectionList* list = nullptr;
+    ConnectionList::iterator it;
+    explicit operator bool() const { return list != nullptr; }
+  };
+
+  // h3::ConnectionObserver
+  void on_ready(h3::Connection& connection, std::uint64_t max_streams) override;
+  void on_stream_done(h3::Connection& connection) override;
+  void on_stream_credit(h3::Connection& connection) override;
+  void on_stream_open_failed(h3::Connection& connection, const Error& error) override;
+  void on_draining(h3::Connection& connection) override;
+  void on_closed(h3::Connection& connection, const Error& reason) override;
+
+  // Requests
+  PoolRequestId admit(Request request, std::variant<h3::ResponseHandler, h3::StreamHandler> handler);
+  PooledConnection* route(const PendingRequest& pending);
+  PooledConnection* least_loaded(const h3::Connection* avoid);
+  void dispatch(PooledConnection& slot, const PendingPtr& pending);
+  h3::RequestId send(h3::Connection& connection, Request request, const PendingPtr& pending);
+  void enqueue(const PendingPtr& pending, bool at_front);
+  void serve_waiting();
+  void on_checkout_timeout(PoolRequestId id, std::uint64_t generation);
+  void fail_all_waiting(const Error& error);
+  template <class Value>
+  static void on_connection_reply(const std::weak_ptr<OriginPool>& weak, const PendingPtr& pending,
+                                  Result<Value> result);
+  template <class Value>
+  void on_reply(const PendingPtr& pending, Result<Value> result);
+  bool should_retry(const PendingRequest& pending, const Error& error) const;
+  void retry(const PendingPtr& pending, const Error& error);
+  void report_retry(const PendingRequest& pending, const Error& error) const;
+  void answer_later(PendingRequest& pending, const Error& error);
+  template <class Value>
+  static void deliver(PendingRequest& pending, Result<Value> result);
+
+  // Connections
+  bool can_open_connection() const;
+  void open_connections_for_waiting();
+  void open_connection();
+  Location locate(const h3::Connection& connection);
+  void move_to(Location from, ConnectionList& to);
+  void drop(Location where);
+  void refresh_idle_timer(PooledConnection& slot);
+  void on_idle_timeout(const h3::Connection* connection, std::uint64_t generation);
+
+  // Shutdown
+  void on_shutdown_deadline();
+  void finish_shutdown_if_done();
+
+  asio::any_io_executor executor_;
+  h3::Origin origin_;
+  PoolOptions options_;
+  std::shared_ptr<ConnectionFactory> factory_;
+
+  // Every connection lives in exactly one of these lists: the one of its state as the pool last heard it
+  // (on_ready moves connecting -> connected, on_draining -> draining, on_closed removes). A connection
+  // whose state() already says otherwise (its event is still on the way) is never handed a request.
+  ConnectionList connecting_;
+  ConnectionList connected_;
+  ConnectionList draining_;
+
+  // Every unanswered request, by id: each is either in waiting_ or on a connection.
+  std::unordered_map<PoolRequestId, PendingPtr> requests_;
+  // Requests no connection could take yet, in arrival order (a retry goes to the front).
+  std::deque<PendingPtr> waiting_;
+  PoolRequestId next_request_id_ = 1;
+
+  bool shutting_down_ = false;
+  std::vector<std::move_only_function<void()>> shutdown_done_;
+  std::unique_ptr<asio::steady_timer> shutdown_timer_;
+};
+
+}  // namespace quiver::pool

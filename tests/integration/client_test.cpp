@@ -1,0 +1,272 @@
+// The public Client against the project's server: every API style, the pool under load, GOAWAY under load.
+// GCC 12 reports a false -Wmismatched-new-delete inside Asio's coroutine frame allocator.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <map>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+#include <fmt/format.h>
+
+#include "quiver/client.hpp"
+#include "support/loopback.hpp"
+
+namespace quiver::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void start_server(server::ServerOptions options = test_server_options()) {
+    options.access_log = access_log_.sink();
+    server_ = std::make_unique<server::Server>(std::move(options));
+    server_->start();
+  }
+
+  ClientOptions client_options(std::size_t max_connections = 1) {
+    ClientOptions options;
+    options.defaults.connection = test_client_options();
+    options.defaults.max_connections = max_connections;
+    return options;
+  }
+
+  std::string url(const std::string& target) const {
+    return fmt::format("https://127.0.0.1:{}{}", server_->port(), target);
+  }
+
+  // Runs `total` GETs with `concurrency` in flight through async_request; returns how many failed.
+  int run_load(Client& client, int total, int concurrency, const std::function<std::string(int)>& target) {
+    std::atomic<int> next{0}, failures{0}, done{0};
+    std::promise<void> finished;
+    std::function<void()> launch = [&] {
+      int i = next++;
+      if (i >= total) return;
+      client.async_request(*get(url(target(i))).build(), [&](Result<Response> result) {
+        if (!result || result->status != 200) {
+          ++failures;
+          ADD_FAILURE() << (result ? fmt::format("status {}", result->status) : result.error().to_string());
+        }
+        if (++done == total) finished.set_value();
+        launch();
+      });
+    };
+    for (int i = 0; i < concurrency; ++i) launch();
+    EXPECT_EQ(finished.get_future().wait_for(60s), std::future_status::ready);
+    return failures;
+  }
+
+  AccessLog access_log_;
+  std::unique_ptr<server::Server> server_;
+};
+
+TEST_F(ClientTest, BlockingRequestWithTheBuilder) {
+  start_server();
+  Client client(client_options());
+  auto response = client.request(post(url("/echo")).header("X-Test", "1").body("hello").timeout(5s));
+  ASSERT_TRUE(response) << response.error().to_string();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "hello");
+  EXPECT_EQ(response->headers.get("x-echo-x-test"), "1");
+}
+
+TEST_F(ClientTest, BadUrlIsAnInvalidUrlError) {
+  Client client;
+  auto response = client.request(get("http://example.com/"));
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().kind(), ErrorKind::invalid_url);
+  EXPECT_EQ(response.error().error_class(), ErrorClass::invalid);
+}
+
+TEST_F(ClientTest, BlockingStreamReadsChunksAndTrailers) {
+  start_server();
+  Client client(client_options());
+  auto stream = client.stream(*get(url("/stream/3?size=5000")).build());
+  ASSERT_TRUE(stream) << stream.error().to_string();
+  EXPECT_EQ(stream->status(), 200);
+  std::string body;
+  char buffer[4096];
+  for (;;) {
+    auto n = stream->read(buffer);
+    ASSERT_TRUE(n) << n.error().to_string();
+    if (*n == 0) break;
+    body.append(buffer, *n);
+  }
+  EXPECT_EQ(body, deterministic_bytes(0, 15000));
+
+  auto trailers = client.stream(*get(url("/trailers")).build());
+  ASSERT_TRUE(trailers);
+  EXPECT_EQ(*trailers->read_all(), "hello trailers");
+  EXPECT_EQ(trailers->trailers().get("x-trailer-one"), "1");
+}
+
+TEST_F(ClientTest, CallbackCompletesOnTheHandlersExecutor) {
+  start_server();
+  Client client(client_options());
+  asio::io_context mine;
+  std::optional<Result<Response>> reply;
+  std::thread::id ran_on;
+  client.async_request(*get(url("/bytes/100")).build(),
+                       asio::bind_executor(mine, [&](Result<Response> result) {
+                         ran_on = std::this_thread::get_id();
+                         reply = std::move(result);
+                       }));
+  mine.run_for(10s);  // returns once the handler ran: the work guard kept `mine` busy until then
+  ASSERT_TRUE(reply.has_value());
+  ASSERT_TRUE(*reply);
+  EXPECT_TRUE(ran_on == std::this_thread::get_id());
+  EXPECT_EQ((*reply)->body, deterministic_bytes(0, 100));
+}
+
+TEST_F(ClientTest, FutureToken) {
+  start_server();
+  Client client(client_options());
+  std::future<Result<Response>> future = client.async_request(*get(url("/status/202")).build(), asio::use_future);
+  ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
+  auto response = future.get();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 202);
+}
+
+TEST_F(ClientTest, CoroutineToken) {
+  start_server();
+  Client client(client_options());
+  asio::io_context mine;
+  std::string body;
+  int status = 0;
+  asio::co_spawn(
+      mine,
+      [&]() -> asio::awaitable<void> {
+        auto response = co_await client.async_request(*get(url("/bytes/10")).build(), asio::use_awaitable);
+        if (response) status = response->status;
+        auto stream = co_await client.async_stream(*get(url("/stream/2?size=10")).build(), asio::use_awaitable);
+        if (!stream) co_return;
+        for (;;) {
+          auto chunk = co_await stream->async_next_chunk(asio::use_awaitable);
+          if (!chunk || !*chunk) break;
+          body += **chunk;
+        }
+      },
+      asio::detached);
+  mine.run_for(10s);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(body, deterministic_bytes(0, 20));
+}
+
+TEST_F(ClientTest, CancellationSlotCancelsARequestInFlight) {
+  start_server();
+  Client client(client_options());
+  ASSERT_TRUE(client.request(*get(url("/bytes/1")).build()));  // connected
+  asio::cancellation_signal signal;
+  std::promise<Result<Response>> reply;
+  client.async_request(*get(url("/delay/5000")).build(),
+                       asio::bind_cancellation_slot(signal.slot(), [&](Result<Response> result) {
+                         reply.set_value(std::move(result));
+                       }));
+  std::this_thread::sleep_for(50ms);
+  auto cancelled_at = std::chrono::steady_clock::now();
+  asio::post(client.executor(), [&] { signal.emit(asio::cancellation_type::terminal); });
+  auto future = reply.get_future();
+  ASSERT_EQ(future.wait_for(2s), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - cancelled_at, 1s);
+  auto result = future.get();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind(), ErrorKind::cancelled);
+}
+
+TEST_F(ClientTest, BlockingCallOnAnIoThreadIsRefused) {
+  start_server();
+  Client client(client_options());
+  std::promise<Result<Response>> inner;
+  asio::post(client.executor(), [&] { inner.set_value(client.request(*get(url("/bytes/1")).build())); });
+  auto future = inner.get_future();
+  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+  auto result = future.get();
+  ASSERT_FALSE(result);
+  EXPECT_NE(result.error().message().find("deadlock"), std::string::npos);
+}
+
+TEST_F(ClientTest, TwoThousandRequestsOnOneConnection) {
+  start_server();
+  Client client(client_options(1));
+  EXPECT_EQ(run_load(client, 2000, 100, [](int i) { return fmt::format("/bytes/{}", 100 + i % 50); }), 0);
+  auto stats = client.stats();
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_EQ(stats[0].connected, 1u);
+  EXPECT_EQ(server_->connection_count(), 1u);
+}
+
+TEST_F(ClientTest, TwoThousandRequestsOnUpToFourConnections) {
+  auto options = test_server_options();
+  options.max_streams = 25;  // so that 100 callers need more than one connection
+  start_server(options);
+  Client client(client_options(4));
+  EXPECT_EQ(run_load(client, 2000, 100, [](int i) { return fmt::format("/bytes/{}", 100 + i % 50); }), 0);
+  auto stats = client.stats();
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_GT(stats[0].connected, 1u);
+  EXPECT_LE(stats[0].connected, 4u);
+}
+
+TEST_F(ClientTest, GoawayUnderLoadIsInvisibleToCallersAndNothingRunsTwice) {
+  start_server();
+  Client client(client_options(1));
+  // Every 150th request makes the server send GOAWAY on its connection.
+  int failures = run_load(client, 1500, 100, [](int i) {
+    return i % 150 == 149 ? fmt::format("/goaway?n={}", i) : fmt::format("/bytes/64?n={}", i);
+  });
+  EXPECT_EQ(failures, 0);
+  std::map<std::string, int> processed;
+  auto deadline = std::chrono::steady_clock::now() + 3s;  // the server logs a stream when it closes
+  do {
+    processed.clear();
+    for (auto& entry : access_log_.entries()) {
+      if (entry.status != 0) ++processed[entry.path];
+    }
+  } while (processed.size() < 1500 && std::chrono::steady_clock::now() < deadline &&
+           (std::this_thread::sleep_for(10ms), true));
+  EXPECT_EQ(processed.size(), 1500u);
+  for (auto& [path, count] : processed) EXPECT_EQ(count, 1) << path << " was processed twice";
+}
+
+TEST_F(ClientTest, CheckoutTimeoutWhenNoStreamFrees) {
+  auto options = test_server_options();
+  options.max_streams = 1;
+  start_server(options);
+  auto client_opts = client_options(1);
+  client_opts.defaults.checkout_timeout = 150ms;
+  Client client(client_opts);
+  auto slow = client.async_request(*get(url("/delay/1500")).build(), asio::use_future);
+  std::this_thread::sleep_for(100ms);
+  auto started = std::chrono::steady_clock::now();
+  auto waiting = client.request(*get(url("/bytes/1")).build());
+  ASSERT_FALSE(waiting);
+  EXPECT_EQ(waiting.error().kind(), ErrorKind::checkout_timeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+  EXPECT_TRUE(slow.get());
+}
+
+TEST_F(ClientTest, ShutdownDrainsAndLaterRequestsFail) {
+  start_server();
+  Client client(client_options());
+  auto slow = client.async_request(*get(url("/delay/200")).build(), asio::use_future);
+  std::this_thread::sleep_for(50ms);
+  client.shutdown(3s);
+  ASSERT_EQ(slow.wait_for(1s), std::future_status::ready);
+  EXPECT_TRUE(slow.get());  // in flight: it finished during the drain
+  auto late = client.request(*get(url("/bytes/1")).build());
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().kind(), ErrorKind::goaway);
+}
+
+}  // namespace
+}  // namespace quiver::test

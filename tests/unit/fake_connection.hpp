@@ -1,0 +1,195 @@
+#pragma once
+// A scripted h3::Connection for the pool's unit tests. The test decides its state, its stream credit and
+// every reply; the fake records what the pool handed it. Like the real worker, it posts every reply and
+// every observer call to the executor, and counts one stream of credit per request it is handed.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/post.hpp>
+
+#include "h3/connection.hpp"
+#include "pool/connection_factory.hpp"
+
+namespace quiver::pool::testing {
+
+class FakeConnection final : public h3::Connection {
+ public:
+  // One request the pool handed over.
+  struct Handed {
+    h3::RequestId id = 0;
+    Request request;
+    std::variant<h3::ResponseHandler, h3::StreamHandler> handler;
+    bool answered = false;  // its handler has been used
+    bool done = false;      // its stream is over (no longer in flight)
+  };
+
+  FakeConnection(asio::any_io_executor executor, h3::Origin origin, h3::ConnectionObserver* observer)
+      : executor_(std::move(executor)), origin_(std::move(origin)), observer_(observer) {}
+
+  // ---- h3::Connection ----
+  void start() override { ++start_calls; }
+  h3::RequestId request(Request request, h3::ResponseHandler on_done) override {
+    return hand(std::move(request), std::move(on_done));
+  }
+  h3::RequestId stream(Request request, h3::StreamHandler on_headers) override {
+    return hand(std::move(request), std::move(on_headers));
+  }
+  void cancel(h3::RequestId id) override {
+    cancelled_ids.push_back(id);
+    for (std::size_t i = 0; i < handed.size(); ++i) {
+      if (handed[i].id == id) finish(i, Error(ErrorKind::cancelled, "cancelled by the caller"));
+    }
+  }
+  void drain() override { ++drain_calls; }
+  void close() override {
+    ++close_calls;
+    close_with(Error(ErrorKind::transport_error, "connection closed by the client"));
+  }
+  h3::ConnectionState state() const noexcept override { return state_; }
+  std::uint64_t max_streams() const noexcept override {
+    return state_ == h3::ConnectionState::connected || stale_credit_ ? credit_ : 0;
+  }
+  std::size_t requests_in_flight() const noexcept override {
+    std::size_t count = 0;
+    for (const auto& request : handed) count += request.done ? 0 : 1;
+    return count;
+  }
+  std::string debug_string() const override { return "fake " + origin_.to_string(); }
+  const h3::Origin& origin() const noexcept override { return origin_; }
+  void set_observer(h3::ConnectionObserver* observer) noexcept override { observer_ = observer; }
+
+  // ---- driven by the test ----
+  h3::ConnectionObserver* observer() const { return observer_; }
+  const std::string& target(std::size_t index) const { return handed.at(index).request.url.target(); }
+
+  void become_ready(std::uint64_t credit) {
+    state_ = h3::ConnectionState::connected;
+    credit_ = credit;
+    notify([credit](h3::ConnectionObserver& o, h3::Connection& c) { o.on_ready(c, credit); });
+  }
+  // Answers request `index` with `status` and ends its stream. `credit_back`: the peer's MAX_STREAMS
+  // arrived with the stream's end, so the pool only hears on_stream_done.
+  void respond(std::size_t index, int status = 200, bool credit_back = false) {
+    if (credit_back) ++credit_;
+    Handed& request = handed.at(index);
+    if (!request.answered) {
+      request.answered = true;
+      if (auto* on_done = std::get_if<h3::ResponseHandler>(&request.handler)) {
+        post_reply(*on_done, Result<Response>(Response{status, {}, "body", {}}));
+      } else {
+        auto& on_headers = std::get<h3::StreamHandler>(request.handler);
+        post_reply(on_headers, Result<h3::StreamingResponse>(h3::StreamingResponse{status, {}, nullptr}));
+      }
+    }
+    end_stream(index);
+  }
+  // Answers request `index` with `error` and ends its stream.
+  void fail(std::size_t index, const Error& error) { finish(index, error); }
+  void grant_credit(std::uint64_t streams) {
+    credit_ += streams;
+    notify([](h3::ConnectionObserver& o, h3::Connection& c) { o.on_stream_credit(c); });
+  }
+  void begin_draining() {
+    state_ = h3::ConnectionState::draining;
+    notify([](h3::ConnectionObserver& o, h3::Connection& c) { o.on_draining(c); });
+  }
+  // Ends the connection: unanswered requests fail with `reason`, then on_closed, as the worker does.
+  void close_with(const Error& reason) {
+    if (ended_) return;
+    ended_ = true;
+    state_ = h3::ConnectionState::closed;
+    for (std::size_t i = 0; i < handed.size(); ++i) finish(i, reason);
+    notify([reason](h3::ConnectionObserver& o, h3::Connection& c) { o.on_closed(c, reason); });
+  }
+  // Changes state() without telling the observer yet (its event is "still on the way"), and leaves
+  // max_streams() showing the old credit, so only a check of state() keeps the pool away.
+  void set_state_silently(h3::ConnectionState state) {
+    state_ = state;
+    stale_credit_ = true;
+  }
+
+  std::vector<Handed> handed;
+  std::vector<h3::RequestId> cancelled_ids;
+  int start_calls = 0;
+  int drain_calls = 0;
+  int close_calls = 0;
+  // Broken promises of the pool, checked by every test: a request beyond the stream credit, or handed
+  // to a connection that is not connected.
+  int handed_beyond_credit = 0;
+  int handed_while_not_connected = 0;
+
+ private:
+  template <class Handler>
+  h3::RequestId hand(Request request, Handler handler) {
+    if (state_ != h3::ConnectionState::connected) ++handed_while_not_connected;
+    if (credit_ == 0) {
+      ++handed_beyond_credit;
+    } else {
+      --credit_;
+    }
+    h3::RequestId id = next_id_++;
+    handed.push_back(Handed{id, std::move(request), std::move(handler), false, false});
+    return id;
+  }
+
+  void finish(std::size_t index, const Error& error) {
+    Handed& request = handed.at(index);
+    if (!request.answered) {
+      request.answered = true;
+      std::visit([&](auto& handler) { post_reply(handler, std::unexpected(error)); }, request.handler);
+    }
+    end_stream(index);
+  }
+
+  void end_stream(std::size_t index) {
+    Handed& request = handed.at(index);
+    if (request.done) return;
+    request.done = true;
+    notify([](h3::ConnectionObserver& o, h3::Connection& c) { o.on_stream_done(c); });
+  }
+
+  template <class Handler, class Value>
+  void post_reply(Handler& handler, Value value) {
+    asio::post(executor_, [handler = std::move(handler), value = std::move(value)]() mutable {
+      handler(std::move(value));
+    });
+    handler = nullptr;
+  }
+
+  template <class Fn>
+  void notify(Fn fn) {
+    asio::post(executor_, [self = shared_from_this(), fn = std::move(fn)] {
+      auto* fake = static_cast<FakeConnection*>(self.get());
+      if (fake->observer_ != nullptr) fn(*fake->observer_, *fake);
+    });
+  }
+
+  asio::any_io_executor executor_;
+  h3::Origin origin_;
+  h3::ConnectionObserver* observer_;  // borrowed
+  h3::ConnectionState state_ = h3::ConnectionState::connecting;
+  std::uint64_t credit_ = 0;
+  bool ended_ = false;  // close_with ran: on_closed was sent
+  bool stale_credit_ = false;
+  h3::RequestId next_id_ = 100;  // distinct from the pool's ids, so a mix-up shows
+};
+
+// Makes FakeConnections and keeps them for the test to drive.
+class FakeConnectionFactory final : public ConnectionFactory {
+ public:
+  std::shared_ptr<h3::Connection> create(asio::any_io_executor executor, const h3::Origin& origin,
+                                         const ConnectionOptions&, h3::ConnectionObserver* observer) override {
+    auto connection = std::make_shared<FakeConnection>(std::move(executor), origin, observer);
+    created.push_back(connection);
+    return connection;
+  }
+  std::vector<std::shared_ptr<FakeConnection>> created;
+};
+
+}  // namespace quiver::pool::testing

@@ -1,0 +1,651 @@
+// OriginPool against scripted connections: routing, waiting, retries, draining, closing, shutdown.
+#include "pool/origin_pool.hpp"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+#include "unit/fake_connection.hpp"
+
+namespace quiver::pool {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeConnection;
+using testing::FakeConnectionFactory;
+
+// What one caller saw: how many times its handler ran, and the last result.
+template <class Value>
+struct Outcome {
+  int calls = 0;
+  std::optional<Result<Value>> result;
+
+  bool answered() const { return calls > 0; }
+  bool ok() const { return result && result->has_value(); }
+  ErrorKind error_kind() const { return result->error().kind(); }
+  const Error& error() const { return result->error(); }
+};
+
+class RecordingTelemetry final : public Telemetry {
+ public:
+  void on_request_event(const RequestEvent& event) override { events.push_back(event); }
+  std::vector<RequestEvent> events;
+};
+
+Error unprocessed_goaway() {
+  Error error(ErrorKind::goaway, ErrorClass::transient, "refused by GOAWAY");
+  error.unprocessed = true;
+  return error;
+}
+
+Error rejected_reset() {
+  Error error(ErrorKind::stream_reset, ErrorClass::transient, "server reset stream with H3_REQUEST_REJECTED");
+  error.h3_code = h3_code::request_rejected;
+  error.unprocessed = true;
+  return error;
+}
+
+Error handshake_failure() {
+  Error error(ErrorKind::handshake_failed, "handshake with https://example.test:443 failed: refused");
+  error.handshake_failure = HandshakeFailure::refused;
+  return error;
+}
+
+class OriginPoolTest : public ::testing::Test {
+ protected:
+  OriginPoolTest() {
+    options.checkout_timeout = 5s;
+    options.idle_close = 0ms;
+  }
+
+  void TearDown() override {
+    for (const auto& connection : factory->created) {
+      EXPECT_EQ(connection->handed_beyond_credit, 0) << "a request was handed beyond the stream credit";
+      EXPECT_EQ(connection->handed_while_not_connected, 0) << "a request was handed to a connection not connected";
+    }
+  }
+
+  OriginPool& pool() {
+    if (!pool_) pool_ = OriginPool::create(io.get_executor(), h3::Origin{"example.test", 443}, options, factory);
+    return *pool_;
+  }
+  void drop_pool() { pool_.reset(); }
+
+  // Runs every handler that is ready, without waiting for timers.
+  void settle() {
+    io.restart();
+    io.poll();
+  }
+  void run_for(std::chrono::milliseconds duration) {
+    io.restart();
+    io.run_for(duration);
+  }
+
+  static Request make_request(const std::string& target, RequestBody body = {}) {
+    Request request;
+    request.method = body.empty() ? "GET" : "POST";
+    request.url = Url::parse("https://example.test" + target).value();
+    request.body = std::move(body);
+    return request;
+  }
+
+  std::shared_ptr<Outcome<Response>> send(const std::string& target, RequestBody body = {}) {
+    return send(make_request(target, std::move(body)));
+  }
+  std::shared_ptr<Outcome<Response>> send(Request request) {
+    auto outcome = std::make_shared<Outcome<Response>>();
+    last_id = pool().request(std::move(request), [outcome](Result<Response> result) {
+      ++outcome->calls;
+      outcome->result = std::move(result);
+    });
+    return outcome;
+  }
+  std::shared_ptr<Outcome<h3::StreamingResponse>> send_stream(const std::string& target) {
+    auto outcome = std::make_shared<Outcome<h3::StreamingResponse>>();
+    last_id = pool().stream(make_request(target), [outcome](Result<h3::StreamingResponse> result) {
+      ++outcome->calls;
+      outcome->result = std::move(result);
+    });
+    return outcome;
+  }
+
+  FakeConnection& connection(std::size_t index) { return *factory->created.at(index); }
+  std::size_t connections_created() const { return factory->created.size(); }
+
+  asio::io_context io;
+  std::shared_ptr<FakeConnectionFactory> factory = std::make_shared<FakeConnectionFactory>();
+  PoolOptions options;
+  PoolRequestId last_id = 0;
+
+ private:
+  std::shared_ptr<OriginPool> pool_;
+};
+
+// ---- routing -------------------------------------------------------------------------------------
+
+TEST_F(OriginPoolTest, RoutesToTheLeastLoadedConnectionWithCredit) {
+  options.max_connections = 2;
+  send("/1");
+  send("/2");
+  settle();
+  ASSERT_EQ(connections_created(), 2u);
+  connection(0).become_ready(10);
+  settle();
+  ASSERT_EQ(connection(0).handed.size(), 2u);  // the only connected one takes both waiting requests
+  connection(1).become_ready(10);
+  settle();
+
+  send("/3");
+  send("/4");
+  EXPECT_EQ(connection(1).handed.size(), 2u);  // 0 and then 1 in flight, against 2 on the first
+  send("/5");
+  EXPECT_EQ(connection(0).handed.size(), 3u);  // a tie goes to the first connected
+  connection(1).respond(0);
+  settle();
+  send("/6");
+  ASSERT_EQ(connection(1).handed.size(), 3u);
+  EXPECT_EQ(connection(1).target(2), "/6");
+}
+
+TEST_F(OriginPoolTest, OpensConnectionsUpToMaxCountingThoseStillConnecting) {
+  options.max_connections = 2;
+  send("/1");
+  send("/2");
+  send("/3");
+  send("/4");
+  settle();
+  EXPECT_EQ(connections_created(), 2u);
+  EXPECT_EQ(connection(0).start_calls, 1);
+  EXPECT_EQ(connection(1).start_calls, 1);
+  PoolStats stats = pool().stats();
+  EXPECT_EQ(stats.connecting, 2u);
+  EXPECT_EQ(stats.waiting, 4u);
+}
+
+TEST_F(OriginPoolTest, EachConnectingConnectionIsCountedOnForOneWaitingRequest) {
+  options.max_connections = 3;
+  send("/1");
+  settle();
+  EXPECT_EQ(connections_created(), 1u);
+  send("/2");
+  settle();
+  EXPECT_EQ(connections_created(), 2u);
+}
+
+TEST_F(OriginPoolTest, OneConnectionByDefault) {
+  for (int i = 0; i < 5; ++i) send("/" + std::to_string(i));
+  settle();
+  EXPECT_EQ(connections_created(), 1u);
+}
+
+TEST_F(OriginPoolTest, OnReadyDispatchesOnlyAsManyAsTheCreditInArrivalOrder) {
+  send("/1");
+  send("/2");
+  send("/3");
+  connection(0).become_ready(2);
+  settle();
+  ASSERT_EQ(connection(0).handed.size(), 2u);
+  EXPECT_EQ(connection(0).target(0), "/1");
+  EXPECT_EQ(connection(0).target(1), "/2");
+  EXPECT_EQ(pool().stats().waiting, 1u);
+}
+
+TEST_F(OriginPoolTest, WaitingRequestIsServedWhenCreditGrows) {
+  send("/1");
+  send("/2");
+  connection(0).become_ready(1);
+  settle();
+  ASSERT_EQ(connection(0).handed.size(), 1u);
+  connection(0).grant_credit(1);
+  settle();
+  ASSERT_EQ(connection(0).handed.size(), 2u);
+  EXPECT_EQ(connection(0).target(1), "/2");
+  EXPECT_EQ(pool().stats().waiting, 0u);
+}
+
+TEST_F(OriginPoolTest, WaitingRequestsAreServedInFifoOrderWhenAStreamEnds) {
+  auto first = send("/1");
+  send("/2");
+  send("/3");
+  connection(0).become_ready(1);
+  settle();
+  connection(0).respond(0, 200, /*credit_back=*/true);
+  settle();
+  ASSERT_TRUE(first->ok());
+  EXPECT_EQ(first->result->value().status, 200);
+  ASSERT_EQ(connection(0).handed.size(), 2u);
+  EXPECT_EQ(connection(0).target(1), "/2");
+  EXPECT_EQ(pool().stats().waiting, 1u);
+}
+
+TEST_F(OriginPoolTest, AppliesTheDefaultRequestTimeoutOnlyWhenTheRequestHasNone) {
+  options.request_timeout = 2000ms;
+  send("/default");
+  Request own = make_request("/own");
+  own.timeout = 500ms;
+  send(std::move(own));
+  connection(0).become_ready(10);
+  settle();
+  ASSERT_EQ(connection(0).handed.size(), 2u);
+  EXPECT_EQ(connection(0).handed[0].request.timeout, 2000ms);
+  EXPECT_EQ(connection(0).handed[1].request.timeout, 500ms);
+}
+
+// ---- waiting limits ------------------------------------------------------------------------------
+
+TEST_F(OriginPoolTest, CheckoutTimeoutFailsAWaitingRequest) {
+  options.checkout_timeout = 50ms;
+  auto waiting = send("/1");
+  run_for(10ms);
+  EXPECT_FALSE(waiting->answered());
+  run_for(150ms);
+  ASSERT_EQ(waiting->calls, 1);
+  EXPECT_EQ(waiting->error_kind(), ErrorKind::checkout_timeout);
+  EXPECT_EQ(pool().stats().waiting, 0u);
+  connection(0).become_ready(10);
+  settle();
+  EXPECT_TRUE(connection(0).handed.empty());
+}
+
+TEST_F(OriginPoolTest, RefusesAtOnceWhenTheQueueIsFull) {
+  options.max_waiting = 2;
+  auto first = send("/1");
+  auto second = send("/2");
+  auto third = send("/3");
+  EXPECT_FALSE(third->answered()) << "the pool's own answers are posted, never called inline";
+  settle();
+  ASSERT_EQ(third->calls, 1);
+  EXPECT_EQ(third->error_kind(), ErrorKind::checkout_timeout);
+  EXPECT_NE(third->error().message().find("full"), std::string::npos) << third->error().message();
+  EXPECT_FALSE(first->answered());
+  EXPECT_FALSE(second->answered());
+}
+
+// ---- draining and closing ------------------------------------------------------------------------
+
+TEST_F(OriginPoolTest, DrainingConnectionIsReplacedAtOnceAndNotCounted) {
+  auto first = send("/1");
+  connection(0).become_ready(1);
+  settle();
+  send("/2");
+  settle();
+  ASSERT_EQ(connections_created(), 1u);
+
+  connection(0).begin_draining();
+  settle();
+  ASSERT_EQ(connections_created(), 2u) << "waiting requests must not stall behind a drain";
+  PoolStats stats = pool().stats();
+  EXPECT_EQ(stats.draining, 1u);
+  EXPECT_EQ(stats.connecting, 1u);
+
+  send("/3");
+  settle();
+  EXPECT_EQ(connections_created(), 2u);
+  connection(1).become_ready(10);
+  settle();
+  ASSERT_EQ(connection(1).handed.size(), 2u);
+  EXPECT_EQ(connection(1).target(0), "/2");
+  EXPECT_EQ(connection(1).target(1), "/3");
+  EXPECT_EQ(connection(0).handed.size(), 1u);
+
+  connection(0).respond(0);
+  settle();
+  EXPECT_TRUE(first->ok());
+}
+
+TEST_F(OriginPoolTest, ClosedConnectionLeavesThePoolAndIsNeverUsedAgain) {
+  send("/1");
+  connection(0).become_ready(10);
+  settle();
+  connection(0).respond(0);
+  connection(0).close_with(Error(ErrorKind::transport_error, "peer closed"));
+  settle();
+  EXPECT_TRUE(pool().stats().connections.empty());
+  EXPECT_EQ(connection(0).observer(), nullptr) << "the pool detaches before dropping a connection";
+
+  send("/2");
+  settle();
+  ASSERT_EQ(connections_created(), 2u);
+  connection(1).become_ready(10);
+  settle();
+  EXPECT_EQ(connection(0).handed.size(), 1u);
+  EXPECT_EQ(connection(1).handed.size(), 1u);
+}
+
+TEST_F(OriginPoolTest, ConnectionWhoseCloseIsStillOnTheWayIsNotUsed) {
+  send("/1");
+  connection(0).become_ready(10);
+  settle();
+  connection(0).set_state_silently(h3::ConnectionState::closed);
+  auto second = send("/2");
+  settle();
+  EXPECT_EQ(connection(0).handed.size(), 1u);
+  EXPECT_EQ(pool().stats().waiting, 1u);
+
+  connection(0).close_with(Error(ErrorKind::transport_error, "idle timeout"));
+  settle();
+  ASSERT_EQ(connections_created(), 2u);
+  connection(1).become_ready(10);
+  settle();
+  ASSERT_EQ(connection(1).handed.size(), 1u);
+  EXPECT_EQ(connection(1).target(0), "/2");
+}
+
+TEST_F(OriginPoolTest, HandshakeFailureFailsWaitingRequestsWhenNothingElseCanServe) {
+  auto first = send("/1");
+  auto second = send("/2");
+  connection(0).close_with(handshake_failure());
+  settle();
+  ASSERT_EQ(first->calls, 1);
+  ASSERT_EQ(second->calls, 1);
+  EXPECT_EQ(first->error_kind(), ErrorKind::handshake_failed);
+  EXPECT_EQ(second->error_kind(), ErrorKind::handshake_failed);
+  EXPECT_EQ(connections_created(), 1u) << "no replacement is opened in reply to a failed handshake";
+
+  send("/3");
+  settle();
+  EXPECT_EQ(connections_created(), 2u) << "a new request tries again";
+}
+
+TEST_F(OriginPoolTest, HandshakeFailureKeepsRequestsWaitingForALiveConnection) {
+  options.max_connections = 2;
+  send("/1");
+  connection(0).become_ready(1);
+  settle();
+  auto waiting = send("/2");
+  settle();
+  ASSERT_EQ(connections_created(), 2u);
+  connection(1).close_with(handshake_failure());
+  settle();
+  EXPECT_FALSE(waiting->answered());
+  EXPECT_EQ(connections_created(), 2u);
+
+  connection(0).respond(0, 200, /*credit_back=*/true);
+  settle();
+  ASSERT_EQ(connection(0).handed.size(), 2u);
+  EXPECT_EQ(connection(0).target(1), "/2");
+}
+
+// ---- retries -------------------------------------------------------------------------------------
+
+TEST_F(OriginPoolTest, RetriesAnUnprocessedRequestOnANewConnection) {
+  options.max_connections = 2;
+  auto telemetry = std::make_shared<RecordingTelemetry>();
+  options.connection.telemetry = telemetry;
+  auto outcome = send("/upload", RequestBody("payload"));
+  connection(0).become_ready(10);
+  settle();
+  connection(0).fail(0, unprocessed_goaway());
+  connection(0).begin_draining();
+  settle();
+  EXPECT_FALSE(outcome->answered()) << "the caller sees a retry only in telemetry";
+  ASSERT_EQ(connections_created(), 2u);
+
+  connection(1).become_ready(10);
+  settle();
+  ASSERT_EQ(connection(1).handed.size(), 1u);
+  EXPECT_EQ(connection(1).target(0), "/upload");
+  EXPECT_EQ(connection(1).handed[0].request.body.bytes(), "payload");
+  connection(1).respond(0);
+  settle();
+  ASSERT_EQ(outcome->calls, 1);
+  EXPECT_TRUE(outcome->ok());
+
+  ASSERT_EQ(telemetry->events.size(), 1u);
+  EXPECT_EQ(telemetry->events[0].type, RequestEvent::Type::retry);
+  EXPECT_EQ(telemetry->events[0].target, "/upload");
+  ASSERT_TRUE(telemetry->events[0].error);
+  EXPECT_EQ(telemetry->events[0].error->kind(), ErrorKind::goaway);
+}
+
+TEST_F(OriginPoolTest, RetryAvoidsTheConnectionThatRejectedItWhenAnotherCanTakeIt) {
+  options.max_connections = 2;
+  send("/1");
+  send("/2");
+  connection(0).become_ready(10);
+  connection(1).become_ready(10);
+  settle();
+  ASSERT_EQ(connection(0).handed.size(), 2u);
+  send("/3");
+  send("/4");
+  settle();
+  ASSERT_EQ(connection(1).handed.size(), 2u);
+  // The first connection becomes the least loaded (nothing once /2 ends and /1 fails); the second has two.
+  connection(0).respond(1);
+  connection(0).fail(0, rejected_reset());
+  settle();
+  EXPECT_EQ(connection(0).handed.size(), 2u);
+  ASSERT_EQ(connection(1).handed.size(), 3u);
+  EXPECT_EQ(connection(1).target(2), "/1");
+}
+
+TEST_F(OriginPoolTest, RetryUsesTheSameConnectionWhenNoOtherMayExist) {
+  auto outcome = send("/1");
+  connection(0).become_ready(10);
+  settle();
+  connection(0).fail(0, rejected_reset());
+  settle();
+  ASSERT_EQ(connection(0).handed.size(), 2u);
+  EXPECT_FALSE(outcome->answered());
+  connection(0).respond(1);
+  settle();
+  EXPECT_EQ(outcome->calls, 1);
+  EXPECT_TRUE(outcome->ok());
+}
+
+TEST_F(OriginPoolTest, ProducerBodyIsNotRetried) {
+  auto outcome = send("/upload", RequestBody::from_producer([] { return std::optional<std::string>(); }));
+  connection(0).become_ready(10);
+  settle();
+  connection(0).fail(0, rejected_reset());
+  settle();
+  ASSERT_EQ(outcome->calls, 1);
+  EXPECT_EQ(outcome->error_kind(), ErrorKind::stream_reset);
+  EXPECT_TRUE(outcome->error().unprocessed);
+  EXPECT_EQ(connection(0).handed.size(), 1u);
+}
+
+TEST_F(OriginPoolTest, ProcessedFailureIsNotRetried) {
+  auto outcome = send("/1");
+  connection(0).become_ready(10);
+  settle();
+  connection(0).fail(0, Error(ErrorKind::stream_reset, "server reset stream with H3_INTERNAL_ERROR"));
+  settle();
+  ASSERT_EQ(outcome->calls, 1);
+  EXPECT_EQ(outcome->error_kind(), ErrorKind::stream_reset);
+  EXPECT_EQ(connection(0).handed.size(), 1u);
+}
+
+TEST_F(OriginPoolTest, StopsRetryingAfterMaxRetries) {
+  options.max_retries = 2;
+  auto outcome = send("/1");
+  connection(0).become_ready(10);
+  settle();
+  for (std::size_t attempt = 0; attempt < 3; ++attempt) {
+    ASSERT_EQ(connection(0).handed.size(), attempt + 1);
+    connection(0).fail(attempt, rejected_reset());
+    settle();
+  }
+  EXPECT_EQ(connection(0).handed.size(), 3u);
+  ASSERT_EQ(outcome->calls, 1);
+  EXPECT_EQ(outcome->error_kind(), ErrorKind::stream_reset);
+}
+
+TEST_F(OriginPoolTest, StreamedRequestIsRoutedAndRetried) {
+  auto outcome = send_stream("/events");
+  connection(0).become_ready(10);
+  settle();
+  connection(0).fail(0, rejected_reset());
+  settle();
+  EXPECT_FALSE(outcome->answered());
+  ASSERT_EQ(connection(0).handed.size(), 2u);
+  connection(0).respond(1, 206);
+  settle();
+  ASSERT_EQ(outcome->calls, 1);
+  ASSERT_TRUE(outcome->ok());
+  EXPECT_EQ(outcome->result->value().status, 206);
+}
+
+// ---- cancel --------------------------------------------------------------------------------------
+
+TEST_F(OriginPoolTest, CancelOfAWaitingRequestAnswersItAndNeverSendsIt) {
+  auto outcome = send("/1");
+  pool().cancel(last_id);
+  EXPECT_FALSE(outcome->answered());
+  settle();
+  ASSERT_EQ(outcome->calls, 1);
+  EXPECT_EQ(outcome->error_kind(), ErrorKind::cancelled);
+  connection(0).become_ready(10);
+  settle();
+  EXPECT_TRUE(connection(0).handed.empty());
+  EXPECT_EQ(pool().stats().waiting, 0u);
+}
+
+TEST_F(OriginPoolTest, CancelOfAnInFlightRequestIsForwardedToItsConnection) {
+  auto outcome = send("/1");
+  PoolRequestId id = last_id;
+  connection(0).become_ready(10);
+  settle();
+  ASSERT_EQ(connection(0).handed.size(), 1u);
+  pool().cancel(id);
+  settle();
+  ASSERT_EQ(connection(0).cancelled_ids.size(), 1u);
+  EXPECT_EQ(connection(0).cancelled_ids[0], connection(0).handed[0].id);
+  EXPECT_EQ(outcome->calls, 1) << "the connection's own cancelled reply must not reach the caller twice";
+  EXPECT_EQ(outcome->error_kind(), ErrorKind::cancelled);
+  pool().cancel(id);  // already answered: ignored
+  settle();
+  EXPECT_EQ(connection(0).cancelled_ids.size(), 1u);
+  EXPECT_EQ(outcome->calls, 1);
+}
+
+// ---- idle close ----------------------------------------------------------------------------------
+
+TEST_F(OriginPoolTest, IdleConnectionIsClosedAndRemoved) {
+  options.idle_close = 50ms;
+  auto outcome = send("/1");
+  connection(0).become_ready(10);
+  run_for(120ms);
+  EXPECT_EQ(connection(0).close_calls, 0) << "a connection with a request in flight is not idle";
+  connection(0).respond(0);
+  run_for(10ms);
+  EXPECT_EQ(connection(0).close_calls, 0);
+  run_for(120ms);
+  EXPECT_EQ(connection(0).close_calls, 1);
+  EXPECT_EQ(connection(0).observer(), nullptr);
+  EXPECT_TRUE(pool().stats().connections.empty());
+
+  send("/2");
+  settle();
+  EXPECT_EQ(connections_created(), 2u);
+}
+
+// ---- stats ---------------------------------------------------------------------------------------
+
+TEST_F(OriginPoolTest, StatsReportConnectionsByStateInFlightAndWaiting) {
+  options.max_connections = 3;
+  send("/1");
+  send("/2");
+  send("/3");
+  settle();
+  ASSERT_EQ(connections_created(), 3u);
+  connection(0).become_ready(4);
+  connection(1).become_ready(7);
+  settle();
+  connection(2).begin_draining();
+  send("/4");
+  send("/5");
+  send("/6");
+  settle();
+
+  PoolStats stats = pool().stats();
+  EXPECT_EQ(stats.origin, "https://example.test:443");
+  EXPECT_EQ(stats.connecting, 0u);
+  EXPECT_EQ(stats.connected, 2u);
+  EXPECT_EQ(stats.draining, 1u);
+  EXPECT_EQ(stats.in_flight, 6u);
+  EXPECT_EQ(stats.waiting, 0u);
+  ASSERT_EQ(stats.connections.size(), 3u);
+  EXPECT_EQ(stats.connections[0].state, "connected");
+  EXPECT_EQ(stats.connections[0].in_flight + stats.connections[1].in_flight, 6u);
+  EXPECT_EQ(stats.connections[0].max_streams + stats.connections[1].max_streams, 11u - 6u);
+  EXPECT_EQ(stats.connections[2].state, "draining");
+  EXPECT_EQ(stats.connections[2].max_streams, 0u);
+}
+
+// ---- shutdown and destruction --------------------------------------------------------------------
+
+TEST_F(OriginPoolTest, ShutdownDrainsConnectionsFailsWaitingRefusesNewAndCallsDone) {
+  options.max_connections = 2;
+  auto in_flight = send("/1");
+  connection(0).become_ready(1);
+  settle();
+  auto waiting = send("/2");
+  settle();
+  ASSERT_EQ(connections_created(), 2u);
+
+  int done_calls = 0;
+  pool().shutdown(1s, [&done_calls] { ++done_calls; });
+  auto refused = send("/3");
+  settle();
+  EXPECT_EQ(connection(0).drain_calls, 1);
+  EXPECT_EQ(connection(1).close_calls, 1) << "a connection still connecting has nothing to drain";
+  ASSERT_EQ(waiting->calls, 1);
+  EXPECT_EQ(waiting->error_kind(), ErrorKind::goaway);
+  EXPECT_NE(waiting->error().message().find("shutting down"), std::string::npos);
+  ASSERT_EQ(refused->calls, 1);
+  EXPECT_EQ(refused->error_kind(), ErrorKind::goaway);
+  EXPECT_EQ(done_calls, 0);
+  EXPECT_EQ(pool().stats().draining, 1u);
+
+  connection(0).respond(0);
+  connection(0).close_with(Error(ErrorKind::transport_error, "drained"));
+  settle();
+  EXPECT_TRUE(in_flight->ok());
+  EXPECT_EQ(done_calls, 1);
+  EXPECT_EQ(connections_created(), 2u);
+}
+
+TEST_F(OriginPoolTest, ShutdownDeadlineClosesTheRest) {
+  auto outcome = send("/1");
+  connection(0).become_ready(10);
+  settle();
+  int done_calls = 0;
+  pool().shutdown(50ms, [&done_calls] { ++done_calls; });
+  run_for(10ms);
+  EXPECT_EQ(done_calls, 0);
+  run_for(150ms);
+  EXPECT_EQ(connection(0).close_calls, 1);
+  EXPECT_EQ(done_calls, 1);
+  ASSERT_EQ(outcome->calls, 1) << "the request in flight gets the connection's error";
+  EXPECT_EQ(outcome->error_kind(), ErrorKind::transport_error);
+}
+
+TEST_F(OriginPoolTest, ShutdownWithoutConnectionsIsDoneAtOnce) {
+  int done_calls = 0;
+  pool().shutdown(1s, [&done_calls] { ++done_calls; });
+  settle();
+  EXPECT_EQ(done_calls, 1);
+}
+
+TEST_F(OriginPoolTest, DroppingThePoolAnswersEveryRequestOnce) {
+  auto in_flight = send("/1");
+  connection(0).become_ready(1);
+  settle();
+  auto waiting = send("/2");
+  drop_pool();
+  settle();
+  EXPECT_EQ(connection(0).close_calls, 1);
+  ASSERT_EQ(in_flight->calls, 1);
+  EXPECT_EQ(in_flight->error_kind(), ErrorKind::transport_error);
+  ASSERT_EQ(waiting->calls, 1);
+  EXPECT_EQ(waiting->error_kind(), ErrorKind::goaway);
+}
+
+}  // namespace
+}  // namespace quiver::pool
