@@ -1,0 +1,70 @@
+// Memory stays bounded by the flow-control windows, however large the body and however slow the consumer.
+#include <fstream>
+#include <thread>
+
+#include <unistd.h>
+
+#include "support/connection_fixture.hpp"
+
+namespace quiver::test {
+namespace {
+
+// Resident set size of this process (client and in-process server together), in bytes.
+std::size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t pages_total = 0, pages_resident = 0;
+  statm >> pages_total >> pages_resident;
+  return pages_resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// FNV-1a over the bytes, so 200 MB can be compared without keeping them.
+struct Digest {
+  std::uint64_t value = 1469598103934665603ull;
+  void add(std::string_view bytes) {
+    for (unsigned char c : bytes) value = (value ^ c) * 1099511628211ull;
+  }
+};
+
+TEST_F(ConnectionTest, TwoHundredMegabytesReadSlowlyKeepMemoryBounded) {
+  start_server();
+  auto options = test_client_options();
+  options.stream_window = 1 << 20;
+  options.connection_window = 4 << 20;
+  connect(options);
+  std::optional<Result<h3::StreamingResponse>> head;
+  constexpr std::size_t kSize = 200u << 20;
+  connection_->stream(get(fmt::format("/bytes/{}", kSize)), [&](Result<h3::StreamingResponse> r) { head = std::move(r); });
+  ASSERT_TRUE(run_until(io_, [&] { return head.has_value(); }));
+  ASSERT_TRUE(*head);
+  auto& body = *(*head)->body;
+
+  std::size_t baseline = resident_bytes(), peak = baseline, received = 0, reads = 0;
+  Digest got, expected;
+  bool ended = false;
+  std::optional<Error> error;
+  while (!ended && !error) {
+    std::optional<Result<std::optional<std::string>>> chunk;
+    body.async_read(64 * 1024, [&](Result<std::optional<std::string>> r) { chunk = std::move(r); });
+    ASSERT_TRUE(run_until(io_, [&] { return chunk.has_value(); }, 10s));
+    if (!*chunk) {
+      error = chunk->error();
+    } else if (!**chunk) {
+      ended = true;
+    } else {
+      got.add(***chunk);
+      expected.add(deterministic_bytes(received, (**chunk)->size()));
+      received += (**chunk)->size();
+      EXPECT_LE(body.buffered_bytes(), options.stream_window);
+      if (++reads % 64 == 0) peak = std::max(peak, resident_bytes());
+      if (reads % 256 == 0) std::this_thread::sleep_for(1ms);  // a consumer slower than the network
+    }
+  }
+  ASSERT_FALSE(error) << error->to_string();
+  EXPECT_EQ(received, kSize);
+  EXPECT_EQ(got.value, expected.value);
+  // Windows (1 MB stream, 4 MB connection) plus the server's send buffers: far below the body size.
+  EXPECT_LT(peak - baseline, 48u << 20) << "resident memory grew by " << ((peak - baseline) >> 20) << " MB";
+}
+
+}  // namespace
+}  // namespace quiver::test
