@@ -8,6 +8,8 @@
 // Threading: start() spawns one io thread; every connection, stream and timer lives on it. The public
 // methods may be called from any thread except that io thread (stop() joins it); connection_count()
 // is lock-free. The access_log callback runs on the io thread and must not call stop()/~Server.
+//
+// Debugging: QUIVER_SERVER_TRACE=1 in the environment prints ngtcp2's packet/frame log to stderr.
 
 #include <chrono>
 #include <cstdint>
@@ -64,7 +66,8 @@ class Server {
   // drain end; stop() still has to be called (or the destructor) to join the thread.
   void shutdown_gracefully();
 
-  // Live connections (handshaking, open or closing). Thread-safe.
+  // Live connections: handshaking, open, or in their closing/draining period (3 PTO, tens of ms on
+  // loopback) after a CONNECTION_CLOSE. Thread-safe.
   std::size_t connection_count() const;
 
  private:

@@ -36,7 +36,8 @@ ngtcp2_path make_path(Endpoint& local, Endpoint& remote) {
           nullptr};
 }
 
-nghttp3_nv make_nv(const std::string& name, const std::string& value) {
+// Points into `name` and `value`, which must outlive the nghttp3 call (nghttp3 copies them).
+nghttp3_nv make_nv(std::string_view name, std::string_view value) {
   return {reinterpret_cast<const std::uint8_t*>(name.data()), reinterpret_cast<const std::uint8_t*>(value.data()),
           name.size(), value.size(), NGHTTP3_NV_FLAG_NONE};
 }

@@ -56,8 +56,8 @@ class ClientTest : public ::testing::Test {
           ++failures;
           ADD_FAILURE() << (result ? fmt::format("status {}", result->status) : result.error().to_string());
         }
+        launch();  // before counting this one done: after the last count nothing may touch these locals
         if (++done == total) finished.set_value();
-        launch();
       });
     };
     for (int i = 0; i < concurrency; ++i) launch();
