@@ -40,8 +40,9 @@ enum class ErrorClass {
 //   invalid        invalid_url, invalid_request, body_failed
 //   unrecoverable  everything else: stream_reset, transport_error, idle_timeout, request_timeout,
 //                  cancelled, protocol_error, io_error
-// Whoever knows better passes the class explicitly, e.g. a reset with H3_REQUEST_REJECTED or a
-// GOAWAY-refused stream is transient (and sets `unprocessed`).
+// Whoever knows better passes the class explicitly: a reset with H3_REQUEST_REJECTED or a GOAWAY-refused
+// stream is transient (and sets `unprocessed`); a handshake that failed on the certificate or on ALPN is
+// unrecoverable (a new connection would fail the same way); one that failed on a bad CA file is invalid.
 
 // Why a handshake failed; lets callers (and the CLI's exit codes) tell a timeout from a bad certificate.
 enum class HandshakeFailure { timeout, certificate, alpn, refused, transport, closed };
@@ -82,7 +83,8 @@ std::string h3_error_name(std::uint64_t code);
 // 0x100-0x1ff carries a TLS alert: 0x12a -> "CRYPTO_ERROR(tls alert 42)". Unknown -> "0x1a2b".
 std::string transport_error_name(std::uint64_t code);
 
-// What the blocking API throws; it carries the Error unchanged.
+// The library reports failures as Result values and never throws for a failed request. For callers who
+// prefer exceptions: value_or_throw(client.request(r)) throws this, carrying the Error unchanged.
 class Exception : public std::runtime_error {
  public:
   explicit Exception(Error error) : std::runtime_error(error.to_string()), error_(std::move(error)) {}
@@ -94,6 +96,13 @@ class Exception : public std::runtime_error {
 
 template <class T>
 using Result = std::expected<T, Error>;
+
+// The value of `result`, or throws quiver::Exception with its error.
+template <class T>
+T value_or_throw(Result<T> result) {
+  if (!result) throw Exception(std::move(result.error()));
+  return std::move(*result);
+}
 
 // HTTP/3 error codes used across the library (RFC 9114 §8.1, RFC 9204 §6).
 namespace h3_code {

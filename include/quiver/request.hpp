@@ -17,7 +17,8 @@ struct Request {
   Url url;
   Headers headers;
   RequestBody body;
-  // Deadline for the whole request (send, wait, receive); none when unset.
+  // Deadline for the request once a connection takes it (send, wait for the response, receive the body);
+  // none when unset. Time spent waiting for a connection is bounded by the pool's checkout timeout.
   std::optional<std::chrono::milliseconds> timeout;
 };
 

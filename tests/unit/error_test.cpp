@@ -85,3 +85,20 @@ TEST(Error, TransportErrorNames) {
 
 }  // namespace
 }  // namespace quiver
+
+namespace quiver {
+namespace {
+
+TEST(ValueOrThrow, ReturnsTheValueOrThrowsTheError) {
+  EXPECT_EQ(value_or_throw(Result<int>(7)), 7);
+  try {
+    value_or_throw(Result<int>(std::unexpected(Error(ErrorKind::cancelled, "stop"))));
+    FAIL() << "no exception";
+  } catch (const Exception& e) {
+    EXPECT_EQ(e.error().kind(), ErrorKind::cancelled);
+    EXPECT_EQ(e.error().message(), "stop");
+  }
+}
+
+}  // namespace
+}  // namespace quiver
