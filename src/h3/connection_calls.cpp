@@ -137,6 +137,7 @@ void ConnectionImpl::send(Call& call) {
     return;
   }
   call.stream_id = *stream_id;
+  if (streams_.empty()) transport_->set_keep_alive(true);
   streams_.emplace(*stream_id, call.id);
 }
 
@@ -294,7 +295,7 @@ void ConnectionImpl::on_stream_closed(std::int64_t stream_id, std::optional<std:
     calls_.erase(call->id);
     notify_observer([](ConnectionObserver& o, Connection& c) { o.on_stream_done(c); });
   }
-  streams_.erase(stream_id);
+  if (streams_.erase(stream_id) > 0 && streams_.empty()) transport_->set_keep_alive(false);
   close_if_drained();
 }
 

@@ -147,7 +147,7 @@ struct H3Session::Callbacks {
   }
 };
 
-H3Session::H3Session(quic::QuicTransport& transport, SessionEvents& events,
+H3Session::H3Session(quic::StreamTransport& transport, SessionEvents& events,
                      const ConnectionOptions& options)
     : transport_(transport), events_(events), options_(options) {}
 

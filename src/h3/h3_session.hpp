@@ -20,6 +20,7 @@
 #include "h3/body_source.hpp"
 
 #include "quic/quic_transport.hpp"
+#include "quic/stream_transport.hpp"
 #include "quiver/headers.hpp"
 #include "quiver/options.hpp"
 #include "util/c_handles.hpp"
@@ -50,7 +51,7 @@ class SessionEvents {
 class H3Session final : public quic::StreamApplication {
  public:
   // Both borrow; they must outlive the session.
-  H3Session(quic::QuicTransport& transport, SessionEvents& events, const ConnectionOptions& options);
+  H3Session(quic::StreamTransport& transport, SessionEvents& events, const ConnectionOptions& options);
   ~H3Session() override;
   H3Session(const H3Session&) = delete;
   H3Session& operator=(const H3Session&) = delete;
@@ -119,7 +120,7 @@ class H3Session final : public quic::StreamApplication {
   bool record_failure(int nghttp3_error, std::string where);
   Stream* find(std::int64_t stream_id);
 
-  quic::QuicTransport& transport_;
+  quic::StreamTransport& transport_;
   SessionEvents& events_;
   ConnectionOptions options_;
   util::Nghttp3ConnPtr conn_;

@@ -255,6 +255,14 @@ void QuicTransport::shutdown_stream_write(std::int64_t stream_id, std::uint64_t 
   if (conn_ && !closed_) ngtcp2_conn_shutdown_stream_write(conn_.get(), 0, stream_id, app_error_code);
 }
 
+void QuicTransport::set_keep_alive(bool on) {
+  if (!conn_ || closed_ || !handshake_completed_) return;
+  std::uint64_t idle = util::to_ns(config_.options.idle_timeout);
+  const ngtcp2_transport_params* peer = ngtcp2_conn_get_remote_transport_params(conn_.get());
+  if (peer != nullptr && peer->max_idle_timeout != 0) idle = std::min(idle, peer->max_idle_timeout);
+  ngtcp2_conn_set_keep_alive_timeout(conn_.get(), on && idle != 0 ? idle / 2 : UINT64_MAX);
+}
+
 void QuicTransport::schedule_write() {
   if (write_scheduled_ || closed_) return;
   write_scheduled_ = true;

@@ -24,6 +24,7 @@
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 
+#include "quic/stream_transport.hpp"
 #include "quic/udp_socket.hpp"
 #include "quiver/error.hpp"
 #include "quiver/options.hpp"
@@ -74,11 +75,11 @@ struct TransportConfig {
   ConnectionOptions options;
 };
 
-class QuicTransport : public std::enable_shared_from_this<QuicTransport> {
+class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public StreamTransport {
  public:
   // `events` borrows and must stay valid until on_transport_closed or detach().
   QuicTransport(asio::any_io_executor executor, TransportConfig config, TransportEvents* events);
-  ~QuicTransport();
+  ~QuicTransport() override;
   QuicTransport(const QuicTransport&) = delete;
   QuicTransport& operator=(const QuicTransport&) = delete;
 
@@ -91,18 +92,23 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport> {
   // The stream layer; borrowed. Set before connect(): stream data can come with the handshake's end.
   void set_application(StreamApplication* application) noexcept { application_ = application; }
 
-  Result<std::int64_t> open_bidi_stream();
-  Result<std::int64_t> open_uni_stream();
+  // quic::StreamTransport
+  Result<std::int64_t> open_bidi_stream() override;
+  Result<std::int64_t> open_uni_stream() override;
   std::uint64_t bidi_streams_left() const noexcept;
   // Returns `bytes` of flow-control credit on the stream and the connection (they were consumed).
-  void extend_stream_credit(std::int64_t stream_id, std::uint64_t bytes);
+  void extend_stream_credit(std::int64_t stream_id, std::uint64_t bytes) override;
   // Resets our send side and asks the peer to stop sending (RESET_STREAM + STOP_SENDING).
-  void shutdown_stream(std::int64_t stream_id, std::uint64_t app_error_code);
-  void shutdown_stream_read(std::int64_t stream_id, std::uint64_t app_error_code);   // STOP_SENDING
-  void shutdown_stream_write(std::int64_t stream_id, std::uint64_t app_error_code);  // RESET_STREAM
+  void shutdown_stream(std::int64_t stream_id, std::uint64_t app_error_code) override;
+  void shutdown_stream_read(std::int64_t stream_id, std::uint64_t app_error_code) override;   // STOP_SENDING
+  void shutdown_stream_write(std::int64_t stream_id, std::uint64_t app_error_code) override;  // RESET_STREAM
+
+  // While on, a quiet connection sends PINGs at half the effective idle timeout so it stays open (use it
+  // while requests are in flight); off lets an unused connection idle out.
+  void set_keep_alive(bool on);
 
   // Coalesces writes: one write loop runs soon on the executor for any number of calls.
-  void schedule_write();
+  void schedule_write() override;
 
   // Sends CONNECTION_CLOSE with an application error and closes; events->on_transport_closed(reason).
   void close(std::uint64_t app_error_code, Error reason);

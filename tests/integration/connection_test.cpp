@@ -317,6 +317,20 @@ TEST_F(ConnectionTest, RequestTimeoutCancelsOnlyThatRequest) {
   EXPECT_TRUE(fetch(get("/bytes/1")));
 }
 
+TEST_F(ConnectionTest, PingsKeepAQuietConnectionAliveWhileARequestIsInFlight) {
+  auto server_options = test_server_options();
+  server_options.idle_timeout = 600ms;
+  start_server(server_options);
+  auto options = test_client_options();
+  options.idle_timeout = 600ms;
+  connect(options);
+  auto response = fetch(get("/delay/2000"));  // silent for 2 s: over three idle timeouts
+  ASSERT_TRUE(response) << response.error().to_string();
+  EXPECT_EQ(response->body, "delayed");
+  // With nothing in flight the connection is allowed to idle out.
+  ASSERT_TRUE(run_until(io_, [&] { return connection_->state() == h3::ConnectionState::closed; }, 3s));
+}
+
 TEST_F(ConnectionTest, UnresolvableHostFailsWithResolveError) {
   start_server();
   auto conn = h3::Connection::create(io_.get_executor(), h3::Origin{"no-such-host.invalid", 443},
