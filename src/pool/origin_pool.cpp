@@ -21,17 +21,19 @@ Error pool_error(ErrorKind kind, std::string message) {
 }  // namespace
 
 std::shared_ptr<OriginPool> OriginPool::create(asio::any_io_executor executor, h3::Origin origin,
-                                               PoolOptions options, std::shared_ptr<ConnectionFactory> factory) {
+                                               PoolOptions options, std::shared_ptr<ConnectionFactory> factory,
+                                               std::shared_ptr<Clock> clock) {
   return std::make_shared<OriginPool>(PrivateTag{}, std::move(executor), std::move(origin), std::move(options),
-                                      std::move(factory));
+                                      std::move(factory), std::move(clock));
 }
 
 OriginPool::OriginPool(PrivateTag, asio::any_io_executor executor, h3::Origin origin, PoolOptions options,
-                       std::shared_ptr<ConnectionFactory> factory)
+                       std::shared_ptr<ConnectionFactory> factory, std::shared_ptr<Clock> clock)
     : executor_(std::move(executor)),
       origin_(std::move(origin)),
       options_(std::move(options)),
-      factory_(std::move(factory)) {
+      factory_(std::move(factory)),
+      clock_(clock ? std::move(clock) : real_clock()) {
   options_.max_connections = std::max<std::size_t>(options_.max_connections, 1);
 }
 
@@ -144,13 +146,10 @@ h3::RequestId OriginPool::send(h3::Connection& connection, Request request, cons
 // Puts `pending` in the queue with a fresh checkout deadline. One timer per waiting request: simple, and
 // nothing runs until a deadline passes.
 void OriginPool::enqueue(const PendingPtr& pending, bool at_front) {
-  std::uint64_t generation = ++pending->wait_generation;
-  pending->checkout_timer = std::make_unique<asio::steady_timer>(executor_, options_.checkout_timeout);
-  pending->checkout_timer->async_wait(
-      [weak = weak_from_this(), id = pending->id, generation](std::error_code ec) {
-        auto pool = weak.lock();
-        if (!ec && pool) pool->on_checkout_timeout(id, generation);
-      });
+  auto on_timeout = [weak = weak_from_this(), id = pending->id] {
+    if (auto pool = weak.lock()) pool->on_checkout_timeout(id);
+  };
+  pending->checkout_timer = clock_->schedule(executor_, options_.checkout_timeout, std::move(on_timeout));
   if (at_front) {
     waiting_.push_front(pending);
   } else {
@@ -170,11 +169,11 @@ void OriginPool::serve_waiting() {
   open_connections_for_waiting();
 }
 
-void OriginPool::on_checkout_timeout(PoolRequestId id, std::uint64_t generation) {
+// Runs only while the request waits: every way out of the queue resets its checkout timer.
+void OriginPool::on_checkout_timeout(PoolRequestId id) {
   auto found = requests_.find(id);
   if (found == requests_.end()) return;
   PendingPtr pending = found->second;
-  if (!pending->checkout_timer || pending->wait_generation != generation) return;  // no longer waiting
   std::erase(waiting_, pending);
   pending->checkout_timer.reset();
   answer_later(*pending, pool_error(ErrorKind::checkout_timeout,
@@ -276,7 +275,7 @@ void OriginPool::open_connections_for_waiting() {
 
 void OriginPool::open_connection() {
   auto connection = factory_->create(executor_, origin_, options_.connection, this);
-  connecting_.push_back(PooledConnection{connection, nullptr, 0});
+  connecting_.push_back(PooledConnection{connection, nullptr});
   connection->start();
 }
 
@@ -307,20 +306,18 @@ void OriginPool::refresh_idle_timer(PooledConnection& slot) {
     return;
   }
   if (slot.idle_timer) return;  // already counting
-  std::uint64_t generation = ++slot.idle_generation;
-  slot.idle_timer = std::make_unique<asio::steady_timer>(executor_, options_.idle_close);
-  slot.idle_timer->async_wait(
-      [weak = weak_from_this(), connection = slot.connection.get(), generation](std::error_code ec) {
-        auto pool = weak.lock();
-        if (!ec && pool) pool->on_idle_timeout(connection, generation);
-      });
+  slot.idle_timer = clock_->schedule(executor_, options_.idle_close,
+                                     [weak = weak_from_this(), connection = slot.connection.get()] {
+                                       if (auto pool = weak.lock()) pool->on_idle_timeout(connection);
+                                     });
 }
 
-// `connection` is an identity: it is only compared, never dereferenced before it is found in a list.
-void OriginPool::on_idle_timeout(const h3::Connection* connection, std::uint64_t generation) {
+// `connection` is an identity: it is only compared, never dereferenced before it is found in a list. The
+// timer lives in the connection's slot and is reset when the slot leaves connected_, so it is found there.
+void OriginPool::on_idle_timeout(const h3::Connection* connection) {
   auto where = std::find_if(connected_.begin(), connected_.end(),
                             [&](const PooledConnection& slot) { return slot.connection.get() == connection; });
-  if (where == connected_.end() || where->idle_generation != generation || !where->idle_timer) return;
+  if (where == connected_.end()) return;
   where->idle_timer.reset();
   if (where->connection->requests_in_flight() > 0) return;
   auto closing = where->connection;
@@ -402,10 +399,10 @@ void OriginPool::shutdown(std::chrono::milliseconds deadline, std::move_only_fun
     move_to(Location{&connected_, connected_.begin()}, draining_);
     draining->drain();
   }
-  // Holds the pool until the deadline or until done (then cancelled).
-  shutdown_timer_ = std::make_unique<asio::steady_timer>(executor_, deadline);
-  shutdown_timer_->async_wait([self = shared_from_this()](std::error_code ec) {
-    if (!ec) self->on_shutdown_deadline();
+  // Holds the pool until the deadline or until done (then cancelled; the Clock releases it later, on the
+  // executor, so the pool never destroys itself inside finish_shutdown_if_done).
+  shutdown_timer_ = clock_->schedule(executor_, deadline, [self = shared_from_this()] {
+    self->on_shutdown_deadline();
   });
   finish_shutdown_if_done();
 }
@@ -421,7 +418,7 @@ void OriginPool::on_shutdown_deadline() {
 
 void OriginPool::finish_shutdown_if_done() {
   if (!shutting_down_ || !connecting_.empty() || !connected_.empty() || !draining_.empty()) return;
-  if (shutdown_timer_) shutdown_timer_->cancel();
+  shutdown_timer_.reset();
   for (auto& done : std::exchange(shutdown_done_, {})) asio::post(executor_, std::move(done));
 }
 

@@ -13,6 +13,9 @@
 //    (set_observer(nullptr)) before it drops one.
 //  - Whoever created the pool owns it. Timers and the handlers given to connections hold only a weak_ptr,
 //    except shutdown(), whose deadline timer holds the pool until `done` has been called.
+//  - Every deadline comes from the pool's Clock (shared; real_clock() unless a test gives a manual one).
+//    A timer is armed exactly while its unique_ptr is set: resetting it cancels it for good (see Timer),
+//    so a timer callback never needs to tell a stale deadline from the current one.
 //  - Dropping the pool closes its connections (their requests in flight still get their one reply, with
 //    the connection's error) and fails the requests still waiting in its queue.
 //
@@ -42,9 +45,9 @@
 #include <vector>
 
 #include <asio/any_io_executor.hpp>
-#include <asio/steady_timer.hpp>
 
 #include "h3/connection.hpp"
+#include "pool/clock.hpp"
 #include "pool/connection_factory.hpp"
 #include "quiver/options.hpp"
 #include "quiver/request.hpp"
@@ -59,11 +62,13 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
   struct PrivateTag {};
 
  public:
-  // `factory` makes the connections (shared: one factory may serve many pools).
+  // `factory` makes the connections and `clock` times the pool's deadlines (both shared: one may serve
+  // many pools; a null clock means real_clock()).
   static std::shared_ptr<OriginPool> create(asio::any_io_executor executor, h3::Origin origin,
-                                            PoolOptions options, std::shared_ptr<ConnectionFactory> factory);
+                                            PoolOptions options, std::shared_ptr<ConnectionFactory> factory,
+                                            std::shared_ptr<Clock> clock = real_clock());
   OriginPool(PrivateTag, asio::any_io_executor executor, h3::Origin origin, PoolOptions options,
-             std::shared_ptr<ConnectionFactory> factory);
+             std::shared_ptr<ConnectionFactory> factory, std::shared_ptr<Clock> clock);
   ~OriginPool() override;
   OriginPool(const OriginPool&) = delete;
   OriginPool& operator=(const OriginPool&) = delete;
@@ -97,10 +102,8 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
     std::variant<h3::ResponseHandler, h3::StreamHandler> handler;
     int retries_left = 0;
     bool answered = false;  // the handler has been used (or handed to a post); ignore later replies
-    // While waiting in the pool's queue: the checkout deadline, and a generation that tells a stale
-    // timer completion from the current one.
-    std::unique_ptr<asio::steady_timer> checkout_timer;
-    std::uint64_t wait_generation = 0;
+    // Set exactly while it waits in the pool's queue: the checkout deadline.
+    std::unique_ptr<Timer> checkout_timer;
     // While on a connection: which one (not owning) and its id there.
     std::weak_ptr<h3::Connection> connection;
     h3::RequestId connection_request_id = 0;
@@ -114,8 +117,7 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
   struct PooledConnection {
     std::shared_ptr<h3::Connection> connection;  // owned
     // Armed while the connection is connected and has no request; closes it when it fires.
-    std::unique_ptr<asio::steady_timer> idle_timer;
-    std::uint64_t idle_generation = 0;
+    std::unique_ptr<Timer> idle_timer;
   };
   using ConnectionList = std::list<PooledConnection>;
   struct Location {
@@ -140,7 +142,7 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
   h3::RequestId send(h3::Connection& connection, Request request, const PendingPtr& pending);
   void enqueue(const PendingPtr& pending, bool at_front);
   void serve_waiting();
-  void on_checkout_timeout(PoolRequestId id, std::uint64_t generation);
+  void on_checkout_timeout(PoolRequestId id);
   void fail_all_waiting(const Error& error);
   template <class Value>
   static void on_connection_reply(const std::weak_ptr<OriginPool>& weak, const PendingPtr& pending,
@@ -162,7 +164,7 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
   void move_to(Location from, ConnectionList& to);
   void drop(Location where);
   void refresh_idle_timer(PooledConnection& slot);
-  void on_idle_timeout(const h3::Connection* connection, std::uint64_t generation);
+  void on_idle_timeout(const h3::Connection* connection);
 
   // Shutdown
   void on_shutdown_deadline();
@@ -172,6 +174,7 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
   h3::Origin origin_;
   PoolOptions options_;
   std::shared_ptr<ConnectionFactory> factory_;
+  std::shared_ptr<Clock> clock_;
 
   // Every connection lives in exactly one of these lists: the one of its state as the pool last heard it
   // (on_ready moves connecting -> connected, on_draining -> draining, on_closed removes). A connection
@@ -188,7 +191,7 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
 
   bool shutting_down_ = false;
   std::vector<std::move_only_function<void()>> shutdown_done_;
-  std::unique_ptr<asio::steady_timer> shutdown_timer_;
+  std::unique_ptr<Timer> shutdown_timer_;  // set from shutdown() until done or the deadline
 };
 
 }  // namespace quiver::pool

@@ -1,4 +1,5 @@
-// OriginPool against scripted connections: routing, waiting, retries, draining, closing, shutdown.
+// OriginPool against scripted connections and a manual clock: routing, waiting, retries, draining, closing,
+// timeouts, shutdown. No test waits on real time.
 #include "pool/origin_pool.hpp"
 
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "unit/fake_connection.hpp"
+#include "unit/manual_clock.hpp"
 
 namespace quiver::pool {
 namespace {
@@ -18,6 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::FakeConnection;
 using testing::FakeConnectionFactory;
+using testing::ManualClock;
 
 // What one caller saw: how many times its handler ran, and the last result.
 template <class Value>
@@ -71,8 +74,12 @@ class OriginPoolTest : public ::testing::Test {
   }
 
   OriginPool& pool() {
-    if (!pool_) pool_ = OriginPool::create(io.get_executor(), h3::Origin{"example.test", 443}, options, factory);
+    if (!pool_) pool_ = OriginPool::create(io.get_executor(), h3::Origin{"example.test", 443}, options, factory, clock);
     return *pool_;
+  }
+  std::weak_ptr<OriginPool> weak_pool() {
+    pool();
+    return pool_;
   }
   void drop_pool() { pool_.reset(); }
 
@@ -81,9 +88,10 @@ class OriginPoolTest : public ::testing::Test {
     io.restart();
     io.poll();
   }
-  void run_for(std::chrono::milliseconds duration) {
-    io.restart();
-    io.run_for(duration);
+  // Moves the manual clock forward, then runs what fell due (and what that made ready).
+  void advance(std::chrono::milliseconds by) {
+    clock->advance(by);
+    settle();
   }
 
   static Request make_request(const std::string& target, RequestBody body = {}) {
@@ -119,6 +127,7 @@ class OriginPoolTest : public ::testing::Test {
 
   asio::io_context io;
   std::shared_ptr<FakeConnectionFactory> factory = std::make_shared<FakeConnectionFactory>();
+  std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>();
   PoolOptions options;
   PoolRequestId last_id = 0;
 
@@ -241,15 +250,66 @@ TEST_F(OriginPoolTest, AppliesTheDefaultRequestTimeoutOnlyWhenTheRequestHasNone)
 TEST_F(OriginPoolTest, CheckoutTimeoutFailsAWaitingRequest) {
   options.checkout_timeout = 50ms;
   auto waiting = send("/1");
-  run_for(10ms);
+  advance(49ms);
   EXPECT_FALSE(waiting->answered());
-  run_for(150ms);
+  EXPECT_EQ(pool().stats().waiting, 1u);
+  advance(1ms);
   ASSERT_EQ(waiting->calls, 1);
   EXPECT_EQ(waiting->error_kind(), ErrorKind::checkout_timeout);
+  EXPECT_TRUE(waiting->error().unprocessed);
   EXPECT_EQ(pool().stats().waiting, 0u);
   connection(0).become_ready(10);
   settle();
   EXPECT_TRUE(connection(0).handed.empty());
+}
+
+TEST_F(OriginPoolTest, EachWaitingRequestHasItsOwnCheckoutDeadline) {
+  options.checkout_timeout = 50ms;
+  auto first = send("/1");
+  advance(20ms);
+  auto second = send("/2");
+  advance(30ms);
+  ASSERT_EQ(first->calls, 1);
+  EXPECT_EQ(first->error_kind(), ErrorKind::checkout_timeout);
+  advance(19ms);
+  EXPECT_FALSE(second->answered());
+  advance(1ms);
+  ASSERT_EQ(second->calls, 1);
+  EXPECT_EQ(second->error_kind(), ErrorKind::checkout_timeout);
+}
+
+TEST_F(OriginPoolTest, ServedRequestNoLongerHasACheckoutDeadline) {
+  options.checkout_timeout = 50ms;
+  auto outcome = send("/1");
+  advance(49ms);
+  connection(0).become_ready(10);
+  settle();
+  ASSERT_EQ(connection(0).handed.size(), 1u);
+  EXPECT_EQ(clock->pending(), 0u);
+  advance(1h);
+  EXPECT_FALSE(outcome->answered());
+  connection(0).respond(0);
+  settle();
+  ASSERT_EQ(outcome->calls, 1);
+  EXPECT_TRUE(outcome->ok());
+}
+
+TEST_F(OriginPoolTest, RetriedRequestWaitsWithAFreshCheckoutDeadline) {
+  options.checkout_timeout = 50ms;
+  options.max_connections = 2;
+  auto outcome = send("/1");
+  connection(0).become_ready(10);
+  settle();
+  advance(40ms);
+  connection(0).fail(0, unprocessed_goaway());
+  connection(0).begin_draining();
+  settle();
+  ASSERT_EQ(pool().stats().waiting, 1u) << "the retry waits for the replacement connection";
+  advance(49ms);
+  EXPECT_FALSE(outcome->answered()) << "the deadline counts from the retry, not from admission";
+  advance(1ms);
+  ASSERT_EQ(outcome->calls, 1);
+  EXPECT_EQ(outcome->error_kind(), ErrorKind::checkout_timeout);
 }
 
 TEST_F(OriginPoolTest, RefusesAtOnceWhenTheQueueIsFull) {
@@ -497,6 +557,7 @@ TEST_F(OriginPoolTest, CancelOfAWaitingRequestAnswersItAndNeverSendsIt) {
   auto outcome = send("/1");
   pool().cancel(last_id);
   EXPECT_FALSE(outcome->answered());
+  EXPECT_EQ(clock->pending(), 0u) << "its checkout deadline is cancelled with it";
   settle();
   ASSERT_EQ(outcome->calls, 1);
   EXPECT_EQ(outcome->error_kind(), ErrorKind::cancelled);
@@ -530,12 +591,14 @@ TEST_F(OriginPoolTest, IdleConnectionIsClosedAndRemoved) {
   options.idle_close = 50ms;
   auto outcome = send("/1");
   connection(0).become_ready(10);
-  run_for(120ms);
+  settle();
+  advance(1h);
   EXPECT_EQ(connection(0).close_calls, 0) << "a connection with a request in flight is not idle";
   connection(0).respond(0);
-  run_for(10ms);
+  settle();
+  advance(49ms);
   EXPECT_EQ(connection(0).close_calls, 0);
-  run_for(120ms);
+  advance(1ms);
   EXPECT_EQ(connection(0).close_calls, 1);
   EXPECT_EQ(connection(0).observer(), nullptr);
   EXPECT_TRUE(pool().stats().connections.empty());
@@ -543,6 +606,38 @@ TEST_F(OriginPoolTest, IdleConnectionIsClosedAndRemoved) {
   send("/2");
   settle();
   EXPECT_EQ(connections_created(), 2u);
+}
+
+TEST_F(OriginPoolTest, IdleCountdownRestartsAfterEachRequest) {
+  options.idle_close = 50ms;
+  send("/1");
+  connection(0).become_ready(10);
+  settle();
+  connection(0).respond(0);
+  settle();
+  advance(30ms);
+  send("/2");
+  connection(0).respond(1);
+  settle();
+  advance(49ms);
+  EXPECT_EQ(connection(0).close_calls, 0) << "idle only since the second request ended";
+  advance(1ms);
+  EXPECT_EQ(connection(0).close_calls, 1);
+}
+
+TEST_F(OriginPoolTest, IdleTimerStopsWhenTheConnectionDrains) {
+  options.idle_close = 50ms;
+  send("/1");
+  connection(0).become_ready(10);
+  settle();
+  connection(0).respond(0);
+  settle();
+  connection(0).begin_draining();
+  settle();
+  EXPECT_EQ(clock->pending(), 0u);
+  advance(1h);
+  EXPECT_EQ(connection(0).close_calls, 0) << "a draining connection is closed by its peer or by shutdown";
+  EXPECT_EQ(pool().stats().draining, 1u);
 }
 
 // ---- stats ---------------------------------------------------------------------------------------
@@ -617,13 +712,51 @@ TEST_F(OriginPoolTest, ShutdownDeadlineClosesTheRest) {
   settle();
   int done_calls = 0;
   pool().shutdown(50ms, [&done_calls] { ++done_calls; });
-  run_for(10ms);
+  settle();
+  advance(49ms);
   EXPECT_EQ(done_calls, 0);
-  run_for(150ms);
+  EXPECT_EQ(connection(0).close_calls, 0);
+  advance(1ms);
   EXPECT_EQ(connection(0).close_calls, 1);
   EXPECT_EQ(done_calls, 1);
   ASSERT_EQ(outcome->calls, 1) << "the request in flight gets the connection's error";
   EXPECT_EQ(outcome->error_kind(), ErrorKind::transport_error);
+}
+
+TEST_F(OriginPoolTest, ShutdownHoldsThePoolUntilTheDeadline) {
+  send("/1");
+  connection(0).become_ready(10);
+  settle();
+  std::weak_ptr<OriginPool> weak = weak_pool();
+  int done_calls = 0;
+  pool().shutdown(50ms, [&done_calls] { ++done_calls; });
+  drop_pool();
+  settle();
+  EXPECT_FALSE(weak.expired()) << "the deadline timer owns the pool while it drains";
+  EXPECT_EQ(connection(0).close_calls, 0);
+  advance(50ms);
+  EXPECT_EQ(connection(0).close_calls, 1);
+  EXPECT_EQ(done_calls, 1);
+  EXPECT_TRUE(weak.expired());
+}
+
+TEST_F(OriginPoolTest, ShutdownDoneEarlyCancelsTheDeadlineAndReleasesThePool) {
+  send("/1");
+  connection(0).become_ready(10);
+  settle();
+  connection(0).respond(0);
+  std::weak_ptr<OriginPool> weak = weak_pool();
+  int done_calls = 0;
+  pool().shutdown(50ms, [&done_calls] { ++done_calls; });
+  drop_pool();
+  connection(0).close_with(Error(ErrorKind::transport_error, "drained"));
+  settle();
+  EXPECT_EQ(done_calls, 1);
+  EXPECT_EQ(clock->pending(), 0u);
+  EXPECT_TRUE(weak.expired()) << "a cancelled deadline releases the pool";
+  advance(1h);
+  EXPECT_EQ(done_calls, 1);
+  EXPECT_EQ(connection(0).close_calls, 0);
 }
 
 TEST_F(OriginPoolTest, ShutdownWithoutConnectionsIsDoneAtOnce) {
@@ -645,6 +778,94 @@ TEST_F(OriginPoolTest, DroppingThePoolAnswersEveryRequestOnce) {
   EXPECT_EQ(in_flight->error_kind(), ErrorKind::transport_error);
   ASSERT_EQ(waiting->calls, 1);
   EXPECT_EQ(waiting->error_kind(), ErrorKind::goaway);
+}
+
+}  // namespace
+}  // namespace quiver::pool
+
+namespace quiver::pool {
+namespace {
+
+using namespace std::chrono_literals;
+
+// ---- the clocks themselves -----------------------------------------------------------------------
+
+TEST(PoolClockTest, ManualClockPostsDueTimersInDeadlineOrder) {
+  asio::io_context io;
+  testing::ManualClock clock;
+  std::vector<std::string> fired;
+  auto schedule = [&](std::chrono::milliseconds delay, std::string name) {
+    return clock.schedule(io.get_executor(), delay, [&fired, name] { fired.push_back(name); });
+  };
+  auto b = schedule(30ms, "b");
+  auto a = schedule(10ms, "a");
+  auto c = schedule(30ms, "c");
+  auto d = schedule(50ms, "d");
+  Clock::TimePoint start = clock.now();
+  clock.advance(29ms);
+  clock.advance(1ms);
+  EXPECT_TRUE(fired.empty()) << "advance() only posts";
+  EXPECT_EQ(clock.now() - start, 30ms);
+  io.poll();
+  EXPECT_EQ(fired, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(clock.pending(), 1u);
+}
+
+TEST(PoolClockTest, ManualClockCancelWinsOverAPostedCallback) {
+  asio::io_context io;
+  testing::ManualClock clock;
+  int calls = 0;
+  auto timer = clock.schedule(io.get_executor(), 10ms, [&calls] { ++calls; });
+  clock.advance(10ms);
+  timer.reset();
+  io.poll();
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(PoolClockTest, ManualClockReleasesACancelledCallbackOnTheExecutor) {
+  asio::io_context io;
+  testing::ManualClock clock;
+  auto token = std::make_shared<int>(0);
+  auto timer = clock.schedule(io.get_executor(), 10ms, [token] {});
+  timer->cancel();
+  EXPECT_EQ(token.use_count(), 2) << "not released inside cancel()";
+  EXPECT_EQ(clock.pending(), 0u);
+  io.poll();
+  EXPECT_EQ(token.use_count(), 1);
+}
+
+TEST(PoolClockTest, RealClockRunsTheCallbackOnTheExecutorUnlessCancelled) {
+  asio::io_context io;
+  std::shared_ptr<Clock> clock = real_clock();
+  int fired = 0;
+  int cancelled = 0;
+  auto timer = clock->schedule(io.get_executor(), 0ms, [&fired] { ++fired; });
+  auto other = clock->schedule(io.get_executor(), 0ms, [&cancelled] { ++cancelled; });
+  other->cancel();
+  EXPECT_EQ(fired, 0);
+  io.run();
+  EXPECT_EQ(fired, 1);
+  EXPECT_EQ(cancelled, 0);
+}
+
+// Two timers due together: both completions are queued in one pass, so whichever runs first cancels the
+// other after asio can no longer abort it. Only the cancelled flag keeps the second from running.
+TEST(PoolClockTest, RealClockCancelWinsOverACompletionAlreadyQueued) {
+  asio::io_context io;
+  std::shared_ptr<Clock> clock = real_clock();
+  int calls = 0;
+  std::unique_ptr<Timer> first;
+  std::unique_ptr<Timer> second;
+  first = clock->schedule(io.get_executor(), 0ms, [&] {
+    ++calls;
+    second.reset();
+  });
+  second = clock->schedule(io.get_executor(), 0ms, [&] {
+    ++calls;
+    first.reset();
+  });
+  io.run();
+  EXPECT_EQ(calls, 1);
 }
 
 }  // namespace
