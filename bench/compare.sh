@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# quiver bench vs libcurl (bench/curl_h3_bench) over HTTP/3 on loopback, against the same server: the
+# comparison of issue 6. Starts the server, then bench/compare.py runs both clients in alternating
+# order for R rounds and prints medians and pair-by-pair ratios. See docs/benchmarks.md.
+#
+#   bench/compare.sh [options]
+#     -r, --rounds R        rounds per scenario (default 5)
+#     --quick               a tenth of the requests (a smoke run, not a measurement)
+#     --only LIST           scenarios, comma-separated: get1k_m20,get1k_m1,get1m_m20,post1k_m20
+#     --server KIND         gtlsserver (default; ngtcp2's example server) or quiver (`quiver serve`)
+#     --port P              UDP port on 127.0.0.1 (default 14433)
+#     --quiver PATH         the quiver CLI (default build/tools/quiver/quiver; skipped if it has no bench)
+#     --curl-bench PATH     the harness (default build-bench/bench/curl_h3_bench, else build/bench/...)
+#     --json-out FILE       also write every run's numbers as JSON
+#
+# The server is stopped on exit (trap), and it cannot outlive the script by more than its own hard
+# time limit; every client run has a timeout, so the script never hangs.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+rounds=5
+port=14433
+server_kind=gtlsserver
+quiver=$repo/build/tools/quiver/quiver
+curl_bench=
+extra=()
+
+usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+die() { echo "compare.sh: $*" >&2; exit 2; }
+
+while (($#)); do
+  case $1 in
+    -r|--rounds) rounds=${2:?}; shift 2 ;;
+    --quick) extra+=(--quick); shift ;;
+    --only) extra+=(--only "${2:?}"); shift 2 ;;
+    --server) server_kind=${2:?}; shift 2 ;;
+    --port) port=${2:?}; shift 2 ;;
+    --quiver) quiver=${2:?}; shift 2 ;;
+    --curl-bench) curl_bench=${2:?}; shift 2 ;;
+    --json-out) extra+=(--json-out "${2:?}"); shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+done
+
+if [[ -z $curl_bench ]]; then
+  for candidate in "$repo/build-bench/bench/curl_h3_bench" "$repo/build/bench/curl_h3_bench"; do
+    [[ -x $candidate ]] && { curl_bench=$candidate; break; }
+  done
+fi
+[[ -x $curl_bench ]] || die "curl_h3_bench not found; build it: cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release && cmake --build build-bench --target curl_h3_bench rss_probe"
+
+rss_probe=$(dirname "$curl_bench")/librss_probe.so
+if [[ ! -f $rss_probe ]]; then
+  echo "compare.sh: $rss_probe missing (build target rss_probe); peak RSS will be inexact" >&2
+  rss_probe=
+fi
+
+data=$repo/tests/data
+work=$(mktemp -d "${TMPDIR:-/tmp}/quiver-compare.XXXXXX")
+server_pid=
+compare_pid=
+
+# shellcheck disable=SC2317  # called from the trap
+stop() {  # stop PID (one we started) and reap it
+  if [[ -n $1 ]] && kill -0 "$1" 2>/dev/null; then
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+  fi
+}
+
+# shellcheck disable=SC2317
+cleanup() {
+  stop "$compare_pid"
+  stop "$server_pid"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The documents (gtlsserver serves files) and the POST body, 1 KB = 1024 bytes.
+head -c 1024 /dev/urandom >"$work/1k.bin"
+head -c 1048576 /dev/urandom >"$work/1m.bin"
+head -c 1024 /dev/zero | tr '\0' 'q' >"$work/post-1k.bin"
+
+# A hard cap on the server's life, in case the trap never runs (SIGKILL): generous for 5 full rounds.
+server_limit=$((600 + rounds * 300))
+case $server_kind in
+  gtlsserver)
+    command -v gtlsserver >/dev/null || [[ -x /usr/sbin/gtlsserver ]] || die "gtlsserver not found (apt-get install ngtcp2-server)"
+    timeout "$server_limit" /usr/sbin/gtlsserver -q -d "$work" 127.0.0.1 "$port" "$data/server-key.pem" "$data/server.pem" \
+      >"$work/server.log" 2>&1 &
+    small=/1k.bin large=/1m.bin ;;
+  quiver)
+    [[ -x $quiver ]] || die "--server quiver needs the quiver CLI ($quiver)"
+    timeout "$server_limit" "$quiver" serve -q --host 127.0.0.1 --port "$port" --max-streams 100 \
+      --cert "$data/server.pem" --key "$data/server-key.pem" >"$work/server.log" 2>&1 &
+    small=/bytes/1024 large=/bytes/1048576 ;;
+  *) die "--server: gtlsserver or quiver" ;;
+esac
+server_pid=$!
+
+# Ready when one verified HTTP/3 request succeeds (UDP has no listen state to poll).
+origin=https://127.0.0.1:$port
+for _ in $(seq 50); do
+  if timeout 5 "$curl_bench" -n 1 -m 1 --timeout 1 --cacert "$data/ca.pem" "$origin$small" >/dev/null 2>&1; then
+    ready=1
+    break
+  fi
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; die "$server_kind exited"; }
+  sleep 0.1
+done
+[[ ${ready:-} ]] || die "$server_kind did not answer on $origin$small within ~10 s"
+
+# In the background so that a signal to this script is handled at once (the trap stops Python, which
+# stops the client it is running, then the server).
+python3 "$repo/bench/compare.py" --rounds "$rounds" --origin "$origin" --small "$small" --large "$large" \
+  --post-body "$work/post-1k.bin" --cacert "$data/ca.pem" --server "$server_kind" \
+  --quiver "$quiver" --curl-bench "$curl_bench" ${rss_probe:+--rss-probe "$rss_probe"} "${extra[@]}" &
+compare_pid=$!
+status=0
+wait "$compare_pid" || status=$?
+compare_pid=
+exit "$status"
