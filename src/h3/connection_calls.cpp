@@ -1,6 +1,7 @@
 // The worker's requests: acceptance, sending in order, the single answer, and the protocol events
 // that decide it.
 #include <algorithm>
+#include <charconv>
 
 #include <asio/post.hpp>
 #include <fmt/format.h>
@@ -11,6 +12,15 @@
 namespace quiver::h3 {
 
 namespace {
+
+// A buffered body announced by content-length is allocated once instead of growing chunk by chunk.
+void reserve_body(Response& response) {
+  constexpr std::size_t kMaxReserve = 64u << 20;  // a lying header cannot make us allocate more up front
+  auto length = response.headers.get("content-length");
+  std::size_t size = 0;
+  if (!length || std::from_chars(length->data(), length->data() + length->size(), size).ec != std::errc()) return;
+  response.body.reserve(std::min(size, kMaxReserve));
+}
 
 Error cancelled_error() { return Error(ErrorKind::cancelled, ErrorClass::unrecoverable, "request cancelled by the caller"); }
 
@@ -225,6 +235,7 @@ void ConnectionImpl::on_response_headers(std::int64_t stream_id, int status, Hea
   if (call == nullptr || call->answered) return;
   call->response.status = status;
   call->response.headers = std::move(headers);
+  if (!call->streaming) reserve_body(call->response);
   emit(*call, RequestEvent::Type::headers, nullptr);
   if (call->streaming) answer_headers(*call);
 }

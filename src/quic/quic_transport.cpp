@@ -286,7 +286,8 @@ void QuicTransport::start_reading() {
 void QuicTransport::on_readable() {
   for (std::size_t i = 0; i < kMaxDatagramsPerRead && !closed_; ++i) {
     std::error_code ec;
-    std::size_t length = socket_.try_receive(receive_buffer_, ec);
+    std::size_t segment = 0;
+    std::size_t length = socket_.try_receive(receive_buffer_, segment, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) break;
     if (ec == asio::error::connection_refused && !handshake_completed_) {
       Error error(ErrorKind::handshake_failed, ErrorClass::transient,
@@ -297,7 +298,9 @@ void QuicTransport::on_readable() {
       return;
     }
     if (ec) continue;  // ICMP errors after the handshake are advisory; the idle timer decides
-    if (!read_datagram({receive_buffer_.data(), length})) return;
+    for (std::size_t offset = 0; offset < length; offset += segment) {  // GRO: several datagrams
+      if (!read_datagram({receive_buffer_.data() + offset, std::min(segment, length - offset)})) return;
+    }
   }
   if (closed_) return;
   write_packets();
@@ -325,91 +328,113 @@ bool QuicTransport::read_datagram(std::span<const std::uint8_t> datagram) {
 
 // ---- writing -------------------------------------------------------------------------------------
 
+// Writes packets while ngtcp2 has something to send (at most one burst), batching equal-size packets so
+// the socket sends them with one GSO call. A short packet ends a batch.
 void QuicTransport::write_packets() {
-  if (closed_) return;
-  if (!blocked_packet_.empty()) return;  // resumed by the writable wait
+  if (closed_ || !blocked_.empty()) return;  // a blocked batch resumes from the writable wait
   std::uint64_t now = util::now_ns();
   std::size_t payload = ngtcp2_conn_get_max_tx_udp_payload_size(conn_.get());
   std::size_t burst = std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn_.get()) / payload, 1,
                                               kMaxPacketsPerBurst);
+  std::size_t batch = 0, segment = 0;  // bytes of send_buffer_ waiting to go out; their packet size
+  for (std::size_t packets = 0; packets < burst; ++packets) {
+    if (batch + payload > send_buffer_.size() && !flush_batch(batch, segment)) return;
+    ngtcp2_ssize written = write_one_packet(send_buffer_.data() + batch, payload, now);
+    if (written < 0) return;  // failed: the connection is closed
+    if (written == 0) break;  // nothing more to send now (congestion, pacing or idle)
+    auto size = static_cast<std::size_t>(written);
+    if (batch > 0 && size > segment) {  // a bigger packet cannot join the batch: send the batch first
+      if (!flush_batch(batch, segment)) return;
+      std::memmove(send_buffer_.data(), send_buffer_.data() + batch, size);
+      batch = 0;
+    }
+    if (batch == 0) segment = size;
+    batch += size;
+    if (size < segment || !socket_.gso_enabled()) {
+      if (!flush_batch(batch, segment)) return;
+    }
+  }
+  if (batch > 0 && !flush_batch(batch, segment)) return;
+  ngtcp2_conn_update_pkt_tx_time(conn_.get(), now);
+}
+
+// One packet into `dest`: its size, 0 when there is nothing to send, or -1 after failing the connection.
+ngtcp2_ssize QuicTransport::write_one_packet(std::uint8_t* dest, std::size_t capacity, std::uint64_t now) {
   ngtcp2_path_storage storage;
   ngtcp2_path_storage_zero(&storage);
   ngtcp2_pkt_info info{};
-
-  for (std::size_t sent = 0; sent < burst;) {
+  for (;;) {
     OutgoingData out;
     if (application_ != nullptr && !application_->next_outgoing(out)) {
       fail(NGTCP2_ERR_CALLBACK_FAILURE);
-      return;
+      return -1;
     }
     std::uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE | (out.fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
     ngtcp2_ssize accepted = -1;
-    ngtcp2_ssize written = ngtcp2_conn_writev_stream(
-        conn_.get(), &storage.path, &info, send_buffer_.data(), payload, &accepted, flags,
-        out.stream_id, out.chunks.data(), out.chunks.size(), now);
-    if (written < 0) {
-      switch (written) {
-        case NGTCP2_ERR_STREAM_DATA_BLOCKED:
-          application_->on_stream_blocked(out.stream_id);
-          continue;
-        case NGTCP2_ERR_STREAM_SHUT_WR:
-          application_->on_stream_write_shut(out.stream_id);
-          continue;
-        case NGTCP2_ERR_WRITE_MORE:
-          if (!application_->on_outgoing_accepted(out.stream_id, static_cast<std::size_t>(accepted))) {
-            fail(NGTCP2_ERR_CALLBACK_FAILURE);
-            return;
-          }
-          continue;
-        default:
+    ngtcp2_ssize written = ngtcp2_conn_writev_stream(conn_.get(), &storage.path, &info, dest, capacity,
+                                                     &accepted, flags, out.stream_id, out.chunks.data(),
+                                                     out.chunks.size(), now);
+    switch (written) {
+      case NGTCP2_ERR_STREAM_DATA_BLOCKED:
+        application_->on_stream_blocked(out.stream_id);
+        continue;
+      case NGTCP2_ERR_STREAM_SHUT_WR:
+        application_->on_stream_write_shut(out.stream_id);
+        continue;
+      case NGTCP2_ERR_WRITE_MORE:  // the packet has room for more stream data
+        break;
+      default:
+        if (written < 0) {
           fail(static_cast<int>(written));
-          return;
-      }
+          return -1;
+        }
     }
     if (accepted >= 0 && application_ != nullptr &&
         !application_->on_outgoing_accepted(out.stream_id, static_cast<std::size_t>(accepted))) {
       fail(NGTCP2_ERR_CALLBACK_FAILURE);
-      return;
+      return -1;
     }
-    if (written == 0) break;  // nothing more to send now (congestion, pacing or idle)
-    ++sent;
-    if (!send_packet({send_buffer_.data(), static_cast<std::size_t>(written)})) break;
+    if (written != NGTCP2_ERR_WRITE_MORE) return written;
   }
-  ngtcp2_conn_update_pkt_tx_time(conn_.get(), now);
 }
 
-bool QuicTransport::send_packet(std::span<const std::uint8_t> packet) {
-  std::error_code ec = socket_.send(packet);
-  if (!ec) return true;
-  if (ec == asio::error::would_block || ec == asio::error::try_again) {
-    blocked_packet_.assign(packet.begin(), packet.end());
-    socket_.async_wait_writable([self = shared_from_this()](std::error_code wait_ec) {
-      if (self->closed_ || wait_ec == asio::error::operation_aborted) return;
-      std::vector<std::uint8_t> packet = std::move(self->blocked_packet_);
-      self->blocked_packet_.clear();
-      if (!self->send_packet(packet)) return;
-      self->write_packets();
-      self->after_io();
-    });
-    return false;
-  }
-  // Other send errors (e.g. ICMP unreachable reported late) lose this datagram; QUIC recovers it.
-  return true;
+// Sends the first `bytes` of send_buffer_ (packets of `segment` bytes). On EAGAIN keeps the unsent rest
+// and resumes writing once the socket is writable; returns false then.
+bool QuicTransport::flush_batch(std::size_t& bytes, std::size_t segment) {
+  std::size_t sent = 0;
+  std::error_code ec = socket_.send_segments({send_buffer_.data(), bytes}, segment, sent);
+  std::size_t unsent = bytes - sent;
+  bytes = 0;
+  if (ec != asio::error::would_block) return true;  // other errors lose datagrams; QUIC recovers them
+  blocked_.assign(send_buffer_.data() + sent, send_buffer_.data() + sent + unsent);
+  blocked_segment_ = segment;
+  socket_.async_wait_writable([self = shared_from_this()](std::error_code wait_ec) {
+    if (self->closed_ || wait_ec == asio::error::operation_aborted) return;
+    std::vector<std::uint8_t> rest = std::move(self->blocked_);
+    self->blocked_.clear();
+    std::memcpy(self->send_buffer_.data(), rest.data(), rest.size());
+    std::size_t length = rest.size();
+    if (!self->flush_batch(length, self->blocked_segment_)) return;
+    self->write_packets();
+    self->after_io();
+  });
+  return false;
 }
 
 // ---- timers and events ---------------------------------------------------------------------------
 
+// Re-arming a timer costs a system call, and ngtcp2's expiry changes with nearly every packet. A timer
+// already due no later than the new expiry is left alone: if it fires early, on_expiry finds nothing due
+// and arms it again.
 void QuicTransport::arm_expiry_timer() {
   std::uint64_t expiry = ngtcp2_conn_get_expiry(conn_.get());
-  if (expiry == UINT64_MAX) {
-    expiry_timer_.cancel();
-    return;
-  }
+  if (expiry == UINT64_MAX || armed_expiry_ <= expiry) return;
+  armed_expiry_ = expiry;
   std::uint64_t now = util::now_ns();
-  auto delay = std::chrono::nanoseconds(expiry > now ? expiry - now : 0);
-  expiry_timer_.expires_after(delay);
+  expiry_timer_.expires_after(std::chrono::nanoseconds(expiry > now ? expiry - now : 0));
   expiry_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
     if (self->closed_ || ec == asio::error::operation_aborted) return;
+    self->armed_expiry_ = UINT64_MAX;
     self->on_expiry();
   });
 }
@@ -514,8 +539,14 @@ void QuicTransport::fail(int ngtcp2_error) {
   ngtcp2_ssize n = ngtcp2_conn_write_connection_close(conn_.get(), &storage.path, &info,
                                                       send_buffer_.data(), send_buffer_.size(),
                                                       &last_error_, util::now_ns());
-  if (n > 0) (void)socket_.send({send_buffer_.data(), static_cast<std::size_t>(n)});
+  send_connection_close(n);
   finish(std::move(reason));
+}
+
+void QuicTransport::send_connection_close(ngtcp2_ssize length) {
+  if (length <= 0) return;
+  std::size_t bytes = static_cast<std::size_t>(length), sent = 0;
+  (void)socket_.send_segments({send_buffer_.data(), bytes}, bytes, sent);  // best effort
 }
 
 void QuicTransport::close(std::uint64_t app_error_code, Error reason) {
@@ -528,7 +559,7 @@ void QuicTransport::close(std::uint64_t app_error_code, Error reason) {
     ngtcp2_ssize n = ngtcp2_conn_write_connection_close(conn_.get(), &storage.path, &info,
                                                         send_buffer_.data(), send_buffer_.size(),
                                                         &last_error_, util::now_ns());
-    if (n > 0) (void)socket_.send({send_buffer_.data(), static_cast<std::size_t>(n)});
+    send_connection_close(n);
   }
   finish(std::move(reason));
 }

@@ -126,7 +126,9 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   void on_readable();
   bool read_datagram(std::span<const std::uint8_t> datagram);
   void write_packets();
-  bool send_packet(std::span<const std::uint8_t> packet);
+  ngtcp2_ssize write_one_packet(std::uint8_t* dest, std::size_t capacity, std::uint64_t now);
+  bool flush_batch(std::size_t& bytes, std::size_t segment);
+  void send_connection_close(ngtcp2_ssize length);
   void arm_expiry_timer();
   void on_expiry();
   void after_io();
@@ -151,8 +153,10 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   ngtcp2_ccerr last_error_{};
 
   std::vector<std::uint8_t> receive_buffer_;
-  std::vector<std::uint8_t> send_buffer_;
-  std::vector<std::uint8_t> blocked_packet_;     // a datagram the kernel refused with EAGAIN
+  std::vector<std::uint8_t> send_buffer_;        // a batch of packets being written
+  std::vector<std::uint8_t> blocked_;            // packets the kernel refused with EAGAIN, in order
+  std::size_t blocked_segment_ = 0;
+  std::uint64_t armed_expiry_ = UINT64_MAX;      // when the expiry timer fires; UINT64_MAX: not armed
   bool handshake_completed_ = false;
   bool handshake_event_pending_ = false;
   bool stream_credit_event_pending_ = false;

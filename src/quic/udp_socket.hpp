@@ -1,5 +1,9 @@
 #pragma once
 // A connected UDP socket for one QUIC connection: one peer, datagrams in and out, never blocking.
+//
+// Where the kernel offers them it batches: UDP GRO coalesces received datagrams of one size into one
+// buffer (try_receive reports the segment size), and UDP GSO sends several equal-size packets from one
+// buffer in one call (send_segments). Without them both fall back to one datagram per call.
 
 #include <cstddef>
 #include <cstdint>
@@ -15,12 +19,12 @@ class UdpSocket {
  public:
   explicit UdpSocket(asio::any_io_executor executor) : socket_(std::move(executor)) {}
 
-  // Opens a non-blocking socket of the peer's family and connects it (so the local address is known).
+  // Opens a non-blocking socket of the peer's family and connects it (so the local address is known),
+  // and turns on GRO when the kernel supports it.
   std::error_code connect(const asio::ip::udp::endpoint& peer);
   asio::ip::udp::endpoint local_endpoint() const;
   asio::ip::udp::endpoint remote_endpoint() const;
 
-  // Waits for a datagram to be readable; `handler(std::error_code)`.
   template <class Handler>
   void async_wait_readable(Handler&& handler) {
     socket_.async_wait(asio::ip::udp::socket::wait_read, std::forward<Handler>(handler));
@@ -30,16 +34,26 @@ class UdpSocket {
     socket_.async_wait(asio::ip::udp::socket::wait_write, std::forward<Handler>(handler));
   }
 
-  // Reads one datagram if one is waiting: its size, 0 with `would_block` set when none, or an error.
-  std::size_t try_receive(std::span<std::uint8_t> buffer, std::error_code& ec);
-  // Sends one datagram; `would_block` means the kernel queue is full and the caller should wait.
-  std::error_code send(std::span<const std::uint8_t> datagram);
+  // Reads what is waiting: its size (0 with `would_block` set when nothing is), and in `segment_size`
+  // the size of each coalesced datagram (the last may be shorter; equal to the size without GRO).
+  std::size_t try_receive(std::span<std::uint8_t> buffer, std::size_t& segment_size, std::error_code& ec);
+  // Sends `packets`, consecutive datagrams of `segment_size` bytes (the last may be shorter): one GSO
+  // call where available, otherwise one call each. `would_block` means nothing more was sent; `sent`
+  // says how many bytes of `packets` went out.
+  std::error_code send_segments(std::span<const std::uint8_t> packets, std::size_t segment_size,
+                                std::size_t& sent);
+  // Whether one send_segments call can carry several packets.
+  bool gso_enabled() const noexcept { return gso_; }
 
   void close() noexcept;
   bool is_open() const noexcept { return socket_.is_open(); }
 
  private:
+  std::error_code send_one(std::span<const std::uint8_t> datagram);
+  std::error_code send_gso(std::span<const std::uint8_t> packets, std::size_t segment_size);
+
   asio::ip::udp::socket socket_;
+  bool gso_ = true;  // until the kernel says otherwise
 };
 
 }  // namespace quiver::quic
