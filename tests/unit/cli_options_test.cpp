@@ -10,74 +10,102 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::expected<CliOptions, CliExit> parse(std::vector<const char*> args) {
+std::expected<Command, CliExit> parse(std::vector<const char*> args) {
   args.insert(args.begin(), "quiver");
   return parse_cli(static_cast<int>(args.size()), args.data());
 }
 
-CliOptions parse_ok(std::vector<const char*> args) {
-  auto options = parse(std::move(args));
-  EXPECT_TRUE(options.has_value()) << (options ? "" : options.error().text);
-  return options.value_or(CliOptions{});
+// The command `args` parse to, which must be of type T.
+template <class T>
+T parse_as(std::vector<const char*> args) {
+  auto command = parse(std::move(args));
+  EXPECT_TRUE(command.has_value()) << (command ? "" : command.error().text);
+  if (!command) return T{};
+  EXPECT_TRUE(std::holds_alternative<T>(*command));
+  return std::holds_alternative<T>(*command) ? std::get<T>(*command) : T{};
 }
 
+FetchOptions parse_ok(std::vector<const char*> args) { return parse_as<FetchOptions>(std::move(args)); }
+
 CliExit parse_exit(std::vector<const char*> args) {
-  auto options = parse(std::move(args));
-  EXPECT_FALSE(options.has_value());
-  return options ? CliExit{-1, ""} : options.error();
+  auto command = parse(std::move(args));
+  EXPECT_FALSE(command.has_value());
+  return command ? CliExit{-1, ""} : command.error();
+}
+
+void expect_usage_error(const std::vector<const char*>& args) {
+  CliExit exit = parse_exit(args);
+  EXPECT_EQ(exit.exit_code, exit_code::usage) << exit.text;
+  EXPECT_TRUE(exit.text.starts_with("quiver: usage: ")) << exit.text;
+  EXPECT_EQ(exit.text.find('\n'), std::string::npos) << "one line: " << exit.text;
 }
 
 TEST(ParseCli, UrlOnlyGivesDefaults) {
-  CliOptions options = parse_ok({"https://example.com/"});
-  EXPECT_EQ(options.url, "https://example.com/");
-  EXPECT_FALSE(options.method.has_value());
-  EXPECT_TRUE(options.headers.empty());
-  EXPECT_TRUE(options.data.empty());
+  FetchOptions options = parse_ok({"https://example.com/"});
+  EXPECT_EQ(options.request.urls, std::vector<std::string>{"https://example.com/"});
+  EXPECT_FALSE(options.request.method.has_value());
+  EXPECT_TRUE(options.request.headers.empty());
+  EXPECT_TRUE(options.request.data.empty());
   EXPECT_FALSE(options.output_file.has_value());
-  EXPECT_FALSE(options.include || options.insecure || options.fail || options.verbose);
-  EXPECT_EQ(options.ca_file, "");
-  EXPECT_FALSE(options.connect_timeout.has_value());
+  EXPECT_FALSE(options.include || options.request.insecure || options.fail || options.verbose);
+  EXPECT_FALSE(options.remote_name || options.parallel || options.silent || options.show_error);
+  EXPECT_EQ(options.parallel_max, 50u);
+  EXPECT_EQ(options.request.ca_file, "");
+  EXPECT_FALSE(options.request.connect_timeout.has_value());
   EXPECT_FALSE(options.max_time.has_value());
 }
 
 TEST(ParseCli, ShortOptions) {
-  CliOptions options = parse_ok({"-X", "PUT", "-o", "out.bin", "-i", "-k", "-f", "-v", "-m", "2.5", "https://h/"});
-  EXPECT_EQ(options.method, "PUT");
+  FetchOptions options = parse_ok({"-X", "PUT", "-o", "out.bin", "-i", "-k", "-f", "-v", "-m", "2.5", "https://h/"});
+  EXPECT_EQ(options.request.method, "PUT");
   EXPECT_EQ(options.output_file, "out.bin");
   EXPECT_TRUE(options.include);
-  EXPECT_TRUE(options.insecure);
+  EXPECT_TRUE(options.request.insecure);
   EXPECT_TRUE(options.fail);
   EXPECT_TRUE(options.verbose);
   EXPECT_EQ(options.max_time, 2500ms);
-  EXPECT_EQ(options.url, "https://h/");
+  EXPECT_EQ(options.request.urls, std::vector<std::string>{"https://h/"});
 }
 
 TEST(ParseCli, LongOptions) {
-  CliOptions options = parse_ok({"https://h/", "--request", "DELETE", "--output=o", "--include", "--insecure",
-                                 "--fail", "--verbose", "--cacert", "ca.pem", "--connect-timeout", "0.25",
-                                 "--max-time", "10", "--data", "x=1", "--header", "A: b"});
-  EXPECT_EQ(options.method, "DELETE");
+  FetchOptions options = parse_ok({"https://h/", "--request", "DELETE", "--output=o", "--include", "--insecure",
+                                   "--fail", "--verbose", "--cacert", "ca.pem", "--connect-timeout", "0.25",
+                                   "--max-time", "10", "--data", "x=1", "--header", "A: b", "--silent",
+                                   "--show-error"});
+  EXPECT_EQ(options.request.method, "DELETE");
   EXPECT_EQ(options.output_file, "o");
-  EXPECT_TRUE(options.include && options.insecure && options.fail && options.verbose);
-  EXPECT_EQ(options.ca_file, "ca.pem");
-  EXPECT_EQ(options.connect_timeout, 250ms);
+  EXPECT_TRUE(options.include && options.request.insecure && options.fail && options.verbose);
+  EXPECT_TRUE(options.silent && options.show_error);
+  EXPECT_EQ(options.request.ca_file, "ca.pem");
+  EXPECT_EQ(options.request.connect_timeout, 250ms);
   EXPECT_EQ(options.max_time, 10s);
-  EXPECT_EQ(options.data, std::vector<std::string>{"x=1"});
-  EXPECT_EQ(options.headers, (std::vector<Header>{{"A", "b"}}));
+  EXPECT_EQ(options.request.data, std::vector<std::string>{"x=1"});
+  EXPECT_EQ(options.request.headers, (std::vector<Header>{{"A", "b"}}));
 }
 
 TEST(ParseCli, CombinedShortFlags) {
-  CliOptions options = parse_ok({"-ikv", "https://h/"});
-  EXPECT_TRUE(options.include && options.insecure && options.verbose);
+  FetchOptions options = parse_ok({"-ikvsS", "https://h/"});
+  EXPECT_TRUE(options.include && options.request.insecure && options.verbose && options.silent && options.show_error);
   EXPECT_FALSE(options.fail);
 }
 
+TEST(ParseCli, SeveralUrlsParallelAndRemoteNames) {
+  FetchOptions options = parse_ok({"-Z", "--parallel-max", "3", "-O", "--output-dir", "/tmp/x", "https://h/a",
+                                   "https://h/b", "https://h/c"});
+  EXPECT_EQ(options.request.urls, (std::vector<std::string>{"https://h/a", "https://h/b", "https://h/c"}));
+  EXPECT_TRUE(options.parallel);
+  EXPECT_EQ(options.parallel_max, 3u);
+  EXPECT_TRUE(options.remote_name);
+  EXPECT_EQ(options.output_dir, "/tmp/x");
+  EXPECT_FALSE(parse_ok({"https://h/a", "https://h/b"}).parallel);  // one after another by default
+}
+
 TEST(ParseCli, RepeatedHeadersKeepOrderAndTrimValues) {
-  CliOptions options = parse_ok({"-H", "Accept: text/html", "-H", "X-Empty:", "-H", "X-Pad:  v  ", "-H",
-                                 "X-Colon: a:b", "https://h/"});
-  EXPECT_EQ(options.headers, (std::vector<Header>{
-                                 {"Accept", "text/html"}, {"X-Empty", ""}, {"X-Pad", "v"}, {"X-Colon", "a:b"}}));
-  EXPECT_EQ(options.url, "https://h/");  // not swallowed as a second -H value
+  FetchOptions options = parse_ok({"-H", "Accept: text/html", "-H", "X-Empty:", "-H", "X-Pad:  v  ", "-H",
+                                   "X-Colon: a:b", "https://h/"});
+  EXPECT_EQ(options.request.headers,
+            (std::vector<Header>{{"Accept", "text/html"}, {"X-Empty", ""}, {"X-Pad", "v"}, {"X-Colon", "a:b"}}));
+  EXPECT_EQ(options.request.urls, std::vector<std::string>{"https://h/"});  // not swallowed as a second -H value
 }
 
 TEST(ParseCli, MalformedHeaderIsNamed) {
@@ -86,21 +114,37 @@ TEST(ParseCli, MalformedHeaderIsNamed) {
   EXPECT_NE(exit.text.find("'NoColon'"), std::string::npos) << exit.text;
   EXPECT_TRUE(exit.text.starts_with("quiver: ")) << exit.text;
   EXPECT_EQ(parse_exit({"-H", ": v", "https://h/"}).exit_code, exit_code::invalid_header);
+  EXPECT_EQ(parse_exit({"bench", "-H", "NoColon"}).exit_code, exit_code::invalid_header);
 }
 
 TEST(ParseCli, RepeatedDataIsKeptInOrder) {
-  CliOptions options = parse_ok({"-d", "a=1", "-d", "@body.txt", "https://h/"});
-  EXPECT_EQ(options.data, (std::vector<std::string>{"a=1", "@body.txt"}));
-  EXPECT_FALSE(options.method.has_value());  // POST is chosen when the request is prepared
+  FetchOptions options = parse_ok({"-d", "a=1", "-d", "@body.txt", "https://h/"});
+  EXPECT_EQ(options.request.data, (std::vector<std::string>{"a=1", "@body.txt"}));
+  EXPECT_FALSE(options.request.method.has_value());  // POST is chosen when the request is prepared
 }
 
 TEST(ParseCli, HelpGoesToStdoutWithExitZero) {
   for (const char* flag : {"-h", "--help"}) {
     CliExit exit = parse_exit({flag});
     EXPECT_EQ(exit.exit_code, 0);
-    EXPECT_NE(exit.text.find("--max-time"), std::string::npos);
-    EXPECT_NE(exit.text.find("--header"), std::string::npos);
-    EXPECT_NE(exit.text.find("Exit status"), std::string::npos);
+    for (const char* expected : {"--max-time", "--header", "--parallel", "Exit status", "serve", "bench", "demo"}) {
+      EXPECT_NE(exit.text.find(expected), std::string::npos) << expected;
+    }
+  }
+}
+
+TEST(ParseCli, EachSubcommandHasItsOwnHelp) {
+  const std::vector<std::pair<const char*, std::vector<const char*>>> helps = {
+      {"serve", {"--port", "--cert", "--max-streams", "/bytes/N", "SIGTERM"}},
+      {"bench", {"--requests", "--duration", "--connections", "--max-concurrent-streams", "--json", "Concurrency"}},
+      {"demo", {"--bench-seconds", "GOAWAY"}},
+  };
+  for (const auto& [name, expected] : helps) {
+    CliExit exit = parse_exit({name, "--help"});
+    EXPECT_EQ(exit.exit_code, 0) << name;
+    EXPECT_NE(exit.text.find(std::string("quiver ") + name), std::string::npos) << exit.text;
+    for (const char* text : expected) EXPECT_NE(exit.text.find(text), std::string::npos) << name << ": " << text;
+    EXPECT_EQ(exit.text.find("--max-time"), std::string::npos) << name << " shows the fetch options";
   }
 }
 
@@ -115,26 +159,83 @@ TEST(ParseCli, UsageErrors) {
   const std::vector<std::vector<const char*>> bad_usages = {
       {},                                               // no URL
       {"--no-such-option", "https://h/"},               // unknown option
-      {"https://h/", "https://other/"},                 // two URLs
+      {"-o", "f", "https://h/", "https://other/"},      // one -o file, two URLs
+      {"-o", "f", "-O", "https://h/"},                  // -o and -O
+      {"--output-dir", "d", "https://h/"},              // --output-dir without -O
+      {"--parallel-max", "0", "-Z", "https://h/"},      // out of range
       {"-X"},                                           // missing value
       {"--connect-timeout", "abc", "https://h/"},       // not a number
       {"--connect-timeout", "0", "https://h/"},         // not positive
       {"-m", "-1", "https://h/"},                       // not positive
       {"-m", "nan", "https://h/"},                      // not finite
+      {"-k", "bench"},                                  // an option before the subcommand
+      {"https://h/", "serve"},                          // a URL with a subcommand
+      {"serve", "--cert", "c.pem"},                     // --cert without --key
+      {"serve", "--port", "70000"},                     // not a port
+      {"bench", "-n", "10", "-D", "1"},                 // -n and -D
+      {"bench", "-c", "1", "--threads", "2"},           // more threads than connections
+      {"bench", "https://a/", "https://b/"},            // one URL at most
+      {"demo", "--bench-seconds", "0"},                 // not positive
   };
-  for (const auto& args : bad_usages) {
-    CliExit exit = parse_exit(args);
-    EXPECT_EQ(exit.exit_code, exit_code::usage) << exit.text;
-    EXPECT_TRUE(exit.text.starts_with("quiver: usage: ")) << exit.text;
-    EXPECT_EQ(exit.text.find('\n'), std::string::npos) << "one line: " << exit.text;
-  }
+  for (const auto& args : bad_usages) expect_usage_error(args);
   EXPECT_NE(parse_exit({}).text.find("missing URL"), std::string::npos);
   EXPECT_NE(parse_exit({"--bogus", "https://h/"}).text.find("--bogus"), std::string::npos);
   EXPECT_NE(parse_exit({"-m", "0", "https://h/"}).text.find("--max-time"), std::string::npos);
+  EXPECT_NE(parse_exit({"bench", "--bogus"}).text.find("quiver bench --help"), std::string::npos);
 }
 
 TEST(ParseCli, SubMillisecondTimeoutsRoundUp) {
-  EXPECT_EQ(parse_ok({"--connect-timeout", "0.0001", "https://h/"}).connect_timeout, 1ms);
+  EXPECT_EQ(parse_ok({"--connect-timeout", "0.0001", "https://h/"}).request.connect_timeout, 1ms);
+}
+
+TEST(ParseServe, DefaultsAndOptions) {
+  ServeOptions defaults = parse_as<ServeOptions>({"serve"});
+  EXPECT_EQ(defaults.host, "127.0.0.1");
+  EXPECT_EQ(defaults.port, 4433);
+  EXPECT_TRUE(defaults.cert_file.empty() && defaults.key_file.empty());
+  EXPECT_EQ(defaults.max_streams, 100u);
+  EXPECT_EQ(defaults.idle_timeout, 30s);
+
+  ServeOptions options = parse_as<ServeOptions>({"serve", "--host", "::1", "--port", "0", "--cert", "c.pem", "--key",
+                                                 "k.pem", "--max-streams", "7", "--idle-timeout", "1.5", "-q"});
+  EXPECT_EQ(options.host, "::1");
+  EXPECT_EQ(options.port, 0);
+  EXPECT_EQ(options.cert_file, "c.pem");
+  EXPECT_EQ(options.key_file, "k.pem");
+  EXPECT_EQ(options.max_streams, 7u);
+  EXPECT_EQ(options.idle_timeout, 1500ms);
+  EXPECT_TRUE(options.quiet);
+}
+
+TEST(ParseBench, DefaultsAndOptions) {
+  BenchOptions defaults = parse_as<BenchOptions>({"bench"});
+  EXPECT_TRUE(defaults.request.urls.empty());  // the embedded server
+  EXPECT_FALSE(defaults.requests || defaults.duration);
+  EXPECT_EQ(defaults.connections, 1u);
+  EXPECT_EQ(defaults.streams, 10u);
+  EXPECT_EQ(defaults.threads, 1u);
+  EXPECT_EQ(defaults.warmup, 0ms);
+  EXPECT_FALSE(defaults.json);
+
+  BenchOptions options = parse_as<BenchOptions>({"bench", "https://h/x", "-n", "500", "-c", "4", "-m", "25", "-d",
+                                                 "@f", "-H", "A: 1", "--warmup", "0.5", "--cacert", "ca.pem", "-k",
+                                                 "--json", "--threads", "2"});
+  EXPECT_EQ(options.request.urls, std::vector<std::string>{"https://h/x"});
+  EXPECT_EQ(options.requests, 500u);
+  EXPECT_EQ(options.connections, 4u);
+  EXPECT_EQ(options.streams, 25u);
+  EXPECT_EQ(options.request.data, std::vector<std::string>{"@f"});
+  EXPECT_EQ(options.request.headers, (std::vector<Header>{{"A", "1"}}));
+  EXPECT_EQ(options.warmup, 500ms);
+  EXPECT_EQ(options.request.ca_file, "ca.pem");
+  EXPECT_TRUE(options.request.insecure && options.json);
+  EXPECT_EQ(options.threads, 2u);
+  EXPECT_EQ(parse_as<BenchOptions>({"bench", "-D", "2"}).duration, 2s);
+}
+
+TEST(ParseDemo, BenchSeconds) {
+  EXPECT_EQ(parse_as<DemoOptions>({"demo"}).bench_duration, 3s);
+  EXPECT_EQ(parse_as<DemoOptions>({"demo", "--bench-seconds", "0.5"}).bench_duration, 500ms);
 }
 
 }  // namespace

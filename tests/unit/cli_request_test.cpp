@@ -30,22 +30,28 @@ class TempFile {
   std::filesystem::path path_;
 };
 
-CliOptions options_for(std::string url) {
-  CliOptions options;
-  options.url = std::move(url);
+RequestOptions options_for(std::string url) {
+  RequestOptions options;
+  options.urls = {std::move(url)};
   return options;
 }
 
-PreparedRequest prepare_ok(const CliOptions& options, std::string_view stdin_text = "") {
+std::vector<PreparedRequest> prepare_all(const RequestOptions& options, std::string_view stdin_text = "") {
   std::istringstream in{std::string(stdin_text)};
-  auto prepared = prepare_request(options, in);
+  auto prepared = prepare_requests(options, in);
   EXPECT_TRUE(prepared.has_value()) << (prepared ? "" : prepared.error().line());
-  return prepared.value_or(PreparedRequest{});
+  return prepared.value_or(std::vector<PreparedRequest>{});
 }
 
-Failure prepare_failure(const CliOptions& options) {
+PreparedRequest prepare_ok(const RequestOptions& options, std::string_view stdin_text = "") {
+  auto all = prepare_all(options, stdin_text);
+  EXPECT_EQ(all.size(), 1u);
+  return all.empty() ? PreparedRequest{} : std::move(all.front());
+}
+
+Failure prepare_failure(const RequestOptions& options) {
   std::istringstream in;
-  auto prepared = prepare_request(options, in);
+  auto prepared = prepare_requests(options, in);
   EXPECT_FALSE(prepared.has_value());
   return prepared ? Failure{} : prepared.error();
 }
@@ -63,7 +69,7 @@ TEST(PrepareRequest, GetWithDefaultHeaders) {
 }
 
 TEST(PrepareRequest, UserHeadersReplaceDefaults) {
-  CliOptions options = options_for("https://h/");
+  RequestOptions options = options_for("https://h/");
   options.headers = {{"User-Agent", "me"}, {"X-A", "1"}};
   PreparedRequest prepared = prepare_ok(options);
   EXPECT_EQ(prepared.request.headers.get_all("user-agent"), std::vector<std::string_view>{"me"});
@@ -71,7 +77,7 @@ TEST(PrepareRequest, UserHeadersReplaceDefaults) {
 }
 
 TEST(PrepareRequest, DataMakesAFormPost) {
-  CliOptions options = options_for("https://h/");
+  RequestOptions options = options_for("https://h/");
   options.data = {"a=1", "b=2"};
   PreparedRequest prepared = prepare_ok(options);
   EXPECT_EQ(prepared.request.method, "POST");
@@ -81,7 +87,7 @@ TEST(PrepareRequest, DataMakesAFormPost) {
 }
 
 TEST(PrepareRequest, DataKeepsUserContentTypeAndMethod) {
-  CliOptions options = options_for("https://h/");
+  RequestOptions options = options_for("https://h/");
   options.data = {"{}"};
   options.method = "PUT";
   options.headers = {{"Content-Type", "application/json"}};
@@ -92,7 +98,7 @@ TEST(PrepareRequest, DataKeepsUserContentTypeAndMethod) {
 
 TEST(PrepareRequest, DataFromFileIsSentVerbatim) {
   TempFile file(std::string("line1\nline2\0end", 15));
-  CliOptions options = options_for("https://h/");
+  RequestOptions options = options_for("https://h/");
   options.data = {"@" + file.path()};
   PreparedRequest prepared = prepare_ok(options);
   EXPECT_EQ(prepared.request.method, "POST");
@@ -100,13 +106,13 @@ TEST(PrepareRequest, DataFromFileIsSentVerbatim) {
 }
 
 TEST(PrepareRequest, DataFromStdin) {
-  CliOptions options = options_for("https://h/");
+  RequestOptions options = options_for("https://h/");
   options.data = {"@-"};
   EXPECT_EQ(prepare_ok(options, "from stdin").request.body.bytes(), "from stdin");
 }
 
 TEST(PrepareRequest, UnreadableDataFileIsNamed) {
-  CliOptions options = options_for("https://h/");
+  RequestOptions options = options_for("https://h/");
   options.data = {"@/nonexistent/quiver-body.txt"};
   Failure failure = prepare_failure(options);
   EXPECT_EQ(failure.exit_code, exit_code::read_failed);
@@ -116,8 +122,21 @@ TEST(PrepareRequest, UnreadableDataFileIsNamed) {
   EXPECT_EQ(prepare_failure(options).exit_code, exit_code::read_failed);
 }
 
+TEST(PrepareRequest, SeveralUrlsShareTheBody) {
+  RequestOptions options = options_for("https://a/x");
+  options.urls.push_back("https://b:8443/y?z=1");
+  options.data = {"@-"};
+  auto all = prepare_all(options, "once");
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].request.url.to_string(), "https://a/x");
+  EXPECT_EQ(all[1].request.url.to_string(), "https://b:8443/y?z=1");
+  EXPECT_EQ(all[0].request.body.bytes(), "once");
+  EXPECT_EQ(all[1].request.body.bytes(), "once");
+  EXPECT_EQ(all[1].fields[2], (Header{":authority", "b:8443"}));
+}
+
 TEST(PrepareRequest, BadUrlIsReportedBeforeAnythingElse) {
-  CliOptions options = options_for("http://h/");
+  RequestOptions options = options_for("http://h/");
   options.data = {"@/nonexistent/file"};
   Failure failure = prepare_failure(options);
   EXPECT_EQ(failure.exit_code, exit_code::bad_url);
@@ -125,8 +144,14 @@ TEST(PrepareRequest, BadUrlIsReportedBeforeAnythingElse) {
   EXPECT_TRUE(failure.line().starts_with("quiver: invalid_url: ")) << failure.line();
 }
 
+TEST(PrepareRequest, AnyBadUrlFailsTheWholeCommand) {
+  RequestOptions options = options_for("https://good/");
+  options.urls.push_back("https://bad host/");
+  EXPECT_EQ(prepare_failure(options).exit_code, exit_code::bad_url);
+}
+
 TEST(PrepareRequest, ForbiddenHeaderIsNamed) {
-  CliOptions options = options_for("https://h/");
+  RequestOptions options = options_for("https://h/");
   options.headers = {{"Connection", "close"}};
   Failure failure = prepare_failure(options);
   EXPECT_EQ(failure.exit_code, exit_code::invalid_header);
@@ -134,14 +159,14 @@ TEST(PrepareRequest, ForbiddenHeaderIsNamed) {
 }
 
 TEST(PrepareRequest, BadMethodIsRejected) {
-  CliOptions options = options_for("https://h/");
+  RequestOptions options = options_for("https://h/");
   options.method = "GE T";
   EXPECT_EQ(prepare_failure(options).exit_code, exit_code::invalid_header);
 }
 
 TEST(ConnectionOptionsFor, MapsTlsAndTimeout) {
   TempFile ca("-----BEGIN CERTIFICATE-----\n");
-  CliOptions options = options_for("https://h/");
+  RequestOptions options = options_for("https://h/");
   options.insecure = true;
   options.ca_file = ca.path();
   options.connect_timeout = 1500ms;
@@ -158,7 +183,7 @@ TEST(ConnectionOptionsFor, MapsTlsAndTimeout) {
 }
 
 TEST(ConnectionOptionsFor, UnreadableCaFileIsNamed) {
-  CliOptions options = options_for("https://h/");
+  RequestOptions options = options_for("https://h/");
   options.ca_file = "/nonexistent/ca.pem";
   auto connection = connection_options_for(options);
   ASSERT_FALSE(connection.has_value());
@@ -166,54 +191,100 @@ TEST(ConnectionOptionsFor, UnreadableCaFileIsNamed) {
   EXPECT_NE(connection.error().cause.find("'/nonexistent/ca.pem'"), std::string::npos);
 }
 
-Response sample_response(int status) {
-  Response response;
-  response.status = status;
-  response.headers = {{"content-type", "text/plain"}, {"x-a", "1"}};
-  response.body = "body";
-  return response;
+const Headers sample_headers = {{"content-type", "text/plain"}, {"x-a", "1"}};
+
+std::string file_contents(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(file), {});
 }
 
-TEST(EmitResponse, BodyOnly) {
+TEST(BodyWriter, BodyOnlyToStdout) {
   std::ostringstream out;
-  EXPECT_FALSE(emit_response(sample_response(200), "https://h/", options_for("https://h/"), out).has_value());
+  BodyWriter writer({}, out, false);
+  EXPECT_FALSE(writer.begin(200, sample_headers).has_value());
+  EXPECT_FALSE(writer.write("bo").has_value());
+  EXPECT_FALSE(writer.write("dy").has_value());
+  EXPECT_FALSE(writer.finish().has_value());
   EXPECT_EQ(out.str(), "body");
 }
 
-TEST(EmitResponse, IncludeWritesTheHeadFirst) {
-  CliOptions options = options_for("https://h/");
-  options.include = true;
+TEST(BodyWriter, IncludeWritesTheHeadFirst) {
   std::ostringstream out;
-  EXPECT_FALSE(emit_response(sample_response(404), "https://h/", options, out).has_value());
+  BodyWriter writer({}, out, true);
+  EXPECT_FALSE(writer.begin(404, sample_headers).has_value());
+  EXPECT_FALSE(writer.write("body").has_value());
   EXPECT_EQ(out.str(), "HTTP/3 404\r\ncontent-type: text/plain\r\nx-a: 1\r\n\r\nbody");
 }
 
-TEST(EmitResponse, FailSuppressesErrorBodies) {
-  CliOptions options = options_for("https://h/");
-  options.fail = true;
+TEST(BodyWriter, BufferHoldsTheBody) {
   std::ostringstream out;
-  auto failure = emit_response(sample_response(404), "https://h/x", options, out);
+  BodyWriter writer({OutputTarget::Kind::buffer, ""}, out, false);
+  writer.begin(200, sample_headers);
+  writer.write("held");
+  writer.finish();
+  EXPECT_EQ(out.str(), "");
+  EXPECT_EQ(writer.take_buffer(), "held");
+}
+
+TEST(BodyWriter, FileIsCreatedOnlyWhenBegun) {
+  TempFile file("previous contents, longer than the body");
+  std::filesystem::remove(file.path());
+  std::ostringstream out;
+  {
+    BodyWriter unused({OutputTarget::Kind::file, file.path()}, out, false);
+    EXPECT_FALSE(unused.finish().has_value());
+  }
+  EXPECT_FALSE(std::filesystem::exists(file.path()));
+  BodyWriter writer({OutputTarget::Kind::file, file.path()}, out, false);
+  EXPECT_FALSE(writer.begin(200, sample_headers).has_value());
+  EXPECT_FALSE(writer.write("body").has_value());
+  EXPECT_FALSE(writer.finish().has_value());
+  EXPECT_EQ(out.str(), "");
+  EXPECT_EQ(file_contents(file.path()), "body");
+}
+
+TEST(BodyWriter, UnwritableFileFails) {
+  std::ostringstream out;
+  BodyWriter writer({OutputTarget::Kind::file, "/nonexistent/dir/out"}, out, false);
+  auto failure = writer.begin(200, sample_headers);
+  ASSERT_TRUE(failure.has_value());
+  EXPECT_EQ(failure->exit_code, exit_code::write_failed);
+  EXPECT_NE(failure->cause.find("'/nonexistent/dir/out'"), std::string::npos);
+}
+
+TEST(HttpFailure, OnlyWithFailAndAnErrorStatus) {
+  auto failure = http_failure(404, "https://h/x", true);
   ASSERT_TRUE(failure.has_value());
   EXPECT_EQ(failure->exit_code, exit_code::http_error);
   EXPECT_NE(failure->cause.find("404"), std::string::npos);
-  EXPECT_EQ(out.str(), "");
-  EXPECT_FALSE(emit_response(sample_response(399), "https://h/", options, out).has_value());
+  EXPECT_FALSE(http_failure(399, "https://h/", true).has_value());
+  EXPECT_FALSE(http_failure(500, "https://h/", false).has_value());
 }
 
-TEST(EmitResponse, OutputFile) {
-  TempFile file("previous contents, longer than the body");
-  CliOptions options = options_for("https://h/");
-  options.output_file = file.path();
-  std::ostringstream out;
-  EXPECT_FALSE(emit_response(sample_response(200), "https://h/", options, out).has_value());
-  EXPECT_EQ(out.str(), "");
-  std::ifstream written(file.path(), std::ios::binary);
-  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(written), {}), "body");
+TEST(RemoteFileName, LastPathSegmentOrIndexHtml) {
+  const auto name = [](const char* url) { return remote_file_name(*Url::parse(url)); };
+  EXPECT_EQ(name("https://h/a/b/file.tar.gz"), "file.tar.gz");
+  EXPECT_EQ(name("https://h/a/b.bin?x=1/2"), "b.bin");
+  EXPECT_EQ(name("https://h/"), "index.html");
+  EXPECT_EQ(name("https://h"), "index.html");
+  EXPECT_EQ(name("https://h/dir/"), "index.html");
+  EXPECT_EQ(name("https://h/bytes/10"), "10");
+}
 
-  options.output_file = "/nonexistent/dir/out";
-  auto failure = emit_response(sample_response(200), "https://h/", options, out);
-  ASSERT_TRUE(failure.has_value());
-  EXPECT_EQ(failure->exit_code, exit_code::write_failed);
+TEST(OutputTarget, ChosenByTheOptions) {
+  const Url url = *Url::parse("https://h/x/data.bin");
+  FetchOptions options;
+  EXPECT_EQ(OutputTarget::for_url(options, url, false).kind, OutputTarget::Kind::stdout_stream);
+  EXPECT_EQ(OutputTarget::for_url(options, url, true).kind, OutputTarget::Kind::buffer);
+  options.output_file = "o.bin";
+  EXPECT_EQ(OutputTarget::for_url(options, url, true).path, "o.bin");
+  options.output_file.reset();
+  options.remote_name = true;
+  EXPECT_EQ(OutputTarget::for_url(options, url, false).path, "data.bin");
+  options.output_dir = "/tmp/d";
+  OutputTarget target = OutputTarget::for_url(options, url, true);
+  EXPECT_EQ(target.kind, OutputTarget::Kind::file);
+  EXPECT_EQ(target.path, "/tmp/d/data.bin");
 }
 
 TEST(ExitCodes, EachFailureKindHasItsCode) {

@@ -1,14 +1,13 @@
 #include "cli_options.hpp"
 
-#include <cmath>
-
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <gnutls/gnutls.h>
 #include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2.h>
 
 #include "exit_codes.hpp"
+#include "option_parsing.hpp"
+#include "subcommand_options.hpp"
 
 #ifndef QUIVER_VERSION
 #define QUIVER_VERSION "0.0.0"
@@ -19,21 +18,28 @@ namespace quiver::cli {
 namespace {
 
 constexpr std::string_view description =
-    "quiver: fetch a URL over HTTP/3 (QUIC) and print the response body.\n"
-    "Options follow curl where curl has the same option.";
+    "quiver: an HTTP/3 (QUIC) client, load generator and test server.\n\n"
+    "  quiver [options] URL...        fetch URLs and print their bodies (options below, as in curl)\n"
+    "  quiver SUBCOMMAND [options]    serve, bench or demo (see 'quiver SUBCOMMAND --help')\n\n"
+    "Several URLs share one connection per server and are fetched one after another, or all at\n"
+    "once with -Z.\n";
 
 constexpr std::string_view footer = R"(Examples:
   quiver https://example.com/                     print the body
   quiver -i https://example.com/                  status line and headers, then the body
   quiver -d 'a=1&b=2' https://example.com/form    POST form data
   quiver -d @body.json -H 'Content-Type: application/json' https://example.com/api
+  quiver -Z -O https://h/a.bin https://h/b.bin    download both at once into a.bin and b.bin
   quiver -v -k https://localhost:4433/            show connection events; accept any certificate
 
-Exit status: 0 on a complete response. Otherwise one line "quiver: <kind>: <cause>" on stderr and
-  2 usage, 3 bad URL, 6 unresolvable host, 7 nothing answered in time, 8 HTTP/3 protocol error,
-  22 HTTP status >= 400 with --fail, 23 cannot write output, 26 cannot read -d file,
-  28 --max-time passed, 35 handshake failed, 43 forbidden or malformed header,
-  56 connection failed, 60 certificate not trusted, 77 cannot read --cacert file,
+A progress bar is drawn on stderr when it is a terminal and the body does not go to the terminal.
+
+Exit status: 0 when every response was complete. Otherwise one line "quiver: <kind>: <cause>" on
+stderr per failed URL, and the first failed URL's code:
+  1 unexpected failure, 2 usage, 3 bad URL, 6 unresolvable host, 7 nothing answered in time or
+  connection refused, 8 HTTP/3 protocol error, 22 HTTP status >= 400 with --fail, 23 cannot write
+  output, 26 cannot read -d file, 28 --max-time passed, 35 handshake failed, 43 forbidden or
+  malformed header, 56 connection failed, 60 certificate not trusted, 77 cannot read --cacert file,
   92 stream reset by the server.)";
 
 std::string version_text() {
@@ -42,85 +48,52 @@ std::string version_text() {
                      gnutls_check_version(nullptr));
 }
 
-CliExit usage_error(std::string_view message) {
-  return CliExit{exit_code::usage, fmt::format("quiver: usage: {} (see 'quiver --help')", message)};
-}
-
-// "Name: value" -> {Name, value}; optional whitespace around the value is dropped, as curl does.
-std::expected<Header, CliExit> parse_header_option(const std::string& text) {
-  const auto colon = text.find(':');
-  if (colon == std::string::npos || colon == 0) {
-    return std::unexpected(CliExit{
-        exit_code::invalid_header,
-        fmt::format("quiver: invalid_request: malformed header '{}': expected -H 'Name: value'", text)});
-  }
-  std::string_view value = std::string_view(text).substr(colon + 1);
-  const auto first = value.find_first_not_of(" \t");
-  const auto last = value.find_last_not_of(" \t");
-  value = first == std::string_view::npos ? std::string_view() : value.substr(first, last - first + 1);
-  return Header{text.substr(0, colon), std::string(value)};
-}
-
-std::expected<std::chrono::milliseconds, CliExit> parse_seconds(std::string_view option, double seconds) {
-  constexpr double one_year = 365.0 * 24 * 3600;
-  if (!std::isfinite(seconds) || seconds <= 0 || seconds > one_year) {
-    return std::unexpected(usage_error(fmt::format("{} must be a positive number of seconds, got {}", option, seconds)));
-  }
-  return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(seconds * 1000)));
-}
-
-// The values CLI11 fills in; turned into CliOptions once parsing succeeded.
-struct RawOptions {
-  CliOptions options;
-  std::optional<std::string> method;
-  std::vector<std::string> headers;
-  std::optional<std::string> output_file;
-  std::optional<double> connect_timeout;
+// The values CLI11 fills in for the default form; turned into FetchOptions once parsing succeeded.
+struct RawFetchOptions {
+  RawRequestOptions request;
+  FetchOptions options;
   std::optional<double> max_time;
   bool version = false;
 };
 
-void declare_options(CLI::App& app, RawOptions& raw) {
-  CliOptions& o = raw.options;
-  app.add_option("URL", o.url, "The https:// URL to fetch")->option_text(" ");
-  app.add_option("-X,--request", raw.method, "Request method (default GET, or POST with -d)")
+void declare_fetch_options(CLI::App& app, RawFetchOptions& raw) {
+  FetchOptions& o = raw.options;
+  app.add_option("URL", raw.request.options.urls, "The https:// URLs to fetch")->option_text(" ");
+  app.add_option("-X,--request", raw.request.options.method, "Request method (default GET, or POST with -d)")
       ->option_text("METHOD");
-  app.add_option("-H,--header", raw.headers, "Add a request header 'Name: value' (repeatable)")
-      ->option_text("'NAME: VALUE'")
-      ->allow_extra_args(false);
-  app.add_option("-d,--data", o.data,
-                 "POST DATA as a form body; @FILE sends a file as is, @- reads stdin; repeats join with '&'")
-      ->option_text("DATA")
-      ->allow_extra_args(false);
-  app.add_option("-o,--output", raw.output_file, "Write the body to FILE instead of stdout")->option_text("FILE");
-  app.add_flag("-i,--include", o.include, "Print the status line and response headers before the body");
-  app.add_flag("-k,--insecure", o.insecure, "Do not verify the server's certificate (testing only)");
-  app.add_option("--cacert", o.ca_file, "Also trust the CA certificates in FILE (PEM)")->option_text("FILE");
-  app.add_option("--connect-timeout", raw.connect_timeout,
-                 "Give up if the QUIC handshake has not finished after SECONDS (default 5)")
-      ->option_text("SECONDS");
-  app.add_option("-m,--max-time", raw.max_time, "Give up if the whole request takes longer than SECONDS")
+  declare_request_options(app, raw.request);
+  app.add_option("-o,--output", o.output_file, "Write the body to FILE instead of stdout (one URL)")
+      ->option_text("FILE");
+  app.add_flag("-O,--remote-name", o.remote_name,
+               "Write each body to a file named after the URL's last path segment");
+  app.add_option("--output-dir", o.output_dir, "Put the -O files in DIR (default: current directory)")
+      ->option_text("DIR");
+  app.add_flag("-Z,--parallel", o.parallel, "Fetch the URLs at the same time");
+  app.add_option("--parallel-max", o.parallel_max, "At most N transfers at once with -Z (default 50)")
+      ->option_text("N")
+      ->check(CLI::Range(1, 1000));
+  app.add_flag("-i,--include", o.include, "Print the status line and headers before the body");
+  app.add_option("-m,--max-time", raw.max_time, "Give up on a URL after SECONDS")
       ->option_text("SECONDS");
   app.add_flag("-f,--fail", o.fail, "On HTTP status >= 400 print no body and exit with 22");
-  app.add_flag("-v,--verbose", o.verbose, "Print connection events and request/response headers to stderr");
+  app.add_flag("-s,--silent", o.silent, "No progress bar and no error message");
+  app.add_flag("-S,--show-error", o.show_error, "With -s, still print the error message");
+  app.add_flag("-v,--verbose", o.verbose, "Print connection events and headers to stderr");
   app.add_flag("--version", raw.version, "Print the version and exit");
 }
 
-std::expected<CliOptions, CliExit> finish(RawOptions raw) {
-  CliOptions options = std::move(raw.options);
-  if (options.url.empty()) return std::unexpected(usage_error("missing URL"));
-  options.method = std::move(raw.method);
-  options.output_file = std::move(raw.output_file);
-  for (const std::string& text : raw.headers) {
-    auto header = parse_header_option(text);
-    if (!header) return std::unexpected(std::move(header.error()));
-    options.headers.push_back(std::move(*header));
+std::expected<Command, CliExit> finish_fetch(RawFetchOptions raw) {
+  FetchOptions options = std::move(raw.options);
+  auto request = std::move(raw.request).finish();
+  if (!request) return std::unexpected(std::move(request.error()));
+  options.request = std::move(*request);
+  const std::size_t url_count = options.request.urls.size();
+  if (url_count == 0) return std::unexpected(usage_error("missing URL"));
+  if (options.output_file && url_count > 1) {
+    return std::unexpected(usage_error("-o names one file but several URLs were given; use -O"));
   }
-  if (raw.connect_timeout) {
-    auto timeout = parse_seconds("--connect-timeout", *raw.connect_timeout);
-    if (!timeout) return std::unexpected(std::move(timeout.error()));
-    options.connect_timeout = *timeout;
-  }
+  if (options.output_file && options.remote_name) return std::unexpected(usage_error("-o and -O exclude each other"));
+  if (options.output_dir && !options.remote_name) return std::unexpected(usage_error("--output-dir needs -O"));
   if (raw.max_time) {
     auto timeout = parse_seconds("--max-time", *raw.max_time);
     if (!timeout) return std::unexpected(std::move(timeout.error()));
@@ -129,25 +102,42 @@ std::expected<CliOptions, CliExit> finish(RawOptions raw) {
   return options;
 }
 
+// With a subcommand, the default form's options and URLs have no meaning: say so instead of ignoring them.
+std::optional<CliExit> misplaced_options(const CLI::App& app, const CLI::App& subcommand) {
+  for (const CLI::Option* option : app.get_options()) {
+    if (option->count() > 0) {
+      return usage_error(fmt::format("{} is misplaced: the options of 'quiver {}' come after its name",
+                                     option->get_name(), subcommand.get_name()),
+                         fmt::format("quiver {} --help", subcommand.get_name()));
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string_view quiver_version() noexcept { return QUIVER_VERSION; }
 
-std::expected<CliOptions, CliExit> parse_cli(int argc, const char* const* argv) {
+std::expected<Command, CliExit> parse_cli(int argc, const char* const* argv) {
   CLI::App app{std::string(description), "quiver"};
   app.footer(std::string(footer));
   app.get_formatter()->column_width(34);
-  RawOptions raw;
-  declare_options(app, raw);
+  app.require_subcommand(0, 1);
+  RawFetchOptions raw;
+  declare_fetch_options(app, raw);
+  auto subcommands = add_subcommands(app);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    return std::unexpected(CliExit{exit_code::ok, app.help()});
   } catch (const CLI::ParseError& error) {
-    return std::unexpected(usage_error(error.what()));
+    return std::unexpected(parse_error_exit(app, error));
+  }
+  for (auto& subcommand : subcommands) {
+    if (!subcommand->app().parsed()) continue;
+    if (auto misplaced = misplaced_options(app, subcommand->app())) return std::unexpected(std::move(*misplaced));
+    return subcommand->finish();
   }
   if (raw.version) return std::unexpected(CliExit{exit_code::ok, version_text()});
-  return finish(std::move(raw));
+  return finish_fetch(std::move(raw));
 }
 
 }  // namespace quiver::cli

@@ -1,40 +1,93 @@
 #pragma once
-// Command-line options of `quiver [options] URL`, parsed apart from main() so tests can drive them.
+// The command line of `quiver`, parsed apart from main() so tests can drive it:
+//
+//   quiver [options] URL...      fetch (the default form; cli_options.cpp)
+//   quiver serve [options]       run the project's HTTP/3 server      } subcommand_options.cpp
+//   quiver bench [options] [URL] HTTP/3 load generator                }
+//   quiver demo [options]        a guided tour on an embedded server   }
+//
+// Parsing only checks the form of each value; files, URLs and headers are checked before anything is
+// sent (cli_request.hpp), so their errors get their own exit codes.
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <expected>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "quiver/headers.hpp"
 
 namespace quiver::cli {
 
-struct CliOptions {
-  std::string url;                           // as typed; validated later by prepare_request
+// What to send and how to reach the server; shared by fetch and bench.
+struct RequestOptions {
+  std::vector<std::string> urls;             // as typed; validated by prepare_requests
   std::optional<std::string> method;         // -X; otherwise GET, or POST when -d is given
   std::vector<Header> headers;               // -H "Name: value", in command-line order
   std::vector<std::string> data;             // -d values as typed ("text", "@file", "@-"); joined with '&'
-  std::optional<std::string> output_file;    // -o; stdout when unset
   std::string ca_file;                       // --cacert; empty: system trust store only
-  bool include = false;                      // -i
   bool insecure = false;                     // -k
-  bool fail = false;                         // -f
-  bool verbose = false;                      // -v
   std::optional<std::chrono::milliseconds> connect_timeout;  // unset: the library default
-  std::optional<std::chrono::milliseconds> max_time;         // unset: no overall deadline
 };
 
-// Parsing stopped without options to run: --help/--version (exit 0, `text` goes to stdout) or a usage
+// `quiver [options] URL...`
+struct FetchOptions {
+  RequestOptions request;
+  std::optional<std::string> output_file;    // -o (one URL only); stdout when unset
+  bool remote_name = false;                  // -O: each body to a file named after its URL
+  std::optional<std::string> output_dir;     // --output-dir: where -O files go (default: current dir)
+  bool parallel = false;                     // -Z: several URLs at once instead of one after another
+  std::size_t parallel_max = 50;             // --parallel-max: at most this many at once with -Z
+  bool include = false;                      // -i
+  bool fail = false;                         // -f
+  bool verbose = false;                      // -v
+  bool silent = false;                       // -s: no progress bar, no error line
+  bool show_error = false;                   // -S: the error line even with -s
+  std::optional<std::chrono::milliseconds> max_time;  // -m; unset: no overall deadline
+};
+
+// `quiver serve`
+struct ServeOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 4433;                 // 0: any free port (printed)
+  std::string cert_file, key_file;           // both or neither; neither: a generated self-signed pair
+  std::uint64_t max_streams = 100;           // concurrent requests per connection
+  std::chrono::milliseconds idle_timeout{30000};
+  bool quiet = false;                        // no access log
+};
+
+// `quiver bench`
+struct BenchOptions {
+  RequestOptions request;                    // at most one URL; none: the embedded server's /bytes/1024
+  std::optional<std::uint64_t> requests;     // -n; unset (and no -D): default_requests
+  std::optional<std::chrono::milliseconds> duration;  // -D; excludes -n
+  std::size_t connections = 1;               // -c: the pool's max_connections (total over all threads)
+  std::size_t streams = 10;                  // -m: requests in flight per connection
+  std::chrono::milliseconds warmup{0};       // --warmup: unrecorded traffic first
+  std::size_t threads = 1;                   // --threads: clients, each with its own io thread
+  bool json = false;                         // --json
+  static constexpr std::uint64_t default_requests = 10000;
+};
+
+// `quiver demo`
+struct DemoOptions {
+  std::chrono::milliseconds bench_duration{3000};  // --bench-seconds
+};
+
+using Command = std::variant<FetchOptions, ServeOptions, BenchOptions, DemoOptions>;
+
+// Parsing stopped without a command to run: --help/--version (exit 0, `text` goes to stdout) or a usage
 // problem (non-zero exit, `text` is the one line for stderr).
 struct CliExit {
   int exit_code = 0;
   std::string text;
 };
 
-std::expected<CliOptions, CliExit> parse_cli(int argc, const char* const* argv);
+std::expected<Command, CliExit> parse_cli(int argc, const char* const* argv);
 
 // "0.1.0"
 std::string_view quiver_version() noexcept;

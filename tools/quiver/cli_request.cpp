@@ -44,7 +44,7 @@ std::expected<std::string, Failure> load_data(const std::string& data, std::istr
   return std::move(*contents);
 }
 
-std::expected<std::string, Failure> load_body(const CliOptions& options, std::istream& stdin_stream) {
+std::expected<std::string, Failure> load_body(const RequestOptions& options, std::istream& stdin_stream) {
   std::string body;
   for (std::size_t i = 0; i < options.data.size(); ++i) {
     auto part = load_data(options.data[i], stdin_stream);
@@ -56,7 +56,7 @@ std::expected<std::string, Failure> load_body(const CliOptions& options, std::is
 }
 
 // Defaults first (like curl), each dropped when the user gave a header of that name.
-Headers request_headers(const CliOptions& options) {
+Headers request_headers(const RequestOptions& options) {
   Headers headers;
   const auto user_gave = [&](std::string_view name) {
     return std::ranges::any_of(options.headers, [&](const Header& h) { return iequals(h.name, name); });
@@ -70,20 +70,14 @@ Headers request_headers(const CliOptions& options) {
   return headers;
 }
 
-}  // namespace
-
-std::expected<PreparedRequest, Failure> prepare_request(const CliOptions& options, std::istream& stdin_stream) {
-  auto url = Url::parse(options.url);
-  if (!url) return std::unexpected(failure_from(url.error()));
-  auto body = load_body(options, stdin_stream);
-  if (!body) return std::unexpected(std::move(body.error()));
-
+// The request for one URL already known to be valid.
+std::expected<PreparedRequest, Failure> prepare_one(const RequestOptions& options, Url url, const std::string& body) {
   PreparedRequest prepared;
   Request& request = prepared.request;
   request.method = options.method.value_or(options.data.empty() ? "GET" : "POST");
-  request.url = std::move(*url);
+  request.url = std::move(url);
   request.headers = request_headers(options);
-  request.body = std::move(*body);
+  if (!options.data.empty()) request.body = body;
 
   auto fields = h3::build_request_fields(request);
   if (!fields) return std::unexpected(failure_from(fields.error()));
@@ -91,7 +85,29 @@ std::expected<PreparedRequest, Failure> prepare_request(const CliOptions& option
   return prepared;
 }
 
-std::expected<ConnectionOptions, Failure> connection_options_for(const CliOptions& options) {
+}  // namespace
+
+std::expected<std::vector<PreparedRequest>, Failure> prepare_requests(const RequestOptions& options,
+                                                                      std::istream& stdin_stream) {
+  std::vector<Url> urls;
+  for (const std::string& text : options.urls) {
+    auto url = Url::parse(text);
+    if (!url) return std::unexpected(failure_from(url.error()));
+    urls.push_back(std::move(*url));
+  }
+  auto body = load_body(options, stdin_stream);
+  if (!body) return std::unexpected(std::move(body.error()));
+
+  std::vector<PreparedRequest> prepared;
+  for (Url& url : urls) {
+    auto one = prepare_one(options, std::move(url), *body);
+    if (!one) return std::unexpected(std::move(one.error()));
+    prepared.push_back(std::move(*one));
+  }
+  return prepared;
+}
+
+std::expected<ConnectionOptions, Failure> connection_options_for(const RequestOptions& options) {
   ConnectionOptions connection;
   connection.tls.verify_peer = !options.insecure;
   if (!options.ca_file.empty()) {

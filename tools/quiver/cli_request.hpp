@@ -1,6 +1,7 @@
 #pragma once
-// Turns CliOptions into the request and connection settings, checking everything that can be checked
-// before a connection is made: URL, method, headers, the -d data files and the --cacert file.
+// Turns RequestOptions into requests and connection settings, checking everything that can be checked
+// before a connection is made: every URL first, then method and headers, the -d data and the --cacert
+// file.
 
 #include <expected>
 #include <istream>
@@ -15,13 +16,16 @@
 namespace quiver::cli {
 
 struct PreparedRequest {
-  Request request;
+  Request request;             // the body, if any, is Kind::bytes
   std::vector<Header> fields;  // the HTTP/3 field section exactly as it will be sent (for -v)
 };
 
-// `stdin_stream` is read only for "-d @-".
-std::expected<PreparedRequest, Failure> prepare_request(const CliOptions& options, std::istream& stdin_stream);
+// One request per URL, in order; the -d body is read once and shared. `stdin_stream` is read only for
+// "-d @-". The first problem found is returned.
+std::expected<std::vector<PreparedRequest>, Failure> prepare_requests(const RequestOptions& options,
+                                                                      std::istream& stdin_stream);
 
-std::expected<ConnectionOptions, Failure> connection_options_for(const CliOptions& options);
+// TLS (-k, --cacert, whose file must be readable) and --connect-timeout.
+std::expected<ConnectionOptions, Failure> connection_options_for(const RequestOptions& options);
 
 }  // namespace quiver::cli

@@ -1,166 +1,170 @@
 #include "fetch.hpp"
 
-#include <chrono>
+#include <algorithm>
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
-
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
-#include <fmt/format.h>
+#include <thread>
+#include <vector>
 
 #include "cli_request.hpp"
+#include "console.hpp"
 #include "exit_codes.hpp"
-#include "h3/connection.hpp"
+#include "progress.hpp"
+#include "quiver/client.hpp"
 #include "response_output.hpp"
+#include "telemetry_sinks.hpp"
+#include "transfer.hpp"
 
 namespace quiver::cli {
 
 namespace {
 
-// How long to wait for the connection to report its end once the outcome is known (or the other way
-// round) before giving up on it; bounds every exit path.
-constexpr std::chrono::milliseconds shutdown_grace{500};
+// How long the client may drain its connections at the end.
+constexpr std::chrono::milliseconds shutdown_deadline{1000};
+// Without --max-time a request may wait this long for a stream of a busy connection (-Z beyond the
+// server's stream limit).
+constexpr std::chrono::milliseconds patient_checkout{std::chrono::hours(1)};
 
-// One request on one connection, on a private io_context run in the calling thread. The first outcome
-// wins: the response, the request's error, the --max-time deadline, or the connection's close reason.
-// run() returns once the outcome is known and the connection has closed, or shutdown_grace later.
-class Exchange final : public h3::ConnectionObserver {
- public:
-  explicit Exchange(std::ostream* verbose) : verbose_(verbose) {}
-  ~Exchange() override {
-    if (connection_) connection_->set_observer(nullptr);
+bool silenced(const FetchOptions& options) { return options.silent && !options.show_error; }
+
+ClientOptions client_options_for(ConnectionOptions connection, const FetchOptions& options,
+                                 std::shared_ptr<Telemetry> telemetry) {
+  ClientOptions client;
+  client.io_threads = 1;
+  client.shutdown_deadline = shutdown_deadline;
+  connection.telemetry = std::move(telemetry);
+  client.defaults.checkout_timeout = patient_checkout;
+  if (options.max_time) {
+    connection.connect_timeout = std::min(connection.connect_timeout, *options.max_time);
+    client.defaults.checkout_timeout = *options.max_time;
+    client.defaults.request_timeout = *options.max_time;  // from the request's start to its body's end
   }
-  Exchange(const Exchange&) = delete;
-  Exchange& operator=(const Exchange&) = delete;
+  client.defaults.connection = std::move(connection);
+  return client;
+}
 
-  Result<Response> run(const PreparedRequest& prepared, const ConnectionOptions& options,
-                       std::optional<std::chrono::milliseconds> max_time) {
-    fields_ = &prepared.fields;
-    const h3::Origin origin{prepared.request.url.host(), prepared.request.url.port()};
-    log("* Connecting to {}", origin.to_string());
-    connection_ = h3::Connection::create(io_.get_executor(), origin, options, this);
-    if (max_time) arm_deadline(*max_time);
-    connection_->start();
-    connection_->request(prepared.request, [this](Result<Response> outcome) { finish(std::move(outcome)); });
-    io_.run();
-    if (outcome_) return std::move(*outcome_);
-    return std::unexpected(Error(ErrorKind::transport_error, "the connection ended without a response"));
+// The bar only when stderr is a terminal and no body goes to the terminal (it would be garbled), as curl.
+bool wants_progress_bar(const FetchOptions& options, const Terminal& terminal) {
+  const bool body_to_stdout = !options.output_file && !options.remote_name;
+  return terminal.err_is_terminal && !options.silent && !options.verbose &&
+         !(body_to_stdout && terminal.out_is_terminal);
+}
+
+// Bodies held back under -Z go to stdout whole and in command-line order, each as soon as every
+// earlier one is out. Thread-safe.
+class OrderedStdout {
+ public:
+  OrderedStdout(std::ostream& out, std::size_t count) : out_(out), bodies_(count) {}
+
+  // Returns false if stdout cannot be written.
+  bool complete(std::size_t index, std::string body) {
+    std::lock_guard lock(mutex_);
+    bodies_[index] = std::move(body);
+    while (next_ < bodies_.size() && bodies_[next_]) {
+      out_ << *bodies_[next_];
+      bodies_[next_++].reset();
+    }
+    return static_cast<bool>(out_.flush());
   }
 
  private:
-  void on_ready(h3::Connection&, std::uint64_t max_streams) override {
-    log("* Connected, peer allows {} streams", max_streams);
-    for (const Header& field : *fields_) log("> {}: {}", field.name, field.value);
-  }
-
-  void on_stream_done(h3::Connection&) override {}
-  void on_stream_credit(h3::Connection&) override {}
-  void on_draining(h3::Connection&) override { log("* Connection draining (GOAWAY)"); }
-
-  void on_stream_open_failed(h3::Connection&, const Error& error) override {
-    log("* Could not open a stream: {}", error.to_string());
-  }
-
-  void on_closed(h3::Connection&, const Error& reason) override {
-    log("* Connection closed: {}", reason.message());
-    closed_ = true;
-    if (outcome_) {
-      stop_after_pending_handlers();
-      return;
-    }
-    close_reason_ = reason;  // the request's handler should follow; if it does not, this is the outcome
-    stop_after_grace();
-  }
-
-  void finish(Result<Response> outcome) {
-    if (outcome_) return;  // e.g. the transport_error caused by closing at the deadline
-    deadline_.cancel();
-    if (outcome) log_response(*outcome);
-    outcome_ = std::move(outcome);
-    if (closed_) {
-      stop_after_pending_handlers();
-      return;
-    }
-    connection_->close();
-    stop_after_grace();
-  }
-
-  void arm_deadline(std::chrono::milliseconds max_time) {
-    deadline_.expires_after(max_time);
-    deadline_.async_wait([this, max_time](std::error_code ec) {
-      if (ec || outcome_) return;
-      outcome_ = std::unexpected(Error(ErrorKind::request_timeout,
-          fmt::format("no complete response within {:g}s (--max-time)", max_time.count() / 1000.0)));
-      log("* Deadline passed, closing the connection");
-      if (closed_) {
-        stop_after_pending_handlers();
-        return;
-      }
-      connection_->close();
-      stop_after_grace();
-    });
-  }
-
-  // Lets handlers already queued (e.g. the send of CONNECTION_CLOSE) run, then stops.
-  void stop_after_pending_handlers() {
-    asio::post(io_, [this] { io_.stop(); });
-  }
-
-  void stop_after_grace() {
-    grace_.expires_after(shutdown_grace);
-    grace_.async_wait([this](std::error_code ec) {
-      if (ec) return;
-      if (!outcome_ && close_reason_) outcome_ = std::unexpected(*close_reason_);
-      io_.stop();
-    });
-  }
-
-  void log_response(const Response& response) {
-    if (!verbose_) return;
-    write_head(*verbose_, response, "< ", "\n");
-    log("* Received {} bytes of body", response.body.size());
-    for (const Header& field : response.trailers) log("< {}: {} (trailer)", field.name, field.value);
-  }
-
-  template <class... Args>
-  void log(fmt::format_string<Args...> format, Args&&... args) {
-    if (verbose_) *verbose_ << fmt::format(format, std::forward<Args>(args)...) << '\n';
-  }
-
-  // Declared first so it is destroyed last: pending handlers that refer to `this` are destroyed with it
-  // and never run after the Exchange is gone.
-  asio::io_context io_;
-  asio::steady_timer deadline_{io_};
-  asio::steady_timer grace_{io_};
-  std::shared_ptr<h3::Connection> connection_;
-  std::ostream* verbose_;                        // borrowed; null unless -v
-  const std::vector<Header>* fields_ = nullptr;  // borrowed from run()'s argument, for -v
-  std::optional<Result<Response>> outcome_;
-  std::optional<Error> close_reason_;
-  bool closed_ = false;
+  std::mutex mutex_;
+  std::ostream& out_;
+  std::vector<std::optional<std::string>> bodies_;
+  std::size_t next_ = 0;
 };
 
-int report(std::ostream& err, const Failure& failure) {
-  err << failure.line() << '\n';
-  return failure.exit_code;
+// Runs every prepared request and keeps each one's outcome by its index.
+class FetchRun {
+ public:
+  FetchRun(const TransferContext& context, Terminal terminal, std::vector<PreparedRequest> requests,
+           VerboseLog* verbose)
+      : context_(context), terminal_(terminal), requests_(std::move(requests)), failures_(requests_.size()),
+        ordered_(terminal.out, requests_.size()), verbose_(verbose) {}
+
+  // One at a time on this thread, or with -Z on up to --parallel-max threads.
+  void run() {
+    const FetchOptions& options = context_.options;
+    const std::size_t workers = options.parallel ? std::min(options.parallel_max, requests_.size()) : 1;
+    if (workers <= 1) {
+      work();
+      return;
+    }
+    std::vector<std::jthread> threads;
+    for (std::size_t i = 0; i < workers; ++i) threads.emplace_back([this] { work(); });
+  }
+
+  // The first failure in command-line order.
+  int first_failure_code() const {
+    auto first = std::ranges::find_if(failures_, [](const auto& failure) { return failure.has_value(); });
+    return first == failures_.end() ? exit_code::ok : (*first)->exit_code;
+  }
+
+ private:
+  void work() {
+    for (std::size_t i = next_++; i < requests_.size(); i = next_++) fetch(i);
+  }
+
+  void fetch(std::size_t index) {
+    PreparedRequest& prepared = requests_[index];
+    const bool buffered = context_.options.parallel && requests_.size() > 1;
+    BodyWriter writer(OutputTarget::for_url(context_.options, prepared.request.url, buffered), terminal_.out,
+                      context_.options.include);
+    if (verbose_) verbose_->expect_request(prepared.request.method, prepared.request.url.target(), prepared.fields);
+    failures_[index] = run_transfer(context_, std::move(prepared), writer);
+    if (buffered && !ordered_.complete(index, writer.take_buffer()) && !failures_[index]) {
+      failures_[index] = Failure{exit_code::write_failed, "io_error", "cannot write to stdout"};
+    }
+    ++context_.counters.finished;
+    if (failures_[index] && !silenced(context_.options)) context_.console.line(failures_[index]->line());
+  }
+
+  const TransferContext& context_;
+  Terminal terminal_;
+  std::vector<PreparedRequest> requests_;
+  std::vector<std::optional<Failure>> failures_;  // by index; each written by the one thread that ran it
+  OrderedStdout ordered_;
+  VerboseLog* verbose_;  // borrowed; null without -v
+  std::atomic<std::size_t> next_{0};
+};
+
+// The one-line report of a failure found before any transfer, subject to -s/-S.
+void report_failure(std::ostream& err, const FetchOptions& options, const Failure& failure) {
+  if (!silenced(options)) err << failure.line() << '\n';
 }
 
 }  // namespace
 
-int run_fetch(const CliOptions& options, Terminal terminal) {
-  auto prepared = prepare_request(options, terminal.in);
-  if (!prepared) return report(terminal.err, prepared.error());
-  auto connection_options = connection_options_for(options);
-  if (!connection_options) return report(terminal.err, connection_options.error());
-
-  Exchange exchange(options.verbose ? &terminal.err : nullptr);
-  auto outcome = exchange.run(*prepared, *connection_options, options.max_time);
-  if (!outcome) return report(terminal.err, failure_from(outcome.error()));
-  if (auto failure = emit_response(*outcome, prepared->request.url.to_string(), options, terminal.out)) {
-    return report(terminal.err, *failure);
+int run_fetch(const FetchOptions& options, Terminal terminal) {
+  auto prepared = prepare_requests(options.request, terminal.in);
+  if (!prepared) {
+    report_failure(terminal.err, options, prepared.error());
+    return prepared.error().exit_code;
   }
-  return exit_code::ok;
+  auto connection = connection_options_for(options.request);
+  if (!connection) {
+    report_failure(terminal.err, options, connection.error());
+    return connection.error().exit_code;
+  }
+
+  Console console(terminal.err, terminal.err_is_terminal);
+  auto verbose = options.verbose ? std::make_shared<VerboseLog>(console) : nullptr;
+  Client client(client_options_for(std::move(*connection), options, verbose));
+  TransferCounters counters;
+  counters.total = static_cast<std::uint32_t>(prepared->size());
+  const bool progress = wants_progress_bar(options, terminal);
+  TransferContext context{client, options, console, counters, progress};
+
+  FetchRun run(context, terminal, std::move(*prepared), verbose.get());
+  {
+    std::optional<ProgressBar> bar;
+    if (progress) bar.emplace(console, counters);
+    run.run();
+  }
+  client.shutdown(shutdown_deadline);
+  return run.first_failure_code();
 }
 
 }  // namespace quiver::cli

@@ -1,23 +1,15 @@
 #pragma once
-// `quiver [options] URL`: one request on one HTTP/3 connection, run to completion in the calling thread.
-
-#include <istream>
-#include <ostream>
+// `quiver [options] URL...`: every URL through one quiver::Client (one connection per origin, shared),
+// one after another, or up to --parallel-max at once with -Z.
 
 #include "cli_options.hpp"
+#include "terminal.hpp"
 
 namespace quiver::cli {
 
-// Where the command reads and writes; main passes std::cin/cout/cerr. Borrowed for the call.
-struct Terminal {
-  std::istream& in;
-  std::ostream& out;
-  std::ostream& err;
-};
-
 // Validates everything first (no connection is made for a bad URL, header, data file or CA file), then
-// fetches and prints. Returns the exit code (exit_codes.hpp); on failure exactly one
-// "quiver: <kind>: <cause>" line is written to `terminal.err` (besides -v output).
-int run_fetch(const CliOptions& options, Terminal terminal);
+// fetches. Returns the exit code of the first URL (in command-line order) that failed, or 0; each
+// failure is reported as one "quiver: <kind>: <cause>" line on `terminal.err` (unless -s without -S).
+int run_fetch(const FetchOptions& options, Terminal terminal);
 
 }  // namespace quiver::cli

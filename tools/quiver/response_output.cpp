@@ -2,50 +2,80 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
+#include <filesystem>
 
 #include <fmt/format.h>
 
 namespace quiver::cli {
 
-namespace {
-
-void write_all(std::ostream& out, const Response& response, const CliOptions& options) {
-  if (options.include) {
-    write_head(out, response, "", "\r\n");
-    out << "\r\n";
-  }
-  out << response.body;
-  out.flush();
-}
-
-}  // namespace
-
 std::string status_line(int status) { return fmt::format("HTTP/3 {}", status); }
 
-void write_head(std::ostream& out, const Response& response, std::string_view prefix, std::string_view eol) {
-  out << prefix << status_line(response.status) << eol;
-  for (const Header& field : response.headers) out << prefix << field.name << ": " << field.value << eol;
+void write_head(std::ostream& out, int status, const Headers& headers, std::string_view prefix, std::string_view eol) {
+  out << prefix << status_line(status) << eol;
+  for (const Header& field : headers) out << prefix << field.name << ": " << field.value << eol;
 }
 
-std::optional<Failure> emit_response(const Response& response, const std::string& url, const CliOptions& options,
-                                     std::ostream& stdout_stream) {
-  if (options.fail && response.status >= 400) {
-    return Failure{exit_code::http_error, "http_error",
-                   fmt::format("the server answered {} for {}", response.status, url)};
+std::string remote_file_name(const Url& url) {
+  std::string_view path = url.target();
+  path = path.substr(0, path.find('?'));
+  std::string_view name = path.substr(path.rfind('/') + 1);
+  if (name.empty() || name == "." || name == "..") return "index.html";
+  return std::string(name);
+}
+
+std::optional<Failure> http_failure(int status, const std::string& url, bool fail) {
+  if (!fail || status < 400) return std::nullopt;
+  return Failure{exit_code::http_error, "http_error", fmt::format("the server answered {} for {}", status, url)};
+}
+
+OutputTarget OutputTarget::for_url(const FetchOptions& options, const Url& url, bool buffer_stdout) {
+  if (options.output_file) return {Kind::file, *options.output_file};
+  if (options.remote_name) {
+    std::filesystem::path dir = options.output_dir.value_or("");
+    return {Kind::file, (dir / remote_file_name(url)).string()};
   }
-  if (!options.output_file) {
-    write_all(stdout_stream, response, options);
-    if (!stdout_stream) return Failure{exit_code::write_failed, "io_error", "cannot write to stdout"};
-    return std::nullopt;
+  return {buffer_stdout ? Kind::buffer : Kind::stdout_stream, ""};
+}
+
+BodyWriter::BodyWriter(OutputTarget target, std::ostream& stdout_stream, bool include_head)
+    : target_(std::move(target)), include_head_(include_head), stdout_(stdout_stream) {}
+
+std::optional<Failure> BodyWriter::begin(int status, const Headers& headers) {
+  switch (target_.kind) {
+    case OutputTarget::Kind::stdout_stream: sink_ = &stdout_; break;
+    case OutputTarget::Kind::buffer: sink_ = &buffer_; break;
+    case OutputTarget::Kind::file:
+      file_.open(target_.path, std::ios::binary | std::ios::trunc);
+      sink_ = &file_;
+      break;
   }
-  std::ofstream file(*options.output_file, std::ios::binary | std::ios::trunc);
-  if (file) write_all(file, response, options);
-  if (!file) {
+  if (include_head_ && *sink_) {
+    write_head(*sink_, status, headers, "", "\r\n");
+    *sink_ << "\r\n";
+  }
+  return check();
+}
+
+std::optional<Failure> BodyWriter::write(std::string_view chunk) {
+  sink_->write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+  return check();
+}
+
+std::optional<Failure> BodyWriter::finish() {
+  if (sink_ == nullptr) return std::nullopt;
+  sink_->flush();
+  auto failure = check();
+  if (file_.is_open()) file_.close();
+  return failure;
+}
+
+std::optional<Failure> BodyWriter::check() {
+  if (*sink_) return std::nullopt;
+  if (target_.kind == OutputTarget::Kind::file) {
     return Failure{exit_code::write_failed, "io_error",
-                   fmt::format("cannot write output file '{}': {}", *options.output_file, std::strerror(errno))};
+                   fmt::format("cannot write output file '{}': {}", target_.path, std::strerror(errno))};
   }
-  return std::nullopt;
+  return Failure{exit_code::write_failed, "io_error", "cannot write to stdout"};
 }
 
 }  // namespace quiver::cli

@@ -1,14 +1,19 @@
 #pragma once
-// How the CLI shows a response: body (and with -i the head) on stdout or in the -o file.
+// Where a fetched body goes, and how a response head is shown: stdout, a buffer (for -Z, so bodies
+// on stdout never interleave) or a file (-o, -O), with the status line and headers first under -i
+// (curl's layout: CRLF line ends and a blank line).
 
+#include <fstream>
 #include <optional>
 #include <ostream>
+#include <sstream>
 #include <string>
 #include <string_view>
 
 #include "cli_options.hpp"
 #include "exit_codes.hpp"
-#include "quiver/response.hpp"
+#include "quiver/headers.hpp"
+#include "quiver/url.hpp"
 
 namespace quiver::cli {
 
@@ -16,12 +21,51 @@ namespace quiver::cli {
 std::string status_line(int status);
 
 // The status line and header fields, each line starting with `prefix` and ending with `eol`.
-void write_head(std::ostream& out, const Response& response, std::string_view prefix, std::string_view eol);
+void write_head(std::ostream& out, int status, const Headers& headers, std::string_view prefix, std::string_view eol);
 
-// Writes the response as the options ask: with -i the head (curl's layout: CRLF line ends and a blank
-// line) then the body, to `stdout_stream` or to the -o file. With -f and status >= 400 nothing is
-// written. Returns the failure that decides the exit code, if any.
-std::optional<Failure> emit_response(const Response& response, const std::string& url, const CliOptions& options,
-                                     std::ostream& stdout_stream);
+// -O's file name for `url`: the last segment of its path (query dropped, as is), or "index.html" when
+// that is empty, "." or "..".
+std::string remote_file_name(const Url& url);
+
+// With -f, the failure a status >= 400 means (exit code 22).
+std::optional<Failure> http_failure(int status, const std::string& url, bool fail);
+
+// Where one transfer's body goes.
+struct OutputTarget {
+  enum class Kind { stdout_stream, buffer, file };
+  Kind kind = Kind::stdout_stream;
+  std::string path;  // Kind::file
+
+  // -o, -O (--output-dir) or stdout; stdout becomes a buffer when `buffer_stdout` (several at once).
+  static OutputTarget for_url(const FetchOptions& options, const Url& url, bool buffer_stdout);
+};
+
+// Writes one body to its target. A file is created only when begin() is called, so a failed request
+// (or -f on an error status) leaves no file behind. Not thread-safe; one transfer uses it.
+class BodyWriter {
+ public:
+  // `stdout_stream` is borrowed for the writer's lifetime.
+  BodyWriter(OutputTarget target, std::ostream& stdout_stream, bool include_head);
+  BodyWriter(const BodyWriter&) = delete;
+  BodyWriter& operator=(const BodyWriter&) = delete;
+
+  // Opens the target and, with -i, writes the head.
+  std::optional<Failure> begin(int status, const Headers& headers);
+  std::optional<Failure> write(std::string_view chunk);
+  // Flushes (and closes a file).
+  std::optional<Failure> finish();
+  // Kind::buffer: everything written so far.
+  std::string take_buffer() { return std::move(buffer_).str(); }
+
+ private:
+  std::optional<Failure> check();
+
+  OutputTarget target_;
+  bool include_head_;
+  std::ostream& stdout_;
+  std::ofstream file_;
+  std::ostringstream buffer_;
+  std::ostream* sink_ = nullptr;  // one of the three above, once begin() succeeded
+};
 
 }  // namespace quiver::cli

@@ -1,0 +1,87 @@
+// `quiver serve` as a process: the port from its first line, requests through the library's Client, the
+// access log, and a graceful stop on SIGTERM/SIGINT.
+#include <csignal>
+#include <future>
+#include <regex>
+
+#include <asio/use_future.hpp>
+#include <fmt/format.h>
+
+#include "cli/cli_fixture.hpp"
+#include "cli/serve_process.hpp"
+#include "quiver/client.hpp"
+
+namespace quiver::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+ClientOptions trusting(const std::string& ca_file) {
+  ClientOptions options;
+  options.defaults.connection.tls.ca_file = ca_file;
+  options.defaults.request_timeout = 5s;
+  return options;
+}
+
+TEST(Serve, WithTheTestCertificate) {
+  ServeProcess serve({"--cert", data_file("server.pem"), "--key", data_file("server-key.pem")});
+  ASSERT_NE(serve.port(), 0) << serve.describe();
+  {
+    Client client(trusting(data_file("ca.pem")));
+    auto response = client.request(get(serve.url("/bytes/100")));
+    ASSERT_TRUE(response) << response.error().to_string();
+    EXPECT_EQ(response->body, deterministic_bytes(0, 100));
+    auto echo = client.request(post(serve.url("/echo")).body("hello"));
+    ASSERT_TRUE(echo) << echo.error().to_string();
+    EXPECT_EQ(echo->body, "hello");
+  }
+  auto result = serve.stop(SIGTERM);
+  EXPECT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_TRUE(std::regex_search(result.out, std::regex(R"(\] GET /bytes/100 200 100 bytes [0-9.]+ ms)"))) << result.out;
+  EXPECT_NE(result.out.find("] POST /echo 200 5 bytes"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("quiver serve: stopped"), std::string::npos) << result.out;
+}
+
+TEST(Serve, GeneratesASelfSignedCertificateAndPrintsItsFingerprint) {
+  ServeProcess serve({});
+  ASSERT_NE(serve.port(), 0) << serve.describe();
+  const std::string& cert = serve.generated_certificate();
+  ASSERT_FALSE(cert.empty()) << serve.describe();
+  EXPECT_TRUE(std::regex_search(serve.banner(), std::regex("SHA-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}"))) << serve.banner();
+  {
+    Client client(trusting(cert));  // verification on, trusting exactly that certificate
+    auto response = client.request(get(serve.url("/bytes/10")));
+    ASSERT_TRUE(response) << response.error().to_string();
+    EXPECT_EQ(response->status, 200);
+    auto by_name = client.request(get(fmt::format("https://localhost:{}/bytes/1", serve.port())));
+    ASSERT_TRUE(by_name) << by_name.error().to_string();
+  }
+  auto result = serve.stop(SIGINT);
+  EXPECT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_FALSE(std::filesystem::exists(cert)) << "the temporary certificate outlived the server";
+}
+
+TEST(Serve, GracefulStopLetsARequestInFlightFinish) {
+  ServeProcess serve({"--cert", data_file("server.pem"), "--key", data_file("server-key.pem")});
+  ASSERT_NE(serve.port(), 0) << serve.describe();
+  Client client(trusting(data_file("ca.pem")));
+  ASSERT_TRUE(client.request(get(serve.url("/bytes/1"))));  // connected
+  auto slow = client.async_request(*get(serve.url("/delay/500")).build(), asio::use_future);
+  std::this_thread::sleep_for(100ms);
+  auto result = serve.stop(SIGTERM);
+  EXPECT_EQ(result.exit_code, 0) << describe(result);
+  ASSERT_EQ(slow.wait_for(5s), std::future_status::ready);
+  auto response = slow.get();
+  ASSERT_TRUE(response) << response.error().to_string();
+  EXPECT_EQ(response->body, "delayed");
+  EXPECT_NE(result.out.find("draining 1 connection"), std::string::npos) << result.out;
+}
+
+TEST(Serve, UnreadableCertificateExits1) {
+  auto result = quiver({"serve", "--port", "0", "--cert", "/nonexistent/c.pem", "--key", "/nonexistent/k.pem"});
+  EXPECT_EQ(result.exit_code, 1) << describe(result);
+  EXPECT_TRUE(result.err.starts_with("quiver: serve: ")) << result.err;
+}
+
+}  // namespace
+}  // namespace quiver::test

@@ -1,0 +1,28 @@
+#include "embedded_server.hpp"
+
+#include "serve.hpp"
+
+namespace quiver::cli {
+
+namespace {
+
+server::ServerOptions server_options(const SelfSignedCertificate& certificate, EmbeddedServer::Options options) {
+  server::ServerOptions result;
+  result.host = "127.0.0.1";
+  result.port = 0;
+  result.cert_file = certificate.cert_file();
+  result.key_file = certificate.key_file();
+  result.max_streams = options.max_streams;
+  result.access_log = std::move(options.access_log);
+  return result;
+}
+
+}  // namespace
+
+EmbeddedServer::EmbeddedServer(Options options) : server_(server_options(certificate_, std::move(options))) {
+  server_.start();
+}
+
+std::string EmbeddedServer::origin() const { return https_origin("127.0.0.1", server_.port()); }
+
+}  // namespace quiver::cli

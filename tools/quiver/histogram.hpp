@@ -1,0 +1,48 @@
+#pragma once
+// LatencyHistogram: an HdrHistogram-like log-linear histogram of durations with a fixed footprint.
+//
+// Values are recorded in microseconds. Below 128 µs each microsecond has its own bucket; above, every
+// power of two [2^k, 2^(k+1)) is split into 64 equal buckets, so a bucket is never wider than 1/64
+// (1.6 %) of its values. The range ends at 2^32 µs (~71 minutes); longer values land in the last
+// bucket. Count, sum, min and max are exact; percentiles are the upper bound of their bucket (never
+// above max). Not thread-safe: give each thread its own and merge() them.
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace quiver::cli {
+
+class LatencyHistogram {
+ public:
+  static constexpr unsigned sub_bucket_bits = 7;                          // 128 linear buckets at first
+  static constexpr std::uint64_t sub_bucket_count = 1u << sub_bucket_bits;
+  static constexpr std::uint64_t half_count = sub_bucket_count / 2;     // buckets per power of two after
+  static constexpr unsigned max_value_bits = 32;
+  static constexpr std::size_t bucket_count =
+      sub_bucket_count + (max_value_bits - sub_bucket_bits + 1) * half_count;
+
+  void record(std::chrono::nanoseconds value);
+  void merge(const LatencyHistogram& other);
+
+  std::uint64_t count() const noexcept { return count_; }
+  std::chrono::microseconds min() const noexcept { return std::chrono::microseconds(count_ ? min_ : 0); }
+  std::chrono::microseconds max() const noexcept { return std::chrono::microseconds(max_); }
+  std::chrono::duration<double, std::micro> mean() const noexcept;
+  // The smallest recorded bucket bound below which `percent` % of the values lie (0 when empty).
+  std::chrono::microseconds percentile(double percent) const;
+
+  // Exposed for tests: the bucket of a value, and the largest value of a bucket.
+  static std::size_t bucket_of(std::uint64_t micros) noexcept;
+  static std::uint64_t upper_bound_of(std::size_t bucket) noexcept;
+
+ private:
+  std::array<std::uint64_t, bucket_count> buckets_{};
+  std::uint64_t count_ = 0;
+  std::uint64_t sum_ = 0;  // µs
+  std::uint64_t min_ = UINT64_MAX;
+  std::uint64_t max_ = 0;
+};
+
+}  // namespace quiver::cli

@@ -1,0 +1,95 @@
+#include "transfer.hpp"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+namespace quiver::cli {
+
+namespace {
+
+constexpr std::size_t chunk_size = 64 * 1024;
+constexpr std::size_t upload_chunk_size = 16 * 1024;
+
+std::optional<std::uint64_t> content_length(const Headers& headers) {
+  auto value = headers.get("content-length");
+  if (!value) return std::nullopt;
+  std::uint64_t length = 0;
+  auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), length);
+  if (ec != std::errc() || end != value->data() + value->size()) return std::nullopt;
+  return length;
+}
+
+void log_head(Console& console, int status, const Headers& headers) {
+  console.line("< " + status_line(status));
+  for (const Header& field : headers) console.line(fmt::format("< {}: {}", field.name, field.value));
+}
+
+// Under the progress bar the upload is counted as the library takes it: the body becomes a producer,
+// with the content-length the bytes body would have had.
+void count_upload(Request& request, TransferCounters& counters) {
+  if (request.body.kind() != RequestBody::Kind::bytes) return;
+  std::string bytes = std::move(request.body).take_bytes();
+  counters.upload_expected += bytes.size();
+  if (!request.headers.contains("content-length")) request.headers.add("content-length", std::to_string(bytes.size()));
+  request.body = counting_body(std::move(bytes), counters.uploaded);
+}
+
+void expect_download(TransferCounters& counters, const Headers& headers) {
+  if (auto length = content_length(headers)) {
+    counters.download_expected += *length;
+  } else {
+    ++counters.unknown_sizes;
+  }
+}
+
+// Reads the body to its end into `writer`.
+std::optional<Failure> copy_body(const TransferContext& context, ResponseStream& stream, BodyWriter& writer) {
+  for (;;) {
+    auto chunk = stream.next_chunk(chunk_size);
+    if (!chunk) return failure_from(chunk.error());
+    if (!*chunk) return std::nullopt;
+    if (auto failure = writer.write(**chunk)) return failure;
+    context.counters.downloaded += (*chunk)->size();
+  }
+}
+
+}  // namespace
+
+RequestBody counting_body(std::string bytes, std::atomic<std::uint64_t>& uploaded) {
+  auto data = std::make_shared<const std::string>(std::move(bytes));
+  auto offset = std::make_shared<std::size_t>(0);  // the producer is called on one io thread at a time
+  return RequestBody::from_producer([data, offset, &uploaded]() -> std::optional<std::string> {
+    if (*offset >= data->size()) return std::nullopt;
+    std::string chunk = data->substr(*offset, upload_chunk_size);
+    *offset += chunk.size();
+    uploaded += chunk.size();
+    return chunk;
+  });
+}
+
+std::optional<Failure> run_transfer(const TransferContext& context, PreparedRequest prepared, BodyWriter& writer) {
+  Request& request = prepared.request;
+  const std::string url = request.url.to_string();
+  if (context.count_upload) count_upload(request, context.counters);
+
+  auto stream = context.client.stream(std::move(request));
+  if (!stream) return failure_from(stream.error());
+  if (context.options.verbose) log_head(context.console, stream->status(), stream->headers());
+  if (auto failure = http_failure(stream->status(), url, context.options.fail)) {
+    stream->cancel();  // nothing of an error body is wanted
+    return failure;
+  }
+  expect_download(context.counters, stream->headers());
+  if (auto failure = writer.begin(stream->status(), stream->headers())) return failure;
+  if (auto failure = copy_body(context, *stream, writer)) {
+    writer.finish();
+    return failure;
+  }
+  if (context.options.verbose) {
+    for (const Header& field : stream->trailers()) context.console.line(fmt::format("< {}: {} (trailer)", field.name, field.value));
+  }
+  return writer.finish();
+}
+
+}  // namespace quiver::cli
