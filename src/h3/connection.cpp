@@ -68,7 +68,7 @@ void ConnectionImpl::start() {
 }
 
 void ConnectionImpl::on_resolved(const asio::ip::udp::resolver::results_type& endpoints) {
-  auto tls_context = tls::ClientTlsContext::create(options_.tls);
+  auto tls_context = tls::ClientTlsContext::shared(options_.tls);
   if (!tls_context) {
     fail_everything(tls_context.error());
     return;

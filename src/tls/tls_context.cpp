@@ -1,5 +1,8 @@
 #include "tls/tls_context.hpp"
 
+#include <map>
+#include <mutex>
+
 #include <fmt/format.h>
 
 namespace quiver::tls {
@@ -35,6 +38,17 @@ Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::create(const TlsOpti
   }
   return std::shared_ptr<ClientTlsContext>(
       new ClientTlsContext(std::move(credentials), options.verify_peer));
+}
+
+Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::shared(const TlsOptions& options) {
+  static std::mutex mutex;
+  static std::map<std::pair<bool, std::string>, std::weak_ptr<ClientTlsContext>> contexts;
+  std::lock_guard lock(mutex);
+  auto& slot = contexts[{options.verify_peer, options.ca_file}];
+  if (auto existing = slot.lock()) return existing;
+  auto created = create(options);
+  if (created) slot = *created;
+  return created;
 }
 
 }  // namespace quiver::tls

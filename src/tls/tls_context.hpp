@@ -14,6 +14,9 @@ class ClientTlsContext {
   // Loads the system trust store (when verifying) plus options.ca_file. Fails with an invalid-class
   // handshake_failed error naming the CA file when it cannot be read.
   static Result<std::shared_ptr<ClientTlsContext>> create(const TlsOptions& options);
+  // Like create(), but shares one context among all live users of the same options: loading the system
+  // trust store costs milliseconds, and every connection of every pool would otherwise pay it.
+  static Result<std::shared_ptr<ClientTlsContext>> shared(const TlsOptions& options);
 
   gnutls_certificate_credentials_t credentials() const noexcept { return credentials_.get(); }
   bool verify_peer() const noexcept { return verify_peer_; }
