@@ -302,7 +302,13 @@ void ConnectionImpl::on_stream_stop_sending(std::int64_t, std::uint64_t) {
 void ConnectionImpl::on_stream_closed(std::int64_t stream_id, std::optional<std::uint64_t> code) {
   Call* call = call_on_stream(stream_id);
   if (call != nullptr) {
-    if (!call->response_ended) fail(*call, reset_error(stream_id, code.value_or(h3_code::request_incomplete)));
+    if (!call->response_ended) {
+      Error error = code ? reset_error(stream_id, *code)
+                         : Error(ErrorKind::protocol_error, ErrorClass::unrecoverable,
+                                 fmt::format("stream {} ended before its response was complete", stream_id));
+      error.stream_id = static_cast<std::uint64_t>(stream_id);
+      fail(*call, error);
+    }
     calls_.erase(call->id);
     notify_observer([](ConnectionObserver& o, Connection& c) { o.on_stream_done(c); });
   }

@@ -101,6 +101,11 @@ struct H3Session::Callbacks {
     self(user_data).transport_.shutdown_stream_write(stream_id, code);
     return 0;
   }
+  static int stream_close(nghttp3_conn*, std::int64_t stream_id, std::uint64_t, void* user_data,
+                          void*) noexcept {
+    self(user_data).finish_stream(stream_id);
+    return 0;
+  }
   static int shutdown(nghttp3_conn*, std::int64_t id, void* user_data) noexcept {
     self(user_data).events_.on_goaway(id);
     return 0;
@@ -143,6 +148,7 @@ struct H3Session::Callbacks {
     cb.stop_sending = stop_sending;
     cb.reset_stream = reset_stream;
     cb.shutdown = shutdown;
+    cb.stream_close = stream_close;
     return cb;
   }
 };
@@ -321,14 +327,28 @@ bool H3Session::on_stream_data_acked(std::int64_t stream_id, std::uint64_t lengt
   return rv == 0 || record_failure(rv, "acknowledging stream data");
 }
 
+// QUIC is done with the stream, but nghttp3 may not be: headers blocked on QPACK encoder instructions
+// are still delivered after the stream's bytes have all arrived. So the request ends when nghttp3 closes
+// the stream (its stream_close callback), not here; a stream nghttp3 never knew ends now.
 bool H3Session::on_stream_closed(std::int64_t stream_id, std::optional<std::uint64_t> app_error_code) {
+  if (is_request_stream(stream_id)) close_codes_[stream_id] = app_error_code;
   int rv = nghttp3_conn_close_stream(conn_.get(), stream_id, app_error_code.value_or(NGHTTP3_H3_NO_ERROR));
-  if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND) return record_failure(rv, "closing stream");
-  if (is_request_stream(stream_id)) {
-    streams_.erase(stream_id);
-    events_.on_stream_closed(stream_id, app_error_code);
+  if (rv == NGHTTP3_ERR_STREAM_NOT_FOUND) {
+    finish_stream(stream_id);
+    return true;
   }
-  return true;
+  return rv == 0 || record_failure(rv, "closing stream");
+}
+
+void H3Session::finish_stream(std::int64_t stream_id) {
+  if (!is_request_stream(stream_id)) return;
+  std::optional<std::uint64_t> code;
+  if (auto it = close_codes_.find(stream_id); it != close_codes_.end()) {
+    code = it->second;
+    close_codes_.erase(it);
+  }
+  streams_.erase(stream_id);
+  events_.on_stream_closed(stream_id, code);
 }
 
 bool H3Session::on_stream_reset(std::int64_t stream_id, std::uint64_t app_error_code) {

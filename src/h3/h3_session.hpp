@@ -117,6 +117,7 @@ class H3Session final : public quic::StreamApplication {
                                    std::size_t vec_count, std::uint32_t* flags);
   void request_pull(std::int64_t stream_id, Stream& stream);
   void release_acked(Stream& stream, std::uint64_t length);
+  void finish_stream(std::int64_t stream_id);  // the request stream is over for nghttp3 too
   bool record_failure(int nghttp3_error, std::string where);
   Stream* find(std::int64_t stream_id);
 
@@ -125,6 +126,8 @@ class H3Session final : public quic::StreamApplication {
   ConnectionOptions options_;
   util::Nghttp3ConnPtr conn_;
   std::unordered_map<std::int64_t, Stream> streams_;
+  // QUIC close codes of request streams nghttp3 has not finished yet (QPACK-blocked headers).
+  std::unordered_map<std::int64_t, std::optional<std::uint64_t>> close_codes_;
   std::vector<ngtcp2_vec> outgoing_chunks_;
   std::uint64_t fatal_code_ = 0;
   std::string fatal_text_;
