@@ -533,33 +533,27 @@ void QuicTransport::fail(int ngtcp2_error) {
   } else {
     ngtcp2_ccerr_set_liberr(&last_error_, ngtcp2_error, nullptr, 0);
   }
-  ngtcp2_path_storage storage;
-  ngtcp2_path_storage_zero(&storage);
-  ngtcp2_pkt_info info{};
-  ngtcp2_ssize n = ngtcp2_conn_write_connection_close(conn_.get(), &storage.path, &info,
-                                                      send_buffer_.data(), send_buffer_.size(),
-                                                      &last_error_, util::now_ns());
-  send_connection_close(n);
+  send_connection_close();
   finish(std::move(reason));
 }
 
-void QuicTransport::send_connection_close(ngtcp2_ssize length) {
+// Writes CONNECTION_CLOSE carrying last_error_ and sends it once, best effort (no retransmission).
+void QuicTransport::send_connection_close() {
+  ngtcp2_path_storage storage;
+  ngtcp2_path_storage_zero(&storage);
+  ngtcp2_pkt_info info{};
+  ngtcp2_ssize length = ngtcp2_conn_write_connection_close(conn_.get(), &storage.path, &info, send_buffer_.data(),
+                                                           send_buffer_.size(), &last_error_, util::now_ns());
   if (length <= 0) return;
   std::size_t bytes = static_cast<std::size_t>(length), sent = 0;
-  (void)socket_.send_segments({send_buffer_.data(), bytes}, bytes, sent);  // best effort
+  (void)socket_.send_segments({send_buffer_.data(), bytes}, bytes, sent);
 }
 
 void QuicTransport::close(std::uint64_t app_error_code, Error reason) {
   if (closed_) return;
   if (conn_ && !ngtcp2_conn_in_closing_period(conn_.get()) && !ngtcp2_conn_in_draining_period(conn_.get())) {
     ngtcp2_ccerr_set_application_error(&last_error_, app_error_code, nullptr, 0);
-    ngtcp2_path_storage storage;
-    ngtcp2_path_storage_zero(&storage);
-    ngtcp2_pkt_info info{};
-    ngtcp2_ssize n = ngtcp2_conn_write_connection_close(conn_.get(), &storage.path, &info,
-                                                        send_buffer_.data(), send_buffer_.size(),
-                                                        &last_error_, util::now_ns());
-    send_connection_close(n);
+    send_connection_close();
   }
   finish(std::move(reason));
 }

@@ -128,7 +128,7 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   void write_packets();
   ngtcp2_ssize write_one_packet(std::uint8_t* dest, std::size_t capacity, std::uint64_t now);
   bool flush_batch(std::size_t& bytes, std::size_t segment);
-  void send_connection_close(ngtcp2_ssize length);
+  void send_connection_close();
   void arm_expiry_timer();
   void on_expiry();
   void after_io();
