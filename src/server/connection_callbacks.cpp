@@ -45,6 +45,9 @@ struct Trampolines {
                               size_t datalen, void* user_data, void*) noexcept {
     return quic_guard([&] { return self(user_data).on_recv_stream_data(flags, stream_id, {data, datalen}); });
   }
+  static int stream_open(ngtcp2_conn*, int64_t stream_id, void* user_data) noexcept {
+    return quic_guard([&] { return self(user_data).on_stream_open(stream_id); });
+  }
   static int acked_stream_data_offset(ngtcp2_conn*, int64_t stream_id, uint64_t offset, uint64_t datalen,
                                       void* user_data, void*) noexcept {
     return quic_guard([&] { return self(user_data).on_acked_stream_data_offset(stream_id, offset, datalen); });
@@ -139,6 +142,7 @@ const ngtcp2_callbacks& quic_callbacks() noexcept {
     c.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
     c.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
     c.recv_stream_data = Trampolines::recv_stream_data;
+    c.stream_open = Trampolines::stream_open;
     c.acked_stream_data_offset = Trampolines::acked_stream_data_offset;
     c.stream_close = Trampolines::stream_close;
     c.stream_reset = Trampolines::stream_reset;

@@ -15,6 +15,7 @@ constexpr std::uint64_t kMaxChunkSize = std::uint64_t{64} << 20;     // 64 MiB
 constexpr std::uint64_t kMaxChunks = 1'000'000;
 constexpr std::uint64_t kMaxDelayMs = 600'000;                       // 10 minutes
 constexpr std::uint64_t kMaxVarint = (std::uint64_t{1} << 62) - 1;   // QUIC error codes are varints
+constexpr std::uint64_t kDefaultUploadRate = 10'000'000;               // bytes per second
 
 ResponsePlan text(int status, std::string body) {
   ResponsePlan plan;
@@ -28,9 +29,7 @@ ResponsePlan text(int status, std::string body) {
 ResponsePlan bad_request(std::string_view what) { return text(400, fmt::format("bad request: {}\n", what)); }
 
 std::uint64_t fnv1a(std::string_view data) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : data) h = (h ^ c) * 0x100000001b3ULL;
-  return h;
+  return server::fnv1a({reinterpret_cast<const std::uint8_t*>(data.data()), data.size()});
 }
 
 // A numeric query parameter within [0, max]; `fallback` when absent. nullopt when malformed.
@@ -66,16 +65,20 @@ ResponsePlan echo_route(RouteRequest& request, std::string_view, std::string_vie
   return plan;
 }
 
-ResponsePlan status_route(RouteRequest&, std::string_view arg, std::string_view) {
+bool early(std::string_view query) { return query_param(query, "early") == "1"; }
+
+ResponsePlan status_route(RouteRequest&, std::string_view arg, std::string_view query) {
   auto code = parse_number(arg);
   if (!code || *code < 200 || *code > 599) return bad_request("status must be 200..599");
   auto status = static_cast<int>(*code);
+  ResponsePlan plan;
   if (status == 204 || status == 205 || status == 304) {
-    ResponsePlan plan;
     plan.status = status;
-    return plan;
+  } else {
+    plan = text(status, fmt::format("status {}\n", status));
   }
-  return text(status, fmt::format("status {}\n", status));
+  plan.stop_reading = early(query);  // routed at the headers: the body is not needed
+  return plan;
 }
 
 ResponsePlan headers_route(RouteRequest& request, std::string_view, std::string_view) {
@@ -146,21 +149,50 @@ ResponsePlan goaway_route(RouteRequest&, std::string_view, std::string_view quer
   return plan;
 }
 
-struct Route {
-  std::string_view path;  // exact path, or prefix before "/ARG" when takes_arg
-  bool takes_arg;
-  RouteTraits traits;
-  ResponsePlan (*handler)(RouteRequest&, std::string_view arg, std::string_view query);
+// Hashes the upload and answers with its size and hash.
+class HashingSink final : public BodySink {
+ public:
+  void write(std::span<const std::uint8_t> bytes) override {
+    hash_ = server::fnv1a(bytes, hash_);
+    size_ += bytes.size();
+  }
+  ResponsePlan finish() override { return text(200, fmt::format("received {} bytes fnv1a-{:016x}", size_, hash_)); }
+
+ private:
+  std::uint64_t hash_ = kFnv1aBasis, size_ = 0;
 };
+
+ResponsePlan slow_upload_route(RouteRequest&, std::string_view, std::string_view query) {
+  auto rate = numeric_param(query, "rate", kDefaultUploadRate, kMaxBodyBytes);
+  if (!rate || *rate == 0) return bad_request("rate in bytes per second (> 0)");
+  ResponsePlan plan;
+  plan.upload = ResponsePlan::Upload{*rate, std::make_unique<HashingSink>()};
+  return plan;
+}
+
+// ---- the table -----------------------------------------------------------------------------------
 
 constexpr RouteTraits kAtEnd{}, kKeepsBody{.wants_body = true}, kAtHeaders{.before_body = true};
 
+RouteTraits at_end(std::string_view) { return kAtEnd; }
+RouteTraits keeps_body(std::string_view) { return kKeepsBody; }
+RouteTraits at_headers(std::string_view) { return kAtHeaders; }
+RouteTraits at_headers_if_early(std::string_view query) { return early(query) ? kAtHeaders : kAtEnd; }
+
+struct Route {
+  std::string_view path;  // exact path, or prefix before "/ARG" when takes_arg
+  bool takes_arg;
+  RouteTraits (*traits)(std::string_view query);
+  ResponsePlan (*handler)(RouteRequest&, std::string_view arg, std::string_view query);
+};
+
 constexpr Route kRoutes[] = {
-    {"/bytes", true, kAtEnd, bytes_route},        {"/echo", false, kKeepsBody, echo_route},
-    {"/status", true, kAtEnd, status_route},      {"/headers", false, kAtEnd, headers_route},
-    {"/delay", true, kAtEnd, delay_route},        {"/trailers", false, kAtEnd, trailers_route},
-    {"/reset", true, kAtHeaders, reset_route},    {"/close", true, kAtHeaders, close_route},
-    {"/stream", true, kAtEnd, stream_route},      {"/goaway", false, kAtEnd, goaway_route},
+    {"/bytes", true, at_end, bytes_route},          {"/echo", false, keeps_body, echo_route},
+    {"/status", true, at_headers_if_early, status_route},
+    {"/headers", false, at_end, headers_route},     {"/delay", true, at_end, delay_route},
+    {"/trailers", false, at_end, trailers_route},   {"/reset", true, at_headers, reset_route},
+    {"/close", true, at_headers, close_route},      {"/stream", true, at_end, stream_route},
+    {"/goaway", false, at_end, goaway_route},       {"/slow-upload", false, at_headers, slow_upload_route},
 };
 
 struct Match {
@@ -207,9 +239,14 @@ std::optional<std::string_view> query_param(std::string_view query, std::string_
   return std::nullopt;
 }
 
+std::uint64_t fnv1a(std::span<const std::uint8_t> data, std::uint64_t hash) noexcept {
+  for (std::uint8_t c : data) hash = (hash ^ c) * 0x100000001b3ULL;
+  return hash;
+}
+
 RouteTraits route_traits(std::string_view target) {
   auto m = match(target);
-  return m.route ? m.route->traits : RouteTraits{};
+  return m.route ? m.route->traits(m.query) : RouteTraits{};
 }
 
 ResponsePlan route(RouteRequest&& request) {

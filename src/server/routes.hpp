@@ -3,13 +3,15 @@
 // (server_connection.cpp) carries a plan out: delay, headers, lazy body, trailers, stream reset,
 // connection close, GOAWAY. To add a route, add a handler and a row to the table in routes.cpp.
 //
-// Routes (any method is accepted; the request body is kept only by /echo; /reset and /close act as
-// soon as the request headers are in, the others once the whole request arrived; unknown path -> 404,
-// malformed number -> 400):
+// Routes (any method is accepted; the request body is kept only by /echo and read by /slow-upload;
+// /reset, /close, /slow-upload and /status?early=1 act as soon as the request headers are in, the
+// others once the whole request arrived; unknown path -> 404, malformed number -> 400):
 //   /bytes/N                      N pattern bytes (byte i == 'a' + i % 26), content-length set
 //   /echo                         request body back; each request field `n: v` as `x-echo-n: v`;
 //                                 content-type copied
-//   /status/CODE                  that status (200..599) with a short text body (none for 204/205/304)
+//   /status/CODE[?early=1]        that status (200..599) with a short text body (none for 204/205/304);
+//                                 early=1: answered at the request headers, then the rest of the
+//                                 upload is stopped with STOP_SENDING(H3_NO_ERROR) (RFC 9114 §4.1)
 //   /headers                      JSON object of the request fields, pseudo-headers included
 //   /delay/MS                     "delayed" after MS milliseconds
 //   /trailers                     "hello trailers", then trailers x-trailer-one: 1, x-checksum: <fnv1a>
@@ -18,11 +20,15 @@
 //   /close/CODE                   close the connection with application error CODE
 //   /stream/N[?size=S&delay_ms=D] N chunks of S (1024) pattern bytes, D (0) ms apart, no content-length
 //   /goaway[?delay_ms=D]          200 "goaway sent", then GOAWAY on this connection (after D ms)
+//   /slow-upload[?rate=R]         reads the request body at R (10000000) bytes per second: credit goes
+//                                 back to the client only at that pace; the bytes are hashed and
+//                                 dropped; then 200 "received N bytes fnv1a-<16 hex>" (FNV-1a 64)
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +46,17 @@ struct RouteRequest {
   std::string method, target, authority, scheme;  // the pseudo-headers; target is :path
   std::vector<Field> fields;  // every field in arrival order, pseudo-headers included
   std::string body;           // filled only when route_traits(target).wants_body
+};
+
+struct ResponsePlan;
+
+// Where a route that reads the request body as a stream (ResponsePlan::upload) puts it. The
+// connection feeds it the body bytes in order and asks for the response once the body has ended.
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  virtual void write(std::span<const std::uint8_t> bytes) = 0;
+  virtual ResponsePlan finish() = 0;  // called once, after the last write; must not set `upload`
 };
 
 struct ResponsePlan {
@@ -60,6 +77,17 @@ struct ResponsePlan {
   std::optional<std::uint64_t> close_connection;
   // Send GOAWAY on the connection this long after the response was submitted.
   std::optional<std::chrono::milliseconds> goaway_after;
+  // Once the response is out, stop the rest of the upload: STOP_SENDING(H3_NO_ERROR).
+  bool stop_reading = false;
+
+  // Read the request body into `sink`, returning flow-control credit at `bytes_per_second` only;
+  // when the body has ended and been read, the response is sink->finish(). Everything else in this
+  // plan is ignored.
+  struct Upload {
+    std::uint64_t bytes_per_second;
+    std::unique_ptr<BodySink> sink;
+  };
+  std::optional<Upload> upload;
 };
 
 // How the connection must feed a route, known once the request's headers are in.
@@ -69,10 +97,14 @@ struct RouteTraits {
 };
 RouteTraits route_traits(std::string_view target);
 
-// The plan for `request`. Moves the request body into /echo's response.
+// The plan for `request`. Moves the request body into /echo's response; route() never calls into the
+// protocol libraries, so the connection may call it inside a library callback.
 ResponsePlan route(RouteRequest&& request);
 
 // Helpers exposed for tests.
+// FNV-1a 64, continued from `hash` (start with kFnv1aBasis).
+inline constexpr std::uint64_t kFnv1aBasis = 0xcbf29ce484222325ULL;
+std::uint64_t fnv1a(std::span<const std::uint8_t> data, std::uint64_t hash = kFnv1aBasis) noexcept;
 // Parses a decimal number, or hexadecimal with a 0x/0X prefix; nullopt on anything else or overflow.
 std::optional<std::uint64_t> parse_number(std::string_view text, bool allow_hex = false);
 // The value of `name` in a query string ("a=1&b=2"), if present.

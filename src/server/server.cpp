@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -35,6 +36,10 @@ class Server::Impl final : public ConnectionHost {
   void start();
   void stop();
   void shutdown_gracefully();
+  void send_goaway();
+  void hold_streams_from(std::uint64_t stream_id) { shared_.hold_from = stream_id; }
+  void refuse_new_streams(bool on) { shared_.refuse_new_streams = on; }
+  ServerStats stats() const;
   std::uint16_t port() const { return port_.load(); }
   std::size_t connection_count() const { return connection_count_.load(); }
 
@@ -45,6 +50,7 @@ class Server::Impl final : public ConnectionHost {
   void connection_finished(ServerConnection& connection) override;
   void log_access(const AccessLogEntry& entry) override;
   std::span<const std::uint8_t> reset_secret() const override { return reset_secret_; }
+  ServerShared& shared() override { return shared_; }
 
  private:
   void bind();
@@ -57,8 +63,10 @@ class Server::Impl final : public ConnectionHost {
   void send_stateless_reset(const ngtcp2_version_cid& vc, std::size_t size, const Endpoint& from);
   void remove(ServerConnection& connection);
   void stop_on_io_thread();
+  void for_each_connection(const std::function<void(ServerConnection&)>& action);
 
   const ServerOptions options_;  // connections borrow it
+  ServerShared shared_;          // thread-safe; connections borrow it
   asio::io_context io_{1};       // declared before everything that uses it: destroyed last
   asio::ip::udp::socket socket_{io_};
   std::unique_ptr<TlsServerContext> tls_;  // connections borrow it
@@ -148,19 +156,41 @@ void Server::Impl::shutdown_gracefully() {
   if (!started_ || stopped_) return;
   asio::post(io_, [this] {
     draining_ = true;
-    std::vector<std::shared_ptr<ServerConnection>> all;
-    for (auto& [raw, connection] : connections_) all.push_back(connection);
-    for (auto& connection : all) connection->shutdown_gracefully();
+    for_each_connection([](ServerConnection& connection) { connection.shutdown_gracefully(); });
   });
+}
+
+// Unlike shutdown_gracefully, new connections are still accepted.
+void Server::Impl::send_goaway() {
+  std::lock_guard lock(mutex_);
+  if (!started_ || stopped_) return;
+  asio::post(io_, [this] {
+    for_each_connection([this](ServerConnection& connection) { connection.send_goaways(options_.final_goaway_delay); });
+  });
+}
+
+ServerStats Server::Impl::stats() const {
+  ServerStats stats;
+  stats.connections_accepted = shared_.connections_accepted.load();
+  stats.requests_started = shared_.requests_started.load();
+  stats.peak_concurrent_streams = shared_.peak_concurrent_streams.load();
+  stats.streams_held = shared_.streams_held.load();
+  stats.streams_refused = shared_.streams_refused.load();
+  return stats;
 }
 
 // ==== io thread =======================================================================================
 
-void Server::Impl::stop_on_io_thread() {
-  stopping_ = true;
+// Over a snapshot: an action may end a connection, which then leaves connections_ (later, posted).
+void Server::Impl::for_each_connection(const std::function<void(ServerConnection&)>& action) {
   std::vector<std::shared_ptr<ServerConnection>> all;
   for (auto& [raw, connection] : connections_) all.push_back(connection);
-  for (auto& connection : all) connection->close_now();
+  for (auto& connection : all) action(*connection);
+}
+
+void Server::Impl::stop_on_io_thread() {
+  stopping_ = true;
+  for_each_connection([](ServerConnection& connection) { connection.close_now(); });
   by_cid_.clear();
   connections_.clear();
   connection_count_ = 0;
@@ -217,6 +247,7 @@ void Server::Impl::accept(std::span<const std::uint8_t> data, const Endpoint& fr
   }
   connections_.emplace(connection.get(), connection);
   connection_count_ = connections_.size();
+  ++shared_.connections_accepted;
   connection->on_datagram(data, from);
 }
 
@@ -299,5 +330,9 @@ std::uint16_t Server::port() const { return impl_->port(); }
 void Server::stop() { impl_->stop(); }
 void Server::shutdown_gracefully() { impl_->shutdown_gracefully(); }
 std::size_t Server::connection_count() const { return impl_->connection_count(); }
+void Server::hold_streams_from(std::uint64_t stream_id) { impl_->hold_streams_from(stream_id); }
+void Server::send_goaway() { impl_->send_goaway(); }
+void Server::refuse_new_streams(bool on) { impl_->refuse_new_streams(on); }
+ServerStats Server::stats() const { return impl_->stats(); }
 
 }  // namespace quiver::server

@@ -1,13 +1,22 @@
 #pragma once
 // quiver::server::Server — the project's own HTTP/3 test server (ngtcp2 + nghttp3 + GnuTLS + Asio).
 //
-// It serves a fixed set of scriptable routes (see routes.hpp: /bytes, /echo, /status, /headers,
-// /delay, /trailers, /reset, /close, /stream, /goaway) for the integration tests, `quiver serve` and
-// the demo.
+// It serves a fixed set of scriptable routes (see routes.hpp: /bytes, /echo, /status[?early=1],
+// /headers, /delay, /trailers, /reset, /close, /stream, /goaway, /slow-upload) for the integration
+// tests, `quiver serve` and the demo.
+//
+// Controls, for scripting misbehaviour from a test while requests are in flight (all thread-safe):
+//   hold_streams_from(id)    request streams with id >= `id` are held: never processed, never credited
+//   send_goaway()            GOAWAY(max id) then GOAWAY(id) on every connection; each one closes when
+//                            its last processed request is done; new connections are still accepted
+//   refuse_new_streams(on)   every new request stream is reset at once with H3_REQUEST_REJECTED
+//   shutdown_gracefully()    GOAWAY everywhere, close when idle, refuse new connections
+//   stats()                  connections accepted, requests started, peak streams open at once, ...
 //
 // Threading: start() spawns one io thread; every connection, stream and timer lives on it. The public
 // methods may be called from any thread except that io thread (stop() joins it); connection_count()
-// is lock-free. The access_log callback runs on the io thread and must not call stop()/~Server.
+// and stats() are lock-free. The access_log callback runs on the io thread and must not call
+// stop()/~Server.
 //
 // Debugging: QUIVER_SERVER_TRACE=1 in the environment prints ngtcp2's packet/frame log to stderr.
 
@@ -41,6 +50,19 @@ struct ServerOptions {
   std::uint64_t stream_window = 1 << 20, connection_window = 16 << 20;
   // Optional; called on the io thread once per request stream when it closes.
   std::function<void(const AccessLogEntry&)> access_log;
+  // Server::send_goaway(): time between the shutdown notice (GOAWAY with the maximum id) and the
+  // final GOAWAY. 0 sends both at once (back to back on the control stream).
+  std::chrono::milliseconds final_goaway_delay{0};
+};
+
+// Counters since start(); a snapshot from Server::stats().
+struct ServerStats {
+  std::uint64_t connections_accepted = 0;     // connections created for a client's first Initial
+  std::uint64_t requests_started = 0;         // request streams whose request headers were processed
+  std::uint64_t peak_concurrent_streams = 0;  // most request streams open at once on one connection
+                                              // (held and refused ones included: they use credit)
+  std::uint64_t streams_held = 0;             // request streams held by hold_streams_from()
+  std::uint64_t streams_refused = 0;          // request streams reset by refuse_new_streams(true)
 };
 
 class Server {
@@ -65,6 +87,30 @@ class Server {
   // done, and new connections are refused (CONNECTION_REFUSED). Poll connection_count() to see the
   // drain end; stop() still has to be called (or the destructor) to join the thread.
   void shutdown_gracefully();
+
+  // From now on, on every connection (existing and new), a client request stream whose id is
+  // >= `stream_id` is held when it opens: its data never reaches HTTP/3 (nothing of it is processed)
+  // and it gets no stream flow-control credit. nghttp3 never sees it, so a later send_goaway() sends
+  // exactly GOAWAY(stream_id) once every lower stream has arrived (its id is the highest request
+  // stream seen + 4). Held streams stay held until the client cancels them (as it should after the
+  // GOAWAY) or the connection ends. Takes effect for streams opened after the call returns; a new
+  // call replaces the threshold (UINT64_MAX holds nothing).
+  void hold_streams_from(std::uint64_t stream_id);
+
+  // Non-blocking. On every connection past its handshake (once per connection): GOAWAY with the
+  // maximum id (a shutdown notice), then, ServerOptions::final_goaway_delay later, the final GOAWAY
+  // whose id is the highest request stream seen + 4 (see hold_streams_from). Requests below it run to
+  // completion; each connection then closes (H3_NO_ERROR) once it has no request left (held streams
+  // do not keep it open). Unlike shutdown_gracefully(), new connections are still accepted (and get
+  // no GOAWAY). Does nothing before start() or after stop().
+  void send_goaway();
+
+  // While on, every new request stream is reset at once with H3_REQUEST_REJECTED (RESET_STREAM and
+  // STOP_SENDING) without being processed. Takes effect for streams opened after the call returns.
+  void refuse_new_streams(bool on);
+
+  // Counters since start(). Thread-safe; each counter is read atomically (not all at one instant).
+  ServerStats stats() const;
 
   // Live connections: handshaking, open, or in their closing/draining period (3 PTO, tens of ms on
   // loopback) after a CONNECTION_CLOSE. Thread-safe.

@@ -18,6 +18,8 @@ constexpr std::uint64_t kMaxUniStreams = 16;     // control + 2 QPACK + room for
 constexpr std::size_t kMaxBodyPerRead = 64 * 1024;  // body bytes handed to nghttp3 per read_data call
 constexpr std::size_t kMaxPacketsPerBurst = 64;
 constexpr std::size_t kSendBufferSize = 64 * 1024;
+constexpr auto kUploadTick = std::chrono::milliseconds(10);  // /slow-upload credit pacing
+constexpr auto kUploadBurst = std::chrono::milliseconds(100);  // credit that may be saved up, in time at the rate
 
 // write() hands nghttp3's vectors to ngtcp2 as they are.
 static_assert(sizeof(nghttp3_vec) == sizeof(ngtcp2_vec) && offsetof(nghttp3_vec, base) == offsetof(ngtcp2_vec, base) &&
@@ -61,6 +63,12 @@ void random_bytes(std::uint8_t* data, std::size_t size) {
 }
 
 }  // namespace
+
+void ServerShared::note_open_streams(std::uint64_t open) noexcept {
+  auto peak = peak_concurrent_streams.load();
+  while (open > peak && !peak_concurrent_streams.compare_exchange_weak(peak, open)) {
+  }
+}
 
 ngtcp2_tstamp timestamp_now() noexcept {
   return static_cast<ngtcp2_tstamp>(
@@ -173,7 +181,9 @@ void ServerConnection::drive() {
 }
 
 void ServerConnection::process_pending() {
-  while (state_ == State::active && (!pending_dispatch_.empty() || !pending_reset_checks_.empty())) {
+  while (state_ == State::active &&
+         (!pending_dispatch_.empty() || !pending_reset_checks_.empty() || !pending_refusals_.empty())) {
+    for (auto id : std::exchange(pending_refusals_, {})) refuse_stream(id);
     for (auto id : std::exchange(pending_dispatch_, {})) dispatch(id);
     for (auto id : std::exchange(pending_reset_checks_, {}))
       if (auto* stream = find_stream(id)) check_reset_after(*stream);
@@ -403,7 +413,29 @@ void ServerConnection::close_now() {
 }
 
 void ServerConnection::shutdown_gracefully() {
-  if (state_ != State::active || close_when_idle_) return;
+  if (state_ != State::active) return;
+  close_after_goaway_ = true;
+  goaway_timer_.cancel();  // a GOAWAY scheduled for later goes out now
+  final_goaway();
+  drive();
+}
+
+void ServerConnection::send_goaways(std::chrono::milliseconds final_delay) {
+  if (state_ != State::active || !h3_ || close_after_goaway_) return;
+  close_after_goaway_ = true;
+  if (!notice_sent_ && !goaway_sent_) {  // a notice after the final GOAWAY would raise the id
+    notice_sent_ = true;
+    if (auto rv = nghttp3_conn_submit_shutdown_notice(h3_.get()); rv != 0) {
+      fail_h3(rv);
+      return;
+    }
+  }
+  schedule_goaway(final_delay);
+  drive();
+}
+
+void ServerConnection::close_when_idle() {
+  if (close_when_idle_) return;
   close_when_idle_ = true;
   // Give requests already on the wire a moment to arrive (and be served) before closing when idle.
   auto pto = std::chrono::nanoseconds(ngtcp2_conn_get_pto(quic_.get()));
@@ -413,8 +445,6 @@ void ServerConnection::shutdown_gracefully() {
     if (ec) return;
     if (auto self = weak.lock(); self && self->state_ == State::active) self->drive();
   });
-  send_goaway();
-  drive();
 }
 
 void ServerConnection::maybe_close_when_idle() {
@@ -423,27 +453,42 @@ void ServerConnection::maybe_close_when_idle() {
     close_application(NGHTTP3_H3_NO_ERROR);
     return;
   }
-  if (streams_.empty() && pending_dispatch_.empty() && Clock::now() >= grace_deadline_)
-    close_application(NGHTTP3_H3_NO_ERROR);
+  if (!serving_requests() && Clock::now() >= grace_deadline_) close_application(NGHTTP3_H3_NO_ERROR);
+}
+
+// A request is in progress: routed or to be routed, or a served stream still open at the QUIC level
+// (perhaps with its HEADERS still on the way). Held and refused streams do not count.
+bool ServerConnection::serving_requests() const {
+  if (!streams_.empty() || !pending_dispatch_.empty()) return true;
+  return std::ranges::any_of(request_slots_,
+                             [](const auto& entry) { return entry.second.role == StreamRole::served; });
 }
 
 void ServerConnection::send_goaway() {
   if (goaway_sent_ || !h3_ || state_ != State::active) return;
   // nghttp3_conn_shutdown must run once: a second call with a larger id would break its invariant.
+  // Its id is the highest request stream nghttp3 has seen + 4; held streams never reach it.
   goaway_sent_ = true;
   if (auto rv = nghttp3_conn_shutdown(h3_.get()); rv != 0) fail_h3(rv);
 }
 
+void ServerConnection::final_goaway() {
+  send_goaway();
+  if (close_after_goaway_) close_when_idle();
+}
+
+// One timer: a later call replaces an earlier schedule (the final GOAWAY can be sent only once anyway,
+// and close_after_goaway_ is sticky).
 void ServerConnection::schedule_goaway(std::chrono::milliseconds delay) {
   if (delay.count() == 0) {
-    send_goaway();
+    final_goaway();
     return;
   }
   goaway_timer_.expires_after(delay);
   goaway_timer_.async_wait([weak = weak_from_this()](const asio::error_code& ec) {
     if (ec) return;
     if (auto self = weak.lock(); self && self->state_ == State::active) {
-      self->send_goaway();
+      self->final_goaway();
       self->drive();
     }
   });
@@ -486,25 +531,41 @@ void ServerConnection::consume(std::int64_t stream_id, std::size_t bytes) {
   ngtcp2_conn_extend_max_offset(quic_.get(), bytes);
 }
 
-// The request is complete: route it and carry out the plan.
+void ServerConnection::plan(RequestStream& stream) {
+  if (stream.planned) return;
+  stream.planned = true;
+  stream.plan = route(std::move(stream.request));  // only the body is moved from
+}
+
+// The request is ready for its route (see RouteTraits): carry out the plan.
 void ServerConnection::dispatch(std::int64_t stream_id) {
   auto* stream = find_stream(stream_id);
   if (!stream || stream->dispatched) return;
   stream->dispatched = true;
-  auto& plan = stream->plan = route(std::move(stream->request));  // only the body is moved from
+  plan(*stream);
+  carry_out(*stream);
+}
+
+void ServerConnection::carry_out(RequestStream& stream) {
+  auto& plan = stream.plan;
   if (plan.close_connection) {
     pending_close_ = *plan.close_connection;
     return;
   }
   if (plan.reset && !plan.reset->after_bytes) {
-    reset_stream(*stream, plan.reset->code);
+    reset_stream(stream, plan.reset->code);
+    return;
+  }
+  if (plan.upload) {
+    stream.upload_last_tick = Clock::now();
+    arm_upload_tick(stream);
     return;
   }
   if (plan.delay.count() > 0) {
-    start_stream_timer(*stream, Clock::now() + plan.delay);
+    start_stream_timer(stream, Clock::now() + plan.delay);
     return;
   }
-  submit_response(*stream);
+  submit_response(stream);
 }
 
 void ServerConnection::submit_response(RequestStream& stream) {
@@ -521,6 +582,21 @@ void ServerConnection::submit_response(RequestStream& stream) {
   }
   stream.response_submitted = true;
   if (plan.goaway_after) schedule_goaway(*plan.goaway_after);
+  if (plan.stop_reading && !stream.request_ended) stop_reading_later(stream.id);
+}
+
+// RFC 9114 §4.1: a complete response may come before the whole request; the rest of the upload is then
+// stopped with STOP_SENDING(H3_NO_ERROR). Posted, so that the response's packets are written first.
+void ServerConnection::stop_reading_later(std::int64_t stream_id) {
+  asio::post(executor_, [weak = weak_from_this(), stream_id] {
+    auto self = weak.lock();
+    if (!self || self->state_ != State::active) return;
+    auto* stream = self->find_stream(stream_id);
+    if (!stream || stream->request_ended) return;  // closed meanwhile, or nothing left to stop
+    ngtcp2_conn_shutdown_stream_read(self->quic_.get(), 0, stream_id, NGHTTP3_H3_NO_ERROR);
+    if (auto rv = nghttp3_conn_shutdown_stream_read(self->h3_.get(), stream_id); rv != 0) self->fail_h3(rv);
+    self->drive();
+  });
 }
 
 void ServerConnection::start_stream_timer(RequestStream& stream, Clock::time_point when) {
@@ -552,6 +628,44 @@ void ServerConnection::reset_stream(RequestStream& stream, std::uint64_t code) {
   const auto id = stream.id;
   ngtcp2_conn_shutdown_stream(quic_.get(), 0, id, code);
   nghttp3_conn_shutdown_stream_write(h3_.get(), id);
+}
+
+void ServerConnection::arm_upload_tick(RequestStream& stream) {
+  stream.timer.expires_after(kUploadTick);
+  stream.timer.async_wait([weak = weak_from_this(), id = stream.id](const asio::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->on_upload_tick(id);
+  });
+}
+
+// /slow-upload: "reads" what the rate allowed since the last tick (returns that much credit), and
+// answers once the body has ended and been read. A token bucket: an idle spell saves up at most
+// kUploadBurst worth of credit.
+void ServerConnection::on_upload_tick(std::int64_t stream_id) {
+  auto* stream = find_stream(stream_id);
+  if (state_ != State::active || !stream || stream->reset_sent || !stream->plan.upload) return;
+  const auto now = Clock::now();
+  const auto rate = static_cast<double>(stream->plan.upload->bytes_per_second);
+  const std::chrono::duration<double> elapsed = now - stream->upload_last_tick, burst = kUploadBurst;
+  stream->upload_last_tick = now;
+  stream->upload_allowance = std::min(stream->upload_allowance + rate * elapsed.count(), rate * burst.count() + 1);
+  auto credit = std::min(stream->upload_unread, static_cast<std::uint64_t>(stream->upload_allowance));
+  stream->upload_unread -= credit;
+  stream->upload_allowance -= static_cast<double>(credit);
+  if (credit > 0) consume(stream_id, credit);
+  if (stream->request_ended && stream->upload_unread == 0) {
+    finish_upload(*stream);
+  } else {
+    arm_upload_tick(*stream);
+  }
+  drive();
+}
+
+void ServerConnection::finish_upload(RequestStream& stream) {
+  auto sink = std::move(stream.plan.upload->sink);
+  stream.plan = sink->finish();
+  stream.plan.upload.reset();  // the sink's response never reads again
+  carry_out(stream);
 }
 
 // /reset?after=N: reset once the client acknowledged the headers and N body bytes.
@@ -587,9 +701,18 @@ int ServerConnection::end_body(RequestStream& stream, std::uint32_t* pflags) {
 
 // ==== ngtcp2 callbacks ================================================================================
 
+int ServerConnection::on_stream_open(std::int64_t stream_id) {
+  if (is_request_stream(stream_id)) slot_for(stream_id);
+  return 0;
+}
+
 int ServerConnection::on_recv_stream_data(std::uint32_t flags, std::int64_t stream_id,
                                           std::span<const std::uint8_t> data) {
   if (!h3_) return NGTCP2_ERR_CALLBACK_FAILURE;
+  if (is_request_stream(stream_id) && slot_for(stream_id).role != StreamRole::served) {
+    drop_unserved_data(data.size());  // held or refused: nghttp3 must never see it
+    return 0;
+  }
   auto consumed = nghttp3_conn_read_stream(h3_.get(), stream_id, data.data(), data.size(),
                                            (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0);
   if (consumed < 0) {
@@ -612,6 +735,7 @@ int ServerConnection::on_acked_stream_data_offset(std::int64_t stream_id, std::u
 
 int ServerConnection::on_stream_close(std::uint32_t flags, std::int64_t stream_id, std::uint64_t app_error_code) {
   if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET)) app_error_code = NGHTTP3_H3_NO_ERROR;
+  request_slots_.erase(stream_id);
   if (!h3_) return 0;
   auto rv = nghttp3_conn_close_stream(h3_.get(), stream_id, app_error_code);
   if (rv == NGHTTP3_ERR_STREAM_NOT_FOUND) {
@@ -628,14 +752,14 @@ int ServerConnection::on_stream_close(std::uint32_t flags, std::int64_t stream_i
 }
 
 int ServerConnection::on_stream_reset(std::int64_t stream_id) {
-  if (h3_ && nghttp3_conn_shutdown_stream_read(h3_.get(), stream_id) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
+  if (!h3_) return 0;
+  if (auto it = request_slots_.find(stream_id); it != request_slots_.end() && it->second.role != StreamRole::served)
+    return cancel_qpack(stream_id, it->second) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+  if (nghttp3_conn_shutdown_stream_read(h3_.get(), stream_id) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
   return 0;
 }
 
-int ServerConnection::on_stream_stop_sending(std::int64_t stream_id) {
-  if (h3_ && nghttp3_conn_shutdown_stream_read(h3_.get(), stream_id) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
-  return 0;
-}
+int ServerConnection::on_stream_stop_sending(std::int64_t stream_id) { return on_stream_reset(stream_id); }
 
 int ServerConnection::on_extend_max_stream_data(std::int64_t stream_id) {
   if (h3_ && nghttp3_conn_unblock_stream(h3_.get(), stream_id) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
@@ -664,6 +788,57 @@ int ServerConnection::on_recv_tx_key(ngtcp2_encryption_level level) {
   return level == NGTCP2_ENCRYPTION_LEVEL_1RTT ? setup_h3() : 0;
 }
 
+// ==== request stream roles (hold / refuse) ============================================================
+
+bool ServerConnection::is_request_stream(std::int64_t stream_id) const {
+  return ngtcp2_is_bidi_stream(stream_id) && !ngtcp2_conn_is_local_stream(quic_.get(), stream_id);
+}
+
+RequestSlot& ServerConnection::slot_for(std::int64_t stream_id) {
+  auto it = request_slots_.find(stream_id);
+  return it != request_slots_.end() ? it->second : open_request_stream(stream_id);
+}
+
+// The role is fixed here, from the server's policy at this moment.
+RequestSlot& ServerConnection::open_request_stream(std::int64_t stream_id) {
+  auto& shared = host_.shared();
+  RequestSlot slot;
+  if (shared.refuse_new_streams.load()) {
+    slot.role = StreamRole::refused;
+    pending_refusals_.push_back(stream_id);  // reset after the read returns
+    ++shared.streams_refused;
+  } else if (static_cast<std::uint64_t>(stream_id) >= shared.hold_from.load()) {
+    slot.role = StreamRole::held;
+    ++shared.streams_held;
+  }
+  auto& result = request_slots_.insert_or_assign(stream_id, slot).first->second;
+  shared.note_open_streams(request_slots_.size());
+  return result;
+}
+
+// Connection-level credit goes back at once, so an unserved stream cannot starve the others; its own
+// stream window is never reopened.
+void ServerConnection::drop_unserved_data(std::size_t bytes) { ngtcp2_conn_extend_max_offset(quic_.get(), bytes); }
+
+void ServerConnection::refuse_stream(std::int64_t stream_id) {
+  auto it = request_slots_.find(stream_id);
+  if (it == request_slots_.end()) return;  // closed meanwhile
+  if (auto rv = cancel_qpack(stream_id, it->second); rv != 0) {
+    fail_h3(rv);
+    return;
+  }
+  // RESET_STREAM + STOP_SENDING. Only the id is used from here on: a close callback may drop the slot.
+  ngtcp2_conn_shutdown_stream(quic_.get(), 0, stream_id, NGHTTP3_H3_REQUEST_REJECTED);
+}
+
+// An unserved stream's HEADERS are never decoded: tell the peer's QPACK encoder (Stream Cancellation)
+// so it can release the dynamic-table entries they may reference. Once per stream.
+int ServerConnection::cancel_qpack(std::int64_t stream_id, RequestSlot& slot) {
+  if (slot.qpack_cancelled || !h3_) return 0;
+  slot.qpack_cancelled = true;
+  return nghttp3_conn_shutdown_stream_read(h3_.get(), stream_id);
+}
+
 // ==== nghttp3 callbacks ===============================================================================
 
 int ServerConnection::on_h3_acked_data(std::int64_t stream_id, std::uint64_t datalen) {
@@ -675,13 +850,21 @@ int ServerConnection::on_h3_stream_close(std::int64_t stream_id, std::uint64_t a
   if (ngtcp2_is_bidi_stream(stream_id)) ngtcp2_conn_extend_max_streams_bidi(quic_.get(), 1);  // MAX_STREAMS grows
   if (auto it = streams_.find(stream_id); it != streams_.end()) {
     log_stream(*it->second, app_error_code);
+    // An upload cut short: its unread bytes still count against the connection window.
+    if (auto unread = it->second->upload_unread; unread > 0) ngtcp2_conn_extend_max_offset(quic_.get(), unread);
     streams_.erase(it);  // nghttp3 is done with the body views; nobody else holds a pointer
   }
   return 0;
 }
 
 int ServerConnection::on_h3_recv_data(std::int64_t stream_id, std::span<const std::uint8_t> data) {
-  if (auto* stream = find_stream(stream_id); stream && stream->traits.wants_body)
+  auto* stream = find_stream(stream_id);
+  if (stream && stream->plan.upload) {  // /slow-upload: credit goes back on the upload ticks
+    stream->plan.upload->sink->write(data);
+    stream->upload_unread += data.size();
+    return 0;
+  }
+  if (stream && stream->traits.wants_body)
     stream->request.body.append(reinterpret_cast<const char*>(data.data()), data.size());
   consume(stream_id, data.size());  // kept or discarded, the bytes are consumed now
   return 0;
@@ -712,12 +895,17 @@ int ServerConnection::on_h3_recv_header(std::int64_t stream_id, std::string name
 int ServerConnection::on_h3_end_headers(std::int64_t stream_id) {
   auto* stream = find_stream(stream_id);
   if (!stream) return 0;
+  ++host_.shared().requests_started;
   stream->traits = route_traits(stream->request.target);
-  if (stream->traits.before_body) pending_dispatch_.push_back(stream_id);
+  if (stream->traits.before_body) {
+    plan(*stream);  // now: the body that follows in this same read may be the route's (an upload)
+    pending_dispatch_.push_back(stream_id);  // carried out after the read returns, never inside it
+  }
   return 0;
 }
 
 int ServerConnection::on_h3_end_stream(std::int64_t stream_id) {
+  if (auto* stream = find_stream(stream_id)) stream->request_ended = true;
   pending_dispatch_.push_back(stream_id);  // routed after the read returns, never inside it
   return 0;
 }

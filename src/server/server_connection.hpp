@@ -16,8 +16,14 @@
 //    from ngtcp2_conn_get_expiry (see drive()).
 //  - streams_ holds each request stream from its first HEADERS until nghttp3 reports it closed; timers
 //    and deferred work refer to streams by id, never by pointer.
+//  - request_slots_ holds every client request stream open at the QUIC level, from ngtcp2's
+//    stream_open to its stream_close, with its role fixed at open. Only `served` streams ever reach
+//    nghttp3, so nghttp3's highest-stream-seen (hence its GOAWAY id) ignores held and refused ones.
+//  - nghttp3_conn_submit_shutdown_notice only before nghttp3_conn_shutdown, and each at most once
+//    (nghttp3 asserts that a GOAWAY id never grows).
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -45,6 +51,19 @@ using Endpoint = asio::ip::udp::endpoint;
 // Length of the connection ids the server issues (short-header packets are parsed with it).
 inline constexpr std::size_t kCidLength = 18;
 
+// Server-wide stream policy and counters, owned by the server and shared by all its connections.
+// Atomics: the Server's public methods use them from any thread, connections on the io thread.
+struct ServerShared {
+  static constexpr std::uint64_t kHoldNothing = UINT64_MAX;
+  std::atomic<std::uint64_t> hold_from{kHoldNothing};  // Server::hold_streams_from
+  std::atomic<bool> refuse_new_streams{false};         // Server::refuse_new_streams
+  std::atomic<std::uint64_t> connections_accepted{0}, requests_started{0}, peak_concurrent_streams{0},
+      streams_held{0}, streams_refused{0};
+
+  // Raises peak_concurrent_streams to `open` if that is higher.
+  void note_open_streams(std::uint64_t open) noexcept;
+};
+
 // What a connection needs from the server that owns it. Called on the io thread only.
 class ConnectionHost {
  public:
@@ -58,6 +77,7 @@ class ConnectionHost {
   virtual void log_access(const AccessLogEntry& entry) = 0;
   // Secret for stateless reset tokens (same for every connection of this server).
   virtual std::span<const std::uint8_t> reset_secret() const = 0;
+  virtual ServerShared& shared() = 0;
 };
 
 struct Ngtcp2ConnDeleter {
@@ -79,11 +99,30 @@ struct RequestStream {
   ResponsePlan plan;                  // set when the request is dispatched
   bool response_submitted = false;
   bool reset_sent = false;
+  bool planned = false;               // `plan` holds the route's plan (at the headers or at the end)
+  bool request_ended = false;         // the request's END_STREAM arrived
   bool logged = false;                // its access-log entry is out
   std::uint64_t body_bytes_sent = 0;  // handed to nghttp3
   std::uint64_t body_bytes_acked = 0;
   std::uint64_t stream_bytes_acked = 0;  // QUIC stream offset acknowledged (headers included)
-  asio::steady_timer timer;           // /delay and chunk pacing; its handlers look the stream up by id
+  // /slow-upload (plan.upload): body bytes received and written to the sink but not yet credited back
+  // to the client, and the token bucket that paces the credit.
+  std::uint64_t upload_unread = 0;
+  double upload_allowance = 0;
+  Clock::time_point upload_last_tick{};
+  asio::steady_timer timer;           // /delay, chunk pacing, upload ticks; handlers look the stream up by id
+};
+
+// What a connection does with a client request stream; decided once, when the stream opens.
+enum class StreamRole {
+  served,   // handed to nghttp3 and routed
+  held,     // Server::hold_streams_from: its data is dropped unseen, its window never reopens
+  refused,  // Server::refuse_new_streams: reset with H3_REQUEST_REJECTED at once
+};
+
+struct RequestSlot {
+  StreamRole role = StreamRole::served;
+  bool qpack_cancelled = false;  // held/refused: QPACK Stream Cancellation sent (its HEADERS are never decoded)
 };
 
 class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
@@ -105,6 +144,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void close_now();
   // Server graceful shutdown: GOAWAY now, close (H3_NO_ERROR) once no request is in flight.
   void shutdown_gracefully();
+  // Server::send_goaway: GOAWAY(max id) now, the final GOAWAY after `final_delay`, then close
+  // (H3_NO_ERROR) once no request is in flight. Does nothing while handshaking or if already asked.
+  void send_goaways(std::chrono::milliseconds final_delay);
   // Connection ids currently registered with the host for this connection.
   const std::vector<std::string>& cids() const noexcept { return cids_; }
 
@@ -136,26 +178,44 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void enter_draining();
   void start_end_timer();  // closing/draining last 3 PTO, then finish()
   void finish();           // forget the connection: state finished, host told (it drops us later)
+  void close_when_idle();  // from now on, close once no request is left (after a short grace period)
   void maybe_close_when_idle();
-  void send_goaway();
+  bool serving_requests() const;
+  void send_goaway();        // the final GOAWAY (nghttp3 picks the id), at most once
+  void final_goaway();       // send_goaway(), then close_when_idle() if close_after_goaway_
   void schedule_goaway(std::chrono::milliseconds delay);
 
   // ---- HTTP/3 plumbing ----
   int setup_h3();
   RequestStream* find_stream(std::int64_t stream_id);
   void consume(std::int64_t stream_id, std::size_t bytes);  // returns flow-control credit
+  void plan(RequestStream& stream);  // routes it once; pure (no library calls): fine inside callbacks
   void dispatch(std::int64_t stream_id);
+  void carry_out(RequestStream& stream);
   void submit_response(RequestStream& stream);
+  void stop_reading_later(std::int64_t stream_id);  // STOP_SENDING(H3_NO_ERROR) once the response is out
   void start_stream_timer(RequestStream& stream, Clock::time_point when);
   void on_stream_timer(std::int64_t stream_id);
   void reset_stream(RequestStream& stream, std::uint64_t code);
+  void arm_upload_tick(RequestStream& stream);
+  void on_upload_tick(std::int64_t stream_id);
+  void finish_upload(RequestStream& stream);
   void check_reset_after(RequestStream& stream);
   int end_body(RequestStream& stream, std::uint32_t* pflags);
   void log_stream(RequestStream& stream, std::uint64_t app_error_code);  // once per stream
   void log_open_streams(std::uint64_t app_error_code);
   void add_cid(const ngtcp2_cid& cid);
 
+  // ---- request stream roles (hold / refuse) ----
+  bool is_request_stream(std::int64_t stream_id) const;
+  RequestSlot& slot_for(std::int64_t stream_id);  // the open stream's slot, opening it if new
+  RequestSlot& open_request_stream(std::int64_t stream_id);
+  void drop_unserved_data(std::size_t bytes);
+  void refuse_stream(std::int64_t stream_id);
+  int cancel_qpack(std::int64_t stream_id, RequestSlot& slot);  // 0 or an nghttp3 error
+
   // ---- C callback entry points (via Trampolines) ----
+  int on_stream_open(std::int64_t stream_id);
   int on_recv_stream_data(std::uint32_t flags, std::int64_t stream_id, std::span<const std::uint8_t> data);
   int on_acked_stream_data_offset(std::int64_t stream_id, std::uint64_t offset, std::uint64_t datalen);
   int on_stream_close(std::uint32_t flags, std::int64_t stream_id, std::uint64_t app_error_code);
@@ -190,6 +250,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   std::unique_ptr<ngtcp2_conn, Ngtcp2ConnDeleter> quic_;
   std::unique_ptr<nghttp3_conn, Nghttp3ConnDeleter> h3_;
   std::unordered_map<std::int64_t, std::unique_ptr<RequestStream>> streams_;
+  std::unordered_map<std::int64_t, RequestSlot> request_slots_;  // open client request streams
 
   State state_ = State::active;
   std::optional<ngtcp2_ccerr> callback_error_;  // why a callback failed the connection, if it said
@@ -206,8 +267,11 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   std::vector<std::int64_t> pending_reset_checks_;  // /reset?after= streams that had data acked
   std::vector<AccessLogEntry> pending_log_;
   std::optional<std::uint64_t> pending_close_;      // /close: an H3 code to close the connection with
+  std::vector<std::int64_t> pending_refusals_;      // refused streams to reset
 
-  bool goaway_sent_ = false;
+  bool notice_sent_ = false;        // GOAWAY(max id) sent; only before goaway_sent_
+  bool goaway_sent_ = false;        // the final GOAWAY sent
+  bool close_after_goaway_ = false;  // close_when_idle() once the final GOAWAY is out
   bool close_when_idle_ = false;
   std::vector<std::string> cids_;
   std::vector<std::uint8_t> send_buffer_;

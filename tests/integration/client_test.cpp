@@ -258,7 +258,8 @@ TEST_F(ClientTest, CheckoutTimeoutWhenNoStreamFrees) {
 TEST_F(ClientTest, ShutdownDrainsAndLaterRequestsFail) {
   start_server();
   Client client(client_options());
-  auto slow = client.async_request(*get(url("/delay/200")).build(), asio::use_future);
+  ASSERT_TRUE(client.request(*get(url("/bytes/1")).build()));  // connected: the next request goes out at once
+  auto slow = client.async_request(*get(url("/delay/300")).build(), asio::use_future);
   std::this_thread::sleep_for(50ms);
   client.shutdown(3s);
   ASSERT_EQ(slow.wait_for(1s), std::future_status::ready);

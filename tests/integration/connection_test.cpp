@@ -319,16 +319,16 @@ TEST_F(ConnectionTest, RequestTimeoutCancelsOnlyThatRequest) {
 
 TEST_F(ConnectionTest, PingsKeepAQuietConnectionAliveWhileARequestIsInFlight) {
   auto server_options = test_server_options();
-  server_options.idle_timeout = 600ms;
+  server_options.idle_timeout = 1s;
   start_server(server_options);
   auto options = test_client_options();
-  options.idle_timeout = 600ms;
+  options.idle_timeout = 1s;
   connect(options);
-  auto response = fetch(get("/delay/2000"));  // silent for 2 s: over three idle timeouts
+  auto response = fetch(get("/delay/2500"));  // silent for 2.5 s: well over the idle timeout
   ASSERT_TRUE(response) << response.error().to_string();
   EXPECT_EQ(response->body, "delayed");
   // With nothing in flight the connection is allowed to idle out.
-  ASSERT_TRUE(run_until(io_, [&] { return connection_->state() == h3::ConnectionState::closed; }, 3s));
+  ASSERT_TRUE(run_until(io_, [&] { return connection_->state() == h3::ConnectionState::closed; }, 4s));
 }
 
 TEST_F(ConnectionTest, UnresolvableHostFailsWithResolveError) {

@@ -1,9 +1,11 @@
 // Memory stays bounded by the flow-control windows, however large the body and however slow the consumer.
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include <unistd.h>
 
+#include "server/routes.hpp"
 #include "support/connection_fixture.hpp"
 
 namespace quiver::test {
@@ -17,11 +19,11 @@ std::size_t resident_bytes() {
   return pages_resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
 }
 
-// FNV-1a over the bytes, so 200 MB can be compared without keeping them.
+// FNV-1a over the bytes (the server's own digest), so 200 MB can be compared without keeping them.
 struct Digest {
-  std::uint64_t value = 1469598103934665603ull;
+  std::uint64_t value = server::kFnv1aBasis;
   void add(std::string_view bytes) {
-    for (unsigned char c : bytes) value = (value ^ c) * 1099511628211ull;
+    value = server::fnv1a({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()}, value);
   }
 };
 
@@ -64,6 +66,56 @@ TEST_F(ConnectionTest, TwoHundredMegabytesReadSlowlyKeepMemoryBounded) {
   EXPECT_EQ(got.value, expected.value);
   // Windows (1 MB stream, 4 MB connection) plus the server's send buffers: far below the body size.
   EXPECT_LT(peak - baseline, 48u << 20) << "resident memory grew by " << ((peak - baseline) >> 20) << " MB";
+}
+
+// Uploads 200 MB to the server's /slow-upload route, which consumes at `rate`, while sampling memory.
+class UploadMemoryTest : public ConnectionTest {
+ protected:
+  static constexpr std::size_t kSize = 200u << 20;
+  static constexpr std::size_t kChunk = 64u << 10;
+
+  void upload_and_check(RequestBody body) {
+    start_server();
+    auto options = test_client_options();
+    options.send_buffer = 256u << 10;
+    connect(options);
+    Request request = get("/slow-upload?rate=400000000");
+    request.method = "POST";
+    request.body = std::move(body);
+    std::optional<Result<Response>> reply;
+    connection_->request(std::move(request), [&](Result<Response> r) { reply = std::move(r); });
+    std::size_t baseline = resident_bytes(), peak = baseline;
+    ASSERT_TRUE(run_until(io_, [&] {
+      peak = std::max(peak, resident_bytes());
+      return reply.has_value();
+    }, 60s));
+    ASSERT_TRUE(*reply) << reply->error().to_string();
+    Digest expected;
+    for (std::size_t offset = 0; offset < kSize; offset += kChunk) expected.add(deterministic_bytes(offset, kChunk));
+    EXPECT_EQ((*reply)->body, fmt::format("received {} bytes fnv1a-{:016x}", kSize, expected.value));
+    // The send buffer plus the server's receive windows; the body is 200 MB.
+    EXPECT_LT(peak - baseline, 48u << 20) << "resident memory grew by " << ((peak - baseline) >> 20) << " MB";
+  }
+};
+
+TEST_F(UploadMemoryTest, TwoHundredMegabytesFromAProducerToASlowReaderKeepMemoryBounded) {
+  auto offset = std::make_shared<std::size_t>(0);
+  upload_and_check(RequestBody::from_producer([offset]() -> std::optional<std::string> {
+    if (*offset >= kSize) return std::nullopt;
+    std::string chunk = deterministic_bytes(*offset, kChunk);
+    *offset += kChunk;
+    return chunk;
+  }));
+}
+
+TEST_F(UploadMemoryTest, TwoHundredMegabytesFromAFileToASlowReaderKeepMemoryBounded) {
+  auto path = std::filesystem::temp_directory_path() / fmt::format("quiver-upload-{}.bin", ::getpid());
+  {
+    std::ofstream file(path, std::ios::binary);
+    for (std::size_t offset = 0; offset < kSize; offset += kChunk) file << deterministic_bytes(offset, kChunk);
+  }
+  upload_and_check(RequestBody::from_file(path.string()));
+  std::filesystem::remove(path);
 }
 
 }  // namespace

@@ -226,5 +226,41 @@ TEST(ServerRoutesTest, PlansFollowTheRouteTable) {
   EXPECT_TRUE(server::route_traits("/reset/1").before_body);
 }
 
+TEST(ServerRoutesTest, EarlyStatusIsRoutedAtTheHeadersAndStopsTheUpload) {
+  EXPECT_TRUE(server::route_traits("/status/413?early=1").before_body);
+  EXPECT_FALSE(server::route_traits("/status/413").before_body);
+  EXPECT_FALSE(server::route_traits("/status/413?early=0").before_body);
+  auto early = plan_for("/status/413?early=1");
+  EXPECT_EQ(early.status, 413);
+  EXPECT_TRUE(early.stop_reading);
+  EXPECT_TRUE(plan_for("/status/204?early=1").stop_reading);
+  EXPECT_FALSE(plan_for("/status/413").stop_reading);
+}
+
+TEST(ServerRoutesTest, SlowUploadHashesWhatItReads) {
+  EXPECT_TRUE(server::route_traits("/slow-upload").before_body);
+  auto plan = plan_for("/slow-upload");
+  ASSERT_TRUE(plan.upload);
+  EXPECT_EQ(plan.upload->bytes_per_second, 10'000'000u);  // the default
+  EXPECT_EQ(plan_for("/slow-upload?rate=123").upload->bytes_per_second, 123u);
+  EXPECT_EQ(plan_for("/slow-upload?rate=0").status, 400);
+  EXPECT_EQ(plan_for("/slow-upload?rate=fast").status, 400);
+
+  const std::string body = "hello upload";
+  auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(body.data()), body.size());
+  plan.upload->sink->write(bytes.first(5));
+  plan.upload->sink->write(bytes.subspan(5));
+  auto answer = plan.upload->sink->finish();
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_FALSE(answer.upload);
+  ASSERT_TRUE(answer.body);
+  // FNV-1a 64 of "hello upload", computed independently.
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : body) h = (h ^ c) * 0x100000001b3ULL;
+  EXPECT_EQ(drain(*answer.body), fmt::format("received 12 bytes fnv1a-{:016x}", h));
+  EXPECT_EQ(server::fnv1a(bytes), h);
+  EXPECT_EQ(server::fnv1a(bytes.subspan(5), server::fnv1a(bytes.first(5))), h);
+}
+
 }  // namespace
 }  // namespace quiver::test
