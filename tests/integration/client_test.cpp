@@ -217,6 +217,18 @@ TEST_F(ClientTest, TwoThousandRequestsOnUpToFourConnections) {
   EXPECT_LE(stats[0].connected, 4u);
 }
 
+TEST_F(ClientTest, HundredCallersOnAServerAllowingTenStreams) {
+  auto options = test_server_options();
+  options.max_streams = 10;
+  start_server(options);
+  Client client(client_options(1));
+  EXPECT_EQ(run_load(client, 1000, 100, [](int i) { return fmt::format("/delay/{}", i % 3); }), 0);
+  auto stats = server_->stats();
+  EXPECT_EQ(stats.requests_started, 1000u);
+  EXPECT_EQ(stats.peak_concurrent_streams, 10u);  // the limit was used fully and never exceeded
+  EXPECT_EQ(stats.streams_refused, 0u);
+}
+
 TEST_F(ClientTest, GoawayUnderLoadIsInvisibleToCallersAndNothingRunsTwice) {
   start_server();
   Client client(client_options(1));
