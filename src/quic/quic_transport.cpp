@@ -284,6 +284,7 @@ void QuicTransport::start_reading() {
 }
 
 void QuicTransport::on_readable() {
+  std::uint64_t now = util::now_ns();  // one clock read per burst: the datagrams arrived together
   for (std::size_t i = 0; i < kMaxDatagramsPerRead && !closed_; ++i) {
     std::error_code ec;
     std::size_t segment = 0;
@@ -299,7 +300,7 @@ void QuicTransport::on_readable() {
     }
     if (ec) continue;  // ICMP errors after the handshake are advisory; the idle timer decides
     for (std::size_t offset = 0; offset < length; offset += segment) {  // GRO: several datagrams
-      if (!read_datagram({receive_buffer_.data() + offset, std::min(segment, length - offset)})) return;
+      if (!read_datagram({receive_buffer_.data() + offset, std::min(segment, length - offset)}, now)) return;
     }
   }
   if (closed_) return;
@@ -308,11 +309,10 @@ void QuicTransport::on_readable() {
   start_reading();
 }
 
-bool QuicTransport::read_datagram(std::span<const std::uint8_t> datagram) {
+bool QuicTransport::read_datagram(std::span<const std::uint8_t> datagram, std::uint64_t now) {
   ngtcp2_path packet_path = path();
   ngtcp2_pkt_info info{};
-  int rv = ngtcp2_conn_read_pkt(conn_.get(), &packet_path, &info, datagram.data(), datagram.size(),
-                                util::now_ns());
+  int rv = ngtcp2_conn_read_pkt(conn_.get(), &packet_path, &info, datagram.data(), datagram.size(), now);
   if (rv == 0) return true;
   if (rv == NGTCP2_ERR_DRAINING) {
     finish(error_from_peer_close());
@@ -337,7 +337,8 @@ void QuicTransport::write_packets() {
   std::size_t burst = std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn_.get()) / payload, 1,
                                               kMaxPacketsPerBurst);
   std::size_t batch = 0, segment = 0;  // bytes of send_buffer_ waiting to go out; their packet size
-  for (std::size_t packets = 0; packets < burst; ++packets) {
+  std::size_t packets_sent = 0;
+  for (; packets_sent < burst; ++packets_sent) {
     if (batch + payload > send_buffer_.size() && !flush_batch(batch, segment)) return;
     ngtcp2_ssize written = write_one_packet(send_buffer_.data() + batch, payload, now);
     if (written < 0) return;  // failed: the connection is closed
@@ -355,7 +356,10 @@ void QuicTransport::write_packets() {
     }
   }
   if (batch > 0 && !flush_batch(batch, segment)) return;
-  ngtcp2_conn_update_pkt_tx_time(conn_.get(), now);
+  // Pacing spreads bursts. A lone packet (an ACK, a small request) is no burst, and pacing after it
+  // would hold back the next request by a pacing interval: measured, it adds ~60 µs to every request of
+  // a one-at-a-time exchange.
+  if (packets_sent > 1) ngtcp2_conn_update_pkt_tx_time(conn_.get(), now);
 }
 
 // One packet into `dest`: its size, 0 when there is nothing to send, or -1 after failing the connection.
