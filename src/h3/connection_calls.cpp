@@ -293,6 +293,17 @@ void ConnectionImpl::on_stream_reset(std::int64_t stream_id, std::uint64_t code)
   fail(*call, reset_error(stream_id, code));
 }
 
+void ConnectionImpl::on_stream_malformed(std::int64_t stream_id, std::uint64_t code) {
+  Call* call = call_on_stream(stream_id);
+  if (call == nullptr) return;
+  Error error(ErrorKind::protocol_error, ErrorClass::unrecoverable,
+              fmt::format("the response on stream {} broke HTTP/3 rules; the stream was reset with {}", stream_id,
+                          h3_error_name(code)));
+  error.stream_id = static_cast<std::uint64_t>(stream_id);
+  error.h3_code = code;
+  fail(*call, error);
+}
+
 void ConnectionImpl::on_stream_stop_sending(std::int64_t, std::uint64_t) {
   // The server stopped reading our body; its response (or a reset) still decides the outcome.
 }

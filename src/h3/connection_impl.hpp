@@ -84,6 +84,7 @@ class ConnectionImpl final : public Connection,
   void on_stream_closed(std::int64_t stream_id, std::optional<std::uint64_t> h3_code) override;
   void on_goaway(std::int64_t id) override;
   void on_body_wanted(std::int64_t stream_id) override;
+  void on_stream_malformed(std::int64_t stream_id, std::uint64_t h3_code) override;
 
   // Lifecycle (connection.cpp)
   void on_resolved(const asio::ip::udp::resolver::results_type& endpoints);

@@ -98,7 +98,9 @@ struct H3Session::Callbacks {
   }
   static int reset_stream(nghttp3_conn*, std::int64_t stream_id, std::uint64_t code, void* user_data,
                           void*) noexcept {
-    self(user_data).transport_.shutdown_stream_write(stream_id, code);
+    auto& session = self(user_data);
+    session.transport_.shutdown_stream_write(stream_id, code);
+    if (is_request_stream(stream_id)) session.events_.on_stream_malformed(stream_id, code);
     return 0;
   }
   static int stream_close(nghttp3_conn*, std::int64_t stream_id, std::uint64_t, void* user_data,

@@ -44,6 +44,8 @@ class SessionEvents {
   virtual void on_stream_closed(std::int64_t stream_id, std::optional<std::uint64_t> h3_code) = 0;
   // A GOAWAY from the peer: request streams with id >= `id` will not be processed.
   virtual void on_goaway(std::int64_t id) = 0;
+  // The response on `stream_id` broke HTTP/3 rules; nghttp3 has us reset the stream with `h3_code`.
+  virtual void on_stream_malformed(std::int64_t stream_id, std::uint64_t h3_code) = 0;
   // A streamed request body needs its next chunk: call H3Session::pull_body soon, outside callbacks.
   virtual void on_body_wanted(std::int64_t stream_id) = 0;
 };

@@ -99,6 +99,15 @@ std::optional<Error> check_content_length(std::string_view value, std::optional<
                fmt::format("header 'content-length: {}' disagrees with the body's {} bytes", value, *body_size));
 }
 
+// RFC 9114 §4.2.2 counts a field as its name and value lengths plus 32; servers commonly accept 64 KiB.
+std::optional<Error> check_section_size(const std::vector<Header>& fields) {
+  std::size_t size = 0;
+  for (const Header& field : fields) size += field.name.size() + field.value.size() + 32;
+  if (size <= kMaxRequestFieldSection) return std::nullopt;
+  return Error(ErrorKind::invalid_request,
+               fmt::format("the request's header section is {} bytes; the limit is {}", size, kMaxRequestFieldSection));
+}
+
 }  // namespace
 
 Result<std::vector<Header>> build_request_fields(const Request& request) {
@@ -131,6 +140,7 @@ Result<std::vector<Header>> build_request_fields(const Request& request) {
   if (*body_size && **body_size > 0 && !has_content_length) {
     fields.push_back({"content-length", std::to_string(**body_size)});
   }
+  if (auto error = check_section_size(fields)) return std::unexpected(std::move(*error));
   return fields;
 }
 

@@ -18,7 +18,10 @@ namespace quiver::h3 {
 // characters outside RFC 9110 token characters; CR, LF or NUL in a name or value; a pseudo-header
 // (":name"); the connection-specific fields connection, keep-alive, proxy-connection,
 // transfer-encoding and upgrade; "te" with a value other than "trailers"; more than one or an empty
-// Host; a content-length that disagrees with the body.
+// Host; a content-length that disagrees with the body; a section over kMaxRequestFieldSection.
+// A field section larger than this (RFC 9114 §4.2.2 accounting) is refused before anything is sent.
+inline constexpr std::size_t kMaxRequestFieldSection = 64 * 1024;
+
 Result<std::vector<Header>> build_request_fields(const Request& request);
 
 }  // namespace quiver::h3

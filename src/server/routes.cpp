@@ -1,5 +1,7 @@
 #include "server/routes.hpp"
 
+#include "server/misbehave.hpp"
+
 #include <charconv>
 
 #include <fmt/format.h>
@@ -193,6 +195,7 @@ constexpr Route kRoutes[] = {
     {"/trailers", false, at_end, trailers_route},   {"/reset", true, at_headers, reset_route},
     {"/close", true, at_headers, close_route},      {"/stream", true, at_end, stream_route},
     {"/goaway", false, at_end, goaway_route},       {"/slow-upload", false, at_headers, slow_upload_route},
+    {"/misbehave", true, at_end, misbehave_route},
 };
 
 struct Match {

@@ -23,6 +23,7 @@
 //   /slow-upload[?rate=R]         reads the request body at R (10000000) bytes per second: credit goes
 //                                 back to the client only at that pace; the bytes are hashed and
 //                                 dropped; then 200 "received N bytes fnv1a-<16 hex>" (FNV-1a 64)
+//   /misbehave/CASE               break HTTP/3 on purpose (hand-encoded frames); cases in misbehave.hpp
 
 #include <chrono>
 #include <cstdint>
@@ -88,6 +89,16 @@ struct ResponsePlan {
     std::unique_ptr<BodySink> sink;
   };
   std::optional<Upload> upload;
+
+  // /misbehave/CASE: bytes the connection writes itself, bypassing nghttp3 (which never writes on this
+  // request stream). Everything else in this plan is ignored. See misbehave.hpp.
+  struct Raw {
+    std::vector<std::uint8_t> request_stream;  // written on the request stream, then FIN; empty: nothing
+    std::vector<std::uint8_t> uni_stream;      // non-empty: a new server unidirectional stream carries it
+    std::vector<std::uint8_t> qpack_encoder;   // non-empty: appended to the server's QPACK encoder stream
+    bool reset_control_stream = false;         // RESET_STREAM(H3_NO_ERROR) on the server's control stream
+  };
+  std::optional<Raw> raw;
 };
 
 // How the connection must feed a route, known once the request's headers are in.

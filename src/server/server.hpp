@@ -2,7 +2,7 @@
 // quiver::server::Server — the project's own HTTP/3 test server (ngtcp2 + nghttp3 + GnuTLS + Asio).
 //
 // It serves a fixed set of scriptable routes (see routes.hpp: /bytes, /echo, /status[?early=1],
-// /headers, /delay, /trailers, /reset, /close, /stream, /goaway, /slow-upload) for the integration
+// /headers, /delay, /trailers, /reset, /close, /stream, /goaway, /slow-upload, /misbehave) for the integration
 // tests, `quiver serve` and the demo.
 //
 // Controls, for scripting misbehaviour from a test while requests are in flight (all thread-safe):

@@ -202,6 +202,7 @@ bool ServerConnection::write() {
   ngtcp2_pkt_info pi{};
   auto ts = timestamp_now();
   auto max_udp = std::min(ngtcp2_conn_get_path_max_tx_udp_payload_size(conn), send_buffer_.size());
+  if (!raw_writes_.empty() && !write_raw(ps, max_udp, ts)) return false;
   auto max_packets = std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn) / max_udp, 1, kMaxPacketsPerBurst);
 
   for (std::size_t packets = 0;;) {
@@ -510,12 +511,12 @@ int ServerConnection::setup_h3() {
   h3_.reset(h3);
   nghttp3_conn_set_max_client_streams_bidi(h3, ngtcp2_conn_get_local_transport_params(conn)->initial_max_streams_bidi);
 
-  std::int64_t control = -1, qpack_encoder = -1, qpack_decoder = -1;
-  if (ngtcp2_conn_open_uni_stream(conn, &control, nullptr) != 0 ||
-      ngtcp2_conn_open_uni_stream(conn, &qpack_encoder, nullptr) != 0 ||
+  std::int64_t qpack_decoder = -1;
+  if (ngtcp2_conn_open_uni_stream(conn, &control_stream_, nullptr) != 0 ||
+      ngtcp2_conn_open_uni_stream(conn, &qpack_encoder_stream_, nullptr) != 0 ||
       ngtcp2_conn_open_uni_stream(conn, &qpack_decoder, nullptr) != 0 ||
-      nghttp3_conn_bind_control_stream(h3, control) != 0 ||
-      nghttp3_conn_bind_qpack_streams(h3, qpack_encoder, qpack_decoder) != 0) {
+      nghttp3_conn_bind_control_stream(h3, control_stream_) != 0 ||
+      nghttp3_conn_bind_qpack_streams(h3, qpack_encoder_stream_, qpack_decoder) != 0) {
     return NGTCP2_ERR_CALLBACK_FAILURE;
   }
   return 0;
@@ -548,6 +549,10 @@ void ServerConnection::dispatch(std::int64_t stream_id) {
 
 void ServerConnection::carry_out(RequestStream& stream) {
   auto& plan = stream.plan;
+  if (plan.raw) {
+    start_raw(stream);
+    return;
+  }
   if (plan.close_connection) {
     pending_close_ = *plan.close_connection;
     return;
@@ -699,6 +704,83 @@ int ServerConnection::end_body(RequestStream& stream, std::uint32_t* pflags) {
   return nghttp3_conn_submit_trailers(h3_.get(), stream.id, nva.data(), nva.size());
 }
 
+// ==== misbehaviour (/misbehave) ========================================================================
+
+// Queues the plan's raw bytes. nghttp3 never writes on the request stream (no response is submitted
+// and its write side is shut in nghttp3); raw bytes on nghttp3's own streams are written between its
+// writes, and the acknowledgements of those streams are kept from nghttp3 from then on.
+void ServerConnection::start_raw(RequestStream& stream) {
+  auto& raw = *stream.plan.raw;
+  auto* conn = quic_.get();
+  nghttp3_conn_shutdown_stream_write(h3_.get(), stream.id);
+  if (!raw.request_stream.empty()) {
+    raw_streams_.push_back(stream.id);
+    raw_writes_.push_back({stream.id, std::move(raw.request_stream), true});
+  }
+  if (std::int64_t id = -1; !raw.uni_stream.empty() && ngtcp2_conn_open_uni_stream(conn, &id, nullptr) == 0) {
+    raw_streams_.push_back(id);
+    raw_writes_.push_back({id, std::move(raw.uni_stream), false});
+  }
+  if (!raw.qpack_encoder.empty()) {
+    raw_streams_.push_back(qpack_encoder_stream_);
+    raw_writes_.push_back({qpack_encoder_stream_, std::move(raw.qpack_encoder), false});
+  }
+  if (raw.reset_control_stream) ngtcp2_conn_shutdown_stream_write(conn, 0, control_stream_, NGHTTP3_H3_NO_ERROR);
+}
+
+// Writes the pending raw bytes, as far as flow and congestion control allow; the rest on a later call.
+bool ServerConnection::write_raw(ngtcp2_path_storage& ps, std::size_t max_udp, ngtcp2_tstamp ts) {
+  bool stalled = false;  // congestion control or pacing: nothing more can go out now
+  for (auto& raw : raw_writes_) {
+    while (!raw.done && !stalled) {
+      if (!write_raw_packet(raw, ps, max_udp, ts, stalled)) return false;
+    }
+    if (stalled) break;
+  }
+  std::erase_if(raw_writes_, [](const RawWrite& raw) { return raw.done; });
+  return true;
+}
+
+// One packet carrying (part of) `raw`. Flow control blocking ends the stream's turn (done stays false;
+// extend_max_stream_data wakes the connection up); a stream shut for writing is done.
+bool ServerConnection::write_raw_packet(RawWrite& raw, ngtcp2_path_storage& ps, std::size_t max_udp,
+                                        ngtcp2_tstamp ts, bool& stalled) {
+  ngtcp2_vec vec{raw.bytes.data() + raw.offset, raw.bytes.size() - raw.offset};
+  ngtcp2_ssize datalen = -1;
+  ngtcp2_pkt_info pi{};
+  std::uint32_t flags = raw.fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : NGTCP2_WRITE_STREAM_FLAG_NONE;
+  auto n = ngtcp2_conn_writev_stream(quic_.get(), &ps.path, &pi, send_buffer_.data(), max_udp, &datalen, flags,
+                                     raw.stream_id, &vec, 1, ts);
+  switch (n) {
+    case NGTCP2_ERR_STREAM_DATA_BLOCKED:
+      stalled = true;  // keeps the order: later raw bytes wait too
+      return true;
+    case NGTCP2_ERR_STREAM_SHUT_WR:
+    case NGTCP2_ERR_STREAM_NOT_FOUND:
+      raw.done = true;
+      return true;
+    default:
+      break;
+  }
+  if (n < 0) {
+    ngtcp2_ccerr ccerr;
+    ngtcp2_ccerr_default(&ccerr);
+    ngtcp2_ccerr_set_liberr(&ccerr, static_cast<int>(n), nullptr, 0);
+    close_with(ccerr);
+    return false;
+  }
+  if (datalen >= 0) {
+    raw.offset += static_cast<std::size_t>(datalen);
+    raw.done = raw.offset == raw.bytes.size();
+  }
+  if (n == 0) {
+    stalled = true;
+    return true;
+  }
+  send(ps.path, {send_buffer_.data(), static_cast<std::size_t>(n)});
+  return true;
+}
+
 // ==== ngtcp2 callbacks ================================================================================
 
 int ServerConnection::on_stream_open(std::int64_t stream_id) {
@@ -729,6 +811,7 @@ int ServerConnection::on_acked_stream_data_offset(std::int64_t stream_id, std::u
     stream->stream_bytes_acked = std::max(stream->stream_bytes_acked, offset + datalen);
     if (stream->plan.reset) pending_reset_checks_.push_back(stream_id);
   }
+  if (std::ranges::find(raw_streams_, stream_id) != raw_streams_.end()) return 0;  // nghttp3 did not write these
   if (h3_ && nghttp3_conn_add_ack_offset(h3_.get(), stream_id, datalen) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
   return 0;
 }
@@ -736,6 +819,7 @@ int ServerConnection::on_acked_stream_data_offset(std::int64_t stream_id, std::u
 int ServerConnection::on_stream_close(std::uint32_t flags, std::int64_t stream_id, std::uint64_t app_error_code) {
   if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET)) app_error_code = NGHTTP3_H3_NO_ERROR;
   request_slots_.erase(stream_id);
+  std::erase(raw_streams_, stream_id);
   if (!h3_) return 0;
   auto rv = nghttp3_conn_close_stream(h3_.get(), stream_id, app_error_code);
   if (rv == NGHTTP3_ERR_STREAM_NOT_FOUND) {

@@ -120,6 +120,15 @@ enum class StreamRole {
   refused,  // Server::refuse_new_streams: reset with H3_REQUEST_REJECTED at once
 };
 
+// Bytes written on a QUIC stream by the connection itself, bypassing nghttp3 (/misbehave, ResponsePlan::Raw).
+struct RawWrite {
+  std::int64_t stream_id;
+  std::vector<std::uint8_t> bytes;
+  bool fin;                 // end the stream with the last byte
+  std::size_t offset = 0;   // bytes ngtcp2 accepted so far
+  bool done = false;        // all accepted (FIN included), or the stream can no longer be written
+};
+
 struct RequestSlot {
   StreamRole role = StreamRole::served;
   bool qpack_cancelled = false;  // held/refused: QPACK Stream Cancellation sent (its HEADERS are never decoded)
@@ -206,6 +215,12 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void log_open_streams(std::uint64_t app_error_code);
   void add_cid(const ngtcp2_cid& cid);
 
+  // ---- misbehaviour (/misbehave): raw bytes on QUIC streams, nghttp3 bypassed ----
+  void start_raw(RequestStream& stream);
+  bool write_raw(ngtcp2_path_storage& ps, std::size_t max_udp, ngtcp2_tstamp ts);  // false: connection closed
+  bool write_raw_packet(RawWrite& raw, ngtcp2_path_storage& ps, std::size_t max_udp, ngtcp2_tstamp ts,
+                        bool& stalled);
+
   // ---- request stream roles (hold / refuse) ----
   bool is_request_stream(std::int64_t stream_id) const;
   RequestSlot& slot_for(std::int64_t stream_id);  // the open stream's slot, opening it if new
@@ -275,6 +290,10 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   bool close_when_idle_ = false;
   std::vector<std::string> cids_;
   std::vector<std::uint8_t> send_buffer_;
+
+  std::int64_t control_stream_ = -1, qpack_encoder_stream_ = -1;  // the server's, bound in setup_h3
+  std::vector<RawWrite> raw_writes_;            // pending raw writes, in order
+  std::vector<std::int64_t> raw_streams_;       // streams with raw bytes: their acks never reach nghttp3
 };
 
 // Current time as ngtcp2 timestamps it (steady clock, nanoseconds).

@@ -144,3 +144,24 @@ TEST(RequestFields, UserContentLengthIsKeptWhenItMatches) {
 
 }  // namespace
 }  // namespace quiver::h3
+
+namespace quiver::h3 {
+namespace {
+
+TEST(RequestFieldsSize, OversizedHeaderSectionIsRefusedBeforeSending) {
+  Request request;
+  request.url = *Url::parse("https://example.com/");
+  request.headers.add("x-big", std::string(kMaxRequestFieldSection, 'a'));
+  auto fields = build_request_fields(request);
+  ASSERT_FALSE(fields);
+  EXPECT_EQ(fields.error().kind(), ErrorKind::invalid_request);
+  EXPECT_NE(fields.error().message().find("header section"), std::string::npos) << fields.error().message();
+
+  Request fits;
+  fits.url = request.url;
+  fits.headers.add("x-big", std::string(kMaxRequestFieldSection / 2, 'a'));
+  EXPECT_TRUE(build_request_fields(fits));
+}
+
+}  // namespace
+}  // namespace quiver::h3
