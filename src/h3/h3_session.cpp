@@ -18,6 +18,15 @@ std::string_view view(nghttp3_rcbuf* buffer) {
   return {reinterpret_cast<const char*>(vec.base), vec.len};
 }
 
+// nghttp3 1.8 does not check one-byte field values for control characters ("\n" passes); a CR, LF or
+// NUL must never reach a caller who may copy headers into HTTP/1.1 (found by response_assembly_fuzz).
+bool is_safe_field_value(std::string_view value) {
+  for (unsigned char c : value) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
 nghttp3_nv to_nv(const Header& field) {
   return nghttp3_nv{reinterpret_cast<const std::uint8_t*>(field.name.data()),
                     reinterpret_cast<const std::uint8_t*>(field.value.data()), field.name.size(),
@@ -65,6 +74,7 @@ struct H3Session::Callbacks {
     }
     std::string_view field_name = view(name);
     if (!field_name.empty() && field_name.front() == ':') return 0;  // nghttp3 validated pseudo-fields
+    if (!is_safe_field_value(text)) return 0;  // dropped, as nghttp3 drops longer invalid values
     try {
       stream->block.add(std::string(field_name), std::string(text));
     } catch (...) {

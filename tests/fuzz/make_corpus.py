@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seed corpus of the fuzz targets into tests/fuzz/corpus/<target>/.
+
+Each seed is named after what it holds. The formats are documented at the top of each target's .cpp file.
+Re-run after changing a format: python3 tests/fuzz/make_corpus.py
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def write(target, name, data):
+    folder = os.path.join(HERE, "corpus", target)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, name), "wb") as f:
+        f.write(data)
+
+
+# ---- url_fuzz: the input is the URL ----------------------------------------------------------------
+for name, text in {
+    "simple": b"https://example.com/",
+    "port_path_query_fragment": b"https://Example.COM:8443/a/b%20c?x=1&y=2#frag",
+    "ipv6": b"https://[::1]:4433/index.html",
+    "ipv6_full": b"https://[2001:DB8:0:0:0:0:0:1]/",
+    "ipv4": b"https://127.0.0.1:443?q",
+    "uppercase_scheme": b"HTTPS://host_name.example./",
+    "userinfo_rejected": b"https://user:secret@example.com/",
+    "http_rejected": b"http://example.com/",
+    "control_rejected": b"https://example.com/a\x01b",
+    "bad_port": b"https://example.com:65536/",
+}.items():
+    write("url_fuzz", name, text)
+
+
+# ---- request_fields_fuzz: flags method url body (name value)* with one-byte length prefixes -----------
+def s8(b):
+    assert len(b) < 256
+    return bytes([len(b)]) + b
+
+
+def request(flags, method, url, body, headers):
+    out = bytes([flags]) + s8(method) + s8(url) + s8(body)
+    for name, value in headers:
+        out += s8(name) + s8(value)
+    return out
+
+
+write("request_fields_fuzz", "get_with_headers",
+      request(0, b"GET", b"example.com/", b"", [(b"Accept", b"*/*"), (b"User-Agent", b"quiver")]))
+write("request_fields_fuzz", "post_bytes_content_length",
+      request(1, b"POST", b"example.com:8443/upload?x", b"hello",
+              [(b"Content-Type", b"text/plain"), (b"Content-Length", b"5")]))
+write("request_fields_fuzz", "host_and_te",
+      request(0, b"GET", b"example.com/", b"", [(b"Host", b"other.example:8443"), (b"TE", b"trailers")]))
+write("request_fields_fuzz", "crlf_in_value_rejected",
+      request(0, b"GET", b"example.com/", b"", [(b"X-Bad", b"a\r\nInjected: 1")]))
+write("request_fields_fuzz", "connection_rejected",
+      request(0, b"GET", b"example.com/", b"", [(b"Connection", b"close")]))
+write("request_fields_fuzz", "producer_body",
+      request(2, b"PUT", b"example.com/up", b"", [(b"content-length", b"10"), (b"X-Trace", b"1")]))
+write("request_fields_fuzz", "raw_url_ipv6",
+      request(4, b"DELETE", b"https://[::1]:4433/item/7", b"", [(b"x-nul", b"a\x00b")]))
+
+
+# ---- response_assembly_fuzz: operations (see the .cpp) --------------------------------------------------
+# Stream selectors: index into {3, 7, 11, 15, 2, 6, 10, 0, 4, 8, later requests}.
+SEL = {3: 0, 7: 1, 11: 2, 15: 3, 2: 4, 6: 5, 10: 6, 0: 7, 4: 8, 8: 9}
+DATA, DATA_FIN, RESET, STOP, CLOSE, WRITE, ACK, BLOCKED, CREDIT, CONSUME, SUBMIT, CANCEL, GOAWAY, PULL, \
+    WRITE_SHUT, DATA8 = range(16)
+
+
+def op(kind, stream=3):
+    return bytes([kind | SEL[stream] << 4])
+
+
+def data(stream, payload, fin=False):
+    return op(DATA_FIN if fin else DATA, stream) + struct.pack(">H", len(payload)) + payload
+
+
+def varint(n):  # QUIC variable-length integer
+    if n < 0x40:
+        return bytes([n])
+    if n < 0x4000:
+        return struct.pack(">H", n | 0x4000)
+    return struct.pack(">I", n | 0x80000000)
+
+
+def frame(frame_type, payload):
+    return varint(frame_type) + varint(len(payload)) + payload
+
+
+def settings(pairs):
+    return frame(0x04, b"".join(varint(k) + varint(v) for k, v in pairs))
+
+
+CONTROL = b"\x00" + settings([(0x01, 4096), (0x07, 16), (0x06, 65536)])  # QPACK capacity, blocked, field size
+ENCODER = b"\x02"
+DECODER = b"\x03"
+STATUS_200_INDEXED = b"\x00\x00\xd9"                            # static index 25 (:status 200)
+STATUS_200_LITERAL = b"\x00\x00\x5f\x0a\x03200"                 # literal, static name ref 25, "200"
+FIELD_X_A = b"\x23x-a\x01b"                                     # literal name "x-a", value "b"
+TRAILER_X_T = b"\x00\x00\x23x-t\x011"
+HEADERS = lambda block: frame(0x01, block)
+DATA_FRAME = lambda body: frame(0x00, body)
+WRITE_ALL = op(WRITE) + b"\x00"
+
+write("response_assembly_fuzz", "settings_only", data(3, CONTROL) + WRITE_ALL)
+write("response_assembly_fuzz", "settings_qpack_streams",
+      data(3, CONTROL) + data(7, ENCODER) + data(11, DECODER) + WRITE_ALL)
+write("response_assembly_fuzz", "response_200_indexed",
+      data(3, CONTROL) + data(0, HEADERS(STATUS_200_INDEXED) + DATA_FRAME(b"hello"), fin=True) + WRITE_ALL)
+write("response_assembly_fuzz", "response_200_literal_data_end",
+      data(3, CONTROL) + data(0, HEADERS(STATUS_200_LITERAL + FIELD_X_A)) +
+      data(0, DATA_FRAME(b"hello, ")) + op(CONSUME, 0) + data(0, DATA_FRAME(b"world"), fin=True) +
+      op(CONSUME, 0) + WRITE_ALL)
+write("response_assembly_fuzz", "response_with_trailers",
+      data(3, CONTROL) + data(4, HEADERS(STATUS_200_LITERAL) + DATA_FRAME(b"body") + HEADERS(TRAILER_X_T),
+                              fin=True) + WRITE_ALL)
+write("response_assembly_fuzz", "three_responses",
+      data(3, CONTROL) + b"".join(data(s, HEADERS(STATUS_200_INDEXED) + DATA_FRAME(b"x" * 10), fin=True)
+                                  for s in (8, 0, 4)) + WRITE_ALL)
+# A dynamic-table reference that arrives before its insertion: the stream blocks, then unblocks.
+SET_CAPACITY_4096 = b"\x3f\xe1\x1f"
+INSERT_STATUS_200 = b"\xd9\x03200"                               # insert with static name ref 25
+DYNAMIC_STATUS = b"\x02\x00\x80"                                 # RIC 1, base 1, dynamic index 0
+write("response_assembly_fuzz", "qpack_blocked_then_unblocked",
+      data(3, CONTROL) + data(0, HEADERS(DYNAMIC_STATUS) + DATA_FRAME(b"late"), fin=True) +
+      data(7, ENCODER + SET_CAPACITY_4096 + INSERT_STATUS_200) + WRITE_ALL + op(ACK, 10) + b"\x00\x00")
+write("response_assembly_fuzz", "qpack_blocked_then_reset",
+      data(3, CONTROL) + data(0, HEADERS(DYNAMIC_STATUS), fin=True) + op(RESET, 0) + b"\x00\x0c" +
+      data(7, ENCODER + SET_CAPACITY_4096 + INSERT_STATUS_200) + op(CLOSE, 0) + b"\x0c")
+write("response_assembly_fuzz", "headers_then_reset_then_close",
+      data(3, CONTROL) + data(4, HEADERS(STATUS_200_INDEXED)) + op(RESET, 4) + b"\x00\x0c" +
+      op(CLOSE, 4) + b"\x0c")
+write("response_assembly_fuzz", "goaway",
+      data(3, CONTROL + frame(0x07, varint(4))) + data(0, HEADERS(STATUS_200_INDEXED), fin=True) +
+      op(SUBMIT) + b"\x00\x00")
+write("response_assembly_fuzz", "post_bodies_written_and_acked",
+      op(SUBMIT) + b"\x01\x40" + op(SUBMIT) + b"\x02\x2b" + data(3, CONTROL) + WRITE_ALL +
+      op(PULL) + WRITE_ALL + op(PULL) + op(WRITE) + b"\x01" + op(ACK, 2) + b"\x00\x00" +
+      op(ACK, 0) + b"\x00\x00" + op(ACK, 4) + b"\x00\x00" + op(PULL) + WRITE_ALL +
+      data(0, HEADERS(STATUS_200_INDEXED), fin=True) + op(CLOSE, 0) + b"\x00")
+write("response_assembly_fuzz", "cancel_and_stop_sending",
+      data(3, CONTROL) + op(CANCEL, 0) + op(STOP, 4) + b"\x00\x0c" + WRITE_ALL + op(BLOCKED, 8) +
+      op(CREDIT, 8) + op(WRITE_SHUT, 8) + WRITE_ALL)
+write("response_assembly_fuzz", "informational_then_final",
+      data(3, CONTROL) + data(0, HEADERS(b"\x00\x00\x5f\x09\x03103") + HEADERS(STATUS_200_INDEXED) +
+                              DATA_FRAME(b"ok"), fin=True))
+write("response_assembly_fuzz", "data_before_headers_error",
+      data(3, CONTROL) + data(0, DATA_FRAME(b"early")))
+write("response_assembly_fuzz", "second_settings_error", data(3, CONTROL + settings([])))
+
+# Regressions: inputs that found bugs (docs/reliability.md, "Findings"). CI replays them on every run.
+# A response header whose value is one forbidden byte (LF): nghttp3 1.8 checks one-byte values for
+# whitespace only, so it reaches Headers unless the session checks it.
+write("response_assembly_fuzz", "regression_single_byte_lf_header_value",
+      data(3, CONTROL) + data(0, HEADERS(STATUS_200_LITERAL + b"\x23x-a\x01\n") + DATA_FRAME(b"ok"), fin=True))
+# A response that is QPACK-blocked when its FIN arrives: QUIC closes the stream (our side was done), the
+# session reports it closed, and only then does the encoder stream unblock it.
+write("response_assembly_fuzz", "regression_closed_while_qpack_blocked",
+      data(3, CONTROL) + data(0, HEADERS(DYNAMIC_STATUS) + DATA_FRAME(b"late"), fin=True) + op(CLOSE, 0) +
+      b"\x00" + data(7, ENCODER + SET_CAPACITY_4096 + INSERT_STATUS_200))
