@@ -737,6 +737,11 @@ bool ServerConnection::write_raw(ngtcp2_path_storage& ps, std::size_t max_udp, n
     }
     if (stalled) break;
   }
+  // ngtcp2 may retransmit written stream data until it is acknowledged, so the bytes of finished raw
+  // writes stay alive (moved, their buffers do not move) for the connection's lifetime.
+  for (auto& raw : raw_writes_) {
+    if (raw.done) raw_sent_.push_back(std::move(raw.bytes));
+  }
   std::erase_if(raw_writes_, [](const RawWrite& raw) { return raw.done; });
   return true;
 }

@@ -293,6 +293,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
   std::int64_t control_stream_ = -1, qpack_encoder_stream_ = -1;  // the server's, bound in setup_h3
   std::vector<RawWrite> raw_writes_;            // pending raw writes, in order
+  std::vector<std::vector<std::uint8_t>> raw_sent_;  // written raw bytes ngtcp2 may still retransmit
   std::vector<std::int64_t> raw_streams_;       // streams with raw bytes: their acks never reach nghttp3
 };
 
