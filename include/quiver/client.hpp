@@ -59,6 +59,7 @@ class ClientCore;
 class StreamCore;
 using ResponseCompletion = std::move_only_function<void(Result<Response>)>;
 using ChunkCompletion = std::move_only_function<void(Result<std::optional<std::string>>)>;
+using ReadCompletion = std::move_only_function<void(Result<std::size_t>)>;
 class ResponseStreamAccess;
 }  // namespace detail
 
@@ -77,7 +78,7 @@ class ResponseStream {
 
   // Blocking: the next chunk (at most `max_bytes`), an empty optional at the end, or the error.
   Result<std::optional<std::string>> next_chunk(std::size_t max_bytes = 64 * 1024);
-  // Blocking: fills `buffer` with up to its size; 0 at the end.
+  // Blocking: copies the next bytes into `buffer` (at least 1, up to its size); 0 at the end.
   Result<std::size_t> read(std::span<char> buffer);
   // Blocking: the rest of the body.
   Result<std::string> read_all();
@@ -86,6 +87,12 @@ class ResponseStream {
   template <class Token>
   auto async_next_chunk(Token&& token, std::size_t max_bytes = 64 * 1024);
 
+  // Asynchronous read; completion signature void(Result<std::size_t>). Bytes arriving while the read
+  // waits are copied from the packet straight into `buffer`, the one copy of the body there is: the
+  // cheapest way to consume a large body. `buffer` must stay valid and untouched until completion.
+  template <class Token>
+  auto async_read_some(std::span<char> buffer, Token&& token);
+
   // Abandons the body now (thread-safe); a pending read completes with ErrorKind::cancelled.
   void cancel();
 
@@ -93,6 +100,8 @@ class ResponseStream {
   friend class detail::ResponseStreamAccess;
   explicit ResponseStream(std::shared_ptr<detail::StreamCore> core);
   void read_chunk(std::size_t max_bytes, detail::ChunkCompletion completion, asio::cancellation_slot slot);
+  void read_some(std::span<char> buffer, detail::ReadCompletion completion, asio::cancellation_slot slot);
+  void on_cancellation(asio::cancellation_slot slot);
   asio::any_io_executor default_executor() const;
 
   std::shared_ptr<detail::StreamCore> core_;
@@ -202,6 +211,18 @@ auto ResponseStream::async_next_chunk(Token&& token, std::size_t max_bytes) {
                    slot);
       },
       token, max_bytes);
+}
+
+template <class Token>
+auto ResponseStream::async_read_some(std::span<char> buffer, Token&& token) {
+  return asio::async_initiate<Token, void(Result<std::size_t>)>(
+      [this](auto handler, std::span<char> buffer) {
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        using Handler = decltype(handler);
+        read_some(buffer, detail::Completion<Handler, Result<std::size_t>>(std::move(handler), default_executor()),
+                  slot);
+      },
+      token, buffer);
 }
 
 }  // namespace quiver

@@ -9,6 +9,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include <asio/dispatch.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <fmt/format.h>
@@ -294,15 +295,27 @@ const Headers& ResponseStream::headers() const noexcept { return core_->headers;
 const Headers& ResponseStream::trailers() const noexcept { return core_->body->trailers(); }
 asio::any_io_executor ResponseStream::default_executor() const { return core_->executor; }
 
+// A cancelled read abandons the body (the stream is reset).
+void ResponseStream::on_cancellation(asio::cancellation_slot slot) {
+  if (!slot.is_connected()) return;
+  slot.assign([core = core_](asio::cancellation_type type) {
+    if (type != asio::cancellation_type::none) asio::post(core->executor, [core] { core->body->cancel(); });
+  });
+}
+
+// Reads are dispatched: on the io thread they start at once (the reader never completes a read inside the
+// call that starts it, so the caller's handler still runs later, from the executor).
 void ResponseStream::read_chunk(std::size_t max_bytes, detail::ChunkCompletion completion, asio::cancellation_slot slot) {
-  auto core = core_;
-  if (slot.is_connected()) {
-    slot.assign([core](asio::cancellation_type type) {
-      if (type != asio::cancellation_type::none) asio::post(core->executor, [core] { core->body->cancel(); });
-    });
-  }
-  asio::post(core->executor, [core, max_bytes, completion = std::move(completion)]() mutable {
+  on_cancellation(slot);
+  asio::dispatch(core_->executor, [core = core_, max_bytes, completion = std::move(completion)]() mutable {
     core->body->async_read(max_bytes, std::move(completion));
+  });
+}
+
+void ResponseStream::read_some(std::span<char> buffer, detail::ReadCompletion completion, asio::cancellation_slot slot) {
+  on_cancellation(slot);
+  asio::dispatch(core_->executor, [core = core_, buffer, completion = std::move(completion)]() mutable {
+    core->body->async_read_some(buffer, std::move(completion));
   });
 }
 
@@ -315,11 +328,11 @@ Result<std::optional<std::string>> ResponseStream::next_chunk(std::size_t max_by
 }
 
 Result<std::size_t> ResponseStream::read(std::span<char> buffer) {
-  auto chunk = next_chunk(buffer.size());
-  if (!chunk) return std::unexpected(chunk.error());
-  if (!*chunk) return std::size_t{0};
-  std::copy((*chunk)->begin(), (*chunk)->end(), buffer.begin());
-  return (*chunk)->size();
+  if (on_io_thread) return std::unexpected(io_thread_error("read"));
+  std::promise<Result<std::size_t>> promise;
+  auto future = promise.get_future();
+  read_some(buffer, [&promise](Result<std::size_t> read) { promise.set_value(read); }, {});
+  return future.get();
 }
 
 Result<std::string> ResponseStream::read_all() {

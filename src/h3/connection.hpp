@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 
 #include <asio/any_io_executor.hpp>
@@ -62,9 +63,15 @@ class BodyReader {
   // A chunk, an empty optional at the end of the body (trailers() is then final), or the error.
   using ChunkHandler = std::move_only_function<void(Result<std::optional<std::string>>)>;
 
+  // How many bytes were copied into the buffer (at least 1), 0 at the end of the body, or the error.
+  using SizeHandler = std::move_only_function<void(Result<std::size_t>)>;
+
   virtual ~BodyReader() = default;
   // Delivers the next chunk (at most `max_bytes`) once one is available. One read at a time.
   virtual void async_read(std::size_t max_bytes, ChunkHandler handler) = 0;
+  // Copies the next bytes into `buffer` (non-empty; it must stay valid and untouched until the handler
+  // runs): bytes arriving while the read waits go straight from the packet into it.
+  virtual void async_read_some(std::span<char> buffer, SizeHandler handler) = 0;
   // Trailers; complete once a read reported the end.
   virtual const Headers& trailers() const = 0;
   // Bytes received but not yet read (never more than the stream window).

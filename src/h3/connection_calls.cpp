@@ -172,7 +172,8 @@ void ConnectionImpl::answer_headers(Call& call) {
   call.answered = true;
   std::weak_ptr<BodyReaderOwner> owner =
       std::static_pointer_cast<BodyReaderOwner>(std::static_pointer_cast<ConnectionImpl>(shared_from_this()));
-  auto reader = std::make_shared<BodyReaderImpl>(executor_, owner, call.id, options_.stream_idle_timeout);
+  auto reader = std::make_shared<BodyReaderImpl>(executor_, owner, body_blocks_, call.id, *call.stream_id,
+                                                 options_.stream_idle_timeout);
   reader->start_idle_timer();
   call.reader = reader;
   StreamingResponse head{call.response.status, std::move(call.response.headers), std::move(reader)};
@@ -209,9 +210,10 @@ ConnectionImpl::Call* ConnectionImpl::call_on_stream(std::int64_t stream_id) {
 
 // ---- body reader events --------------------------------------------------------------------------
 
-void ConnectionImpl::on_body_consumed(RequestId id, std::size_t bytes) {
-  auto it = calls_.find(id);
-  if (it != calls_.end() && it->second.stream_id && session_) session_->consume(*it->second.stream_id, bytes);
+// The call may have left already (its stream closed with body bytes unread): the connection-level
+// credit for those bytes is still owed, or the connection window would shrink for good.
+void ConnectionImpl::on_body_consumed(std::int64_t stream_id, std::size_t bytes) {
+  if (session_) session_->consume(stream_id, bytes);
 }
 
 void ConnectionImpl::on_body_abandoned(RequestId id) {

@@ -47,7 +47,7 @@ class ConnectionImpl final : public Connection,
   void set_observer(ConnectionObserver* observer) noexcept override { observer_ = observer; }
 
   // BodyReaderOwner
-  void on_body_consumed(RequestId id, std::size_t bytes) override;
+  void on_body_consumed(std::int64_t stream_id, std::size_t bytes) override;
   void on_body_abandoned(RequestId id) override;
   void on_body_finished(RequestId id, const std::optional<Error>& error) override;
 
@@ -131,6 +131,8 @@ class ConnectionImpl final : public Connection,
   std::unordered_map<RequestId, Call> calls_;
   std::deque<RequestId> waiting_;                       // calls without a stream, in arrival order
   std::unordered_map<std::int64_t, RequestId> streams_;  // calls with an open stream
+  // Storage for streamed bodies waiting for their reader; shared with the readers, which may outlive us.
+  std::shared_ptr<BlockPool> body_blocks_ = std::make_shared<BlockPool>();
 };
 
 }  // namespace quiver::h3

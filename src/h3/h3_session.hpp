@@ -73,7 +73,8 @@ class H3Session final : public quic::StreamApplication {
   Result<void> pull_body(std::int64_t stream_id);
   // Sends our GOAWAY: the peer may not push and should expect no new requests.
   void submit_goaway();
-  // Returns consumed body bytes of `stream_id` to the peer as flow-control credit.
+  // Returns consumed body bytes of `stream_id` to the peer as flow-control credit (after the stream
+  // closed, only the connection's share).
   void consume(std::int64_t stream_id, std::size_t bytes);
   // Abandons a request: RESET_STREAM + STOP_SENDING with `h3_code`.
   void reset_stream(std::int64_t stream_id, std::uint64_t h3_code);

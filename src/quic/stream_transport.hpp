@@ -15,7 +15,8 @@ class StreamTransport {
 
   virtual Result<std::int64_t> open_bidi_stream() = 0;
   virtual Result<std::int64_t> open_uni_stream() = 0;
-  // Returns `bytes` of flow-control credit on the stream and the connection (they were consumed).
+  // Returns `bytes` of flow-control credit on the stream and the connection (they were consumed); a
+  // stream already gone gets none, the connection still does.
   virtual void extend_stream_credit(std::int64_t stream_id, std::uint64_t bytes) = 0;
   // Resets our send side and asks the peer to stop sending (RESET_STREAM + STOP_SENDING).
   virtual void shutdown_stream(std::int64_t stream_id, std::uint64_t app_error_code) = 0;

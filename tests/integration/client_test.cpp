@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <future>
 #include <map>
@@ -160,6 +161,24 @@ TEST_F(ClientTest, CoroutineToken) {
   mine.run_for(10s);
   EXPECT_EQ(status, 200);
   EXPECT_EQ(body, deterministic_bytes(0, 20));
+}
+
+TEST_F(ClientTest, AsyncReadSomeFillsTheCallersBuffer) {
+  start_server();
+  Client client(client_options());
+  auto stream = client.async_stream(*get(url("/bytes/200000")).build(), asio::use_future).get();
+  ASSERT_TRUE(stream) << stream.error().to_string();
+  std::string body;
+  std::array<char, 16384> buffer{};
+  for (;;) {
+    auto read = stream->async_read_some(buffer, asio::use_future);
+    ASSERT_EQ(read.wait_for(10s), std::future_status::ready);
+    auto n = read.get();
+    ASSERT_TRUE(n) << n.error().to_string();
+    if (*n == 0) break;
+    body.append(buffer.data(), *n);
+  }
+  EXPECT_TRUE(body == deterministic_bytes(0, 200000));
 }
 
 TEST_F(ClientTest, CancellationSlotCancelsARequestInFlight) {

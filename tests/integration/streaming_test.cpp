@@ -109,6 +109,90 @@ TEST_F(StreamingTest, PendingReadOnASilentServerGetsIdleTimeout) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
 }
 
+TEST_F(StreamingTest, BufferReadsGetEveryByteInOrder) {
+  start_server();
+  connect();
+  auto head = open_stream(get("/bytes/300000"));
+  ASSERT_TRUE(head) << head.error().to_string();
+  // Half waits for bytes already buffered, half is read while it arrives (copied straight in).
+  ASSERT_TRUE(run_until(io_, [&] { return head->body->buffered_bytes() >= 20000; }, 3s));
+  std::string body;
+  std::vector<char> buffer(7000);
+  for (;;) {
+    std::optional<Result<std::size_t>> read;
+    head->body->async_read_some(buffer, [&](Result<std::size_t> r) { read = r; });
+    ASSERT_TRUE(run_until(io_, [&] { return read.has_value(); })) << "read never completed";
+    ASSERT_TRUE(*read) << read->error().to_string();
+    ASSERT_LE(**read, buffer.size());
+    if (**read == 0) break;
+    body.append(buffer.data(), **read);
+  }
+  EXPECT_EQ(body.size(), 300000u);
+  EXPECT_TRUE(body == deterministic_bytes(0, 300000));
+}
+
+TEST_F(StreamingTest, BufferReadIntoNothingIsRefused) {
+  start_server();
+  connect();
+  auto head = open_stream(get("/bytes/10"));
+  ASSERT_TRUE(head);
+  std::optional<Result<std::size_t>> read;
+  head->body->async_read_some({}, [&](Result<std::size_t> r) { read = r; });
+  ASSERT_TRUE(run_until(io_, [&] { return read.has_value(); }));
+  ASSERT_FALSE(*read);
+  EXPECT_EQ(read->error().kind(), ErrorKind::invalid_request);
+  auto body = read_all(*head->body);  // the body is still there
+  ASSERT_TRUE(body);
+  EXPECT_EQ(*body, deterministic_bytes(0, 10));
+}
+
+// Flow-control credit for body bytes is owed to the connection as well as to the stream. These send
+// several times the connection window through bodies that are read only after their stream closed, or
+// never read: if any of that credit were lost the connection window would shrink until the server
+// could send nothing more, and the last request would stall.
+ConnectionOptions small_connection_window() {
+  auto options = test_client_options();
+  options.connection_window = 128 * 1024;
+  options.stream_window = 64 * 1024;
+  options.stream_idle_timeout = 2s;  // a stall fails promptly instead of waiting 30 s
+  return options;
+}
+
+TEST_F(StreamingTest, BodiesReadAfterTheirStreamClosedGiveTheConnectionWindowBack) {
+  start_server();
+  connect(small_connection_window());
+  constexpr std::size_t size = 50000;
+  for (int i = 0; i < 12; ++i) {  // 600 KB through a 128 KiB connection window
+    auto head = open_stream(get(fmt::format("/bytes/{}", size)));
+    ASSERT_TRUE(head) << "request " << i << ": " << head.error().to_string();
+    const int done_before = observer_.done;
+    ASSERT_TRUE(run_until(io_, [&] { return observer_.done > done_before; }, 3s))
+        << "request " << i << ": the stream did not close";
+    ASSERT_EQ(head->body->buffered_bytes(), size);  // all of it arrived before the first read
+    auto body = read_all(*head->body);
+    ASSERT_TRUE(body) << "request " << i << ": " << body.error().to_string();
+    EXPECT_EQ(body->size(), size);
+  }
+}
+
+TEST_F(StreamingTest, AbandonedBodiesGiveTheConnectionWindowBack) {
+  start_server();
+  connect(small_connection_window());
+  for (int i = 0; i < 8; ++i) {  // each leaves a stream window unread
+    auto head = open_stream(get("/bytes/1000000"));
+    ASSERT_TRUE(head) << "request " << i << ": " << head.error().to_string();
+    // Most of a stream window arrives unread (the window also counts HTTP/3 framing).
+    ASSERT_TRUE(run_until(io_, [&] { return head->body->buffered_bytes() >= 60 * 1024; }, 3s))
+        << "request " << i << ": only " << head->body->buffered_bytes() << " bytes arrived";
+    if (i % 2 == 0) head->body->cancel();  // cancelled, or just dropped
+  }
+  auto head = open_stream(get("/bytes/300000"));
+  ASSERT_TRUE(head) << head.error().to_string();
+  auto body = read_all(*head->body);
+  ASSERT_TRUE(body) << body.error().to_string();
+  EXPECT_EQ(body->size(), 300000u);
+}
+
 TEST_F(StreamingTest, DroppingTheReaderResetsOnlyThatStream) {
   start_server();
   connect();

@@ -24,6 +24,8 @@ using Clock = std::chrono::steady_clock;
 // flight, so only a server granting fewer streams than -m makes requests wait at all.
 constexpr std::chrono::seconds checkout_timeout{30};
 constexpr std::chrono::milliseconds shutdown_deadline{1000};
+// Each lane's body buffer: the most body bytes one read takes.
+constexpr std::size_t kReadBytes = 64 * 1024;
 
 // When the lanes of one phase stop, shared by every worker. Thread-safe.
 class Phase {
@@ -74,23 +76,25 @@ struct WorkerStats {
   std::optional<int> first_error_status;
   LatencyHistogram latency;
 
-  void record(const Result<Response>& result, Clock::duration took) {
+  void record(const Error& error, Clock::duration took) {
     latency.record(took);
     ++completed;
-    if (!result) {
-      ++failed;
-      ++errors[std::string(to_string(result.error().kind()))];
-      if (!first_error && !first_error_status) first_error = result.error();
-      return;
-    }
-    bytes += result->body.size();
-    if (result->status < 400) {
+    ++failed;
+    ++errors[std::string(to_string(error.kind()))];
+    if (!first_error && !first_error_status) first_error = error;
+  }
+
+  void record(int status, std::uint64_t body_bytes, Clock::duration took) {
+    latency.record(took);
+    ++completed;
+    bytes += body_bytes;
+    if (status < 400) {
       ++ok;
       return;
     }
     ++failed;
-    ++errors[result->status < 500 ? "status_4xx" : "status_5xx"];
-    if (!first_error && !first_error_status) first_error_status = result->status;
+    ++errors[status < 500 ? "status_4xx" : "status_5xx"];
+    if (!first_error && !first_error_status) first_error_status = status;
   }
 };
 
@@ -120,30 +124,59 @@ class Worker {
   // Starts every lane on the client's io thread; `phase` must outlive them (Phase::wait()).
   void start(Phase& phase) {
     asio::post(client_.executor(), [this, &phase] {
-      for (std::size_t i = 0; i < lanes_; ++i) issue(phase);
+      for (auto& lane : lanes_) issue(phase, lane);
     });
   }
 
-  std::size_t lanes() const noexcept { return lanes_; }
+  std::size_t lanes() const noexcept { return lanes_.size(); }
   WorkerStats& stats() noexcept { return stats_; }
 
  private:
+  // One chain of requests, one at a time. Its body buffer is reused by every response it reads.
+  struct Lane {
+    std::vector<char> buffer = std::vector<char>(kReadBytes);
+    std::optional<ResponseStream> response;
+    Clock::time_point started;
+    std::uint64_t body_bytes = 0;
+  };
+
   // One step of a lane; runs on the io thread (completions run there: the client's executor).
-  void issue(Phase& phase) {
+  void issue(Phase& phase, Lane& lane) {
+    lane.response.reset();
     if (!phase.take_ticket()) {
       phase.lane_finished();
       return;
     }
-    const auto started = Clock::now();
-    client_.async_request(plan_.request, [this, &phase, started](Result<Response> result) {
-      if (phase.record) stats_.record(result, Clock::now() - started);
-      if (!result && cannot_connect(result.error()) && telemetry_->connections_ready() == 0) phase.abort();
-      issue(phase);
+    lane.started = Clock::now();
+    lane.body_bytes = 0;
+    client_.async_stream(plan_.request, [this, &phase, &lane](Result<ResponseStream> result) {
+      if (!result) return finish(phase, lane, result.error());
+      lane.response.emplace(std::move(*result));
+      read_body(phase, lane);
     });
   }
 
+  // The body is counted and dropped as it arrives, as h2load does.
+  void read_body(Phase& phase, Lane& lane) {
+    lane.response->async_read_some(lane.buffer, [this, &phase, &lane](Result<std::size_t> read) {
+      if (!read) return finish(phase, lane, read.error());
+      if (*read == 0) {
+        if (phase.record) stats_.record(lane.response->status(), lane.body_bytes, Clock::now() - lane.started);
+        return issue(phase, lane);
+      }
+      lane.body_bytes += *read;
+      read_body(phase, lane);
+    });
+  }
+
+  void finish(Phase& phase, Lane& lane, const Error& error) {
+    if (phase.record) stats_.record(error, Clock::now() - lane.started);
+    if (cannot_connect(error) && telemetry_->connections_ready() == 0) phase.abort();
+    issue(phase, lane);
+  }
+
   const BenchPlan& plan_;
-  const std::size_t lanes_;
+  std::vector<Lane> lanes_;
   std::shared_ptr<CountingTelemetry> telemetry_;
   WorkerStats stats_;
   Client client_;  // last: destroyed first, after every lane has finished
