@@ -6,6 +6,8 @@
 #include <asio/post.hpp>
 #include <fmt/format.h>
 
+#include "util/clock.hpp"
+
 namespace quiver::h3 {
 
 
@@ -19,7 +21,7 @@ BodyReaderImpl::BodyReaderImpl(asio::any_io_executor executor, std::weak_ptr<Bod
       stream_id_(stream_id),
       idle_timeout_(idle_timeout),
       idle_timer_(executor),
-      last_activity_(std::chrono::steady_clock::now()) {}
+      last_activity_(util::CoarseClock::now()) {}
 
 BodyReaderImpl::~BodyReaderImpl() {
   if (done()) return;
@@ -53,7 +55,7 @@ void BodyReaderImpl::async_read_some(std::span<char> buffer, SizeHandler handler
 }
 
 void BodyReaderImpl::start_read(PendingRead read) {
-  last_activity_ = std::chrono::steady_clock::now();
+  last_activity_ = util::CoarseClock::now();
   if (pending_) {
     Error busy(ErrorKind::invalid_request, ErrorClass::invalid, "a body read is already pending");
     asio::post(executor_, [read = std::move(read), busy]() mutable {
@@ -81,7 +83,7 @@ void BodyReaderImpl::push(std::span<const std::uint8_t> data) {
     give_credit(data.size());
     return;
   }
-  last_activity_ = std::chrono::steady_clock::now();
+  last_activity_ = util::CoarseClock::now();
   const std::size_t copied = fill_pending(data);
   give_credit(copied);  // in the consumer's buffer: consumed, and the credit leaves with this burst's packets
   data = data.subspan(copied);
@@ -230,7 +232,7 @@ void BodyReaderImpl::give_credit(std::size_t bytes) {
 // The idle timer wakes at last activity + timeout; any activity in between just moves the next check.
 void BodyReaderImpl::start_idle_timer() {
   if (idle_timeout_.count() <= 0 || done()) return;
-  idle_timer_.expires_at(last_activity_ + idle_timeout_);
+  idle_timer_.expires_after(last_activity_ + idle_timeout_ - util::CoarseClock::now());
   idle_timer_.async_wait([weak = weak_from_this()](std::error_code ec) {
     auto self = weak.lock();
     if (!ec && self) self->on_idle_check();
@@ -239,7 +241,7 @@ void BodyReaderImpl::start_idle_timer() {
 
 void BodyReaderImpl::on_idle_check() {
   if (done()) return;
-  if (std::chrono::steady_clock::now() < last_activity_ + idle_timeout_) {
+  if (util::CoarseClock::now() < last_activity_ + idle_timeout_) {
     start_idle_timer();
     return;
   }

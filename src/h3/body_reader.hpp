@@ -21,6 +21,7 @@
 
 #include "h3/block_pool.hpp"
 #include "h3/connection.hpp"
+#include "util/clock.hpp"
 
 namespace quiver::h3 {
 
@@ -93,7 +94,7 @@ class BodyReaderImpl final : public BodyReader, public std::enable_shared_from_t
   std::int64_t stream_id_;
   std::chrono::milliseconds idle_timeout_;
   asio::steady_timer idle_timer_;
-  std::chrono::steady_clock::time_point last_activity_;
+  util::CoarseClock::time_point last_activity_;  // per packet: a clock cheap to read
 
   std::deque<std::string> chunks_;  // unread bytes, in order; only the back block still grows
   std::size_t front_offset_ = 0;    // bytes of chunks_.front() already read
