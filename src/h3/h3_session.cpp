@@ -329,7 +329,9 @@ std::pair<std::uint64_t, std::string> H3Session::fatal_error() const {
 
 bool H3Session::on_stream_data(std::int64_t stream_id, std::span<const std::uint8_t> data, bool fin) {
   nghttp3_ssize consumed = nghttp3_conn_read_stream(conn_.get(), stream_id, data.data(), data.size(), fin);
-  if (consumed < 0) return record_failure(static_cast<int>(consumed), "reading stream");
+  if (consumed < 0) {
+    return record_failure(static_cast<int>(consumed), fmt::format("reading stream {}", stream_id));
+  }
   transport_.extend_stream_credit(stream_id, static_cast<std::uint64_t>(consumed));
   return true;
 }

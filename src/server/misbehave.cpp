@@ -29,6 +29,12 @@ Raw on_qpack_encoder_stream(Bytes bytes) {
   return raw;
 }
 
+Raw on_control_stream(Bytes bytes) {
+  Raw raw;
+  raw.control_stream = std::move(bytes);
+  return raw;
+}
+
 Raw reset_control_stream() {
   Raw raw;
   raw.reset_control_stream = true;
@@ -86,6 +92,8 @@ Raw second_control_stream() {
   return on_new_uni_stream(std::move(bytes));
 }
 
+Raw second_settings() { return on_control_stream(raw::frame(raw::kSettings, {})); }
+
 Raw bad_qpack_instruction() {
   Bytes bytes;
   raw::put_prefixed_int(bytes, 0x20, 5, std::uint64_t{1} << 30);  // Set Dynamic Table Capacity: 1 GiB
@@ -108,6 +116,7 @@ ResponsePlan misbehave_route(RouteRequest&, std::string_view name, std::string_v
   else if (name == "push-promise") plan.raw = push_promise();
   else if (name == "second-control-stream") plan.raw = second_control_stream();
   else if (name == "control-stream-reset") plan.raw = reset_control_stream();
+  else if (name == "second-settings") plan.raw = second_settings();
   else if (name == "bad-qpack-instruction") plan.raw = bad_qpack_instruction();
   else if (name == "huge-headers") {
     auto kib = parse_number(query_param(query, "kb").value_or("1024"));

@@ -10,6 +10,8 @@
 //   huge-headers[?kb=K&fields=F]  200 plus F (1) fields x-huge-<i> of K KiB (1024) each, then the body "ok"
 //   second-control-stream    a second control stream (type 0x00 + SETTINGS) (§6.2.1: H3_STREAM_CREATION_ERROR)
 //   control-stream-reset     the server's control stream is reset (§6.2.1: H3_CLOSED_CRITICAL_STREAM)
+//   second-settings          a second SETTINGS frame on the server's existing control stream, after the
+//                            one nghttp3 sent (§7.2.4: H3_FRAME_UNEXPECTED)
 //   bad-qpack-instruction    Set Dynamic Table Capacity above the client's maximum on the QPACK encoder
 //                            stream (RFC 9204 §4.3.1: QPACK_ENCODER_STREAM_ERROR)
 // The connection-level cases send nothing on the request stream itself.

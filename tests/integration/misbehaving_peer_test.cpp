@@ -101,6 +101,12 @@ TEST_F(MisbehavingPeerTest, SecondControlStreamIsConnectionErrorStreamCreation) 
   expect_connection_error("/misbehave/second-control-stream", h3_code::stream_creation_error);
 }
 
+// RFC 9114 §7.2.4: a second SETTINGS frame on the control stream is a connection error
+// H3_FRAME_UNEXPECTED; nghttp3 1.8 closes with exactly that.
+TEST_F(MisbehavingPeerTest, SecondSettingsFrameIsConnectionErrorFrameUnexpected) {
+  expect_connection_error("/misbehave/second-settings", h3_code::frame_unexpected);
+}
+
 // RFC 9114 §6.2.1: the control stream closed (here reset) is a connection error H3_CLOSED_CRITICAL_STREAM.
 TEST_F(MisbehavingPeerTest, ControlStreamResetIsConnectionErrorClosedCriticalStream) {
   expect_connection_error("/misbehave/control-stream-reset", h3_code::closed_critical_stream);
