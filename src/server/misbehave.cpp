@@ -76,12 +76,14 @@ Raw push_promise() {
   return on_request_stream(std::move(bytes));
 }
 
-Raw huge_headers(std::uint64_t kib, std::uint64_t count) {
-  auto fields = status_200();
+// `count` fields x-huge-<i> of `kib` KiB each: in the header section, or in trailers after the body.
+Raw huge_headers(std::uint64_t kib, std::uint64_t count, bool in_trailers) {
+  FieldSection huge = in_trailers ? FieldSection() : status_200();
   const std::string value(kib * 1024, 'h');
-  for (std::uint64_t i = 0; i < count; ++i) fields.literal("x-huge-" + std::to_string(i), value);
-  Bytes bytes = raw::headers_frame(fields);
+  for (std::uint64_t i = 0; i < count; ++i) huge.literal("x-huge-" + std::to_string(i), value);
+  Bytes bytes = raw::headers_frame(in_trailers ? status_200() : huge);
   raw::append(bytes, raw::data_frame("ok"));
+  if (in_trailers) raw::append(bytes, raw::headers_frame(huge));
   return on_request_stream(std::move(bytes));
 }
 
@@ -118,11 +120,11 @@ ResponsePlan misbehave_route(RouteRequest&, std::string_view name, std::string_v
   else if (name == "control-stream-reset") plan.raw = reset_control_stream();
   else if (name == "second-settings") plan.raw = second_settings();
   else if (name == "bad-qpack-instruction") plan.raw = bad_qpack_instruction();
-  else if (name == "huge-headers") {
+  else if (name == "huge-headers" || name == "huge-trailers") {
     auto kib = parse_number(query_param(query, "kb").value_or("1024"));
     auto count = parse_number(query_param(query, "fields").value_or("1"));
     if (!kib || !count || *kib == 0 || *count == 0 || *kib * *count > kMaxHugeKib) return unknown_case();
-    plan.raw = huge_headers(*kib, *count);
+    plan.raw = huge_headers(*kib, *count, name == "huge-trailers");
   } else {
     return unknown_case();
   }

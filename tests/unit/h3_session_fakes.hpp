@@ -49,6 +49,12 @@ class FakeTransport : public quic::StreamTransport {
 
 class RecordingEvents : public SessionEvents {
  public:
+  struct TooLarge {
+    std::int64_t stream_id;
+    bool trailers;
+    std::uint64_t bytes;
+  };
+
   void on_response_headers(std::int64_t stream_id, int status, Headers fields) override {
     headers[stream_id] = {status, std::move(fields)};
   }
@@ -63,12 +69,16 @@ class RecordingEvents : public SessionEvents {
   void on_goaway(std::int64_t id) override { goaways.push_back(id); }
   void on_body_wanted(std::int64_t) override {}
   void on_stream_malformed(std::int64_t stream_id, std::uint64_t) override { malformed.push_back(stream_id); }
+  void on_header_section_too_large(std::int64_t stream_id, bool in_trailers, std::uint64_t bytes) override {
+    too_large.push_back({stream_id, in_trailers, bytes});
+  }
 
   std::map<std::int64_t, std::pair<int, Headers>> headers;
   std::map<std::int64_t, std::string> body;
   std::map<std::int64_t, Headers> trailers;
   std::vector<std::int64_t> ended, closed, malformed;
   std::vector<std::int64_t> goaways;
+  std::vector<TooLarge> too_large;
 };
 
 // A client session with its control and QPACK streams open (ours: 2, 6, 10). The server's control
