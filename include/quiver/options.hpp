@@ -37,6 +37,14 @@ struct ConnectionOptions {
   std::chrono::milliseconds stream_idle_timeout{30000};
   // How long a self-initiated drain may wait for requests in flight before closing anyway.
   std::chrono::milliseconds drain_timeout{10000};
+  // The largest response header section we accept, and separately the largest trailer section, sized
+  // as RFC 9114 §4.2.2 counts (each field's name and value lengths plus 32 bytes). Sent to the server
+  // as SETTINGS_MAX_FIELD_SECTION_SIZE. A section over it fails that request with headers_too_large
+  // and resets its stream with H3_EXCESSIVE_LOAD; the connection and its other requests carry on.
+  // Independently of this limit, one field whose name is over 256 bytes or whose value is over
+  // 65,536 bytes as sent (before Huffman decoding) is more than nghttp3's QPACK decoder accepts:
+  // that closes the whole connection (transport_error, H3_INTERNAL_ERROR).
+  std::uint64_t max_response_header_bytes = 64 * 1024;
   std::uint64_t max_udp_payload = 1452;
   std::uint64_t qpack_table_capacity = 4096;
   std::uint64_t qpack_blocked_streams = 100;

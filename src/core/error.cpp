@@ -25,6 +25,7 @@ ErrorClass usual_class(ErrorKind kind) noexcept {
     case ErrorKind::cancelled:
     case ErrorKind::protocol_error:
     case ErrorKind::io_error:
+    case ErrorKind::headers_too_large:
       return ErrorClass::unrecoverable;
   }
   return ErrorClass::unrecoverable;
@@ -57,6 +58,7 @@ std::string_view to_string(ErrorKind kind) noexcept {
     case ErrorKind::body_failed: return "body_failed";
     case ErrorKind::protocol_error: return "protocol_error";
     case ErrorKind::io_error: return "io_error";
+    case ErrorKind::headers_too_large: return "headers_too_large";
   }
   return "unknown";
 }

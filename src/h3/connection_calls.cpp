@@ -306,6 +306,18 @@ void ConnectionImpl::on_stream_malformed(std::int64_t stream_id, std::uint64_t c
   fail(*call, error);
 }
 
+void ConnectionImpl::on_header_section_too_large(std::int64_t stream_id, bool trailers, std::uint64_t bytes) {
+  Call* call = call_on_stream(stream_id);
+  if (call == nullptr) return;
+  Error error(ErrorKind::headers_too_large,
+              fmt::format("the response's {} section on stream {} is at least {} bytes, over the limit of {} "
+                          "(max_response_header_bytes); the stream was reset with H3_EXCESSIVE_LOAD",
+                          trailers ? "trailer" : "header", stream_id, bytes, options_.max_response_header_bytes));
+  error.stream_id = static_cast<std::uint64_t>(stream_id);
+  error.h3_code = h3_code::excessive_load;
+  fail(*call, error);
+}
+
 void ConnectionImpl::on_stream_stop_sending(std::int64_t, std::uint64_t) {
   // The server stopped reading our body; its response (or a reset) still decides the outcome.
 }

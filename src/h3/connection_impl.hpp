@@ -85,6 +85,7 @@ class ConnectionImpl final : public Connection,
   void on_goaway(std::int64_t id) override;
   void on_body_wanted(std::int64_t stream_id) override;
   void on_stream_malformed(std::int64_t stream_id, std::uint64_t h3_code) override;
+  void on_header_section_too_large(std::int64_t stream_id, bool trailers, std::uint64_t bytes) override;
 
   // Lifecycle (connection.cpp)
   void on_resolved(const asio::ip::udp::resolver::results_type& endpoints);

@@ -27,6 +27,18 @@ bool is_safe_field_value(std::string_view value) {
   return true;
 }
 
+// The largest value a SETTINGS parameter can carry (RFC 9000 §16 variable-length integer).
+constexpr std::uint64_t kMaxVarint = (std::uint64_t{1} << 62) - 1;
+
+// nghttp3 1.8's QPACK decoder fails the connection (ERR_QPACK_HEADER_TOO_LARGE) on a string longer
+// than these, as encoded on the wire. Its public API does not expose them: measured against 1.8, and
+// pinned by tests/unit/h3_session_field_limit_test.cpp.
+constexpr std::size_t kQpackMaxName = 256;
+constexpr std::size_t kQpackMaxValue = 65536;
+
+// RFC 9114 §4.2.2: a field counts as its name and value lengths plus 32.
+constexpr std::uint64_t kFieldOverhead = 32;
+
 nghttp3_nv to_nv(const Header& field) {
   return nghttp3_nv{reinterpret_cast<const std::uint8_t*>(field.name.data()),
                     reinterpret_cast<const std::uint8_t*>(field.value.data()), field.name.size(),
@@ -41,7 +53,12 @@ struct H3Session::Callbacks {
 
   static int recv_data(nghttp3_conn*, std::int64_t stream_id, const std::uint8_t* data,
                        std::size_t length, void* user_data, void*) noexcept {
-    self(user_data).events_.on_response_data(stream_id, {data, length});
+    auto& session = self(user_data);
+    if (Stream* stream = session.find(stream_id); stream != nullptr && stream->refused) {
+      session.transport_.extend_stream_credit(stream_id, length);  // no consumer will ever see it
+      return 0;
+    }
+    session.events_.on_response_data(stream_id, {data, length});
     return 0;
   }
   static int deferred_consume(nghttp3_conn*, std::int64_t stream_id, std::size_t consumed,
@@ -53,6 +70,7 @@ struct H3Session::Callbacks {
     if (Stream* stream = self(user_data).find(stream_id)) {
       stream->block = {};
       stream->status = 0;
+      stream->section_bytes = 0;
     }
     return 0;
   }
@@ -60,19 +78,22 @@ struct H3Session::Callbacks {
     if (Stream* stream = self(user_data).find(stream_id)) {
       stream->block = {};
       stream->in_trailers = true;
+      stream->section_bytes = 0;
     }
     return 0;
   }
   static int recv_field(nghttp3_conn*, std::int64_t stream_id, std::int32_t token, nghttp3_rcbuf* name,
                         nghttp3_rcbuf* value, std::uint8_t, void* user_data, void*) noexcept {
-    Stream* stream = self(user_data).find(stream_id);
-    if (stream == nullptr) return 0;
+    auto& session = self(user_data);
+    Stream* stream = session.find(stream_id);
+    if (stream == nullptr || stream->refused) return 0;
     std::string_view text = view(value);
+    std::string_view field_name = view(name);
+    if (!session.admit_field(stream_id, *stream, field_name.size(), text.size())) return 0;
     if (token == NGHTTP3_QPACK_TOKEN__STATUS) {
       std::from_chars(text.data(), text.data() + text.size(), stream->status);
       return 0;
     }
-    std::string_view field_name = view(name);
     if (!field_name.empty() && field_name.front() == ':') return 0;  // nghttp3 validated pseudo-fields
     if (!is_safe_field_value(text)) return 0;  // dropped, as nghttp3 drops longer invalid values
     try {
@@ -85,30 +106,34 @@ struct H3Session::Callbacks {
   static int end_headers(nghttp3_conn*, std::int64_t stream_id, int, void* user_data, void*) noexcept {
     auto& session = self(user_data);
     Stream* stream = session.find(stream_id);
-    if (stream == nullptr || stream->status < 200) return 0;  // 1xx: informational, keep waiting
+    if (stream == nullptr || stream->refused || stream->status < 200) return 0;  // 1xx: keep waiting
     session.events_.on_response_headers(stream_id, stream->status, std::move(stream->block));
     return 0;
   }
   static int end_trailers(nghttp3_conn*, std::int64_t stream_id, int, void* user_data, void*) noexcept {
     auto& session = self(user_data);
-    if (Stream* stream = session.find(stream_id)) {
+    if (Stream* stream = session.find(stream_id); stream != nullptr && !stream->refused) {
       session.events_.on_response_trailers(stream_id, std::move(stream->block));
     }
     return 0;
   }
   static int end_stream(nghttp3_conn*, std::int64_t stream_id, void* user_data, void*) noexcept {
-    self(user_data).events_.on_response_end(stream_id);
+    auto& session = self(user_data);
+    if (!session.is_refused(stream_id)) session.events_.on_response_end(stream_id);
     return 0;
   }
-  // nghttp3 asks us to send STOP_SENDING / RESET_STREAM (e.g. after a malformed message).
+  // nghttp3 asks us to send STOP_SENDING / RESET_STREAM (e.g. after a malformed message). A refused
+  // stream is reset both ways with H3_EXCESSIVE_LOAD already.
   static int stop_sending(nghttp3_conn*, std::int64_t stream_id, std::uint64_t code, void* user_data,
                           void*) noexcept {
-    self(user_data).transport_.shutdown_stream_read(stream_id, code);
+    auto& session = self(user_data);
+    if (!session.is_refused(stream_id)) session.transport_.shutdown_stream_read(stream_id, code);
     return 0;
   }
   static int reset_stream(nghttp3_conn*, std::int64_t stream_id, std::uint64_t code, void* user_data,
                           void*) noexcept {
     auto& session = self(user_data);
+    if (session.is_refused(stream_id)) return 0;
     session.transport_.shutdown_stream_write(stream_id, code);
     if (is_request_stream(stream_id)) session.events_.on_stream_malformed(stream_id, code);
     return 0;
@@ -176,6 +201,8 @@ Result<void> H3Session::start() {
   nghttp3_settings_default(&settings);
   settings.qpack_max_dtable_capacity = options_.qpack_table_capacity;
   settings.qpack_blocked_streams = options_.qpack_blocked_streams;
+  // nghttp3 1.8 only advertises this; admit_field enforces it.
+  settings.max_field_section_size = std::min(options_.max_response_header_bytes, kMaxVarint);
   nghttp3_callbacks callbacks = Callbacks::table();
   nghttp3_conn* raw = nullptr;
   if (int rv = nghttp3_conn_client_new(&raw, &callbacks, &settings, nghttp3_mem_default(), this); rv != 0) {
@@ -315,9 +342,44 @@ H3Session::Stream* H3Session::find(std::int64_t stream_id) {
   return it == streams_.end() ? nullptr : &it->second;
 }
 
+bool H3Session::is_refused(std::int64_t stream_id) {
+  Stream* stream = find(stream_id);
+  return stream != nullptr && stream->refused;
+}
+
+// ---- response header size limit (RFC 9114 §4.2.2) --------------------------------------------------
+
+// Counts one received field into its section; false once the section is over the limit, which refuses
+// the stream. Inside an nghttp3 callback: the reset waits for reset_refused_streams.
+bool H3Session::admit_field(std::int64_t stream_id, Stream& stream, std::size_t name_size,
+                            std::size_t value_size) {
+  stream.section_bytes += name_size + value_size + kFieldOverhead;
+  if (stream.section_bytes <= options_.max_response_header_bytes) return true;
+  stream.refused = true;
+  stream.block = {};
+  refused_.push_back(stream_id);
+  events_.on_header_section_too_large(stream_id, stream.in_trailers, stream.section_bytes);
+  return false;
+}
+
+// STOP_SENDING and RESET_STREAM with H3_EXCESSIVE_LOAD; nghttp3 stops decoding the stream (and cancels
+// it on the QPACK decoder stream). A stream nghttp3 has finished meanwhile is already gone.
+void H3Session::reset_refused_streams() {
+  for (std::int64_t stream_id : std::exchange(refused_, {})) {
+    if (find(stream_id) != nullptr) reset_stream(stream_id, NGHTTP3_H3_EXCESSIVE_LOAD);
+  }
+}
+
 bool H3Session::record_failure(int nghttp3_error, std::string where) {
   fatal_code_ = nghttp3_err_infer_quic_app_error_code(nghttp3_error);
   fatal_text_ = fmt::format("{}: {}", where, nghttp3_strerror(nghttp3_error));
+  if (nghttp3_error == NGHTTP3_ERR_QPACK_HEADER_TOO_LARGE) {
+    // The decoder refuses the field before any callback sees it, and is unusable afterwards.
+    fatal_text_ += fmt::format(
+        " (a response field name over {} bytes or value over {} bytes as sent, more than nghttp3's QPACK "
+        "decoder accepts; the limit of max_response_header_bytes is separate)",
+        kQpackMaxName, kQpackMaxValue);
+  }
   return false;
 }
 
@@ -327,10 +389,15 @@ std::pair<std::uint64_t, std::string> H3Session::fatal_error() const {
 
 // ---- quic::StreamApplication ---------------------------------------------------------------------
 
+// Header blocks of any request stream may be decoded here, not only `stream_id`'s: bytes on the QPACK
+// encoder stream unblock them.
 bool H3Session::on_stream_data(std::int64_t stream_id, std::span<const std::uint8_t> data, bool fin) {
   nghttp3_ssize consumed = nghttp3_conn_read_stream(conn_.get(), stream_id, data.data(), data.size(), fin);
-  if (consumed < 0) return record_failure(static_cast<int>(consumed), "reading stream");
+  if (consumed < 0) {
+    return record_failure(static_cast<int>(consumed), fmt::format("reading stream {}", stream_id));
+  }
   transport_.extend_stream_credit(stream_id, static_cast<std::uint64_t>(consumed));
+  reset_refused_streams();
   return true;
 }
 

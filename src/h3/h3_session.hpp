@@ -46,6 +46,10 @@ class SessionEvents {
   virtual void on_goaway(std::int64_t id) = 0;
   // The response on `stream_id` broke HTTP/3 rules; nghttp3 has us reset the stream with `h3_code`.
   virtual void on_stream_malformed(std::int64_t stream_id, std::uint64_t h3_code) = 0;
+  // The header (`trailers`: trailer) section on `stream_id` reached `bytes`, over the options'
+  // max_response_header_bytes (RFC 9114 §4.2.2 size, counted up to the field that crossed it). The
+  // session resets the stream with H3_EXCESSIVE_LOAD; nothing but on_stream_closed follows for it.
+  virtual void on_header_section_too_large(std::int64_t stream_id, bool trailers, std::uint64_t bytes) = 0;
   // A streamed request body needs its next chunk: call H3Session::pull_body soon, outside callbacks.
   virtual void on_body_wanted(std::int64_t stream_id) = 0;
 };
@@ -101,6 +105,10 @@ class H3Session final : public quic::StreamApplication {
     Headers block;             // fields of the header or trailer block in progress
     int status = 0;
     bool in_trailers = false;
+    std::uint64_t section_bytes = 0;  // RFC 9114 §4.2.2 size of the block in progress
+    // The block went over max_response_header_bytes: the worker knows, no other event is reported for
+    // the stream but its close, and the stream is reset once nghttp3 has returned.
+    bool refused = false;
     // A bytes body is sent straight from `bytes` (kept until the stream closes: nghttp3 may resend).
     std::string bytes;
     std::size_t bytes_offset = 0;
@@ -121,8 +129,11 @@ class H3Session final : public quic::StreamApplication {
   void request_pull(std::int64_t stream_id, Stream& stream);
   void release_acked(Stream& stream, std::uint64_t length);
   void finish_stream(std::int64_t stream_id);  // the request stream is over for nghttp3 too
+  bool admit_field(std::int64_t stream_id, Stream& stream, std::size_t name_size, std::size_t value_size);
+  void reset_refused_streams();
   bool record_failure(int nghttp3_error, std::string where);
   Stream* find(std::int64_t stream_id);
+  bool is_refused(std::int64_t stream_id);
 
   quic::StreamTransport& transport_;
   SessionEvents& events_;
@@ -131,6 +142,8 @@ class H3Session final : public quic::StreamApplication {
   std::unordered_map<std::int64_t, Stream> streams_;
   // QUIC close codes of request streams nghttp3 has not finished yet (QPACK-blocked headers).
   std::unordered_map<std::int64_t, std::optional<std::uint64_t>> close_codes_;
+  // Refused streams (Stream::refused) still to be reset: nghttp3 must not be re-entered from its callbacks.
+  std::vector<std::int64_t> refused_;
   std::vector<ngtcp2_vec> outgoing_chunks_;
   std::uint64_t fatal_code_ = 0;
   std::string fatal_text_;

@@ -29,6 +29,12 @@ Raw on_qpack_encoder_stream(Bytes bytes) {
   return raw;
 }
 
+Raw on_control_stream(Bytes bytes) {
+  Raw raw;
+  raw.control_stream = std::move(bytes);
+  return raw;
+}
+
 Raw reset_control_stream() {
   Raw raw;
   raw.reset_control_stream = true;
@@ -70,12 +76,14 @@ Raw push_promise() {
   return on_request_stream(std::move(bytes));
 }
 
-Raw huge_headers(std::uint64_t kib, std::uint64_t count) {
-  auto fields = status_200();
+// `count` fields x-huge-<i> of `kib` KiB each: in the header section, or in trailers after the body.
+Raw huge_headers(std::uint64_t kib, std::uint64_t count, bool in_trailers) {
+  FieldSection huge = in_trailers ? FieldSection() : status_200();
   const std::string value(kib * 1024, 'h');
-  for (std::uint64_t i = 0; i < count; ++i) fields.literal("x-huge-" + std::to_string(i), value);
-  Bytes bytes = raw::headers_frame(fields);
+  for (std::uint64_t i = 0; i < count; ++i) huge.literal("x-huge-" + std::to_string(i), value);
+  Bytes bytes = raw::headers_frame(in_trailers ? status_200() : huge);
   raw::append(bytes, raw::data_frame("ok"));
+  if (in_trailers) raw::append(bytes, raw::headers_frame(huge));
   return on_request_stream(std::move(bytes));
 }
 
@@ -85,6 +93,8 @@ Raw second_control_stream() {
   raw::append(bytes, raw::frame(raw::kSettings, {}));
   return on_new_uni_stream(std::move(bytes));
 }
+
+Raw second_settings() { return on_control_stream(raw::frame(raw::kSettings, {})); }
 
 Raw bad_qpack_instruction() {
   Bytes bytes;
@@ -108,12 +118,13 @@ ResponsePlan misbehave_route(RouteRequest&, std::string_view name, std::string_v
   else if (name == "push-promise") plan.raw = push_promise();
   else if (name == "second-control-stream") plan.raw = second_control_stream();
   else if (name == "control-stream-reset") plan.raw = reset_control_stream();
+  else if (name == "second-settings") plan.raw = second_settings();
   else if (name == "bad-qpack-instruction") plan.raw = bad_qpack_instruction();
-  else if (name == "huge-headers") {
+  else if (name == "huge-headers" || name == "huge-trailers") {
     auto kib = parse_number(query_param(query, "kb").value_or("1024"));
     auto count = parse_number(query_param(query, "fields").value_or("1"));
     if (!kib || !count || *kib == 0 || *count == 0 || *kib * *count > kMaxHugeKib) return unknown_case();
-    plan.raw = huge_headers(*kib, *count);
+    plan.raw = huge_headers(*kib, *count, name == "huge-trailers");
   } else {
     return unknown_case();
   }

@@ -8,8 +8,11 @@
 //   content-length-mismatch  200, content-length: 10, a 5-byte DATA frame, FIN (§4.1.2: H3_MESSAGE_ERROR)
 //   push-promise             PUSH_PROMISE though no MAX_PUSH_ID was sent (§7.2.5: H3_ID_ERROR)
 //   huge-headers[?kb=K&fields=F]  200 plus F (1) fields x-huge-<i> of K KiB (1024) each, then the body "ok"
+//   huge-trailers[?kb=K&fields=F] 200, the body "ok", then those fields as trailers
 //   second-control-stream    a second control stream (type 0x00 + SETTINGS) (§6.2.1: H3_STREAM_CREATION_ERROR)
 //   control-stream-reset     the server's control stream is reset (§6.2.1: H3_CLOSED_CRITICAL_STREAM)
+//   second-settings          a second SETTINGS frame on the server's existing control stream, after the
+//                            one nghttp3 sent (§7.2.4: H3_FRAME_UNEXPECTED)
 //   bad-qpack-instruction    Set Dynamic Table Capacity above the client's maximum on the QPACK encoder
 //                            stream (RFC 9204 §4.3.1: QPACK_ENCODER_STREAM_ERROR)
 // The connection-level cases send nothing on the request stream itself.

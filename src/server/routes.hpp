@@ -96,6 +96,7 @@ struct ResponsePlan {
     std::vector<std::uint8_t> request_stream;  // written on the request stream, then FIN; empty: nothing
     std::vector<std::uint8_t> uni_stream;      // non-empty: a new server unidirectional stream carries it
     std::vector<std::uint8_t> qpack_encoder;   // non-empty: appended to the server's QPACK encoder stream
+    std::vector<std::uint8_t> control_stream;  // non-empty: appended to the server's control stream
     bool reset_control_stream = false;         // RESET_STREAM(H3_NO_ERROR) on the server's control stream
   };
   std::optional<Raw> raw;

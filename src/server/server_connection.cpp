@@ -708,7 +708,9 @@ int ServerConnection::end_body(RequestStream& stream, std::uint32_t* pflags) {
 
 // Queues the plan's raw bytes. nghttp3 never writes on the request stream (no response is submitted
 // and its write side is shut in nghttp3); raw bytes on nghttp3's own streams are written between its
-// writes, and the acknowledgements of those streams are kept from nghttp3 from then on.
+// writes, and the acknowledgements of those streams are kept from nghttp3 from then on. They land after
+// nghttp3's stream types and SETTINGS: those are written with the handshake (setup_h3 at 1-RTT keys),
+// before any request can arrive.
 void ServerConnection::start_raw(RequestStream& stream) {
   auto& raw = *stream.plan.raw;
   auto* conn = quic_.get();
@@ -724,6 +726,10 @@ void ServerConnection::start_raw(RequestStream& stream) {
   if (!raw.qpack_encoder.empty()) {
     raw_streams_.push_back(qpack_encoder_stream_);
     raw_writes_.push_back({qpack_encoder_stream_, std::move(raw.qpack_encoder), false});
+  }
+  if (!raw.control_stream.empty()) {
+    raw_streams_.push_back(control_stream_);
+    raw_writes_.push_back({control_stream_, std::move(raw.control_stream), false});
   }
   if (raw.reset_control_stream) ngtcp2_conn_shutdown_stream_write(conn, 0, control_stream_, NGHTTP3_H3_NO_ERROR);
 }

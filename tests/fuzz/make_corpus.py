@@ -151,6 +151,33 @@ write("response_assembly_fuzz", "data_before_headers_error",
       data(3, CONTROL) + data(0, DATA_FRAME(b"early")))
 write("response_assembly_fuzz", "second_settings_error", data(3, CONTROL + settings([])))
 
+
+def prefixed_int(first, prefix_bits, n):  # QPACK/HPACK prefixed integer (RFC 7541 §5.1)
+    limit = (1 << prefix_bits) - 1
+    if n < limit:
+        return bytes([first | n])
+    out, n = [first | limit], n - limit
+    while n >= 0x80:
+        out.append(0x80 | (n & 0x7F))
+        n >>= 7
+    return bytes(out + [n])
+
+
+# Over the harness's 1024-byte max_response_header_bytes: a literal "x-big" of 1100 bytes (RFC 9114
+# §4.2.2 size 1137), in a header section, in trailers, and as a QPACK-blocked dynamic-table entry.
+BIG_VALUE = b"v" * 1100
+FIELD_X_BIG = prefixed_int(0x20, 3, 5) + b"x-big" + prefixed_int(0x00, 7, len(BIG_VALUE)) + BIG_VALUE
+INSERT_X_BIG = prefixed_int(0x40, 5, 5) + b"x-big" + prefixed_int(0x00, 7, len(BIG_VALUE)) + BIG_VALUE
+write("response_assembly_fuzz", "headers_over_the_limit_then_another_response",
+      data(3, CONTROL) + data(0, HEADERS(STATUS_200_LITERAL + FIELD_X_BIG) + DATA_FRAME(b"dropped"), fin=True) +
+      data(4, HEADERS(STATUS_200_INDEXED) + DATA_FRAME(b"ok"), fin=True) + op(CLOSE, 0) + b"\x07" + WRITE_ALL)
+write("response_assembly_fuzz", "trailers_over_the_limit",
+      data(3, CONTROL) + data(4, HEADERS(STATUS_200_LITERAL) + DATA_FRAME(b"body") + HEADERS(b"\x00\x00" + FIELD_X_BIG),
+                              fin=True) + op(CONSUME, 4) + WRITE_ALL)
+write("response_assembly_fuzz", "qpack_blocked_over_the_limit",
+      data(3, CONTROL) + data(0, HEADERS(b"\x02\x00\xd9\x80") + DATA_FRAME(b"late"), fin=True) +
+      data(7, ENCODER + SET_CAPACITY_4096 + INSERT_X_BIG) + WRITE_ALL)
+
 # Regressions: inputs that found bugs (docs/reliability.md, "Findings"). CI replays them on every run.
 # A response header whose value is one forbidden byte (LF): nghttp3 1.8 checks one-byte values for
 # whitespace only, so it reaches Headers unless the session checks it.

@@ -42,6 +42,9 @@
 //    our read shutdown of that stream; nothing at all after on_stream_closed; status 200..999; field
 //    names non-empty, lowercase, not pseudo; no CR/LF/NUL in values; events only for submitted streams;
 //    nothing more for a stream after on_stream_malformed, whose code is an HTTP/3 error code;
+//  - the response header limit (max_response_header_bytes, set to kHeaderLimit here): a stream reported
+//    too large has a section over the limit, hears nothing more but its close, and has been reset both
+//    ways (H3_EXCESSIVE_LOAD) by the time the session returns;
 //  - GOAWAY ids are client bidi stream ids and never grow;
 //  - flow-control credit returned on a stream never exceeds the bytes received on it;
 //  - when the session returns false (nghttp3 reported a connection error) its fatal_error() is an
@@ -72,6 +75,7 @@ using quiver::Result;
 using quiver::fuzz::Input;
 
 constexpr std::size_t kMaxRequests = 16;
+constexpr std::uint64_t kHeaderLimit = 1024;  // small: inputs are at most a few KiB
 
 const bool trace_on = std::getenv("QUIVER_FUZZ_TRACE") != nullptr;
 template <class... Args>
@@ -91,6 +95,7 @@ struct QuicStream {
   std::uint64_t acked = 0;
   bool fin_in = false, reset_in = false, closed = false;
   bool read_shut = false, write_shut = false;  // asked for by the session (STOP_SENDING / RESET_STREAM)
+  std::optional<std::uint64_t> shutdown_code;  // of a reset both ways (shutdown_stream)
 };
 
 class FakeTransport final : public quiver::quic::StreamTransport {
@@ -118,6 +123,7 @@ class FakeTransport final : public quiver::quic::StreamTransport {
     trace("  transport: shutdown %lld code 0x%llx\n", static_cast<long long>(stream_id), static_cast<unsigned long long>(code));
     streams[stream_id].read_shut = true;
     streams[stream_id].write_shut = true;
+    streams[stream_id].shutdown_code = code;
   }
   void shutdown_stream_read(std::int64_t stream_id, std::uint64_t code) override {
     trace("  transport: STOP_SENDING %lld code 0x%llx\n", static_cast<long long>(stream_id), static_cast<unsigned long long>(code));
@@ -140,6 +146,7 @@ class FakeTransport final : public quiver::quic::StreamTransport {
 // What the worker has been told about one request stream.
 struct Response {
   bool headers = false, trailers = false, ended = false, reset = false, closed = false, malformed = false;
+  bool too_large = false;
   std::uint64_t data = 0, consumed = 0;
 };
 
@@ -200,6 +207,14 @@ class RecordingEvents final : public quiver::h3::SessionEvents {
     FUZZ_CHECK(code >= 0x100 && code <= 0x110, id_text(id) + ": malformed with code " + std::to_string(code));
     r.malformed = true;
   }
+  void on_header_section_too_large(std::int64_t id, bool trailers, std::uint64_t bytes) override {
+    trace("  event: too large %lld %s %llu bytes\n", static_cast<long long>(id), trailers ? "trailers" : "headers",
+          static_cast<unsigned long long>(bytes));
+    Response& r = live(id, "too large");
+    FUZZ_CHECK(bytes > kHeaderLimit, id_text(id) + ": too large at " + std::to_string(bytes) + " bytes");
+    FUZZ_CHECK(!trailers || r.headers, id_text(id) + ": trailers too large before the headers");
+    r.too_large = true;
+  }
   void on_goaway(std::int64_t id) override {
     trace("  event: goaway %lld\n", static_cast<long long>(id));
     FUZZ_CHECK(id >= 0 && is_request_stream(id), "GOAWAY id " + std::to_string(id) + " is not a request stream id");
@@ -228,6 +243,7 @@ class RecordingEvents final : public quiver::h3::SessionEvents {
     FUZZ_CHECK(!r.reset, std::string(event) + " after " + id_text(id) + " was reset by the peer");
     FUZZ_CHECK(!r.ended, std::string(event) + " after " + id_text(id) + " ended");
     FUZZ_CHECK(!r.malformed, std::string(event) + " after " + id_text(id) + " was found malformed");
+    FUZZ_CHECK(!r.too_large, std::string(event) + " after " + id_text(id) + " was found too large");
     FUZZ_CHECK(!transport_.streams[id].read_shut, std::string(event) + " after we shut " + id_text(id) + " for reading");
     return r;
   }
@@ -286,6 +302,7 @@ class Harness {
   static quiver::ConnectionOptions options() {
     quiver::ConnectionOptions o;
     o.send_buffer = 8 * 1024;  // small, so producer bodies wait for acknowledgements
+    o.max_response_header_bytes = kHeaderLimit;
     return o;
   }
 
@@ -303,7 +320,9 @@ class Harness {
         std::vector<std::uint8_t> copy(bytes.begin(), bytes.end());
         s.received += copy.size();
         s.fin_in = fin;
-        return session_.on_stream_data(id, copy, fin);
+        if (!session_.on_stream_data(id, copy, fin)) return false;
+        check_too_large_streams_reset();
+        return true;
       }
       case 2: {
         const std::uint64_t code = error_code(in.u16());
@@ -371,6 +390,17 @@ class Harness {
         session_.on_stream_write_shut(id);
         return true;
       default: return true;
+    }
+  }
+
+  // A stream found too large is reset both ways before the session returns (any stream: a section
+  // blocked on QPACK is decoded while the encoder stream is read), unless it had closed meanwhile.
+  void check_too_large_streams_reset() {
+    for (const auto& [id, r] : events_.responses) {
+      if (!r.too_large || r.closed) continue;
+      const QuicStream& s = transport_.streams[id];
+      FUZZ_CHECK(s.shutdown_code == quiver::h3_code::excessive_load,
+                 id_text(id) + ": too large but not reset with H3_EXCESSIVE_LOAD");
     }
   }
 

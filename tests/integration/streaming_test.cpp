@@ -62,6 +62,21 @@ TEST_F(StreamingTest, TrailersAreAvailableAtTheEnd) {
   EXPECT_EQ(head->body->trailers().get("x-trailer-one"), "1");
 }
 
+// Trailers over max_response_header_bytes come after the headers were handed over: the body reader
+// fails with headers_too_large instead of ending.
+TEST_F(StreamingTest, TrailersOverTheHeaderLimitFailTheBodyReader) {
+  start_server();
+  connect();
+  auto head = open_stream(get("/misbehave/huge-trailers?kb=64"));
+  ASSERT_TRUE(head) << head.error().to_string();
+  EXPECT_EQ(head->status, 200);
+  auto body = read_all(*head->body);
+  ASSERT_FALSE(body) << "the body ended: " << *body;
+  EXPECT_EQ(body.error().kind(), ErrorKind::headers_too_large) << body.error().to_string();
+  EXPECT_EQ(body.error().h3_code, h3_code::excessive_load) << body.error().to_string();
+  EXPECT_FALSE(head->body->trailers().contains("x-huge-0"));
+}
+
 TEST_F(StreamingTest, UnreadBodyStaysWithinTheStreamWindow) {
   start_server();
   auto options = test_client_options();

@@ -306,13 +306,15 @@ TEST(ExitCodes, EachFailureKindHasItsCode) {
   EXPECT_EQ(code(ErrorKind::body_failed), 26);
   EXPECT_EQ(code(ErrorKind::invalid_request), 43);
   EXPECT_EQ(code(ErrorKind::protocol_error), 8);
+  EXPECT_EQ(code(ErrorKind::headers_too_large), 100);
 
   const std::set<int> distinct = {exit_code::usage, exit_code::bad_url, exit_code::resolve_failed,
                                   exit_code::connect_failed, exit_code::certificate, exit_code::handshake_failed,
                                   exit_code::timed_out, exit_code::stream_reset, exit_code::connection_failed,
                                   exit_code::http_error, exit_code::read_failed, exit_code::invalid_header,
-                                  exit_code::write_failed, exit_code::bad_ca_file, exit_code::protocol_error};
-  EXPECT_EQ(distinct.size(), 15u);
+                                  exit_code::write_failed, exit_code::bad_ca_file, exit_code::protocol_error,
+                                  exit_code::too_large};
+  EXPECT_EQ(distinct.size(), 16u);
   EXPECT_EQ(distinct.count(exit_code::ok), 0u);
 }
 

@@ -38,6 +38,7 @@ int exit_code_for(const Error& error) noexcept {
       return exit_code::timed_out;
     case ErrorKind::body_failed: return exit_code::read_failed;
     case ErrorKind::protocol_error: return exit_code::protocol_error;
+    case ErrorKind::headers_too_large: return exit_code::too_large;
     case ErrorKind::cancelled:
     case ErrorKind::io_error:
       return exit_code::failure;

@@ -20,6 +20,7 @@
 //   60  the server's certificate could not be verified               (curl: PEER_FAILED_VERIFICATION)
 //   77  the --cacert file could not be read                          (curl: SSL_CACERT_BADFILE)
 //   92  the server reset the request's stream                        (curl: HTTP2_STREAM)
+//   100 the response's header or trailer section was over the limit  (curl: TOO_LARGE)
 
 #include <string>
 
@@ -45,6 +46,7 @@ inline constexpr int connection_failed = 56;
 inline constexpr int certificate = 60;
 inline constexpr int bad_ca_file = 77;
 inline constexpr int stream_reset = 92;
+inline constexpr int too_large = 100;
 }  // namespace exit_code
 
 // Why the CLI stops without a response worth printing. Printed as one line: "quiver: <kind>: <cause>".
