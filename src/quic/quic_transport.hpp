@@ -152,8 +152,6 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   util::NgtcpConnPtr conn_;
   ngtcp2_ccerr last_error_{};
 
-  std::vector<std::uint8_t> receive_buffer_;
-  std::vector<std::uint8_t> send_buffer_;        // a batch of packets being written
   std::vector<std::uint8_t> blocked_;            // packets the kernel refused with EAGAIN, in order
   std::size_t blocked_segment_ = 0;
   std::uint64_t armed_expiry_ = UINT64_MAX;      // when the expiry timer fires; UINT64_MAX: not armed
