@@ -6,11 +6,12 @@ Called by bench/compare.sh, which starts (and stops) the server. Standard librar
 Each client run is one process, measured the same way for both clients. CPU time (user + sys) is the
 kernel's rusage of the exited child (os.wait4): everything the process did, start-up, CA loading, the
 handshake and the requests. Peak RSS is the process's own VmHWM, written at exit by the LD_PRELOAD shim
-bench/rss_probe.cpp (ru_maxrss is useless here: the kernel carries it across exec, so every child
-would report at least this Python process's RSS); without the shim, ru_maxrss is used and flagged. Wall-clock numbers (req/s, MB/s,
-latency) come from the clients' own JSON, which must have these keys (`quiver bench --json` and
-curl_h3_bench print them): requests, ok, errors, seconds, req_per_s, bytes, mb_per_s,
-latency_ms {p50, p90, p99, max}, connections.
+bench/rss_probe.cpp. ru_maxrss cannot stand in for it: the kernel carries it across exec, so every child
+reports at least this Python process's RSS (about 17 MB, more than either client), and two clients
+would read the same number. Without the shim, or when a run leaves no probe value, peak RSS is shown
+as not measured ("—"), never as ru_maxrss. Wall-clock numbers (req/s, MB/s, latency) come from the
+clients' own JSON, which must have these keys (`quiver bench --json` and curl_h3_bench print them):
+requests, ok, errors, seconds, req_per_s, bytes, mb_per_s, latency_ms {p50, p90, p99, max}, connections.
 
 Ratios are quiver / libcurl, taken pair by pair (the two runs of one round, back to back) and then the
 median over the rounds; the goal column is issue 6's.
@@ -93,6 +94,42 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+# ---- the server's CPU time ----
+
+class ServerProcess:
+    """The server's CPU time (user + sys, all threads) from /proc/PID/stat, to see how busy it was.
+
+    compare.sh starts the server under `timeout`, so the pid it passes may be timeout's: then the server
+    is its only child.
+    """
+
+    def __init__(self, pid: int | None):
+        self.pid = self._server_of(pid) if pid else None
+        self.ticks = os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _server_of(pid: int) -> int | None:
+        try:
+            with open(f"/proc/{pid}/comm") as comm:
+                if comm.read().strip() != "timeout":
+                    return pid
+            with open(f"/proc/{pid}/task/{pid}/children") as children:
+                child = children.read().split()
+            return int(child[0]) if child else None
+        except (OSError, ValueError):
+            return None
+
+    def cpu_s(self) -> float | None:
+        if self.pid is None:
+            return None
+        try:
+            with open(f"/proc/{self.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()  # after "pid (comm)"
+            return (int(fields[11]) + int(fields[12])) / self.ticks  # utime, stime: fields 14 and 15
+        except (OSError, ValueError, IndexError):
+            return None
+
+
 # ---- running one client ----
 
 def wait_with_rusage(process: subprocess.Popen, timeout_s: float):
@@ -113,20 +150,25 @@ def wait_with_rusage(process: subprocess.Popen, timeout_s: float):
 def probe_environment(rss_probe: str | None, probe_out: str) -> dict:
     env = dict(os.environ)
     if rss_probe:
-        env["LD_PRELOAD"] = rss_probe
+        env["LD_PRELOAD"] = os.path.abspath(rss_probe)  # independent of the client's working directory
         env["QUIVER_RSS_PROBE_OUT"] = probe_out
     return env
 
 
-def read_probe(probe_out: str) -> int | None:
+def read_probe(probe_out: str, pid: int) -> int | None:
+    """The peak RSS (KB) the probe wrote for `pid`: one "PID KB" line per process that loaded it."""
     try:
-        with open(probe_out) as peak:
-            return int(peak.read().strip())
+        with open(probe_out) as lines:
+            for line in lines:
+                fields = line.split()
+                if len(fields) == 2 and fields[0] == str(pid):
+                    return int(fields[1])
     except (OSError, ValueError):
-        return None
+        pass
+    return None
 
 
-def run_process(command: list[str], rss_probe: str | None):
+def run_process(command: list[str], rss_probe: str | None, timeout_s: float = RUN_TIMEOUT_S):
     """Runs a client to its end; returns (exit code, stdout, stderr, rusage, peak RSS KB or None, timed_out)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
             tempfile.TemporaryDirectory() as scratch:
@@ -134,7 +176,7 @@ def run_process(command: list[str], rss_probe: str | None):
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                    env=probe_environment(rss_probe, probe_out))
         try:
-            code, usage, timed_out = wait_with_rusage(process, RUN_TIMEOUT_S)
+            code, usage, timed_out = wait_with_rusage(process, timeout_s)
         except BaseException:
             if process.returncode is None:
                 process.kill()
@@ -144,7 +186,7 @@ def run_process(command: list[str], rss_probe: str | None):
         out.seek(0)
         err.seek(0)
         return (code, out.read().decode(errors="replace"), err.read().decode(errors="replace"), usage,
-                read_probe(probe_out), timed_out)
+                read_probe(probe_out, process.pid), timed_out)
 
 
 def metrics_of(report: dict, usage, peak_rss_kb: int | None) -> dict:
@@ -159,8 +201,9 @@ def metrics_of(report: dict, usage, peak_rss_kb: int | None) -> dict:
         "cpu_s": cpu_s,
         "cpu_us_per_request": cpu_s * 1e6 / requests,
         "cpu_ms_per_mb": cpu_s * 1e3 / megabytes,
-        "max_rss_kb": peak_rss_kb if peak_rss_kb is not None else usage.ru_maxrss,
-        "rss_source": "VmHWM" if peak_rss_kb is not None else "ru_maxrss (includes the parent's)",
+        "max_rss_kb": peak_rss_kb,  # None: not measured (no probe); see the module's docstring
+        # curl_h3_bench also reports its own VmHWM, read just before it exits: a cross-check of the probe.
+        "self_reported_rss_kb": report.get("max_rss_kb"),
         "seconds": report["seconds"],
         "requests": report["requests"],
         "errors": report["errors"],
@@ -168,10 +211,18 @@ def metrics_of(report: dict, usage, peak_rss_kb: int | None) -> dict:
     }
 
 
-def run_client(command: list[str], expected_requests: int, rss_probe: str | None) -> Run:
-    code, out, err, usage, peak_rss_kb, timed_out = run_process(command, rss_probe)
+def run_client(command: list[str], expected_requests: int, rss_probe: str | None,
+               timeout_s: float = RUN_TIMEOUT_S, server: ServerProcess | None = None) -> Run:
+    server_before = server.cpu_s() if server else None
+    started = time.monotonic()
+    code, out, err, usage, peak_rss_kb, timed_out = run_process(command, rss_probe, timeout_s)
+    wall_s = time.monotonic() - started
+    server_after = server.cpu_s() if server else None
     if timed_out:
-        return Run(False, problem=f"timed out after {RUN_TIMEOUT_S} s")
+        return Run(False, problem=f"timed out after {timeout_s:.0f} s")
+    if rss_probe and peak_rss_kb is None:
+        log(f"compare: warning: {os.path.basename(command[0])} left no peak RSS from {rss_probe}; "
+            "its RSS is not measured in this run")
     try:
         report = json.loads(out)
     except json.JSONDecodeError:
@@ -180,6 +231,10 @@ def run_client(command: list[str], expected_requests: int, rss_probe: str | None
     if missing:
         return Run(False, problem=f"JSON lacks {', '.join(missing)}")
     metrics = metrics_of(report, usage, peak_rss_kb)
+    # The process's wall time (start to exit) and the server's CPU time over it: for CPU use in cores.
+    metrics["wall_s"] = wall_s
+    metrics["server_cpu_s"] = (server_after - server_before
+                               if server_before is not None and server_after is not None else None)
     client = report.get("client", "")
     if report["errors"] or report["ok"] != expected_requests:
         problem = f"{report['errors']} errors, {report['ok']}/{expected_requests} ok; {err.strip()[:200]}"
@@ -228,6 +283,7 @@ def client_version(command: list[str]) -> str:
 def run_rounds(args, scenarios, clients) -> dict:
     """results[scenario][client] = list of Run, one per round (index = round)."""
     commands = Commands(args)
+    server = ServerProcess(args.server_pid)
     command_for = {"quiver": commands.quiver, "libcurl": commands.libcurl}
     results = {s.name: {c: [] for c in clients} for s in scenarios}
     for round_index in range(args.rounds):
@@ -235,7 +291,7 @@ def run_rounds(args, scenarios, clients) -> dict:
         for scenario in scenarios:
             requests = max(scenario.requests // (10 if args.quick else 1), 20)
             for client in order:
-                run = run_client(command_for[client](scenario, requests), requests, args.rss_probe)
+                run = run_client(command_for[client](scenario, requests), requests, args.rss_probe, server=server)
                 results[scenario.name][client].append(run)
                 log(describe_run(round_index, scenario, client, run))
     return results
@@ -247,19 +303,23 @@ def describe_run(round_index: int, scenario: Scenario, client: str, run: Run) ->
         return f"{head} FAILED: {run.problem}"
     m = run.metrics
     return (f"{head} {m['req_per_s']:9.0f} req/s {m['mb_per_s']:8.1f} MB/s  p50 {m['p50_ms']:.3f} ms  "
-            f"p99 {m['p99_ms']:.3f} ms  {m['cpu_us_per_request']:8.1f} µs CPU/req  {m['max_rss_kb']} KB RSS")
+            f"p99 {m['p99_ms']:.3f} ms  {m['cpu_us_per_request']:8.1f} µs CPU/req  {rss_text(m['max_rss_kb'])} RSS")
+
+
+def rss_text(kb: int | None) -> str:
+    return "— (not measured)" if kb is None else f"{kb} KB"
 
 
 # ---- the table ----
 
 def median_of(runs: list[Run], key: str) -> float | None:
-    values = [run.metrics[key] for run in runs if run.ok]
+    values = [run.metrics[key] for run in runs if run.ok and run.metrics.get(key) is not None]
     return statistics.median(values) if values else None
 
 
 def pair_ratios(quiver_runs: list[Run], curl_runs: list[Run], key: str) -> list[float]:
     return [q.metrics[key] / c.metrics[key] for q, c in zip(quiver_runs, curl_runs)
-            if q.ok and c.ok and c.metrics[key] > 0]
+            if q.ok and c.ok and q.metrics.get(key) is not None and c.metrics.get(key)]
 
 
 def verdict(goal: str | None, ratio: float | None) -> str:
@@ -328,7 +388,8 @@ def parse_args(argv):
     parser.add_argument("--quiver", required=True)
     parser.add_argument("--curl-bench", required=True)
     parser.add_argument("--json-out")
-    parser.add_argument("--rss-probe", help="librss_probe.so (bench/rss_probe.cpp) for exact peak RSS")
+    parser.add_argument("--server-pid", type=int, help="the server's pid (or its `timeout` wrapper's), for its CPU time")
+    parser.add_argument("--rss-probe", help="librss_probe.so (bench/rss_probe.cpp); without it peak RSS is not measured")
     return parser.parse_args(argv)
 
 
@@ -352,7 +413,7 @@ def main(argv) -> int:
         log(f"compare: `{args.quiver} bench` is not available (not built yet?); measuring libcurl only.")
         clients = ("libcurl",)
     if not args.rss_probe:
-        log("compare: warning: no --rss-probe; peak RSS falls back to ru_maxrss, which includes this script's")
+        log("compare: warning: no --rss-probe; peak RSS is not measured (shown as —)")
     load_before = os.getloadavg()[0]
     if load_before > (os.cpu_count() or 1) / 2:
         log(f"compare: warning: load average {load_before:.1f} on {os.cpu_count()} CPUs; numbers will be noisy")

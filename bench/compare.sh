@@ -1,16 +1,30 @@
 #!/usr/bin/env bash
 # quiver bench vs libcurl (bench/curl_h3_bench) over HTTP/3 on loopback, against the same server: the
 # comparison of issue 6. Starts the server, then bench/compare.py runs both clients in alternating
-# order for R rounds and prints medians and pair-by-pair ratios. See docs/benchmarks.md.
+# order for R rounds and prints medians and pair-by-pair ratios. Other suites (bench/suites.py) measure
+# memory per idle connection, scaling over threads and connections, and the cost per request from 1k to
+# 1M requests. See docs/benchmarks.md.
 #
 #   bench/compare.sh [options]
-#     -r, --rounds R        rounds per scenario (default 5)
+#     -r, --rounds R        rounds (default 5)
 #     --quick               a tenth of the requests (a smoke run, not a measurement)
-#     --only LIST           scenarios, comma-separated: get1k_m20,get1k_m1,get1m_m20,post1k_m20
+#     --suite NAME          compare (default): quiver vs libcurl, the scenarios below
+#                           idle: memory per idle connection, quiver and libcurl (--conns)
+#                           scale: quiver, 2 io threads x 4 connections vs 1 x 1, 1 KB GET, 20 streams
+#                           flat: quiver, 1 KB GET, 20 streams, at each of --sizes requests
+#     --only LIST           compare: scenarios, comma-separated: get1k_m20,get1k_m1,get1m_m20,post1k_m20
+#     --conns LIST          idle: connection counts (default 1,10,100; must include 1)
+#     --idle SECONDS        idle: how long the connections sit idle before memory is read (default 2)
+#     --sizes LIST          flat: request counts (default 1000,10000,100000,1000000)
+#     -n, --requests N      scale: requests per run (default 200000)
+#     --with-libcurl        flat: run curl_h3_bench at each size too
 #     --server KIND         gtlsserver (default; ngtcp2's example server) or quiver (`quiver serve`)
 #     --port P              UDP port on 127.0.0.1 (default 14433)
-#     --quiver PATH         the quiver CLI (default build/tools/quiver/quiver; skipped if it has no bench)
-#     --curl-bench PATH     the harness (default build-bench/bench/curl_h3_bench, else build/bench/...)
+#     --quiver PATH         the quiver CLI (default build/tools/quiver/quiver, else build-bench/...;
+#                           skipped if it has no bench)
+#     --curl-bench PATH     the harness (default build-bench/bench/curl_h3_bench, else build/bench/...);
+#                           librss_probe.so, quiver_idle_conns and curl_idle_conns are looked for beside it
+#     --rss-probe PATH      librss_probe.so (default: beside curl_h3_bench, else build-bench/bench, build/bench)
 #     --json-out FILE       also write every run's numbers as JSON
 #
 # The server is stopped on exit (trap), and it cannot outlive the script by more than its own hard
@@ -21,11 +35,13 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 rounds=5
 port=14433
 server_kind=gtlsserver
-quiver=$repo/build/tools/quiver/quiver
+quiver=
 curl_bench=
+rss_probe=
+suite=compare
 extra=()
 
-usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "compare.sh: $*" >&2; exit 2; }
 
 while (($#)); do
@@ -33,6 +49,13 @@ while (($#)); do
     -r|--rounds) rounds=${2:?}; shift 2 ;;
     --quick) extra+=(--quick); shift ;;
     --only) extra+=(--only "${2:?}"); shift 2 ;;
+    --suite) suite=${2:?}; shift 2 ;;
+    --conns) extra+=(--conns "${2:?}"); shift 2 ;;
+    --idle) extra+=(--idle "${2:?}"); shift 2 ;;
+    --sizes) extra+=(--sizes "${2:?}"); shift 2 ;;
+    -n|--requests) extra+=(--requests "${2:?}"); shift 2 ;;
+    --with-libcurl) extra+=(--with-libcurl); shift ;;
+    --rss-probe) rss_probe=${2:?}; shift 2 ;;
     --server) server_kind=${2:?}; shift 2 ;;
     --port) port=${2:?}; shift 2 ;;
     --quiver) quiver=${2:?}; shift 2 ;;
@@ -43,6 +66,17 @@ while (($#)); do
   esac
 done
 
+case $suite in
+  compare) script=compare.py ;;
+  idle|scale|flat) script=suites.py; extra+=(--suite "$suite") ;;
+  *) die "--suite: compare, idle, scale or flat" ;;
+esac
+
+if [[ -z $quiver ]]; then
+  quiver=$repo/build/tools/quiver/quiver
+  [[ -x $quiver ]] || [[ ! -x $repo/build-bench/tools/quiver/quiver ]] || quiver=$repo/build-bench/tools/quiver/quiver
+fi
+
 if [[ -z $curl_bench ]]; then
   for candidate in "$repo/build-bench/bench/curl_h3_bench" "$repo/build/bench/curl_h3_bench"; do
     [[ -x $candidate ]] && { curl_bench=$candidate; break; }
@@ -50,10 +84,28 @@ if [[ -z $curl_bench ]]; then
 fi
 [[ -x $curl_bench ]] || die "curl_h3_bench not found; build it: cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release && cmake --build build-bench --target curl_h3_bench rss_probe"
 
-rss_probe=$(dirname "$curl_bench")/librss_probe.so
-if [[ ! -f $rss_probe ]]; then
-  echo "compare.sh: $rss_probe missing (build target rss_probe); peak RSS will be inexact" >&2
-  rss_probe=
+curl_bench=$(realpath "$curl_bench")
+bench_dir=$(dirname "$curl_bench")
+
+# The peak-RSS probe. Without it the clients' peak RSS is not measured (shown as —): ru_maxrss, the only
+# other figure, is carried across exec and reads as this script's Python for both clients.
+if [[ -z $rss_probe ]]; then
+  for candidate in "$bench_dir/librss_probe.so" "$repo/build-bench/bench/librss_probe.so" "$repo/build/bench/librss_probe.so"; do
+    [[ -f $candidate ]] && { rss_probe=$candidate; break; }
+  done
+fi
+if [[ -n $rss_probe ]]; then
+  [[ -f $rss_probe ]] || die "--rss-probe: $rss_probe not found"
+  rss_probe=$(realpath "$rss_probe")
+else
+  echo "compare.sh: librss_probe.so not found (build target rss_probe); peak RSS will not be measured" >&2
+fi
+
+if [[ $suite == idle ]]; then
+  for program in quiver_idle_conns curl_idle_conns; do
+    [[ -x $bench_dir/$program ]] || die "$bench_dir/$program not found; build it: cmake --build $(dirname "$bench_dir") --target $program"
+  done
+  extra+=(--idle-quiver "$bench_dir/quiver_idle_conns" --idle-curl "$bench_dir/curl_idle_conns")
 fi
 
 data=$repo/tests/data
@@ -85,7 +137,7 @@ head -c 1048576 /dev/urandom >"$work/1m.bin"
 head -c 1024 /dev/zero | tr '\0' 'q' >"$work/post-1k.bin"
 
 # A hard cap on the server's life, in case the trap never runs (SIGKILL): generous for 5 full rounds.
-server_limit=$((600 + rounds * 300))
+server_limit=$((600 + rounds * 600))
 case $server_kind in
   gtlsserver)
     command -v gtlsserver >/dev/null || [[ -x /usr/sbin/gtlsserver ]] || die "gtlsserver not found (apt-get install ngtcp2-server)"
@@ -115,7 +167,7 @@ done
 
 # In the background so that a signal to this script is handled at once (the trap stops Python, which
 # stops the client it is running, then the server).
-python3 "$repo/bench/compare.py" --rounds "$rounds" --origin "$origin" --small "$small" --large "$large" \
+python3 "$repo/bench/$script" --server-pid "$server_pid" --rounds "$rounds" --origin "$origin" --small "$small" --large "$large" \
   --post-body "$work/post-1k.bin" --cacert "$data/ca.pem" --server "$server_kind" \
   --quiver "$quiver" --curl-bench "$curl_bench" ${rss_probe:+--rss-probe "$rss_probe"} "${extra[@]}" &
 compare_pid=$!

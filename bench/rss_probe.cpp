@@ -1,5 +1,10 @@
-// rss_probe: an LD_PRELOAD shim that, when the process exits, writes its peak resident set size (the
-// "VmHWM:" line of /proc/self/status, in KB) to the file named by $QUIVER_RSS_PROBE_OUT.
+// rss_probe: an LD_PRELOAD shim that, when the process exits, appends one line "PID PEAK_KB\n" to the
+// file named by $QUIVER_RSS_PROBE_OUT: its pid and its peak resident set size (the "VmHWM:" line of
+// /proc/self/status, in KB).
+//
+// One line per process, keyed by pid, because the variables are inherited: a wrapper the client runs
+// under (/usr/bin/time, timeout) or a process it starts loads the shim too and writes its own line; the
+// reader (bench/compare.py) takes the line of the pid it started. Short appends (O_APPEND) do not mix.
 //
 // Why: the kernel's ru_maxrss (getrusage, wait4, /usr/bin/time) is carried across exec, so a client
 // started by a large parent (compare.py's Python) reports at least the parent's RSS. VmHWM belongs to
@@ -14,6 +19,18 @@
 #include <cstring>
 
 namespace {
+
+// Writes `value` in decimal at `out`; returns the number of characters.
+std::size_t format_decimal(unsigned long value, char* out) {
+  char reversed[24];
+  std::size_t length = 0;
+  do {
+    reversed[length++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value != 0);
+  for (std::size_t i = 0; i < length; ++i) out[i] = reversed[length - 1 - i];
+  return length;
+}
 
 // The "VmHWM:   12345 kB\n" line's number as text, or nullptr when absent.
 const char* find_peak_line(char* status, ssize_t length, std::size_t& digits) {
@@ -38,9 +55,16 @@ __attribute__((destructor)) void write_peak_rss() {
   std::size_t digits = 0;
   const char* peak = find_peak_line(status, length, digits);
   if (peak == nullptr) return;
-  const int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (digits > 20) return;
+  char line[64];
+  std::size_t used = format_decimal(static_cast<unsigned long>(getpid()), line);
+  line[used++] = ' ';
+  std::memcpy(line + used, peak, digits);
+  used += digits;
+  line[used++] = '\n';
+  const int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (out < 0) return;
-  [[maybe_unused]] const ssize_t written = write(out, peak, digits);
+  [[maybe_unused]] const ssize_t written = write(out, line, used);  // one write: the line stays whole
   close(out);
 }
 
