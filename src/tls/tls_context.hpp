@@ -1,5 +1,6 @@
 #pragma once
-// Client TLS credentials: the trust anchors every connection of an origin verifies against.
+// Client TLS credentials: the trust anchors every connection of an origin verifies against, and the
+// cipher-suite priorities (parsed once; sessions share them).
 
 #include <memory>
 
@@ -19,13 +20,15 @@ class ClientTlsContext {
   static Result<std::shared_ptr<ClientTlsContext>> shared(const TlsOptions& options);
 
   gnutls_certificate_credentials_t credentials() const noexcept { return credentials_.get(); }
+  gnutls_priority_t priority() const noexcept { return priority_.get(); }
   bool verify_peer() const noexcept { return verify_peer_; }
 
  private:
-  ClientTlsContext(util::GnutlsCredentialsPtr credentials, bool verify_peer)
-      : credentials_(std::move(credentials)), verify_peer_(verify_peer) {}
+  ClientTlsContext(util::GnutlsCredentialsPtr credentials, util::GnutlsPriorityPtr priority, bool verify_peer)
+      : credentials_(std::move(credentials)), priority_(std::move(priority)), verify_peer_(verify_peer) {}
 
   util::GnutlsCredentialsPtr credentials_;
+  util::GnutlsPriorityPtr priority_;
   bool verify_peer_;
 };
 

@@ -10,11 +10,6 @@ namespace quiver::tls {
 
 namespace {
 
-constexpr const char* kPriority =
-    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:"
-    "+AES-128-CCM:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:"
-    "%DISABLE_TLS13_COMPAT_MODE";
-
 constexpr char kAlpnH3[] = "h3";
 
 bool is_ip_literal(const std::string& host) {
@@ -42,7 +37,7 @@ Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create(
   if (int rv = ngtcp2_crypto_gnutls_configure_client_session(raw); rv != 0) {
     return std::unexpected(setup_error("QUIC", rv));
   }
-  if (int rv = gnutls_priority_set_direct(raw, kPriority, nullptr); rv != 0) {
+  if (int rv = gnutls_priority_set(raw, context->priority()); rv != 0) {
     return std::unexpected(setup_error("priority", rv));
   }
   if (int rv = gnutls_credentials_set(raw, GNUTLS_CRD_CERTIFICATE, context->credentials()); rv != 0) {

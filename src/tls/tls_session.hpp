@@ -33,7 +33,7 @@ class ClientTlsSession {
   ClientTlsSession(std::shared_ptr<ClientTlsContext> context, util::GnutlsSessionPtr session)
       : context_(std::move(context)), session_(std::move(session)) {}
 
-  std::shared_ptr<ClientTlsContext> context_;  // keeps the credentials alive for the session
+  std::shared_ptr<ClientTlsContext> context_;  // keeps the credentials and priorities alive for the session
   util::GnutlsSessionPtr session_;
 };
 

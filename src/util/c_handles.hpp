@@ -24,10 +24,15 @@ struct GnutlsCredentialsDeleter {
   }
 };
 
+struct GnutlsPriorityDeleter {
+  void operator()(gnutls_priority_st* priority) const noexcept { gnutls_priority_deinit(priority); }
+};
+
 using NgtcpConnPtr = std::unique_ptr<ngtcp2_conn, NgtcpConnDeleter>;
 using Nghttp3ConnPtr = std::unique_ptr<nghttp3_conn, Nghttp3ConnDeleter>;
 using GnutlsSessionPtr = std::unique_ptr<gnutls_session_int, GnutlsSessionDeleter>;
 using GnutlsCredentialsPtr =
     std::unique_ptr<gnutls_certificate_credentials_st, GnutlsCredentialsDeleter>;
+using GnutlsPriorityPtr = std::unique_ptr<gnutls_priority_st, GnutlsPriorityDeleter>;
 
 }  // namespace quiver::util
