@@ -194,7 +194,9 @@ void Client::submit(Request request, detail::ResponseCompletion completion, asio
     return;
   }
   auto cancel = connect_cancellation(slot, executor, pool);
-  asio::post(executor, [pool, cancel, request = std::move(request), completion = std::move(completion)]() mutable {
+  // Dispatched: a request made on the pool's own io thread goes out in the write already scheduled
+  // there (with the ACK of the response that prompted it). The pool never completes inside the call.
+  asio::dispatch(executor, [pool, cancel, request = std::move(request), completion = std::move(completion)]() mutable {
     auto id = pool->request(std::move(request), std::move(completion));
     remember_id(cancel, *pool, id);
   });
@@ -207,7 +209,7 @@ void Client::submit_stream(Request request, detail::StreamCompletion completion,
     return;
   }
   auto cancel = connect_cancellation(slot, executor, pool);
-  asio::post(executor, [pool, executor, cancel, request = std::move(request),
+  asio::dispatch(executor, [pool, executor, cancel, request = std::move(request),
                         completion = std::move(completion)]() mutable {
     auto id = pool->stream(std::move(request),
                            [executor, completion = std::move(completion)](Result<h3::StreamingResponse> head) mutable {

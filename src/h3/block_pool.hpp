@@ -11,7 +11,7 @@ namespace quiver::h3 {
 
 class BlockPool {
  public:
-  static constexpr std::size_t kBlockBytes = 64 * 1024;
+  static constexpr std::size_t kBlockBytes = 16 * 1024;
   static constexpr std::size_t kMaxSpare = 16;
 
   // An empty block that holds at least `bytes` (and at least kBlockBytes).

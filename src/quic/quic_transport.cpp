@@ -18,7 +18,11 @@ namespace {
 constexpr std::size_t kMaxDatagram = 65536;
 constexpr std::size_t kScidLength = 18;
 constexpr std::size_t kMaxPacketsPerBurst = 64;
-constexpr std::size_t kMaxDatagramsPerRead = 64;
+// Most bytes (and reads) one read handler takes from the socket before letting the handlers it queued
+// run (a body's reader drains its blocks there); the next step is posted behind them. Bounds what one
+// burst buffers.
+constexpr std::size_t kReadBudgetBytes = 64 * 1024;
+constexpr std::size_t kMaxReadsPerStep = 64;
 
 // Datagram scratch space, shared by the transports of one thread: a receive burst and a write burst each
 // run to completion inside one handler and never nest (whatever a callback sets off in another
@@ -298,11 +302,16 @@ void QuicTransport::start_reading() {
 void QuicTransport::on_readable() {
   std::uint64_t now = util::now_ns();  // one clock read per burst: the datagrams arrived together
   std::vector<std::uint8_t>& receive_buffer = scratch().receive;
-  for (std::size_t i = 0; i < kMaxDatagramsPerRead && !closed_; ++i) {
+  bool drained = false;
+  for (std::size_t reads = 0, taken = 0; reads < kMaxReadsPerStep && taken < kReadBudgetBytes && !closed_; ++reads) {
     std::error_code ec;
     std::size_t segment = 0;
     std::size_t length = socket_.try_receive(receive_buffer, segment, ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      drained = true;
+      break;
+    }
+    taken += length;
     if (ec == asio::error::connection_refused && !handshake_completed_) {
       Error error(ErrorKind::handshake_failed, ErrorClass::transient,
                   fmt::format("connection refused by {}:{} (no QUIC server there)",
@@ -317,9 +326,16 @@ void QuicTransport::on_readable() {
     }
   }
   if (closed_) return;
-  write_packets();
-  after_io();
-  start_reading();
+  // The reply is written after the handlers this burst queued (answers, body deliveries): a request they
+  // send rides in the same packet as our ACK, and credit they return goes out with it.
+  schedule_write();
+  if (drained) {
+    start_reading();
+  } else {
+    asio::post(executor_, [self = shared_from_this()] {
+      if (!self->closed_) self->on_readable();
+    });
+  }
 }
 
 bool QuicTransport::read_datagram(std::span<const std::uint8_t> datagram, std::uint64_t now) {

@@ -134,7 +134,7 @@ class Worker {
  private:
   // One chain of requests, one at a time. Its body buffer is reused by every response it reads.
   struct Lane {
-    std::vector<char> buffer = std::vector<char>(kReadBytes);
+    std::unique_ptr<char[]> buffer{new char[kReadBytes]};  // not zeroed: untouched pages stay unmapped
     std::optional<ResponseStream> response;
     Clock::time_point started;
     std::uint64_t body_bytes = 0;
@@ -158,7 +158,7 @@ class Worker {
 
   // The body is counted and dropped as it arrives, as h2load does.
   void read_body(Phase& phase, Lane& lane) {
-    lane.response->async_read_some(lane.buffer, [this, &phase, &lane](Result<std::size_t> read) {
+    lane.response->async_read_some({lane.buffer.get(), kReadBytes}, [this, &phase, &lane](Result<std::size_t> read) {
       if (!read) return finish(phase, lane, read.error());
       if (*read == 0) {
         if (phase.record) stats_.record(lane.response->status(), lane.body_bytes, Clock::now() - lane.started);
