@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "idle_args.hpp"
 #include "proc_memory.hpp"
 
 namespace {
@@ -31,45 +32,14 @@ constexpr std::string_view usage_text = R"(usage: curl_idle_conns [options] URL
   -h, --help            this text
 )";
 
-[[noreturn]] void die(const std::string& message) {
-  std::fprintf(stderr, "curl_idle_conns: %s\n", message.c_str());
-  std::exit(2);
-}
+[[noreturn]] void die(const std::string& message) { quiver::bench::die("curl_idle_conns", message); }
 
 std::size_t drop_body(char*, std::size_t size, std::size_t count, void*) { return size * count; }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string url;
-  std::string ca_file;
-  long connections = 1;
-  double idle_s = 2.0;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    const auto value = [&]() -> std::string {
-      if (i + 1 >= argc) die(std::string(arg) + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "-h" || arg == "--help") {
-      std::fputs(usage_text.data(), stdout);
-      return 0;
-    } else if (arg == "-c" || arg == "--connections") {
-      connections = std::strtol(value().c_str(), nullptr, 10);
-      if (connections < 1 || connections > 10000) die("-c: 1 to 10000");
-    } else if (arg == "--cacert") {
-      ca_file = value();
-    } else if (arg == "--idle") {
-      idle_s = std::strtod(value().c_str(), nullptr);
-      if (!(idle_s >= 0)) die("--idle: seconds >= 0");
-    } else if (arg == "--json") {
-    } else if (arg.starts_with('-')) {
-      die("unknown option " + std::string(arg) + " (see --help)");
-    } else {
-      url = arg;
-    }
-  }
-  if (url.empty()) die("no URL (see --help)");
+  const auto [url, ca_file, connections, idle_s] = quiver::bench::parse_idle_args(argc, argv, "curl_idle_conns", usage_text);
 
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) die("curl_global_init failed");
   const curl_version_info_data* version = curl_version_info(CURLVERSION_NOW);

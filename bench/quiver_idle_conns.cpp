@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "idle_args.hpp"
 #include "proc_memory.hpp"
 
 namespace {
@@ -41,10 +42,7 @@ before any connection), rss_kb / rss_anon_kb (after the idle time), hwm_kb (VmHW
 N connections were open and idle, 1 when not, 2 on a usage error.
 )";
 
-[[noreturn]] void die(const std::string& message) {
-  std::fprintf(stderr, "quiver_idle_conns: %s\n", message.c_str());
-  std::exit(2);
-}
+[[noreturn]] void die(const std::string& message) { quiver::bench::die("quiver_idle_conns", message); }
 
 std::size_t connected_of(const quiver::Client& client) {
   std::size_t connected = 0;
@@ -55,36 +53,7 @@ std::size_t connected_of(const quiver::Client& client) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string url;
-  std::string ca_file;
-  long connections = 1;
-  double idle_s = 2.0;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    const auto value = [&]() -> std::string {
-      if (i + 1 >= argc) die(std::string(arg) + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "-h" || arg == "--help") {
-      std::fputs(usage_text.data(), stdout);
-      return 0;
-    } else if (arg == "-c" || arg == "--connections") {
-      connections = std::strtol(value().c_str(), nullptr, 10);
-      if (connections < 1 || connections > 10000) die("-c: 1 to 10000");
-    } else if (arg == "--cacert") {
-      ca_file = value();
-    } else if (arg == "--idle") {
-      idle_s = std::strtod(value().c_str(), nullptr);
-      if (!(idle_s >= 0)) die("--idle: seconds >= 0");
-    } else if (arg == "--json") {
-      // the output is always JSON
-    } else if (arg.starts_with('-')) {
-      die("unknown option " + std::string(arg) + " (see --help)");
-    } else {
-      url = arg;
-    }
-  }
-  if (url.empty()) die("no URL (see --help)");
+  const auto [url, ca_file, connections, idle_s] = quiver::bench::parse_idle_args(argc, argv, "quiver_idle_conns", usage_text);
 
   quiver::ClientOptions options;
   options.io_threads = 1;
