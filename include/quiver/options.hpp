@@ -13,8 +13,11 @@ namespace quiver {
 struct TlsOptions {
   // Verify the server's certificate chain and host name. On by default; turning it off is for tests.
   bool verify_peer = true;
-  // Extra trust anchors (PEM), in addition to the system trust store.
+  // Trust anchors (PEM) in a file, in addition to the system store when system_trust is on.
   std::string ca_file;
+  // Also trust the system's store (when verifying). Off: only ca_file's anchors, as curl's --cacert
+  // does; loading the system store costs a few MB and ~10 ms at the first connection.
+  bool system_trust = true;
 };
 
 enum class CongestionControl { cubic, bbr, reno };

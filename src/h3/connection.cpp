@@ -1,6 +1,7 @@
 // The worker's lifecycle: connecting -> connected -> draining -> closed, and the one way out.
 #include "h3/connection_impl.hpp"
 
+#include <asio/ip/address.hpp>
 #include <asio/post.hpp>
 #include <fmt/format.h>
 
@@ -53,6 +54,14 @@ void ConnectionImpl::start() {
   connect_timer_.async_wait([self](std::error_code ec) {
     if (!ec) self->on_connect_timeout();
   });
+  std::error_code not_literal;
+  if (auto address = asio::ip::make_address(origin_.host, not_literal); !not_literal) {
+    // An IP literal needs no lookup (Asio's resolver would start a thread for it).
+    asio::post(executor_, [self, peer = asio::ip::udp::endpoint(address, origin_.port)] {
+      if (self->state_ == ConnectionState::connecting) self->on_resolved(peer);
+    });
+    return;
+  }
   resolver_.async_resolve(
       origin_.host, std::to_string(origin_.port),
       [self](std::error_code ec, asio::ip::udp::resolver::results_type results) {
@@ -63,11 +72,11 @@ void ConnectionImpl::start() {
                                                   ec ? ec.message() : "no address")));
           return;
         }
-        self->on_resolved(results);
+        self->on_resolved(results.begin()->endpoint());
       });
 }
 
-void ConnectionImpl::on_resolved(const asio::ip::udp::resolver::results_type& endpoints) {
+void ConnectionImpl::on_resolved(const asio::ip::udp::endpoint& peer) {
   auto tls_context = tls::ClientTlsContext::shared(options_.tls);
   if (!tls_context) {
     fail_everything(tls_context.error());
@@ -81,7 +90,7 @@ void ConnectionImpl::on_resolved(const asio::ip::udp::resolver::results_type& en
     return;
   }
   transport_->set_application(session_.get());
-  auto connected = transport_->connect(endpoints.begin()->endpoint(), std::move(*tls_context),
+  auto connected = transport_->connect(peer, std::move(*tls_context),
                                        shared_from_this());
   if (!connected) fail_everything(handshake_error(connected.error()));
 }

@@ -88,7 +88,7 @@ class ConnectionImpl final : public Connection,
   void on_header_section_too_large(std::int64_t stream_id, bool trailers, std::uint64_t bytes) override;
 
   // Lifecycle (connection.cpp)
-  void on_resolved(const asio::ip::udp::resolver::results_type& endpoints);
+  void on_resolved(const asio::ip::udp::endpoint& peer);
   void on_connect_timeout();
   void transition(ConnectionState next);
   void enter_draining();

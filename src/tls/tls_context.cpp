@@ -1,6 +1,7 @@
 #include "tls/tls_context.hpp"
 
 #include <map>
+#include <tuple>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -24,12 +25,15 @@ Error ca_error(const std::string& what) {
 }  // namespace
 
 Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::create(const TlsOptions& options) {
+  if (options.verify_peer && !options.system_trust && options.ca_file.empty()) {
+    return std::unexpected(ca_error("no trust anchors: TlsOptions::system_trust is off and no ca_file is given"));
+  }
   gnutls_certificate_credentials_t raw = nullptr;
   if (int rv = gnutls_certificate_allocate_credentials(&raw); rv != 0) {
     return std::unexpected(ca_error(fmt::format("TLS credentials: {}", gnutls_strerror(rv))));
   }
   util::GnutlsCredentialsPtr credentials(raw);
-  if (options.verify_peer) {
+  if (options.verify_peer && options.system_trust) {
     // A missing system store is not fatal by itself: a CA file may supply every anchor needed.
     gnutls_certificate_set_x509_system_trust(raw);
   }
@@ -53,9 +57,9 @@ Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::create(const TlsOpti
 
 Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::shared(const TlsOptions& options) {
   static std::mutex mutex;
-  static std::map<std::pair<bool, std::string>, std::weak_ptr<ClientTlsContext>> contexts;
+  static std::map<std::tuple<bool, bool, std::string>, std::weak_ptr<ClientTlsContext>> contexts;
   std::lock_guard lock(mutex);
-  auto& slot = contexts[{options.verify_peer, options.ca_file}];
+  auto& slot = contexts[{options.verify_peer, options.system_trust, options.ca_file}];
   if (auto existing = slot.lock()) return existing;
   auto created = create(options);
   if (created) slot = *created;

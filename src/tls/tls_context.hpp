@@ -12,8 +12,9 @@ namespace quiver::tls {
 
 class ClientTlsContext {
  public:
-  // Loads the system trust store (when verifying) plus options.ca_file. Fails with an invalid-class
-  // handshake_failed error naming the CA file when it cannot be read.
+  // Loads the system trust store (when verifying and system_trust is on) plus options.ca_file. Fails
+  // with an invalid-class handshake_failed error naming the CA file when it cannot be read, or when
+  // verification would have no trust anchor at all.
   static Result<std::shared_ptr<ClientTlsContext>> create(const TlsOptions& options);
   // Like create(), but shares one context among all live users of the same options: loading the system
   // trust store costs milliseconds, and every connection of every pool would otherwise pay it.

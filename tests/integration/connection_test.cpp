@@ -116,6 +116,30 @@ TEST_F(ConnectionTest, CertificateVerifiesWithTheCaFile) {
   EXPECT_EQ(connection_->state(), h3::ConnectionState::connected);
 }
 
+TEST_F(ConnectionTest, CaFileAloneWithoutTheSystemStoreVerifies) {
+  start_server();
+  auto options = test_client_options();
+  options.tls.system_trust = false;  // only the test CA
+  connect(options);
+  auto response = fetch(get("/bytes/10"));
+  ASSERT_TRUE(response) << response.error().to_string();
+  EXPECT_EQ(response->body, deterministic_bytes(0, 10));
+}
+
+TEST_F(ConnectionTest, NoTrustAnchorAtAllIsRefusedBeforeAnyPacket) {
+  start_server();
+  auto options = test_client_options();
+  options.tls.system_trust = false;
+  options.tls.ca_file.clear();
+  connect(options);
+  auto response = fetch(get("/bytes/10"));
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().kind(), ErrorKind::handshake_failed);
+  EXPECT_EQ(response.error().error_class(), ErrorClass::invalid);
+  EXPECT_NE(response.error().message().find("no trust anchors"), std::string::npos) << response.error().message();
+  EXPECT_TRUE(access_log_.entries().empty());
+}
+
 TEST_F(ConnectionTest, CertificateForAnotherHostIsRefused) {
   auto options = test_server_options();
   options.cert_file = data_file("wrong-host.pem");

@@ -116,6 +116,7 @@ std::expected<ConnectionOptions, Failure> connection_options_for(const RequestOp
                                      fmt::format("cannot read CA file '{}': {}", options.ca_file, contents.error())});
     }
     connection.tls.ca_file = options.ca_file;
+    connection.tls.system_trust = false;  // as curl's --cacert: this file instead of the system store
   }
   if (options.connect_timeout) connection.connect_timeout = *options.connect_timeout;
   return connection;

@@ -64,7 +64,7 @@ void declare_request_options(CLI::App& app, RawRequestOptions& raw) {
       ->option_text("DATA")
       ->allow_extra_args(false);
   app.add_flag("-k,--insecure", o.insecure, "Do not verify the server's certificate (testing only)");
-  app.add_option("--cacert", o.ca_file, "Also trust the CA certificates in FILE (PEM)")->option_text("FILE");
+  app.add_option("--cacert", o.ca_file, "Trust the CA certificates in FILE (PEM) instead of the system store, as curl does")->option_text("FILE");
   app.add_option("--connect-timeout", raw.connect_timeout,
                  "Give up on a handshake after SECONDS (default 5)")
       ->option_text("SECONDS");
