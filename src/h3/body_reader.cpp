@@ -11,16 +11,16 @@
 namespace quiver::h3 {
 
 
-BodyReaderImpl::BodyReaderImpl(asio::any_io_executor executor, std::weak_ptr<BodyReaderOwner> owner,
-                               std::shared_ptr<BlockPool> blocks, RequestId id, std::int64_t stream_id,
-                               std::chrono::milliseconds idle_timeout)
-    : executor_(executor),
+BodyReaderImpl::BodyReaderImpl(ReaderResources resources, std::weak_ptr<BodyReaderOwner> owner, RequestId id,
+                               std::int64_t stream_id, std::chrono::milliseconds idle_timeout)
+    : executor_(resources.executor),
       owner_(std::move(owner)),
-      blocks_(std::move(blocks)),
+      blocks_(std::move(resources.blocks)),
+      answers_(std::move(resources.answers)),
       id_(id),
       stream_id_(stream_id),
       idle_timeout_(idle_timeout),
-      idle_timer_(executor),
+      idle_timer_(executor_),
       last_activity_(util::CoarseClock::now()) {}
 
 BodyReaderImpl::~BodyReaderImpl() {
@@ -131,7 +131,7 @@ void BodyReaderImpl::append(std::span<const std::uint8_t> data) {
 void BodyReaderImpl::schedule_serve() {
   if (!pending_ || serve_scheduled_) return;
   serve_scheduled_ = true;
-  asio::post(executor_, [weak = weak_from_this()] {
+  answers_->post(executor_, [weak = weak_from_this()] {
     if (auto self = weak.lock()) {
       self->serve_scheduled_ = false;
       self->serve_pending_read(Delivery::direct);
@@ -207,7 +207,7 @@ void BodyReaderImpl::deliver_chunk(Result<std::optional<std::string>> result, De
   auto handler = std::move(pending_->on_chunk);
   pending_.reset();
   if (delivery == Delivery::direct) return handler(std::move(result));
-  asio::post(executor_, [handler = std::move(handler), result = std::move(result)]() mutable {
+  answers_->post(executor_, [handler = std::move(handler), result = std::move(result)]() mutable {
     handler(std::move(result));
   });
 }
@@ -216,7 +216,7 @@ void BodyReaderImpl::deliver_bytes(Result<std::size_t> result, Delivery delivery
   auto handler = std::move(pending_->on_bytes);
   pending_.reset();
   if (delivery == Delivery::direct) return handler(result);
-  asio::post(executor_, [handler = std::move(handler), result]() mutable { handler(result); });
+  answers_->post(executor_, [handler = std::move(handler), result]() mutable { handler(result); });
 }
 
 void BodyReaderImpl::deliver_error(const Error& error, Delivery delivery) {

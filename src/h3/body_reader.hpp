@@ -21,6 +21,7 @@
 
 #include "h3/block_pool.hpp"
 #include "h3/connection.hpp"
+#include "h3/posted_answers.hpp"
 #include "util/clock.hpp"
 
 namespace quiver::h3 {
@@ -36,11 +37,17 @@ class BodyReaderOwner {
   virtual void on_body_finished(RequestId id, const std::optional<Error>& error) = 0;  // end or failure seen
 };
 
+// What a reader shares with its connection (it may outlive the connection).
+struct ReaderResources {
+  asio::any_io_executor executor;  // the connection's: every call of the owner and of the reader runs there
+  std::shared_ptr<BlockPool> blocks;
+  std::shared_ptr<PostedAnswers> answers;  // the reader's answers are posted through it
+};
+
 class BodyReaderImpl final : public BodyReader, public std::enable_shared_from_this<BodyReaderImpl> {
  public:
-  BodyReaderImpl(asio::any_io_executor executor, std::weak_ptr<BodyReaderOwner> owner,
-                 std::shared_ptr<BlockPool> blocks, RequestId id, std::int64_t stream_id,
-                 std::chrono::milliseconds idle_timeout);
+  BodyReaderImpl(ReaderResources resources, std::weak_ptr<BodyReaderOwner> owner, RequestId id,
+                 std::int64_t stream_id, std::chrono::milliseconds idle_timeout);
   ~BodyReaderImpl() override;  // abandons an unfinished body (posted to the owner's executor)
 
   // BodyReader
@@ -90,6 +97,7 @@ class BodyReaderImpl final : public BodyReader, public std::enable_shared_from_t
   asio::any_io_executor executor_;
   std::weak_ptr<BodyReaderOwner> owner_;
   std::shared_ptr<BlockPool> blocks_;
+  std::shared_ptr<PostedAnswers> answers_;
   RequestId id_;
   std::int64_t stream_id_;
   std::chrono::milliseconds idle_timeout_;

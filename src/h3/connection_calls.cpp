@@ -25,9 +25,9 @@ void reserve_body(Response& response) {
 Error cancelled_error() { return Error(ErrorKind::cancelled, ErrorClass::unrecoverable, "request cancelled by the caller"); }
 
 template <class Handler, class Value>
-void post_answer(const asio::any_io_executor& executor, Handler& handler, Value value) {
+void post_answer(PostedAnswers& answers, const asio::any_io_executor& executor, Handler& handler, Value value) {
   if (!handler) return;
-  asio::post(executor, [handler = std::move(handler), value = std::move(value)]() mutable {
+  answers.post(executor, [handler = std::move(handler), value = std::move(value)]() mutable {
     handler(std::move(value));
   });
   handler = nullptr;
@@ -163,7 +163,7 @@ void ConnectionImpl::answer(Call& call, Result<Response> result) {
   } else {
     emit(call, RequestEvent::Type::exception, &result.error());
   }
-  post_answer(executor_, call.on_response, std::move(result));
+  post_answer(*answers_, executor_, call.on_response, std::move(result));
 }
 
 // A streaming request is answered with its headers and a reader for the body that follows.
@@ -172,12 +172,12 @@ void ConnectionImpl::answer_headers(Call& call) {
   call.answered = true;
   std::weak_ptr<BodyReaderOwner> owner =
       std::static_pointer_cast<BodyReaderOwner>(std::static_pointer_cast<ConnectionImpl>(shared_from_this()));
-  auto reader = std::make_shared<BodyReaderImpl>(executor_, owner, body_blocks_, call.id, *call.stream_id,
-                                                 options_.stream_idle_timeout);
+  auto reader = std::make_shared<BodyReaderImpl>(ReaderResources{executor_, body_blocks_, answers_}, owner, call.id,
+                                                 *call.stream_id, options_.stream_idle_timeout);
   reader->start_idle_timer();
   call.reader = reader;
   StreamingResponse head{call.response.status, std::move(call.response.headers), std::move(reader)};
-  post_answer(executor_, call.on_headers, Result<StreamingResponse>(std::move(head)));
+  post_answer(*answers_, executor_, call.on_headers, Result<StreamingResponse>(std::move(head)));
 }
 
 // Fails a call wherever it is: its handler if not yet answered, else its body reader.
@@ -187,9 +187,9 @@ void ConnectionImpl::fail(Call& call, const Error& error) {
     call.deadline.reset();
     if (call.streaming) {
       call.body_done = true;
-      post_answer(executor_, call.on_headers, Result<StreamingResponse>(std::unexpected(error)));
+      post_answer(*answers_, executor_, call.on_headers, Result<StreamingResponse>(std::unexpected(error)));
     } else {
-      post_answer(executor_, call.on_response, Result<Response>(std::unexpected(error)));
+      post_answer(*answers_, executor_, call.on_response, Result<Response>(std::unexpected(error)));
     }
     if (!call.fields.empty()) emit(call, RequestEvent::Type::exception, &error);
     return;

@@ -23,6 +23,10 @@ constexpr std::size_t kMaxPacketsPerBurst = 64;
 // burst buffers.
 constexpr std::size_t kReadBudgetBytes = 64 * 1024;
 constexpr std::size_t kMaxReadsPerStep = 64;
+// Most hops a scheduled write waits behind the worker's pending answers (TransportEvents::answers_pending):
+// enough for a response's answer, its body reads and the follow-up request; the bound keeps a steady flow
+// of answers from holding ACKs back.
+constexpr std::size_t kMaxWriteWaits = 4;
 
 // Datagram scratch space, shared by the transports of one thread: a receive burst and a write burst each
 // run to completion inside one handler and never nest (whatever a callback sets off in another
@@ -282,9 +286,16 @@ void QuicTransport::set_keep_alive(bool on) {
 void QuicTransport::schedule_write() {
   if (write_scheduled_ || closed_) return;
   write_scheduled_ = true;
-  asio::post(executor_, [self = shared_from_this()] {
-    self->write_scheduled_ = false;
+  post_write(0);
+}
+
+void QuicTransport::post_write(std::size_t waits) {
+  asio::post(executor_, [self = shared_from_this(), waits] {
     if (self->closed_) return;
+    if (waits < kMaxWriteWaits && self->events_ != nullptr && self->events_->answers_pending()) {
+      return self->post_write(waits + 1);
+    }
+    self->write_scheduled_ = false;
     self->write_packets();
     self->after_io();
   });

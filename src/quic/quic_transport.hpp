@@ -66,6 +66,10 @@ class TransportEvents {
   virtual ~TransportEvents() = default;
   virtual void on_handshake_completed() = 0;
   virtual void on_stream_credit() = 0;  // the peer raised our bidi stream limit
+  // Whether answers the worker posted to its callers are still to run and worth waiting for: a scheduled
+  // write waits behind them for a few hops, so what their handlers send next (often the next requests)
+  // shares the packet that carries the ACK.
+  virtual bool answers_pending() const = 0;
   // The connection is gone (closed by either side, failed, timed out). Called once; last call.
   virtual void on_transport_closed(Error reason) = 0;
 };
@@ -125,6 +129,7 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   void start_reading();
   void on_readable();
   bool read_datagram(std::span<const std::uint8_t> datagram, std::uint64_t now);
+  void post_write(std::size_t waits);  // the scheduled write, after `waits` hops behind pending answers
   void write_packets();
   ngtcp2_ssize write_one_packet(std::uint8_t* dest, std::size_t capacity, std::uint64_t now);
   bool flush_batch(std::size_t& bytes, std::size_t segment);
