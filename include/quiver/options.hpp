@@ -49,8 +49,13 @@ struct ConnectionOptions {
   // that closes the whole connection (transport_error, H3_INTERNAL_ERROR).
   std::uint64_t max_response_header_bytes = 64 * 1024;
   std::uint64_t max_udp_payload = 1452;
-  std::uint64_t qpack_table_capacity = 4096;
-  std::uint64_t qpack_blocked_streams = 100;
+  // The QPACK dynamic table the server may use for response headers, and how many responses may wait
+  // for its inserts. Off by default, as in libcurl and quic-go: a response is then decoded on arrival,
+  // never blocked behind a lost encoder-stream packet, and needs no Section Acknowledgment back, so the
+  // packet that acknowledges it carries only the ACK (which the server need not acknowledge in turn).
+  // Repetitive response headers compress better with a table (try 4096 and 100).
+  std::uint64_t qpack_table_capacity = 0;
+  std::uint64_t qpack_blocked_streams = 0;
   CongestionControl congestion_control = CongestionControl::cubic;
   // Optional span sink; shared by every connection that has these options.
   std::shared_ptr<Telemetry> telemetry;

@@ -227,6 +227,8 @@ TEST_F(FaultTest, FirstResponsesUnderThirtyPercentLossAllArriveDespiteQpackBlock
   start_server(test_server_options(), 10);
   asio::io_context io;
   auto options = test_client_options();
+  options.qpack_table_capacity = 4096;  // off by default; without it the server never blocks a response
+  options.qpack_blocked_streams = 100;
   constexpr int kConnections = 50;
   std::vector<std::shared_ptr<h3::Connection>> connections;
   for (int i = 0; i < kConnections; ++i) {

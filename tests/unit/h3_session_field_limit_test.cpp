@@ -109,6 +109,26 @@ TEST(H3SessionFieldLimit, AConfiguredLimitIsAdvertised) {
   EXPECT_EQ(advertised_settings(s.session)[kMaxFieldSectionSize], 12345u);
 }
 
+constexpr std::uint64_t kQpackMaxTableCapacity = 0x01;  // RFC 9204 §5
+constexpr std::uint64_t kQpackBlockedStreams = 0x07;
+
+TEST(H3SessionQpackSettings, TheDynamicTableIsOffByDefault) {
+  SessionUnderTest s;
+  auto settings = advertised_settings(s.session);
+  EXPECT_EQ(settings.contains(kQpackMaxTableCapacity) ? settings[kQpackMaxTableCapacity] : 0, 0u);
+  EXPECT_EQ(settings.contains(kQpackBlockedStreams) ? settings[kQpackBlockedStreams] : 0, 0u);
+}
+
+TEST(H3SessionQpackSettings, AConfiguredDynamicTableIsAdvertised) {
+  ConnectionOptions options;
+  options.qpack_table_capacity = 4096;
+  options.qpack_blocked_streams = 100;
+  SessionUnderTest s(options);
+  auto settings = advertised_settings(s.session);
+  EXPECT_EQ(settings[kQpackMaxTableCapacity], 4096u);
+  EXPECT_EQ(settings[kQpackBlockedStreams], 100u);
+}
+
 TEST(H3SessionFieldLimit, AHeaderSectionExactlyAtTheLimitIsDelivered) {
   SessionUnderTest s(with_limit(section_size(kTwoFields)));
   ASSERT_TRUE(s.open_server_control_stream());
@@ -178,7 +198,10 @@ TEST(H3SessionFieldLimit, HeadersAndTrailersAreLimitedSeparately) {
 // A header section that waited for QPACK encoder instructions is decoded while the encoder stream is
 // read; the refusal of its stream then happens there.
 TEST(H3SessionFieldLimit, AQpackBlockedSectionOverTheLimitIsRefusedWhenTheEncoderStreamUnblocksIt) {
-  SessionUnderTest s(with_limit(500));
+  ConnectionOptions options = with_limit(500);
+  options.qpack_table_capacity = 4096;  // the dynamic table is off by default
+  options.qpack_blocked_streams = 100;
+  SessionUnderTest s(options);
   ASSERT_TRUE(s.open_server_control_stream());
   std::int64_t id = s.submit_get();
   // Required Insert Count 1 (encoded as 2, RFC 9204 §4.5.1.1), base 1; :status 200; dynamic entry 0.
