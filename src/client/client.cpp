@@ -12,6 +12,7 @@
 #include <asio/dispatch.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/system_executor.hpp>
 #include <fmt/format.h>
 
 #include "client/origin_rules.hpp"
@@ -31,6 +32,16 @@ Error io_thread_error(const char* call) {
 
 Error shut_down_error() {
   return Error(ErrorKind::goaway, ErrorClass::transient, "the client is shut down");
+}
+
+// Fails a request the shut-down client cannot take. Never inside the initiating call, and not through the
+// client's io threads (they are stopped): from the system executor, from where an async completion
+// hops to its handler's own executor.
+template <class Completion>
+void fail_shut_down(Completion completion) {
+  asio::post(asio::system_executor(), [completion = std::move(completion)]() mutable {
+    completion(std::unexpected(shut_down_error()));
+  });
 }
 
 // What a caller's cancellation slot reaches: the pool request, once it exists (set on the pool's executor).
@@ -189,10 +200,7 @@ asio::any_io_executor Client::executor() const { return core_->executor(); }
 
 void Client::submit(Request request, detail::ResponseCompletion completion, asio::cancellation_slot slot) {
   auto [pool, executor] = core_->pool_for(request.url);
-  if (!pool) {
-    completion(std::unexpected(shut_down_error()));
-    return;
-  }
+  if (!pool) return fail_shut_down(std::move(completion));
   auto cancel = connect_cancellation(slot, executor, pool);
   // Dispatched: a request made on the pool's own io thread goes out in the write already scheduled
   // there (with the ACK of the response that prompted it). The pool never completes inside the call.
@@ -204,10 +212,7 @@ void Client::submit(Request request, detail::ResponseCompletion completion, asio
 
 void Client::submit_stream(Request request, detail::StreamCompletion completion, asio::cancellation_slot slot) {
   auto [pool, executor] = core_->pool_for(request.url);
-  if (!pool) {
-    completion(std::unexpected(shut_down_error()));
-    return;
-  }
+  if (!pool) return fail_shut_down(std::move(completion));
   auto cancel = connect_cancellation(slot, executor, pool);
   asio::dispatch(executor, [pool, executor, cancel, request = std::move(request),
                         completion = std::move(completion)]() mutable {

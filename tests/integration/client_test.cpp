@@ -300,5 +300,29 @@ TEST_F(ClientTest, ShutdownDrainsAndLaterRequestsFail) {
   EXPECT_EQ(late.error().kind(), ErrorKind::goaway);
 }
 
+// After shutdown a request still completes exactly once, with goaway, through its handler's executor,
+// and never inside the call that made it.
+TEST_F(ClientTest, AnAsyncRequestAfterShutdownCompletesLaterOnItsHandlersExecutor) {
+  Client client(client_options());
+  client.shutdown(1s);
+  asio::io_context user_io;
+  int completions = 0;
+  bool returned = false;
+  std::optional<Error> error;
+  asio::post(user_io, [&] {
+    client.async_request(*get("https://127.0.0.1:1/x").build(),
+                         asio::bind_executor(user_io, [&](Result<Response> result) {
+                           EXPECT_TRUE(returned) << "completed inside async_request";
+                           ++completions;
+                           if (!result) error = result.error();
+                         }));
+    returned = true;
+  });
+  user_io.run_for(2s);  // returns once the completion ran (no work left)
+  EXPECT_EQ(completions, 1);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->kind(), ErrorKind::goaway);
+}
+
 }  // namespace
 }  // namespace quiver::test
