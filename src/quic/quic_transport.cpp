@@ -10,6 +10,7 @@
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 
 #include "util/clock.hpp"
+#include "util/post_behind.hpp"
 
 namespace quiver::quic {
 
@@ -286,15 +287,11 @@ void QuicTransport::set_keep_alive(bool on) {
 void QuicTransport::schedule_write() {
   if (write_scheduled_ || closed_) return;
   write_scheduled_ = true;
-  post_write(0);
-}
-
-void QuicTransport::post_write(std::size_t waits) {
-  asio::post(executor_, [self = shared_from_this(), waits] {
+  auto answers_pending = [self = shared_from_this()] {
+    return !self->closed_ && self->events_ != nullptr && self->events_->answers_pending();
+  };
+  util::post_behind(executor_, kMaxWriteWaits, std::move(answers_pending), [self = shared_from_this()] {
     if (self->closed_) return;
-    if (waits < kMaxWriteWaits && self->events_ != nullptr && self->events_->answers_pending()) {
-      return self->post_write(waits + 1);
-    }
     self->write_scheduled_ = false;
     self->write_packets();
     self->after_io();

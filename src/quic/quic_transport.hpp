@@ -129,7 +129,6 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   void start_reading();
   void on_readable();
   bool read_datagram(std::span<const std::uint8_t> datagram, std::uint64_t now);
-  void post_write(std::size_t waits);  // the scheduled write, after `waits` hops behind pending answers
   void write_packets();
   ngtcp2_ssize write_one_packet(std::uint8_t* dest, std::size_t capacity, std::uint64_t now);
   bool flush_batch(std::size_t& bytes, std::size_t segment);
