@@ -96,3 +96,48 @@ TEST_F(ConnectionTest, GoawayAfterRequestsCountsSequentialRequestsPerConnection)
 
 }  // namespace
 }  // namespace quiver::test
+
+namespace quiver::test {
+namespace {
+
+// ---- goaway_in_first_flight -----------------------------------------------------------------------
+
+// The GOAWAY arrives with the handshake's end, before the worker heard that the handshake completed: it
+// must still take effect (the connection drains and closes; nothing sits "connected" without credit).
+TEST_F(ConnectionTest, GoawayInTheFirstFlightRefusesQueuedRequestsAndDrains) {
+  auto options = test_server_options();
+  options.goaway_in_first_flight = true;
+  start_server(options);
+  connect();
+  Replies replies;
+  for (int i = 0; i < 3; ++i) connection_->request(get("/bytes/10"), replies.slot(i));  // queued while connecting
+  ASSERT_TRUE(run_until(io_, [&] { return replies.all_received(); })) << connection_->debug_string();
+  for (auto& reply : replies.slots) {
+    ASSERT_FALSE(*reply) << "a request was served after GOAWAY(0)";
+    EXPECT_EQ(reply->error().kind(), ErrorKind::goaway) << reply->error().to_string();
+    EXPECT_TRUE(reply->error().unprocessed) << reply->error().to_string();
+    EXPECT_EQ(reply->error().error_class(), ErrorClass::transient);
+  }
+  ASSERT_TRUE(run_until(io_, [&] { return observer_.closed == 1; })) << connection_->debug_string();
+  EXPECT_EQ(connection_->state(), h3::ConnectionState::closed);
+  EXPECT_EQ(connection_->max_streams(), 0u);
+  // The owner hears ready (with no credit to use), then draining, then closed; once each.
+  ASSERT_GE(observer_.events.size(), 3u);
+  EXPECT_EQ(observer_.events.front(), "ready 0");
+  EXPECT_EQ(observer_.draining, 1);
+  EXPECT_EQ(server_->stats().requests_started, 0u);
+  EXPECT_EQ(server_->stats().goaways_sent, 1u);
+}
+
+TEST_F(ConnectionTest, GoawayInTheFirstFlightDrainsAnIdleConnection) {
+  auto options = test_server_options();
+  options.goaway_in_first_flight = true;
+  start_server(options);
+  connect();
+  ASSERT_TRUE(run_until(io_, [&] { return observer_.draining == 1; })) << connection_->debug_string();
+  EXPECT_EQ(connection_->max_streams(), 0u);
+  ASSERT_TRUE(run_until(io_, [&] { return observer_.closed == 1; })) << connection_->debug_string();
+}
+
+}  // namespace
+}  // namespace quiver::test
