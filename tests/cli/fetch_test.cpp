@@ -109,7 +109,7 @@ TEST(FetchErrors, NothingListeningExits7) {
   { port = SilentUdpPort().port(); }  // closed again: nothing listens there now
   auto result = quiver({"--connect-timeout", "1", fmt::format("https://127.0.0.1:{}/", port)});
   EXPECT_EQ(result.exit_code, 7) << describe(result);
-  EXPECT_TRUE(result.err.starts_with("quiver: handshake_failed: ")) << result.err;
+  EXPECT_TRUE(result.err.starts_with("quiver: connection_refused: ")) << result.err;
 }
 
 TEST(FetchErrors, SilentServerTimesOutWithExit7) {

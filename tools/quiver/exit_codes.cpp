@@ -28,6 +28,7 @@ int exit_code_for(const Error& error) noexcept {
     case ErrorKind::invalid_request: return exit_code::invalid_header;
     case ErrorKind::resolve_failed: return exit_code::resolve_failed;
     case ErrorKind::handshake_failed: return handshake_exit_code(error.handshake_failure);
+    case ErrorKind::connection_refused: return exit_code::connect_failed;
     case ErrorKind::stream_reset: return exit_code::stream_reset;
     case ErrorKind::transport_error:
     case ErrorKind::goaway:
