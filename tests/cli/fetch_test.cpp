@@ -41,6 +41,23 @@ TEST_F(FetchTest, GetPrintsTheBody) {
   EXPECT_EQ(result.err, "");
 }
 
+// `quiver URL | head -c 10`: the reader goes away long before the body ends; quiver exits 23 (curl's
+// write error) with one error line instead of dying of SIGPIPE (exit status 141 in the shell).
+TEST_F(FetchTest, ClosedStdoutPipeExits23) {
+  const std::string script = fmt::format(R"("$0" --cacert '{}' '{}' | head -c 10; echo " ${{PIPESTATUS[0]}}")",
+                                         ca_file(), url("/bytes/4000000"));
+  auto result = run_process({"/bin/bash", "-c", script, QUIVER_CLI_PATH}, 15s);
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_EQ(result.out, deterministic_bytes(0, 10) + " 23\n") << describe(result);
+  EXPECT_EQ(result.err, "quiver: io_error: cannot write to stdout\n") << describe(result);
+}
+
+TEST_F(FetchTest, OutputDashWritesToStdout) {
+  auto result = quiver({"-o", "-", "--cacert", ca_file(), url("/bytes/100")});
+  ASSERT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_EQ(result.out, deterministic_bytes(0, 100));
+}
+
 TEST_F(FetchTest, IncludeWritesStatusAndHeadersFirst) {
   auto result = quiver({"-i", "--cacert", ca_file(), url("/status/201")});
   ASSERT_EQ(result.exit_code, 0) << describe(result);

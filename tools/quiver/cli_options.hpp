@@ -37,7 +37,7 @@ struct RequestOptions {
 // `quiver [options] URL...`
 struct FetchOptions {
   RequestOptions request;
-  std::optional<std::string> output_file;    // -o (one URL only); stdout when unset
+  std::optional<std::string> output_file;    // -o (one URL only); stdout when unset ("-o -" leaves it unset)
   bool remote_name = false;                  // -O: each body to a file named after its URL
   std::optional<std::string> output_dir;     // --output-dir: where -O files go (default: current dir)
   bool parallel = false;                     // -Z: several URLs at once instead of one after another
