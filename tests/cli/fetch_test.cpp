@@ -180,6 +180,31 @@ TEST_F(FetchTest, VerboseShowsConnectionEventsAndHeaders) {
   }
 }
 
+// The response head is printed before "Response complete", however the threads interleave: the
+// body of a small response ends long before the transfer gets to print the head.
+TEST_F(FetchTest, VerbosePrintsTheHeadBeforeResponseComplete) {
+  for (int run = 0; run < 3; ++run) {
+    auto result = quiver({"-v", "--cacert", ca_file(), url("/bytes/3")});
+    ASSERT_EQ(result.exit_code, 0) << describe(result);
+    const auto head = result.err.find("< HTTP/3 200");
+    const auto complete = result.err.find("* Response complete");
+    ASSERT_NE(head, std::string::npos) << result.err;
+    ASSERT_NE(complete, std::string::npos) << result.err;
+    EXPECT_LT(head, complete) << result.err;
+    EXPECT_LT(result.err.find("< content-length: 3"), complete) << result.err;
+  }
+}
+
+// A request refused unprocessed (H3_REQUEST_REJECTED) is retried on another connection; when every
+// attempt is refused, the last "Retrying" line is followed by the request's "failed" line.
+TEST_F(FetchTest, VerboseRetryIsFollowedByTheFinalFailure) {
+  auto result = quiver({"-v", "--cacert", ca_file(), url("/reset/0x10b")});
+  EXPECT_EQ(result.exit_code, 92) << describe(result);
+  const auto retry = result.err.rfind("* Retrying GET /reset/0x10b on another connection");
+  ASSERT_NE(retry, std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("* Request GET /reset/0x10b failed: ", retry), std::string::npos) << result.err;
+}
+
 TEST_F(FetchTest, SilentHidesErrorsUnlessShowError) {
   auto silent = quiver({"-s", "-f", "--cacert", ca_file(), url("/status/500")});
   EXPECT_EQ(silent.exit_code, 22);
