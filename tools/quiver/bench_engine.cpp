@@ -11,6 +11,7 @@
 #include <asio/post.hpp>
 #include <fmt/format.h>
 
+#include "exit_codes.hpp"
 #include "quiver/client.hpp"
 #include "telemetry_sinks.hpp"
 
@@ -32,7 +33,8 @@ constexpr std::chrono::seconds handover_limit{10};
 
 // A failure that repeats on every attempt while the server cannot be reached.
 bool cannot_connect(const Error& error) {
-  return error.kind() == ErrorKind::handshake_failed || error.kind() == ErrorKind::resolve_failed;
+  return error.kind() == ErrorKind::handshake_failed || error.kind() == ErrorKind::resolve_failed ||
+         is_connection_refused(error);
 }
 
 // When the lanes of one phase stop, shared by every driver. Thread-safe.
