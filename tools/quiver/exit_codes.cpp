@@ -23,12 +23,11 @@ int handshake_exit_code(std::optional<HandshakeFailure> why) noexcept {
 }  // namespace
 
 bool is_connection_refused(const Error& error) noexcept {
-  return to_string(error.kind()) == "connection_refused" ||
+  return error.kind() == ErrorKind::connection_refused ||
          (error.kind() == ErrorKind::handshake_failed && error.handshake_failure == HandshakeFailure::refused);
 }
 
 int exit_code_for(const Error& error) noexcept {
-  if (is_connection_refused(error)) return exit_code::connect_failed;
   switch (error.kind()) {
     case ErrorKind::invalid_url: return exit_code::bad_url;
     case ErrorKind::invalid_request: return exit_code::invalid_header;
