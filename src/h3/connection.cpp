@@ -124,11 +124,16 @@ void ConnectionImpl::on_handshake_completed() {
   }
   connect_timer_.cancel();
   transition(ConnectionState::connected);
-  std::uint64_t streams = transport_->bidi_streams_left();
+  // A GOAWAY that came with the handshake's end (recorded while connecting) leaves no credit to use.
+  std::uint64_t streams = goaway_id_ ? 0 : transport_->bidi_streams_left();
   ConnectionEvent connected = connection_event(ConnectionEvent::Type::ready);
   connected.max_streams = streams;
   emit(std::move(connected));
   notify_observer([streams](ConnectionObserver& o, Connection& c) { o.on_ready(c, streams); });
+  if (goaway_id_) {
+    apply_goaway();  // its posted apply_goaway may have run while connecting, when it could do nothing
+    return;
+  }
   send_waiting();
 }
 

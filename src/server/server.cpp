@@ -176,6 +176,9 @@ ServerStats Server::Impl::stats() const {
   stats.peak_concurrent_streams = shared_.peak_concurrent_streams.load();
   stats.streams_held = shared_.streams_held.load();
   stats.streams_refused = shared_.streams_refused.load();
+  stats.requests_rejected = shared_.requests_rejected.load();
+  stats.streams_over_limit = shared_.streams_over_limit.load();
+  stats.goaways_sent = shared_.goaways_sent.load();
   return stats;
 }
 

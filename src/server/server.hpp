@@ -10,6 +10,11 @@
 //   send_goaway()            GOAWAY(max id) then GOAWAY(id) on every connection; each one closes when
 //                            its last processed request is done; new connections are still accepted
 //   refuse_new_streams(on)   every new request stream is reset at once with H3_REQUEST_REJECTED
+// and, fixed at start() through ServerOptions (see there):
+//   goaway_in_first_flight   GOAWAY(0) in the packets that complete the handshake; every request refused
+//   reject_first_per_path    the first K requests for each :path are reset with H3_REQUEST_REJECTED
+//   goaway_after_requests    nginx's keepalive_requests: GOAWAY once N requests reached a connection,
+//                            then close (gracefully, or H3_INTERNAL_ERROR resets + H3_EXCESSIVE_LOAD)
 //   shutdown_gracefully()    GOAWAY everywhere, close when idle, refuse new connections
 //   stats()                  connections accepted, requests started, peak streams open at once, ...
 //
@@ -38,6 +43,20 @@ struct AccessLogEntry {
   std::uint64_t app_error_code = 0;   // the stream's close code (0x100 H3_NO_ERROR when clean)
 };
 
+// What a connection does once ServerOptions::goaway_after_requests requests reached it.
+enum class GoawayAfterRequests {
+  // GOAWAY(4N); the N requests below it run to completion; the connection closes (H3_NO_ERROR) when idle.
+  // Streams at or above the id are held unseen (see Server::hold_streams_from) until the client cancels them.
+  graceful,
+  // GOAWAY(4N); every stream at or above it (open now or opened later) is reset with H3_INTERNAL_ERROR
+  // without being processed; once the requests below the id are done the connection is closed with
+  // H3_EXCESSIVE_LOAD (a real server's way of shedding a connection).
+  reset_above,
+  // As reset_above, but the connection is closed with H3_EXCESSIVE_LOAD at once, in the same packets as
+  // the GOAWAY and the resets: requests below the id still in flight die with it (maybe processed).
+  reset_above_and_close_now,
+};
+
 struct ServerOptions {
   std::string host = "127.0.0.1";  // a literal IPv4 or IPv6 address ("::1"); no name resolution
   std::uint16_t port = 0;          // 0 = ephemeral; see Server::port()
@@ -53,16 +72,38 @@ struct ServerOptions {
   // Server::send_goaway(): time between the shutdown notice (GOAWAY with the maximum id) and the
   // final GOAWAY. 0 sends both at once (back to back on the control stream).
   std::chrono::milliseconds final_goaway_delay{0};
+
+  // Sends the final GOAWAY with id 0 as soon as HTTP/3 starts (the control stream opens with the server's
+  // 1-RTT keys), so it travels in the packets that complete the handshake. Every request is refused by it
+  // (unprocessed); the connection closes (H3_NO_ERROR) when idle.
+  bool goaway_in_first_flight = false;
+
+  // If K > 0: the first K requests for each :path (query included), counted server-wide across
+  // connections, are reset with H3_REQUEST_REJECTED (RESET_STREAM + STOP_SENDING) once their headers
+  // arrive, without being processed (not in requests_started; counted in requests_rejected). Request
+  // K+1 for that path is served. Shows that a request refused several times in a row is retried.
+  std::uint32_t reject_first_per_path = 0;
+
+  // If N > 0, as nginx's keepalive_requests: a connection serves client request streams 0 .. 4(N-1)
+  // (the first N) only. Once all N reached it (headers received, or the stream ended before them), it
+  // sends the final GOAWAY, whose id 4N is the first request it will not process, and ends as
+  // `goaway_after_requests_mode` says. Streams with id >= 4N are never processed.
+  std::uint64_t goaway_after_requests = 0;
+  GoawayAfterRequests goaway_after_requests_mode = GoawayAfterRequests::graceful;
 };
 
 // Counters since start(); a snapshot from Server::stats().
 struct ServerStats {
   std::uint64_t connections_accepted = 0;     // connections created for a client's first Initial
   std::uint64_t requests_started = 0;         // request streams whose request headers were processed
+                                              // (routed: each is a request the server processed)
   std::uint64_t peak_concurrent_streams = 0;  // most request streams open at once on one connection
                                               // (held and refused ones included: they use credit)
   std::uint64_t streams_held = 0;             // request streams held by hold_streams_from()
   std::uint64_t streams_refused = 0;          // request streams reset by refuse_new_streams(true)
+  std::uint64_t requests_rejected = 0;        // requests reset by ServerOptions::reject_first_per_path
+  std::uint64_t streams_over_limit = 0;       // streams >= the goaway_after_requests id (never processed)
+  std::uint64_t goaways_sent = 0;             // final GOAWAYs sent (all causes)
 };
 
 class Server {

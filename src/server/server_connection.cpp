@@ -70,6 +70,10 @@ void ServerShared::note_open_streams(std::uint64_t open) noexcept {
   }
 }
 
+bool ServerShared::reject_request_for(const std::string& path, std::uint32_t times) {
+  return ++requests_per_path_[path] <= times;
+}
+
 ngtcp2_tstamp timestamp_now() noexcept {
   return static_cast<ngtcp2_tstamp>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
@@ -177,13 +181,22 @@ void ServerConnection::drive() {
   process_pending();
   if (state_ != State::active) return;
   bool more = write();
+  if (state_ == State::active && std::exchange(close_after_write_, false)) {
+    close_application(NGHTTP3_H3_EXCESSIVE_LOAD);  // the GOAWAY and the resets went out first
+    return;
+  }
   if (state_ == State::active) arm_timer(more);
 }
 
 void ServerConnection::process_pending() {
   while (state_ == State::active &&
-         (!pending_dispatch_.empty() || !pending_reset_checks_.empty() || !pending_refusals_.empty())) {
-    for (auto id : std::exchange(pending_refusals_, {})) refuse_stream(id);
+         (!pending_dispatch_.empty() || !pending_reset_checks_.empty() || !pending_refusals_.empty() ||
+          !pending_rejections_.empty() || first_flight_goaway_pending_ || request_limit_reached_)) {
+    if (std::exchange(first_flight_goaway_pending_, false)) goaway_in_first_flight();
+    if (std::exchange(request_limit_reached_, false)) on_request_limit();
+    for (auto [id, code] : std::exchange(pending_refusals_, {})) refuse_stream(id, code);
+    for (auto id : std::exchange(pending_rejections_, {}))
+      if (auto* stream = find_stream(id)) reset_stream(*stream, NGHTTP3_H3_REQUEST_REJECTED);
     for (auto id : std::exchange(pending_dispatch_, {})) dispatch(id);
     for (auto id : std::exchange(pending_reset_checks_, {}))
       if (auto* stream = find_stream(id)) check_reset_after(*stream);
@@ -454,7 +467,7 @@ void ServerConnection::maybe_close_when_idle() {
     close_application(NGHTTP3_H3_NO_ERROR);
     return;
   }
-  if (!serving_requests() && Clock::now() >= grace_deadline_) close_application(NGHTTP3_H3_NO_ERROR);
+  if (!serving_requests() && Clock::now() >= grace_deadline_) close_application(idle_close_code_);
 }
 
 // A request is in progress: routed or to be routed, or a served stream still open at the QUIC level
@@ -470,7 +483,50 @@ void ServerConnection::send_goaway() {
   // nghttp3_conn_shutdown must run once: a second call with a larger id would break its invariant.
   // Its id is the highest request stream nghttp3 has seen + 4; held streams never reach it.
   goaway_sent_ = true;
+  ++host_.shared().goaways_sent;
   if (auto rv = nghttp3_conn_shutdown(h3_.get()); rv != 0) fail_h3(rv);
+}
+
+// No request stream can have reached nghttp3 yet (the client has no 1-RTT keys), so the id is 0.
+void ServerConnection::goaway_in_first_flight() {
+  close_after_goaway_ = true;
+  final_goaway();
+}
+
+// A served stream counts once: when its headers end, or when it closes before they did (a cancelled
+// request). Once N have counted, every stream below 4N reached nghttp3, so its GOAWAY id is 4N.
+void ServerConnection::count_request(RequestSlot& slot) {
+  if (slot.counted || slot.role != StreamRole::served || options_.goaway_after_requests == 0) return;
+  slot.counted = true;
+  if (++requests_arrived_ == options_.goaway_after_requests) request_limit_reached_ = true;
+}
+
+void ServerConnection::on_request_limit() {
+  switch (options_.goaway_after_requests_mode) {
+    case GoawayAfterRequests::graceful:
+      break;
+    case GoawayAfterRequests::reset_above:
+      idle_close_code_ = NGHTTP3_H3_EXCESSIVE_LOAD;
+      break;
+    case GoawayAfterRequests::reset_above_and_close_now:
+      close_after_write_ = true;
+      break;
+  }
+  close_after_goaway_ = true;
+  goaway_timer_.cancel();
+  final_goaway();
+  reset_over_limit_streams();
+}
+
+void ServerConnection::reset_over_limit_streams() {
+  if (options_.goaway_after_requests_mode == GoawayAfterRequests::graceful) return;
+  resetting_over_limit_ = true;  // streams opening from now on are reset as they open
+  for (auto& [id, slot] : request_slots_) {
+    if (slot.role == StreamRole::over_limit && !slot.reset_sent) {
+      slot.reset_sent = true;
+      pending_refusals_.emplace_back(id, NGHTTP3_H3_INTERNAL_ERROR);  // reset in process_pending, by id
+    }
+  }
 }
 
 void ServerConnection::final_goaway() {
@@ -499,6 +555,7 @@ void ServerConnection::schedule_goaway(std::chrono::milliseconds delay) {
 
 int ServerConnection::setup_h3() {
   auto* conn = quic_.get();
+  first_flight_goaway_pending_ = options_.goaway_in_first_flight;
   if (ngtcp2_conn_get_streams_uni_left(conn) < 3) return NGTCP2_ERR_CALLBACK_FAILURE;
 
   nghttp3_settings settings;
@@ -829,7 +886,10 @@ int ServerConnection::on_acked_stream_data_offset(std::int64_t stream_id, std::u
 
 int ServerConnection::on_stream_close(std::uint32_t flags, std::int64_t stream_id, std::uint64_t app_error_code) {
   if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET)) app_error_code = NGHTTP3_H3_NO_ERROR;
-  request_slots_.erase(stream_id);
+  if (auto it = request_slots_.find(stream_id); it != request_slots_.end()) {
+    count_request(it->second);
+    request_slots_.erase(it);
+  }
   std::erase(raw_streams_, stream_id);
   if (!h3_) return 0;
   auto rv = nghttp3_conn_close_stream(h3_.get(), stream_id, app_error_code);
@@ -898,10 +958,18 @@ RequestSlot& ServerConnection::slot_for(std::int64_t stream_id) {
 RequestSlot& ServerConnection::open_request_stream(std::int64_t stream_id) {
   auto& shared = host_.shared();
   RequestSlot slot;
+  const auto limit = options_.goaway_after_requests;
   if (shared.refuse_new_streams.load()) {
     slot.role = StreamRole::refused;
-    pending_refusals_.push_back(stream_id);  // reset after the read returns
+    pending_refusals_.emplace_back(stream_id, NGHTTP3_H3_REQUEST_REJECTED);  // reset after the read returns
     ++shared.streams_refused;
+  } else if (limit > 0 && static_cast<std::uint64_t>(stream_id) >= 4 * limit) {
+    slot.role = StreamRole::over_limit;
+    ++shared.streams_over_limit;
+    if (resetting_over_limit_) {
+      slot.reset_sent = true;
+      pending_refusals_.emplace_back(stream_id, NGHTTP3_H3_INTERNAL_ERROR);
+    }
   } else if (static_cast<std::uint64_t>(stream_id) >= shared.hold_from.load()) {
     slot.role = StreamRole::held;
     ++shared.streams_held;
@@ -915,7 +983,7 @@ RequestSlot& ServerConnection::open_request_stream(std::int64_t stream_id) {
 // stream window is never reopened.
 void ServerConnection::drop_unserved_data(std::size_t bytes) { ngtcp2_conn_extend_max_offset(quic_.get(), bytes); }
 
-void ServerConnection::refuse_stream(std::int64_t stream_id) {
+void ServerConnection::refuse_stream(std::int64_t stream_id, std::uint64_t code) {
   auto it = request_slots_.find(stream_id);
   if (it == request_slots_.end()) return;  // closed meanwhile
   if (auto rv = cancel_qpack(stream_id, it->second); rv != 0) {
@@ -923,7 +991,7 @@ void ServerConnection::refuse_stream(std::int64_t stream_id) {
     return;
   }
   // RESET_STREAM + STOP_SENDING. Only the id is used from here on: a close callback may drop the slot.
-  ngtcp2_conn_shutdown_stream(quic_.get(), 0, stream_id, NGHTTP3_H3_REQUEST_REJECTED);
+  ngtcp2_conn_shutdown_stream(quic_.get(), 0, stream_id, code);
 }
 
 // An unserved stream's HEADERS are never decoded: tell the peer's QPACK encoder (Stream Cancellation)
@@ -990,7 +1058,16 @@ int ServerConnection::on_h3_recv_header(std::int64_t stream_id, std::string name
 int ServerConnection::on_h3_end_headers(std::int64_t stream_id) {
   auto* stream = find_stream(stream_id);
   if (!stream) return 0;
-  ++host_.shared().requests_started;
+  if (auto it = request_slots_.find(stream_id); it != request_slots_.end()) count_request(it->second);
+  auto& shared = host_.shared();
+  if (options_.reject_first_per_path > 0 &&
+      shared.reject_request_for(stream->request.target, options_.reject_first_per_path)) {
+    stream->dispatched = true;  // never routed: nothing of it is processed
+    ++shared.requests_rejected;
+    pending_rejections_.push_back(stream_id);  // reset after the read returns
+    return 0;
+  }
+  ++shared.requests_started;
   stream->traits = route_traits(stream->request.target);
   if (stream->traits.before_body) {
     plan(*stream);  // now: the body that follows in this same read may be the route's (an upload)

@@ -58,10 +58,16 @@ struct ServerShared {
   std::atomic<std::uint64_t> hold_from{kHoldNothing};  // Server::hold_streams_from
   std::atomic<bool> refuse_new_streams{false};         // Server::refuse_new_streams
   std::atomic<std::uint64_t> connections_accepted{0}, requests_started{0}, peak_concurrent_streams{0},
-      streams_held{0}, streams_refused{0};
+      streams_held{0}, streams_refused{0}, requests_rejected{0}, streams_over_limit{0}, goaways_sent{0};
 
   // Raises peak_concurrent_streams to `open` if that is higher.
   void note_open_streams(std::uint64_t open) noexcept;
+  // ServerOptions::reject_first_per_path: counts one more request for `path`; true while the count is
+  // within the first `times`. Io thread only (every connection lives there).
+  bool reject_request_for(const std::string& path, std::uint32_t times);
+
+ private:
+  std::unordered_map<std::string, std::uint32_t> requests_per_path_;  // io thread only
 };
 
 // What a connection needs from the server that owns it. Called on the io thread only.
@@ -117,6 +123,8 @@ struct RequestStream {
 enum class StreamRole {
   served,   // handed to nghttp3 and routed
   held,     // Server::hold_streams_from: its data is dropped unseen, its window never reopens
+  over_limit,  // id >= 4 * ServerOptions::goaway_after_requests: held like `held`; in the reset modes it is
+               // reset with H3_INTERNAL_ERROR once the GOAWAY is out (at once if it opens after it)
   refused,  // Server::refuse_new_streams: reset with H3_REQUEST_REJECTED at once
 };
 
@@ -132,6 +140,8 @@ struct RawWrite {
 struct RequestSlot {
   StreamRole role = StreamRole::served;
   bool qpack_cancelled = false;  // held/refused: QPACK Stream Cancellation sent (its HEADERS are never decoded)
+  bool counted = false;          // served: counted towards goaway_after_requests (headers or early close)
+  bool reset_sent = false;       // over_limit: reset with H3_INTERNAL_ERROR already
 };
 
 class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
@@ -191,6 +201,10 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void maybe_close_when_idle();
   bool serving_requests() const;
   void send_goaway();        // the final GOAWAY (nghttp3 picks the id), at most once
+  void goaway_in_first_flight();     // ServerOptions::goaway_in_first_flight
+  void count_request(RequestSlot& slot);  // towards goaway_after_requests, once per served stream
+  void on_request_limit();           // goaway_after_requests reached: GOAWAY and the mode's ending
+  void reset_over_limit_streams();   // reset modes: every over_limit stream gets H3_INTERNAL_ERROR
   void final_goaway();       // send_goaway(), then close_when_idle() if close_after_goaway_
   void schedule_goaway(std::chrono::milliseconds delay);
 
@@ -226,7 +240,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   RequestSlot& slot_for(std::int64_t stream_id);  // the open stream's slot, opening it if new
   RequestSlot& open_request_stream(std::int64_t stream_id);
   void drop_unserved_data(std::size_t bytes);
-  void refuse_stream(std::int64_t stream_id);
+  void refuse_stream(std::int64_t stream_id, std::uint64_t code);
   int cancel_qpack(std::int64_t stream_id, RequestSlot& slot);  // 0 or an nghttp3 error
 
   // ---- C callback entry points (via Trampolines) ----
@@ -282,12 +296,19 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   std::vector<std::int64_t> pending_reset_checks_;  // /reset?after= streams that had data acked
   std::vector<AccessLogEntry> pending_log_;
   std::optional<std::uint64_t> pending_close_;      // /close: an H3 code to close the connection with
-  std::vector<std::int64_t> pending_refusals_;      // refused streams to reset
+  std::vector<std::pair<std::int64_t, std::uint64_t>> pending_refusals_;  // unserved streams to reset, with the code
+  std::vector<std::int64_t> pending_rejections_;    // reject_first_per_path: served streams to reset unprocessed
+  bool first_flight_goaway_pending_ = false;        // goaway_in_first_flight: HTTP/3 just started
+  bool request_limit_reached_ = false;              // goaway_after_requests: the N-th request arrived
+  bool resetting_over_limit_ = false;               // reset modes, after the GOAWAY: over_limit streams are reset
+  bool close_after_write_ = false;                  // reset_above_and_close_now: close once the GOAWAY is written
 
   bool notice_sent_ = false;        // GOAWAY(max id) sent; only before goaway_sent_
   bool goaway_sent_ = false;        // the final GOAWAY sent
   bool close_after_goaway_ = false;  // close_when_idle() once the final GOAWAY is out
   bool close_when_idle_ = false;
+  std::uint64_t idle_close_code_ = NGHTTP3_H3_NO_ERROR;  // what close_when_idle closes with
+  std::uint64_t requests_arrived_ = 0;  // served streams counted towards goaway_after_requests
   std::vector<std::string> cids_;
   std::vector<std::uint8_t> send_buffer_;
 
