@@ -253,7 +253,7 @@ void ConnectionImpl::fail_everything(const Error& reason) {
   for (auto& [id, call] : calls_) {
     Error failed = error;
     if (call.stream_id) failed.stream_id = static_cast<std::uint64_t>(*call.stream_id);
-    fail(call, failed);
+    fail(call, peer_failure(call, failed));
   }
   calls_.clear();
   waiting_.clear();

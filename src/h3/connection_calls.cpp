@@ -114,6 +114,10 @@ void ConnectionImpl::abandon(RequestId id, const Error& error) {
   if (it == calls_.end()) return;
   Call& call = it->second;
   Error failed = error;
+  if (call.stream_closed) {  // its failure is being judged (fail_after_batch), which also removes it
+    fail(call, failed);
+    return;
+  }
   if (call.stream_id) {
     failed.stream_id = static_cast<std::uint64_t>(*call.stream_id);
     if (!call.response_ended) session_->reset_stream(*call.stream_id, h3_code::request_cancelled);
@@ -289,10 +293,60 @@ Error ConnectionImpl::reset_error(std::int64_t stream_id, std::uint64_t code) co
   return error;
 }
 
+// RFC 9114 §5.2: a request on a stream at or above the peer's GOAWAY id was not processed, whatever code
+// its stream was then reset or the connection closed with (a server may reset such streams with
+// H3_INTERNAL_ERROR, then close with H3_EXCESSIVE_LOAD). A request never sent when the connection failed
+// was not processed either (a failed handshake keeps its own error).
+// Both fail `unprocessed` (transient: safe to retry elsewhere). A request whose response started was
+// processed, whatever the id.
+Error ConnectionImpl::peer_failure(const Call& call, const Error& error) const {
+  if (call.answered) return error;
+  if (call.stream_id && goaway_id_ && *call.stream_id >= *goaway_id_) {
+    Error refused(ErrorKind::goaway, ErrorClass::transient,
+                  fmt::format("server sent GOAWAY {}: request on stream {} not processed ({})", *goaway_id_,
+                              *call.stream_id, error.message()));
+    refused.unprocessed = true;
+    refused.goaway_id = static_cast<std::uint64_t>(*goaway_id_);
+    refused.stream_id = static_cast<std::uint64_t>(*call.stream_id);
+    refused.h3_code = error.h3_code;
+    refused.transport_code = error.transport_code;
+    return refused;
+  }
+  bool connection_failed = error.kind() == ErrorKind::transport_error || error.kind() == ErrorKind::goaway;
+  if (!call.stream_id && connection_failed && !error.unprocessed) {
+    Error unsent(error.kind(), ErrorClass::transient, fmt::format("{}; request not sent", error.message()));
+    unsent.h3_code = error.h3_code;
+    unsent.transport_code = error.transport_code;
+    unsent.goaway_id = error.goaway_id;
+    unsent.handshake_failure = error.handshake_failure;
+    unsent.unprocessed = true;
+    return unsent;
+  }
+  return error;
+}
+
+// A reset (or a stream's end) is judged once the receive batch that carried it is over: the GOAWAY that
+// decides it may come later in the same batch (RESET_STREAM frames go before stream data in a packet).
+// on_goaway records the id at once, inside the batch; this runs after it. A call whose stream closed
+// leaves here.
+void ConnectionImpl::fail_after_batch(RequestId id, Error error) {
+  asio::post(executor_, [self = std::static_pointer_cast<ConnectionImpl>(shared_from_this()), id,
+                         error = std::move(error)] {
+    auto it = self->calls_.find(id);
+    if (it == self->calls_.end()) return;  // failed with the connection meanwhile (judged the same way)
+    Call& call = it->second;
+    self->fail(call, self->peer_failure(call, error));
+    if (!call.stream_closed) return;
+    self->calls_.erase(it);
+    self->notify_observer([](ConnectionObserver& o, Connection& c) { o.on_stream_done(c); });
+    self->close_if_drained();
+  });
+}
+
 void ConnectionImpl::on_stream_reset(std::int64_t stream_id, std::uint64_t code) {
   Call* call = call_on_stream(stream_id);
   if (call == nullptr || call->response_ended) return;  // a reset after a complete response changes nothing
-  fail(*call, reset_error(stream_id, code));
+  fail_after_batch(call->id, reset_error(stream_id, code));
 }
 
 void ConnectionImpl::on_stream_malformed(std::int64_t stream_id, std::uint64_t code) {
@@ -326,18 +380,18 @@ void ConnectionImpl::on_stream_stop_sending(std::int64_t, std::uint64_t) {
 // leaves; its slot is free.
 void ConnectionImpl::on_stream_closed(std::int64_t stream_id, std::optional<std::uint64_t> code) {
   Call* call = call_on_stream(stream_id);
-  if (call != nullptr) {
-    if (!call->response_ended) {
-      Error error = code ? reset_error(stream_id, *code)
-                         : Error(ErrorKind::protocol_error, ErrorClass::unrecoverable,
-                                 fmt::format("stream {} ended before its response was complete", stream_id));
-      error.stream_id = static_cast<std::uint64_t>(stream_id);
-      fail(*call, error);
-    }
+  if (streams_.erase(stream_id) > 0 && streams_.empty()) transport_->set_keep_alive(false);
+  if (call != nullptr && !call->response_ended) {
+    Error error = code ? reset_error(stream_id, *code)
+                       : Error(ErrorKind::protocol_error, ErrorClass::unrecoverable,
+                               fmt::format("stream {} ended before its response was complete", stream_id));
+    error.stream_id = static_cast<std::uint64_t>(stream_id);
+    call->stream_closed = true;
+    fail_after_batch(call->id, std::move(error));  // the call leaves there
+  } else if (call != nullptr) {
     calls_.erase(call->id);
     notify_observer([](ConnectionObserver& o, Connection& c) { o.on_stream_done(c); });
   }
-  if (streams_.erase(stream_id) > 0 && streams_.empty()) transport_->set_keep_alive(false);
   close_if_drained();
 }
 

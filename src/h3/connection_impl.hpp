@@ -4,7 +4,11 @@
 //
 // Invariants:
 //  - every request lives in `calls_` from acceptance until it is answered and its stream (if any) closed;
-//  - a call without a stream is in `waiting_` (arrival order); a call with a stream is in `streams_`;
+//  - a call without a stream is in `waiting_` (arrival order); a call with an open stream is in `streams_`;
+//    a call whose stream closed before its response ended stays in `calls_` (stream_closed) until its
+//    failure is judged after the receive batch (fail_after_batch), then leaves;
+//  - the peer's resets and close are judged with every GOAWAY of their receive batch known: a request on a
+//    stream at or above the GOAWAY id, or never sent, fails `unprocessed` whatever the code (peer_failure);
 //  - a handler is used once (`Call::answered`); after that, failures go to the streaming body reader;
 //  - user code (handlers, observer, telemetry) only ever runs from a posted function.
 
@@ -66,6 +70,7 @@ class ConnectionImpl final : public Connection,
     bool answered = false;
     bool response_ended = false;           // END_STREAM of a complete response was received
     bool body_done = false;                // streaming: the reader reported the end or an error
+    bool stream_closed = false;            // its stream closed before the response ended (see fail_after_batch)
     std::uint64_t bytes_received = 0;      // response body bytes (telemetry)
     std::chrono::steady_clock::time_point started;
   };
@@ -113,6 +118,8 @@ class ConnectionImpl final : public Connection,
   void fail(Call& call, const Error& error);
   void abandon(RequestId id, const Error& error);
   Error reset_error(std::int64_t stream_id, std::uint64_t code) const;
+  Error peer_failure(const Call& call, const Error& error) const;
+  void fail_after_batch(RequestId id, Error error);
   void apply_goaway();
   Call* call_on_stream(std::int64_t stream_id);
   std::unique_ptr<asio::steady_timer> arm_deadline(RequestId id, std::chrono::milliseconds timeout);

@@ -141,3 +141,63 @@ TEST_F(ConnectionTest, GoawayInTheFirstFlightDrainsAnIdleConnection) {
 
 }  // namespace
 }  // namespace quiver::test
+
+namespace quiver::test {
+namespace {
+
+// ---- GOAWAY, then resets with H3_INTERNAL_ERROR and a close with H3_EXCESSIVE_LOAD ------------------
+
+// The resets arrive in the batch that carries the GOAWAY (before it, in the same packet): they are judged
+// with its id known, so the requests above it fail unprocessed, not as H3_INTERNAL_ERROR resets.
+TEST_F(ConnectionTest, StreamsResetAboveTheGoawayIdFailUnprocessedWhateverTheCode) {
+  auto options = test_server_options();
+  options.goaway_after_requests = 1;
+  options.goaway_after_requests_mode = server::GoawayAfterRequests::reset_above;
+  start_server(options);
+  connect();
+  ASSERT_TRUE(wait_connected());
+  Replies replies;
+  connection_->request(get("/delay/200"), replies.slot(0));
+  for (int i = 1; i < 4; ++i) connection_->request(get("/bytes/10"), replies.slot(i));
+  ASSERT_TRUE(run_until(io_, [&] { return replies.all_received(); })) << connection_->debug_string();
+  ASSERT_TRUE(*replies.slots[0]) << replies.slots[0]->error().to_string();  // below the id: served
+  for (int i = 1; i < 4; ++i) {
+    expect_unprocessed(*replies.slots[i], 4u * i);
+    EXPECT_EQ(replies.slots[i]->error().kind(), ErrorKind::goaway) << replies.slots[i]->error().to_string();
+    EXPECT_EQ(replies.slots[i]->error().goaway_id, 4u);
+  }
+  // The request below the id done, the connection ends (the client drains and closes it, or the server
+  // sheds it with H3_EXCESSIVE_LOAD, whichever comes first).
+  ASSERT_TRUE(run_until(io_, [&] { return observer_.closed == 1; })) << connection_->debug_string();
+  EXPECT_EQ(server_->stats().requests_started, 1u);
+}
+
+// Resets, GOAWAY and CONNECTION_CLOSE(H3_EXCESSIVE_LOAD) in one batch: the requests above the id fail
+// unprocessed; the one below it was being processed, so it fails as a transport error (not retryable).
+TEST_F(ConnectionTest, CloseWithExcessiveLoadAfterGoawayFailsOnlyTheRequestsBelowTheIdAsProcessed) {
+  auto options = test_server_options();
+  options.goaway_after_requests = 1;
+  options.goaway_after_requests_mode = server::GoawayAfterRequests::reset_above_and_close_now;
+  start_server(options);
+  connect();
+  ASSERT_TRUE(wait_connected());
+  Replies replies;
+  connection_->request(get("/delay/5000"), replies.slot(0));
+  for (int i = 1; i < 4; ++i) connection_->request(get("/bytes/10"), replies.slot(i));
+  ASSERT_TRUE(run_until(io_, [&] { return replies.all_received(); })) << connection_->debug_string();
+  ASSERT_FALSE(*replies.slots[0]);
+  const Error& processed = replies.slots[0]->error();
+  EXPECT_EQ(processed.kind(), ErrorKind::transport_error) << processed.to_string();
+  EXPECT_EQ(processed.error_class(), ErrorClass::unrecoverable) << processed.to_string();
+  EXPECT_FALSE(processed.unprocessed) << processed.to_string();
+  EXPECT_EQ(processed.h3_code, h3_code::excessive_load) << processed.to_string();
+  for (int i = 1; i < 4; ++i) {
+    expect_unprocessed(*replies.slots[i], 4u * i);
+    EXPECT_EQ(replies.slots[i]->error().kind(), ErrorKind::goaway) << replies.slots[i]->error().to_string();
+  }
+  ASSERT_TRUE(run_until(io_, [&] { return observer_.closed == 1; }));
+  EXPECT_EQ(server_->stats().requests_started, 1u);
+}
+
+}  // namespace
+}  // namespace quiver::test
