@@ -146,7 +146,7 @@ bool OriginPool::only_refusers_remain(const PendingRequest& pending) const {
 }
 
 bool OriginPool::has_refused(const PendingRequest& pending, ConnectionSerial connection) {
-  return std::ranges::any_of(pending.refusals, [&](const Refusal& refusal) { return refusal.connection == connection; });
+  return std::ranges::find(pending.refusals, connection, &Refusal::connection) != pending.refusals.end();
 }
 
 // The first send starts the request's deadline (its timeout); a retry is sent with what is left of it.

@@ -31,7 +31,7 @@
 // out credit in that order; a request that may not use any connection with credit right now (every such
 // connection refused it, or it is backing off) is passed over without losing its place.
 //
-// Refusals (see on_refusal()): a request refused unprocessed is sent again, up to
+// Refusals (see on_reply() and retry()): a request refused unprocessed is sent again, up to
 // PoolOptions::max_refusal_retries times and within its deadline (its timeout counted from its first
 // send; each retry is sent with what is left of it). A retry never goes to a connection that refused that
 // request while any connection that did not refuse it is connected or connecting, or one may be opened;
