@@ -53,6 +53,13 @@ Error rejected_reset() {
   return error;
 }
 
+// As the worker reports an ICMP port unreachable to its Initial.
+Error connection_refused() {
+  Error error(ErrorKind::connection_refused, "connection to https://example.test:443 refused");
+  error.handshake_failure = HandshakeFailure::refused;
+  return error;
+}
+
 Error handshake_failure() {
   Error error(ErrorKind::handshake_failed, "handshake with https://example.test:443 failed: refused");
   error.handshake_failure = HandshakeFailure::refused;
@@ -439,14 +446,14 @@ TEST_F(OriginPoolTest, RefusedHandshakeOfTheLastConnectingConnectionFailsWaiting
   auto second = send("/2");
   settle();
   ASSERT_EQ(connections_created(), 2u);
-  connection(0).close_with(handshake_failure());
+  connection(0).close_with(connection_refused());
   settle();
   EXPECT_FALSE(first->answered()) << "the other connection may still connect";
-  connection(1).close_with(handshake_failure());
+  connection(1).close_with(connection_refused());
   settle();
   for (const auto& outcome : {first, second}) {
     ASSERT_EQ(outcome->calls, 1);
-    EXPECT_EQ(outcome->error_kind(), ErrorKind::handshake_failed);
+    EXPECT_EQ(outcome->error_kind(), ErrorKind::connection_refused);
     EXPECT_EQ(outcome->error().handshake_failure, HandshakeFailure::refused);
   }
   EXPECT_EQ(clock->pending(), 0u) << "no checkout deadline left running";
@@ -463,10 +470,10 @@ TEST_F(OriginPoolTest, RefusedHandshakeOfTheReplacementFailsARetriedRequestAtOnc
   connection(0).begin_draining();
   settle();
   ASSERT_EQ(connections_created(), 2u);
-  connection(1).close_with(handshake_failure());
+  connection(1).close_with(connection_refused());
   settle();
   ASSERT_EQ(outcome->calls, 1);
-  EXPECT_EQ(outcome->error_kind(), ErrorKind::handshake_failed);
+  EXPECT_EQ(outcome->error_kind(), ErrorKind::connection_refused);
   EXPECT_EQ(outcome->error().handshake_failure, HandshakeFailure::refused);
   EXPECT_EQ(connections_created(), 2u);
 }
