@@ -81,10 +81,6 @@ struct PoolOptions {
   // counted from its first send) and never again to a connection that refused it while another one may
   // take it. See docs/pool.md, "Transparent retries". 0 = report the first refusal to the caller.
   int max_refusal_retries = 10;
-  // Transparent retries of failures that are not refusals. The pool knows of no such failure that is safe
-  // to retry (one that may have been processed is never retried), so this has no effect; refusals have
-  // their own budget above. Kept so that code setting it still compiles.
-  int max_retries = 1;
 };
 
 }  // namespace quiver
