@@ -124,6 +124,39 @@ TEST_F(StreamingTest, PendingReadOnASilentServerGetsIdleTimeout) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
 }
 
+// The idle timeout counts from the last activity, not from the headers: a body whose chunks keep coming
+// (100 ms apart) outlives several timeouts (300 ms) and succeeds.
+TEST_F(StreamingTest, ABodyKeptBusyPastTheIdleTimeoutSucceeds) {
+  start_server();
+  auto options = test_client_options();
+  options.stream_idle_timeout = 300ms;
+  connect(options);
+  auto started = std::chrono::steady_clock::now();
+  auto head = open_stream(get("/stream/12?size=100&delay_ms=100"));
+  ASSERT_TRUE(head) << head.error().to_string();
+  auto body = read_all(*head->body);
+  ASSERT_TRUE(body) << body.error().to_string();
+  EXPECT_EQ(*body, deterministic_bytes(0, 1200));
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 900ms);  // the body lasted 3 idle timeouts
+}
+
+// 0 disables the idle timeout: neither a server pausing 600 ms nor a consumer not reading for 600 ms
+// fails the body.
+TEST_F(StreamingTest, ZeroIdleTimeoutNeverFires) {
+  start_server();
+  auto options = test_client_options();
+  options.stream_idle_timeout = std::chrono::milliseconds(0);
+  connect(options);
+  auto head = open_stream(get("/stream/3?size=10&delay_ms=600"));
+  ASSERT_TRUE(head) << head.error().to_string();
+  auto first = read(*head->body);
+  ASSERT_TRUE(first && *first) << (first ? "end" : first.error().to_string());
+  run_until(io_, [] { return false; }, 600ms);  // the consumer does not read either
+  auto rest = read_all(*head->body);
+  ASSERT_TRUE(rest) << rest.error().to_string();
+  EXPECT_EQ(**first + *rest, deterministic_bytes(0, 30));
+}
+
 TEST_F(StreamingTest, BufferReadsGetEveryByteInOrder) {
   start_server();
   connect();
