@@ -41,10 +41,10 @@ class StreamingTest : public ConnectionTest {
 TEST_F(StreamingTest, HeadersArriveBeforeTheBodyThenChunksThenEnd) {
   start_server();
   connect();
-  auto started = std::chrono::steady_clock::now();
-  auto head = open_stream(get("/stream/4?size=1000&delay_ms=150"));
+  auto head = open_stream(get("/stream/4?size=1000&delay_ms=300"));
   ASSERT_TRUE(head) << head.error().to_string();
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 400ms);  // the body takes >= 450 ms
+  // The headers are handed over before the body is all there (its last chunk comes >= 900 ms later).
+  EXPECT_LT(head->body->buffered_bytes(), 4000u);
   EXPECT_EQ(head->status, 200);
   auto body = read_all(*head->body);
   ASSERT_TRUE(body) << body.error().to_string();
@@ -84,8 +84,9 @@ TEST_F(StreamingTest, UnreadBodyStaysWithinTheStreamWindow) {
   connect(options);
   auto head = open_stream(get("/bytes/8000000"));
   ASSERT_TRUE(head);
-  run_until(io_, [] { return false; }, 300ms);  // the consumer does not read
-  EXPECT_GT(head->body->buffered_bytes(), 0u);
+  // The consumer does not read: bytes arrive up to the window, and no further.
+  ASSERT_TRUE(run_until(io_, [&] { return head->body->buffered_bytes() > 0; }));
+  run_until(io_, [] { return false; }, 300ms);
   EXPECT_LE(head->body->buffered_bytes(), options.stream_window);
   auto body = read_all(*head->body);  // then reads everything: the sender resumes
   ASSERT_TRUE(body) << body.error().to_string();
@@ -104,7 +105,7 @@ TEST_F(StreamingTest, IdleConsumerGetsIdleTimeoutOnItsNextRead) {
   auto chunk = read(*head->body);
   ASSERT_FALSE(chunk);
   EXPECT_EQ(chunk.error().kind(), ErrorKind::idle_timeout);
-  ASSERT_TRUE(run_until(io_, [&] { return observer_.done == 1; }, 3s));  // the slot is released
+  ASSERT_TRUE(run_until(io_, [&] { return observer_.done == 1; }));  // the slot is released
   EXPECT_TRUE(fetch(get("/bytes/10")));
 }
 
@@ -118,10 +119,10 @@ TEST_F(StreamingTest, PendingReadOnASilentServerGetsIdleTimeout) {
   auto first = read(*head->body);
   ASSERT_TRUE(first && *first);
   auto started = std::chrono::steady_clock::now();
-  auto second = read(*head->body, 1 << 20, 3s);
-  ASSERT_FALSE(second);
+  auto second = read(*head->body, 1 << 20, 10s);
+  ASSERT_FALSE(second) << "the second chunk (5 s later) came first";
   EXPECT_EQ(second.error().kind(), ErrorKind::idle_timeout);
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 4s);  // well before the server's 5 s pause ends
 }
 
 // The idle timeout counts from the last activity, not from the headers: a body whose chunks keep coming
@@ -163,7 +164,7 @@ TEST_F(StreamingTest, BufferReadsGetEveryByteInOrder) {
   auto head = open_stream(get("/bytes/300000"));
   ASSERT_TRUE(head) << head.error().to_string();
   // Half waits for bytes already buffered, half is read while it arrives (copied straight in).
-  ASSERT_TRUE(run_until(io_, [&] { return head->body->buffered_bytes() >= 20000; }, 3s));
+  ASSERT_TRUE(run_until(io_, [&] { return head->body->buffered_bytes() >= 20000; }));
   std::string body;
   std::vector<char> buffer(7000);
   for (;;) {
@@ -214,7 +215,7 @@ TEST_F(StreamingTest, BodiesReadAfterTheirStreamClosedGiveTheConnectionWindowBac
     auto head = open_stream(get(fmt::format("/bytes/{}", size)));
     ASSERT_TRUE(head) << "request " << i << ": " << head.error().to_string();
     const int done_before = observer_.done;
-    ASSERT_TRUE(run_until(io_, [&] { return observer_.done > done_before; }, 3s))
+    ASSERT_TRUE(run_until(io_, [&] { return observer_.done > done_before; }))
         << "request " << i << ": the stream did not close";
     ASSERT_EQ(head->body->buffered_bytes(), size);  // all of it arrived before the first read
     auto body = read_all(*head->body);
@@ -230,7 +231,7 @@ TEST_F(StreamingTest, AbandonedBodiesGiveTheConnectionWindowBack) {
     auto head = open_stream(get("/bytes/1000000"));
     ASSERT_TRUE(head) << "request " << i << ": " << head.error().to_string();
     // Most of a stream window arrives unread (the window also counts HTTP/3 framing).
-    ASSERT_TRUE(run_until(io_, [&] { return head->body->buffered_bytes() >= 60 * 1024; }, 3s))
+    ASSERT_TRUE(run_until(io_, [&] { return head->body->buffered_bytes() >= 60 * 1024; }))
         << "request " << i << ": only " << head->body->buffered_bytes() << " bytes arrived";
     if (i % 2 == 0) head->body->cancel();  // cancelled, or just dropped
   }
@@ -257,7 +258,7 @@ TEST_F(StreamingTest, DroppingTheReaderResetsOnlyThatStream) {
       if (entry.path == "/bytes/5000000") return true;
     }
     return false;
-  }, 3s));
+  }));
   for (auto& entry : access_log_.entries()) {
     if (entry.path == "/bytes/5000000") {
       EXPECT_EQ(entry.app_error_code, h3_code::request_cancelled);
@@ -337,15 +338,15 @@ TEST_F(StreamingTest, CancelFailsTheRequestAtOnceAndResetsItsStream) {
   ASSERT_TRUE(wait_connected());
   std::optional<Result<Response>> reply;
   auto id = connection_->request(get("/delay/3000"), [&](Result<Response> r) { reply = std::move(r); });
-  run_until(io_, [] { return false; }, 50ms);
-  auto cancelled_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(run_until(io_, [&] { return server_->stats().requests_started == 1; }));  // in flight there
   connection_->cancel(id);
-  ASSERT_TRUE(run_until(io_, [&] { return reply.has_value(); }, 1s));
-  EXPECT_LT(std::chrono::steady_clock::now() - cancelled_at, 200ms);
+  io_.restart();
+  io_.poll();  // the answer is posted by cancel() itself: no network round trip
+  ASSERT_TRUE(reply.has_value()) << "cancel() did not answer at once";
   ASSERT_FALSE(*reply);
   EXPECT_EQ(reply->error().kind(), ErrorKind::cancelled);
-  ASSERT_TRUE(run_until(io_, [&] { return observer_.done == 1; }, 3s));
-  ASSERT_TRUE(run_until(io_, [&] { return !access_log_.entries().empty(); }, 3s));
+  ASSERT_TRUE(run_until(io_, [&] { return observer_.done == 1; }));
+  ASSERT_TRUE(run_until(io_, [&] { return !access_log_.entries().empty(); }));
   EXPECT_EQ(access_log_.entries()[0].app_error_code, h3_code::request_cancelled);
 }
 
@@ -359,7 +360,7 @@ TEST_F(StreamingTest, CancelWhileConnectingNeverSendsTheRequest) {
   ASSERT_TRUE(run_until(io_, [&] { return cancelled && kept; }));
   EXPECT_EQ(cancelled->error().kind(), ErrorKind::cancelled);
   EXPECT_TRUE(*kept);
-  ASSERT_TRUE(run_until(io_, [&] { return !access_log_.entries().empty(); }, 3s));
+  ASSERT_TRUE(run_until(io_, [&] { return !access_log_.entries().empty(); }));
   run_until(io_, [] { return false; }, 50ms);  // nothing else may arrive
   auto log = access_log_.entries();
   ASSERT_EQ(log.size(), 1u);
