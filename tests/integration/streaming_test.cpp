@@ -350,6 +350,62 @@ TEST_F(StreamingTest, CancelFailsTheRequestAtOnceAndResetsItsStream) {
   EXPECT_EQ(access_log_.entries()[0].app_error_code, h3_code::request_cancelled);
 }
 
+// A response complete before the upload ended (the server answered at the headers and keeps reading):
+// cancel() then stops the upload (the stream is reset) instead of letting it run for ever.
+TEST_F(StreamingTest, CancelAfterTheResponseStopsTheUpload) {
+  start_server();
+  connect();
+  ASSERT_TRUE(wait_connected());
+  std::size_t pulls = 0;
+  auto endless = [&pulls]() -> std::optional<std::string> {
+    ++pulls;
+    return std::string(16 * 1024, 'u');
+  };
+  Request request = get("/status/200?early=1&keep_reading=1");
+  request.method = "POST";
+  request.body = RequestBody::from_producer(endless);
+  std::optional<Result<Response>> reply;
+  auto id = connection_->request(std::move(request), [&](Result<Response> r) { reply = std::move(r); });
+  ASSERT_TRUE(run_until(io_, [&] { return reply.has_value(); }));
+  ASSERT_TRUE(*reply) << reply->error().to_string();
+  EXPECT_EQ((*reply)->status, 200);
+  const auto pulls_at_answer = pulls;
+  ASSERT_TRUE(run_until(io_, [&] { return pulls > pulls_at_answer + 4; })) << "the upload is not running";
+  EXPECT_EQ(observer_.done, 0);
+  connection_->cancel(id);
+  ASSERT_TRUE(run_until(io_, [&] { return observer_.done == 1; })) << "the upload still runs";
+  const auto pulls_at_close = pulls;
+  run_until(io_, [] { return false; }, 100ms);
+  EXPECT_EQ(pulls, pulls_at_close) << "the producer is still pulled";
+  EXPECT_EQ(connection_->requests_in_flight(), 0u);
+  EXPECT_TRUE(fetch(get("/bytes/10")));  // the connection is unharmed
+}
+
+// The same through a streamed response: the body read to its end, then the reader cancelled.
+TEST_F(StreamingTest, CancellingTheReaderAfterTheBodyEndedStopsTheUpload) {
+  start_server();
+  connect();
+  ASSERT_TRUE(wait_connected());
+  std::size_t pulls = 0;
+  auto endless = [&pulls]() -> std::optional<std::string> {
+    ++pulls;
+    return std::string(16 * 1024, 'u');
+  };
+  Request request = get("/status/200?early=1&keep_reading=1");
+  request.method = "POST";
+  request.body = RequestBody::from_producer(endless);
+  auto head = open_stream(std::move(request));
+  ASSERT_TRUE(head) << head.error().to_string();
+  auto body = read_all(*head->body);
+  ASSERT_TRUE(body) << body.error().to_string();
+  EXPECT_EQ(*body, "status 200\n");
+  const auto pulls_at_end = pulls;
+  ASSERT_TRUE(run_until(io_, [&] { return pulls > pulls_at_end + 4; })) << "the upload is not running";
+  head->body->cancel();
+  ASSERT_TRUE(run_until(io_, [&] { return observer_.done == 1; })) << "the upload still runs";
+  EXPECT_EQ(connection_->requests_in_flight(), 0u);
+}
+
 TEST_F(StreamingTest, CancelWhileConnectingNeverSendsTheRequest) {
   start_server();
   connect();
