@@ -106,6 +106,12 @@ std::unique_ptr<asio::steady_timer> ConnectionImpl::arm_deadline(RequestId id, s
   return timer;
 }
 
+// A request given up on keeps its stream only if nothing is left to do on it: the response ended and our
+// upload ended too. An upload still running after a complete response is stopped as well.
+bool ConnectionImpl::needs_reset(const Call& call) const {
+  return call.stream_id && (!call.response_ended || session_->uploading(*call.stream_id));
+}
+
 // Gives up on one request with `error`: a waiting one is dropped; one on a stream has the stream reset
 // with H3_REQUEST_CANCELLED (the call leaves when the stream closes). Its handler, or its body reader,
 // gets `error` now, and nothing after.
@@ -120,7 +126,7 @@ void ConnectionImpl::abandon(RequestId id, const Error& error) {
   }
   if (call.stream_id) {
     failed.stream_id = static_cast<std::uint64_t>(*call.stream_id);
-    if (!call.response_ended) session_->reset_stream(*call.stream_id, h3_code::request_cancelled);
+    if (needs_reset(call)) session_->reset_stream(*call.stream_id, h3_code::request_cancelled);
     fail(call, failed);
     return;
   }
@@ -224,7 +230,7 @@ void ConnectionImpl::on_body_abandoned(RequestId id) {
   auto it = calls_.find(id);
   if (it == calls_.end() || !it->second.stream_id) return;
   it->second.body_done = true;
-  if (!it->second.response_ended) session_->reset_stream(*it->second.stream_id, h3_code::request_cancelled);
+  if (needs_reset(it->second)) session_->reset_stream(*it->second.stream_id, h3_code::request_cancelled);
 }
 
 void ConnectionImpl::on_body_finished(RequestId id, const std::optional<Error>&) {

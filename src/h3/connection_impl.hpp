@@ -117,6 +117,7 @@ class ConnectionImpl final : public Connection,
   void answer_headers(Call& call);
   void fail(Call& call, const Error& error);
   void abandon(RequestId id, const Error& error);
+  bool needs_reset(const Call& call) const;
   Error reset_error(std::int64_t stream_id, std::uint64_t code) const;
   Error peer_failure(const Call& call, const Error& error) const;
   void fail_after_batch(RequestId id, Error error);

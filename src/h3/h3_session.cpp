@@ -337,6 +337,13 @@ void H3Session::reset_stream(std::int64_t stream_id, std::uint64_t h3_code) {
   transport_.shutdown_stream(stream_id, h3_code);
 }
 
+bool H3Session::uploading(std::int64_t stream_id) {
+  Stream* stream = find(stream_id);
+  if (stream == nullptr || stream->write_shut) return false;
+  if (stream->source) return !stream->source_done || !stream->unsent.empty();
+  return stream->bytes_offset < stream->bytes.size();
+}
+
 H3Session::Stream* H3Session::find(std::int64_t stream_id) {
   auto it = streams_.find(stream_id);
   return it == streams_.end() ? nullptr : &it->second;

@@ -82,6 +82,9 @@ class H3Session final : public quic::StreamApplication {
   void consume(std::int64_t stream_id, std::size_t bytes);
   // Abandons a request: RESET_STREAM + STOP_SENDING with `h3_code`.
   void reset_stream(std::int64_t stream_id, std::uint64_t h3_code);
+  // Whether the request body of `stream_id` is still being sent: some of it not yet handed to nghttp3,
+  // and the upload neither stopped by the peer nor reset by us. (A complete response does not end it.)
+  bool uploading(std::int64_t stream_id);
 
   // quic::StreamApplication
   bool on_stream_data(std::int64_t stream_id, std::span<const std::uint8_t> data, bool fin) override;
