@@ -2,6 +2,8 @@
 // A request body: nothing, bytes in memory, a file read lazily, or a producer of chunks of unknown total
 // length. Bytes and files can be sent again (a transparent retry); a producer is one-shot.
 
+#include "quiver/config.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <memory>

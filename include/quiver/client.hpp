@@ -13,6 +13,8 @@
 // honour Asio cancellation slots (asio::bind_cancellation_slot, asio::experimental::..., co_spawn).
 // The blocking calls refuse to run on one of the client's io threads, where they would deadlock.
 
+#include "quiver/config.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <functional>

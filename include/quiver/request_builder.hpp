@@ -8,6 +8,8 @@
 //
 // The URL is parsed when the request is built; a bad URL becomes an invalid_url error there.
 
+#include "quiver/config.hpp"
+
 #include <chrono>
 #include <string>
 

@@ -26,6 +26,7 @@ ErrorClass usual_class(ErrorKind kind) noexcept {
     case ErrorKind::protocol_error:
     case ErrorKind::io_error:
     case ErrorKind::headers_too_large:
+    case ErrorKind::shut_down:
       return ErrorClass::unrecoverable;
   }
   return ErrorClass::unrecoverable;
@@ -59,6 +60,7 @@ std::string_view to_string(ErrorKind kind) noexcept {
     case ErrorKind::protocol_error: return "protocol_error";
     case ErrorKind::io_error: return "io_error";
     case ErrorKind::headers_too_large: return "headers_too_large";
+    case ErrorKind::shut_down: return "shut_down";
   }
   return "unknown";
 }
