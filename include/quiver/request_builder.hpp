@@ -40,6 +40,12 @@ class RequestBuilder {
   RequestBuilder&& body_from_producer(RequestBody::Producer producer) && {
     return std::move(body_from_producer(std::move(producer)));
   }
+  RequestBuilder& body_from_async_producer(RequestBody::AsyncProducer producer) & {
+    return body(RequestBody::from_async_producer(std::move(producer)));
+  }
+  RequestBuilder&& body_from_async_producer(RequestBody::AsyncProducer producer) && {
+    return std::move(body_from_async_producer(std::move(producer)));
+  }
   RequestBuilder& timeout(std::chrono::milliseconds limit) & {
     timeout_ = limit;
     return *this;
