@@ -461,8 +461,9 @@ void ResponseStream::read_chunk(std::size_t max_bytes, detail::ChunkCompletion c
   core_->client->run_or_refuse(
       core_->executor,
       [core = core_, max_bytes, shared] {
-        core->body->async_read(max_bytes, [core, shared](Result<std::optional<std::string>> chunk) {
-          if (chunk && !*chunk) core->note_end();
+        // weak: the reader holds this handler, and dropping the stream must still release the reader
+        core->body->async_read(max_bytes, [weak = std::weak_ptr(core), shared](Result<std::optional<std::string>> chunk) {
+          if (auto core = weak.lock(); core && chunk && !*chunk) core->note_end();
           (*shared)(std::move(chunk));
         });
       },
@@ -475,8 +476,8 @@ void ResponseStream::read_some(std::span<char> buffer, detail::ReadCompletion co
   core_->client->run_or_refuse(
       core_->executor,
       [core = core_, buffer, shared] {
-        core->body->async_read_some(buffer, [core, shared](Result<std::size_t> read) {
-          if (read && *read == 0) core->note_end();
+        core->body->async_read_some(buffer, [weak = std::weak_ptr(core), shared](Result<std::size_t> read) {
+          if (auto core = weak.lock(); core && read && *read == 0) core->note_end();
           (*shared)(read);
         });
       },
