@@ -164,6 +164,28 @@ TEST_F(LifetimeTest, RequestsRacingShutdownAreAllAnswered) {
   }
 }
 
+// A request made while another thread runs shutdown(), whose hop to the io thread is queued behind a
+// busy handler: shutdown() stops waiting for the drain at its deadline, and the request is still
+// answered once the io thread gets to it (the io threads used to be stopped then, dropping it).
+TEST_F(LifetimeTest, ARequestQueuedBehindABusyIoThreadDuringShutdownIsAnswered) {
+  Client client(client_options());
+  ASSERT_TRUE(client.request(request("/bytes/1")));
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  asio::post(client.executor(), [released] { released.wait_for(kBound); });  // the io thread is busy
+  std::promise<Result<Response>> reply;
+  client.async_request(request("/bytes/1"), [&](Result<Response> result) { reply.set_value(std::move(result)); });
+  std::thread shutting_down([&] { client.shutdown(100ms); });
+  std::this_thread::sleep_for(1500ms);  // shutdown() gives up on the drain after 100 + 500 ms
+  release.set_value();
+  shutting_down.join();
+  auto future = reply.get_future();
+  ASSERT_EQ(future.wait_for(kBound), std::future_status::ready);
+  auto result = future.get();
+  EXPECT_TRUE(result || result.error().kind() == ErrorKind::shut_down || result.error().kind() == ErrorKind::goaway)
+      << result.error().to_string();
+}
+
 // After shutdown() a request fails with shut_down, and a plain callback (no executor of its own) is
 // still called: the io threads run until the destructor.
 TEST_F(LifetimeTest, AsyncRequestAfterShutdownCallsAPlainCallback) {
