@@ -124,6 +124,10 @@ class ConnectionImpl final : public Connection,
   void apply_goaway();
   Call* call_on_stream(std::int64_t stream_id);
   std::unique_ptr<asio::steady_timer> arm_deadline(RequestId id, std::chrono::milliseconds timeout);
+  // Streamed request bodies (connection_calls.cpp)
+  void pull_body(std::int64_t stream_id);
+  RequestBody::ChunkCallback body_chunk_delivery(std::int64_t stream_id);
+  void fail_body(std::int64_t stream_id, const Error& error);
 
   asio::any_io_executor executor_;
   Origin origin_;
