@@ -90,6 +90,7 @@ void ConnectionImpl::on_resolved(const asio::ip::udp::endpoint& peer) {
     return;
   }
   transport_->set_application(session_.get());
+  answers_->hold_writes_of(transport_->write_holds());
   auto connected = transport_->connect(peer, std::move(*tls_context),
                                        shared_from_this());
   if (!connected) fail_everything(handshake_error(connected.error()));

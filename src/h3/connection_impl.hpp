@@ -79,9 +79,6 @@ class ConnectionImpl final : public Connection,
   void on_handshake_completed() override;
   void on_stream_credit() override;
   void on_transport_closed(Error reason) override;
-  // Several answers queued: their handlers' follow-ups share one packet. A single exchange's ACK goes
-  // at once instead, so the peer retires its stream while our caller works (measured: 10% faster).
-  bool answers_pending() const override { return answers_->pending() > 1; }
   // SessionEvents (inside library callbacks: record, answer by posting, never run user code)
   void on_response_headers(std::int64_t stream_id, int status, Headers headers) override;
   void on_response_data(std::int64_t stream_id, std::span<const std::uint8_t> data) override;
@@ -149,7 +146,7 @@ class ConnectionImpl final : public Connection,
   std::unordered_map<std::int64_t, RequestId> streams_;  // calls with an open stream
   // Storage for streamed bodies waiting for their reader; shared with the readers, which may outlive us.
   std::shared_ptr<BlockPool> body_blocks_ = std::make_shared<BlockPool>();
-  // Answers posted to callers and readers, not yet run; the transport's write waits behind them.
+  // Posts answers to callers and readers; each holds the transport's write until it has run.
   std::shared_ptr<PostedAnswers> answers_ = std::make_shared<PostedAnswers>();
 };
 

@@ -1,35 +1,35 @@
 #pragma once
-// The answers a connection has posted to its consumers (responses, body reads) that have not run yet.
-//
-// The transport's write waits behind them for a few hops: a consumer's handler often sends the next
-// request, which then rides in the packet that carries the ACK, instead of costing a packet of its own
-// (and the peer's ACK of that packet). Used only on the connection's executor.
+// The answers a connection posts to its consumers (responses, body reads): each holds the transport's
+// flush (quic::WriteHold) from when it is posted until it has run, so a handler's follow-up request
+// shares the packet that carries the ACK (the rule and the bound are the transport's: quic/write_hold.hpp).
+// Used only on the connection's executor.
 
-#include <cstddef>
 #include <memory>
 #include <utility>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/post.hpp>
 
+#include "quic/write_hold.hpp"
+
 namespace quiver::h3 {
 
-class PostedAnswers : public std::enable_shared_from_this<PostedAnswers> {
+class PostedAnswers {
  public:
-  // Posts `handler` (an answer) to `executor`; it counts as pending until it starts.
+  // The transport whose flush the answers hold; until set, holds count on a handle nobody reads.
+  void hold_writes_of(quic::WriteHolds holds) { holds_ = std::move(holds); }
+
+  // Posts `handler` (an answer) to `executor`, holding the flush until it has run (or is dropped unrun).
   template <class Handler>
   void post(const asio::any_io_executor& executor, Handler handler) {
-    ++pending_;
-    asio::post(executor, [self = shared_from_this(), handler = std::move(handler)]() mutable {
-      --self->pending_;
+    asio::post(executor, [hold = holds_.take(), handler = std::move(handler)]() mutable {
       handler();
+      hold.release();
     });
   }
 
-  std::size_t pending() const noexcept { return pending_; }
-
  private:
-  std::size_t pending_ = 0;
+  quic::WriteHolds holds_;
 };
 
 }  // namespace quiver::h3

@@ -10,7 +10,6 @@
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 
 #include "util/clock.hpp"
-#include "util/post_behind.hpp"
 
 namespace quiver::quic {
 
@@ -24,9 +23,9 @@ constexpr std::size_t kMaxPacketsPerBurst = 64;
 // burst buffers.
 constexpr std::size_t kReadBudgetBytes = 64 * 1024;
 constexpr std::size_t kMaxReadsPerStep = 64;
-// Most hops a scheduled write waits behind the worker's pending answers (TransportEvents::answers_pending):
-// enough for a response's answer, its body reads and the follow-up request; the bound keeps a steady flow
-// of answers from holding ACKs back.
+// Most hops a scheduled write waits while write holds are alive (WriteHolds::holding): enough for a
+// response's answer, its body reads and the follow-up request; the bound keeps a steady flow of answers
+// (or a leaked hold) from holding ACKs back.
 constexpr std::size_t kMaxWriteWaits = 4;
 
 // Datagram scratch space, shared by the transports of one thread: a receive burst and a write burst each
@@ -287,10 +286,7 @@ void QuicTransport::set_keep_alive(bool on) {
 void QuicTransport::schedule_write() {
   if (write_scheduled_ || closed_) return;
   write_scheduled_ = true;
-  auto answers_pending = [self = shared_from_this()] {
-    return !self->closed_ && self->events_ != nullptr && self->events_->answers_pending();
-  };
-  util::post_behind(executor_, kMaxWriteWaits, std::move(answers_pending), [self = shared_from_this()] {
+  write_holds_.post_flush(executor_, kMaxWriteWaits, [self = shared_from_this()] {
     if (self->closed_) return;
     self->write_scheduled_ = false;
     self->write_packets();

@@ -26,6 +26,7 @@
 
 #include "quic/stream_transport.hpp"
 #include "quic/udp_socket.hpp"
+#include "quic/write_hold.hpp"
 #include "quiver/error.hpp"
 #include "quiver/options.hpp"
 #include "tls/tls_session.hpp"
@@ -66,10 +67,6 @@ class TransportEvents {
   virtual ~TransportEvents() = default;
   virtual void on_handshake_completed() = 0;
   virtual void on_stream_credit() = 0;  // the peer raised our bidi stream limit
-  // Whether answers the worker posted to its callers are still to run and worth waiting for: a scheduled
-  // write waits behind them for a few hops, so what their handlers send next (often the next requests)
-  // shares the packet that carries the ACK.
-  virtual bool answers_pending() const = 0;
   // The connection is gone (closed by either side, failed, timed out). Called once; last call.
   virtual void on_transport_closed(Error reason) = 0;
 };
@@ -111,8 +108,13 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   // while requests are in flight); off lets an unused connection idle out.
   void set_keep_alive(bool on);
 
-  // Coalesces writes: one write loop runs soon on the executor for any number of calls.
+  // Coalesces writes: one write loop runs soon on the executor for any number of calls. It waits a few
+  // hops while more than one write hold is alive (quic/write_hold.hpp).
   void schedule_write() override;
+
+  // Holds on the scheduled write: one per answer the worker posts, released when it has run.
+  WriteHold hold_writes() const { return write_holds_.take(); }
+  const WriteHolds& write_holds() const noexcept { return write_holds_; }
 
   // Sends CONNECTION_CLOSE with an application error and closes; events->on_transport_closed(reason).
   void close(std::uint64_t app_error_code, Error reason);
@@ -149,6 +151,7 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   TransportEvents* events_;                      // borrowed
   StreamApplication* application_ = nullptr;     // borrowed
   std::shared_ptr<void> keepalive_;              // the owner, while open
+  WriteHolds write_holds_;                       // shared with the holders
 
   UdpSocket socket_;
   asio::steady_timer expiry_timer_;
