@@ -5,8 +5,6 @@
 #include <asio/post.hpp>
 #include <fmt/format.h>
 
-#include "tls/tls_context.hpp"
-
 namespace quiver::h3 {
 
 std::string_view to_string(ConnectionState state) noexcept {
@@ -36,9 +34,10 @@ ConnectionImpl::ConnectionImpl(asio::any_io_executor executor, Origin origin, Co
       origin_(std::move(origin)),
       options_(std::move(options)),
       observer_(observer),
-      resolver_(executor),
       connect_timer_(executor),
-      drain_timer_(executor) {}
+      drain_timer_(executor),
+      dialer_(executor, quic::DialConfig{origin_.host, origin_.port, options_},
+              static_cast<quic::DialTarget&>(*this)) {}
 
 ConnectionImpl::~ConnectionImpl() {
   if (transport_) transport_->detach();
@@ -54,46 +53,22 @@ void ConnectionImpl::start() {
   connect_timer_.async_wait([self](std::error_code ec) {
     if (!ec) self->on_connect_timeout();
   });
-  std::error_code not_literal;
-  if (auto address = asio::ip::make_address(origin_.host, not_literal); !not_literal) {
-    // An IP literal needs no lookup (Asio's resolver would start a thread for it).
-    asio::post(executor_, [self, peer = asio::ip::udp::endpoint(address, origin_.port)] {
-      if (self->state_ == ConnectionState::connecting) self->on_resolved(peer);
-    });
-    return;
-  }
-  resolver_.async_resolve(
-      origin_.host, std::to_string(origin_.port),
-      [self](std::error_code ec, asio::ip::udp::resolver::results_type results) {
-        if (self->state_ != ConnectionState::connecting) return;
-        if (ec || results.empty()) {
-          self->fail_everything(Error(ErrorKind::resolve_failed, ErrorClass::transient,
-                                      fmt::format("cannot resolve host '{}': {}", self->origin_.host,
-                                                  ec ? ec.message() : "no address")));
-          return;
-        }
-        self->on_resolved(results.begin()->endpoint());
-      });
+  dialer_.dial(shared_from_this());
 }
 
-void ConnectionImpl::on_resolved(const asio::ip::udp::endpoint& peer) {
-  auto tls_context = tls::ClientTlsContext::shared(options_.tls);
-  if (!tls_context) {
-    fail_everything(tls_context.error());
-    return;
-  }
-  transport_ = std::make_shared<quic::QuicTransport>(
-      executor_, quic::TransportConfig{origin_.host, options_}, static_cast<quic::TransportEvents*>(this));
+// Each attempt's transport gets a fresh session (stream data can come with the handshake's end).
+Result<void> ConnectionImpl::on_transport_created(std::shared_ptr<quic::QuicTransport> transport) {
+  session_.reset();  // the previous attempt's session refers to its transport
+  transport_ = std::move(transport);
   session_ = std::make_unique<H3Session>(*transport_, static_cast<SessionEvents&>(*this), options_);
-  if (auto started = session_->start(); !started) {
-    fail_everything(handshake_error(started.error()));
-    return;
-  }
+  if (auto started = session_->start(); !started) return std::unexpected(handshake_error(started.error()));
   transport_->set_application(session_.get());
   answers_->hold_writes_of(transport_->write_holds());
-  auto connected = transport_->connect(peer, std::move(*tls_context),
-                                       shared_from_this());
-  if (!connected) fail_everything(handshake_error(connected.error()));
+  return {};
+}
+
+void ConnectionImpl::on_dial_failed(Error reason) {
+  if (state_ == ConnectionState::connecting) fail_everything(reason);
 }
 
 void ConnectionImpl::on_connect_timeout() {
@@ -102,17 +77,12 @@ void ConnectionImpl::on_connect_timeout() {
               fmt::format("no QUIC handshake with {} within {} ms (nothing answering?)", origin_.to_string(),
                           options_.connect_timeout.count()));
   error.handshake_failure = HandshakeFailure::timeout;
-  resolver_.cancel();
-  if (transport_) {
-    transport_->close(h3_code::no_error, error);  // -> on_transport_closed -> fail_everything
-  } else {
-    fail_everything(error);
-  }
+  dialer_.abort(h3_code::no_error, error);  // -> on_transport_closed -> fail_everything
 }
 
 void ConnectionImpl::on_handshake_completed() {
   if (state_ != ConnectionState::connecting) return;
-  if (!transport_->tls()->negotiated_h3()) {
+  if (dialer_.negotiated_alpn() != "h3") {
     Error error(ErrorKind::handshake_failed, ErrorClass::unrecoverable,
                 fmt::format("{} did not agree to HTTP/3 (ALPN h3)", origin_.to_string()));
     error.handshake_failure = HandshakeFailure::alpn;
@@ -158,7 +128,7 @@ void ConnectionImpl::drain() {
       // Nothing was sent yet: the waiting requests can go elsewhere.
       fail_everything(Error(ErrorKind::goaway, ErrorClass::transient,
                             fmt::format("connection to {} drained before it was ready", origin_.to_string())));
-      if (transport_) transport_->close(h3_code::no_error, Error(ErrorKind::goaway, "drained"));
+      dialer_.abort(h3_code::no_error, Error(ErrorKind::goaway, "drained"));
       return;
     case ConnectionState::connected:
       session_->submit_goaway();
@@ -171,7 +141,7 @@ void ConnectionImpl::close() {
   if (state_ == ConnectionState::closed) return;
   Error reason(ErrorKind::transport_error, ErrorClass::unrecoverable,
                fmt::format("connection to {} closed by the client", origin_.to_string()));
-  if (transport_) transport_->close(h3_code::no_error, reason);  // -> on_transport_closed
+  dialer_.abort(h3_code::no_error, reason);  // -> on_transport_closed
   fail_everything(reason);  // no-op if the transport already ended it
 }
 
@@ -249,7 +219,7 @@ void ConnectionImpl::fail_everything(const Error& reason) {
   transition(ConnectionState::closed);
   connect_timer_.cancel();
   drain_timer_.cancel();
-  resolver_.cancel();
+  dialer_.stop();
   Error error = never_connected && reason.kind() == ErrorKind::transport_error ? handshake_error(reason) : reason;
   for (auto& [id, call] : calls_) {
     Error failed = error;

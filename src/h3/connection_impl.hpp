@@ -23,13 +23,14 @@
 #include "h3/body_reader.hpp"
 #include "h3/connection.hpp"
 #include "h3/h3_session.hpp"
+#include "quic/dialer.hpp"
 #include "quic/quic_transport.hpp"
 
 namespace quiver::h3 {
 
 class ConnectionImpl final : public Connection,
                              public BodyReaderOwner,
-                             private quic::TransportEvents,
+                             private quic::DialTarget,
                              private SessionEvents {
  public:
   ConnectionImpl(asio::any_io_executor executor, Origin origin, ConnectionOptions options,
@@ -75,7 +76,9 @@ class ConnectionImpl final : public Connection,
     std::chrono::steady_clock::time_point started;
   };
 
-  // quic::TransportEvents
+  // quic::DialTarget (the transport's events come through the dialer)
+  Result<void> on_transport_created(std::shared_ptr<quic::QuicTransport> transport) override;
+  void on_dial_failed(Error reason) override;
   void on_handshake_completed() override;
   void on_stream_credit() override;
   void on_transport_closed(Error reason) override;
@@ -93,7 +96,6 @@ class ConnectionImpl final : public Connection,
   void on_header_section_too_large(std::int64_t stream_id, bool trailers, std::uint64_t bytes) override;
 
   // Lifecycle (connection.cpp)
-  void on_resolved(const asio::ip::udp::endpoint& peer);
   void on_connect_timeout();
   void transition(ConnectionState next);
   void enter_draining();
@@ -130,10 +132,10 @@ class ConnectionImpl final : public Connection,
   Origin origin_;
   ConnectionOptions options_;
   ConnectionObserver* observer_;  // borrowed
-  asio::ip::udp::resolver resolver_;
   asio::steady_timer connect_timer_;
   asio::steady_timer drain_timer_;
-  std::shared_ptr<quic::QuicTransport> transport_;
+  quic::Dialer dialer_;                             // resolves, tries the addresses, builds the transports
+  std::shared_ptr<quic::QuicTransport> transport_;  // the dialer's current one
   std::unique_ptr<H3Session> session_;  // created with the transport, before the handshake
 
   ConnectionState state_ = ConnectionState::connecting;

@@ -87,6 +87,12 @@ std::optional<std::string> ClientTlsSession::certificate_problem() const {
   return detail.empty() ? causes : fmt::format("{} ({})", causes, detail);
 }
 
+std::string ClientTlsSession::negotiated_alpn() const {
+  gnutls_datum_t selected{};
+  if (gnutls_alpn_get_selected_protocol(session_.get(), &selected) != 0) return {};
+  return std::string(reinterpret_cast<const char*>(selected.data), selected.size);
+}
+
 bool ClientTlsSession::negotiated_h3() const {
   gnutls_datum_t selected{};
   if (gnutls_alpn_get_selected_protocol(session_.get(), &selected) != 0) {

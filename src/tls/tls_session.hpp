@@ -28,6 +28,7 @@ class ClientTlsSession {
   std::optional<std::string> certificate_problem() const;
   // After the handshake: whether the server agreed to "h3".
   bool negotiated_h3() const;
+  std::string negotiated_alpn() const;  // "" if none was agreed
 
  private:
   ClientTlsSession(std::shared_ptr<ClientTlsContext> context, util::GnutlsSessionPtr session)
