@@ -28,6 +28,8 @@ std::shared_ptr<Connection> Connection::create(asio::any_io_executor executor, O
                                           observer);
 }
 
+// The options are sliced once, here: QUIC and dial (quic::dial_config), HTTP/3 (session_options); the
+// worker keeps the whole set for its own timers, limits and telemetry.
 ConnectionImpl::ConnectionImpl(asio::any_io_executor executor, Origin origin, ConnectionOptions options,
                                ConnectionObserver* observer)
     : executor_(executor),
@@ -36,8 +38,8 @@ ConnectionImpl::ConnectionImpl(asio::any_io_executor executor, Origin origin, Co
       observer_(observer),
       connect_timer_(executor),
       drain_timer_(executor),
-      dialer_(executor, quic::DialConfig{origin_.host, origin_.port, options_},
-              static_cast<quic::DialTarget&>(*this)) {}
+      dialer_(executor, quic::dial_config(origin_.host, origin_.port, options_), static_cast<quic::DialTarget&>(*this)),
+      session_options_(session_options(options_)) {}
 
 ConnectionImpl::~ConnectionImpl() {
   if (transport_) transport_->detach();
@@ -60,7 +62,7 @@ void ConnectionImpl::start() {
 Result<void> ConnectionImpl::on_transport_created(std::shared_ptr<quic::QuicTransport> transport) {
   session_.reset();  // the previous attempt's session refers to its transport
   transport_ = std::move(transport);
-  session_ = std::make_unique<H3Session>(*transport_, static_cast<SessionEvents&>(*this), options_);
+  session_ = std::make_unique<H3Session>(*transport_, static_cast<SessionEvents&>(*this), session_options_);
   if (auto started = session_->start(); !started) return std::unexpected(handshake_error(started.error()));
   transport_->set_application(session_.get());
   answers_->hold_writes_of(transport_->write_holds());

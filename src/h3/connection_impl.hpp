@@ -135,6 +135,7 @@ class ConnectionImpl final : public Connection,
   asio::steady_timer connect_timer_;
   asio::steady_timer drain_timer_;
   quic::Dialer dialer_;                             // resolves, tries the addresses, builds the transports
+  SessionOptions session_options_;                  // each attempt's session is built with them
   std::shared_ptr<quic::QuicTransport> transport_;  // the dialer's current one
   std::unique_ptr<H3Session> session_;  // created with the transport, before the handshake
 

@@ -190,8 +190,15 @@ struct H3Session::Callbacks {
   }
 };
 
+SessionOptions session_options(const ConnectionOptions& options) {
+  return SessionOptions{.qpack_table_capacity = options.qpack_table_capacity,
+                        .qpack_blocked_streams = options.qpack_blocked_streams,
+                        .max_response_header_bytes = options.max_response_header_bytes,
+                        .send_buffer = options.send_buffer};
+}
+
 H3Session::H3Session(quic::StreamTransport& transport, SessionEvents& events,
-                     const ConnectionOptions& options)
+                     const SessionOptions& options)
     : transport_(transport), events_(events), options_(options) {}
 
 H3Session::~H3Session() = default;
@@ -405,7 +412,7 @@ bool H3Session::record_failure(int nghttp3_error, std::string where) {
 }
 
 std::pair<std::uint64_t, std::string> H3Session::fatal_error() const {
-  return {fatal_code_, fatal_text_};
+  return {fatal_code_, fmt::format("HTTP/3 connection error {}: {}", h3_error_name(fatal_code_), fatal_text_)};
 }
 
 // ---- quic::StreamApplication ---------------------------------------------------------------------

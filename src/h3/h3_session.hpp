@@ -54,10 +54,19 @@ class SessionEvents {
   virtual void on_body_wanted(std::int64_t stream_id) = 0;
 };
 
+// The HTTP/3 slice of the connection options (sliced once where the connection is built).
+struct SessionOptions {
+  std::uint64_t qpack_table_capacity = 0;
+  std::uint64_t qpack_blocked_streams = 0;
+  std::uint64_t max_response_header_bytes = 0;  // per header section
+  std::uint64_t send_buffer = 0;                 // request body bytes in flight per stream
+};
+SessionOptions session_options(const ConnectionOptions& options);  // the slice
+
 class H3Session final : public quic::StreamApplication {
  public:
   // Both borrow; they must outlive the session.
-  H3Session(quic::StreamTransport& transport, SessionEvents& events, const ConnectionOptions& options);
+  H3Session(quic::StreamTransport& transport, SessionEvents& events, const SessionOptions& options);
   ~H3Session() override;
   H3Session(const H3Session&) = delete;
   H3Session& operator=(const H3Session&) = delete;
@@ -109,6 +118,7 @@ class H3Session final : public quic::StreamApplication {
   void on_stream_blocked(std::int64_t stream_id) override;
   void on_stream_write_shut(std::int64_t stream_id) override;
   std::pair<std::uint64_t, std::string> fatal_error() const override;
+  std::string error_name(std::uint64_t app_error_code) const override { return h3_error_name(app_error_code); }
 
  private:
   struct Callbacks;  // the nghttp3 trampolines
@@ -151,7 +161,7 @@ class H3Session final : public quic::StreamApplication {
 
   quic::StreamTransport& transport_;
   SessionEvents& events_;
-  ConnectionOptions options_;
+  SessionOptions options_;
   util::Nghttp3ConnPtr conn_;
   std::unordered_map<std::int64_t, Stream> streams_;
   // QUIC close codes of request streams nghttp3 has not finished yet (QPACK-blocked headers).

@@ -9,6 +9,15 @@
 
 namespace quiver::quic {
 
+DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options) {
+  TransportOptions transport{.idle_timeout = options.idle_timeout,
+                             .connection_window = options.connection_window,
+                             .stream_window = options.stream_window,
+                             .max_udp_payload = options.max_udp_payload,
+                             .congestion_control = options.congestion_control};
+  return DialConfig{std::move(host), port, transport, options.tls};
+}
+
 Dialer::Dialer(asio::any_io_executor executor, DialConfig config, DialTarget& target)
     : executor_(executor), config_(std::move(config)), target_(target), resolver_(executor) {}
 
@@ -54,7 +63,7 @@ void Dialer::dial(std::weak_ptr<void> owner, std::vector<asio::ip::udp::endpoint
 }
 
 void Dialer::on_resolved(std::vector<asio::ip::udp::endpoint> endpoints) {
-  auto tls_context = tls::ClientTlsContext::shared(config_.options.tls);
+  auto tls_context = tls::ClientTlsContext::shared(config_.tls);
   if (!tls_context) {
     done_ = true;
     target_.on_dial_failed(tls_context.error());
@@ -71,7 +80,7 @@ void Dialer::attempt(std::size_t index) {
   next_ = index + 1;
   peer_ = endpoints_[index];
   if (transport_) transport_->detach();
-  transport_ = std::make_shared<QuicTransport>(executor_, TransportConfig{config_.host, config_.options},
+  transport_ = std::make_shared<QuicTransport>(executor_, TransportConfig{config_.host, config_.transport},
                                                static_cast<TransportEvents*>(this));
   if (auto created = target_.on_transport_created(transport_); !created) {
     done_ = true;

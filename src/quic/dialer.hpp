@@ -35,8 +35,11 @@ class DialTarget : public TransportEvents {
 struct DialConfig {
   std::string host;  // name or IP literal; SNI and the name to verify
   std::uint16_t port = 443;
-  ConnectionOptions options;
+  TransportOptions transport;
+  TlsOptions tls;
 };
+// The QUIC (and dial) slice of the connection options.
+DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options);
 
 class Dialer final : private TransportEvents {
  public:

@@ -191,7 +191,7 @@ Result<void> QuicTransport::connect(const asio::ip::udp::endpoint& peer,
   scid.datalen = kScidLength;
   fill_random(scid.data, scid.datalen);
 
-  const ConnectionOptions& options = config_.options;
+  const TransportOptions& options = config_.options;
   ngtcp2_settings settings;
   ngtcp2_settings_default(&settings);
   settings.initial_ts = util::now_ns();
@@ -537,8 +537,10 @@ Error QuicTransport::error_from_peer_close() const {
   std::string reason = reason_text(*ccerr);
   std::string suffix = reason.empty() ? "" : fmt::format(" ({})", reason);
   if (ccerr->type == NGTCP2_CCERR_TYPE_APPLICATION) {
+    std::string name = application_ != nullptr ? application_->error_name(ccerr->error_code)
+                                               : fmt::format("application error 0x{:x}", ccerr->error_code);
     Error error(ErrorKind::transport_error, ErrorClass::unrecoverable,
-                fmt::format("server closed the connection with {}{}", h3_error_name(ccerr->error_code), suffix));
+                fmt::format("server closed the connection with {}{}", name, suffix));
     error.h3_code = ccerr->error_code;
     error.handshake_failure = HandshakeFailure::closed;
     return error;
@@ -559,9 +561,8 @@ Error QuicTransport::error_from_peer_close() const {
 
 Error QuicTransport::error_from_local_failure(int ngtcp2_error) const {
   if (ngtcp2_error == NGTCP2_ERR_CALLBACK_FAILURE && application_ != nullptr) {
-    auto [code, text] = application_->fatal_error();
-    Error error(ErrorKind::transport_error, ErrorClass::unrecoverable,
-                fmt::format("HTTP/3 connection error {}: {}", h3_error_name(code), text));
+    auto [code, message] = application_->fatal_error();
+    Error error(ErrorKind::transport_error, ErrorClass::unrecoverable, std::move(message));
     error.h3_code = code;
     return error;
   }

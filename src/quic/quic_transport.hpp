@@ -58,8 +58,11 @@ class StreamApplication {
   virtual void on_stream_blocked(std::int64_t stream_id) = 0;    // peer's stream window is full
   virtual void on_stream_write_shut(std::int64_t stream_id) = 0; // our send side is closed
 
-  // After a `false`: the application error code and text to close the connection with.
+  // After a `false`: the application error code to close the connection with, and the whole message of
+  // the resulting Error (the application names its own codes; the transport knows none of them).
   virtual std::pair<std::uint64_t, std::string> fatal_error() const = 0;
+  // The name of an application error code (the peer's CONNECTION_CLOSE), for messages.
+  virtual std::string error_name(std::uint64_t app_error_code) const = 0;
 };
 
 class TransportEvents {
@@ -71,9 +74,18 @@ class TransportEvents {
   virtual void on_transport_closed(Error reason) = 0;
 };
 
+// The QUIC slice of the connection options (sliced once where the connection is built).
+struct TransportOptions {
+  std::chrono::milliseconds idle_timeout{};
+  std::uint64_t connection_window = 0;  // receive windows (auto-tuned up to these)
+  std::uint64_t stream_window = 0;
+  std::uint64_t max_udp_payload = 0;
+  CongestionControl congestion_control = CongestionControl::cubic;
+};
+
 struct TransportConfig {
   std::string host;  // SNI and name to verify
-  ConnectionOptions options;
+  TransportOptions options;
 };
 
 class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public StreamTransport {

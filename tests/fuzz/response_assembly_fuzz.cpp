@@ -267,7 +267,7 @@ class RecordingEvents final : public quiver::h3::SessionEvents {
 
 class Harness {
  public:
-  Harness() : events_(transport_), session_(transport_, events_, options()) {}
+  Harness() : events_(transport_), session_(transport_, events_, quiver::h3::session_options(options())) {}
 
   // False when the session reported a connection error (the transport would close the connection).
   bool set_up() {

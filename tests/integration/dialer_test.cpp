@@ -36,6 +36,7 @@ struct IdleApplication : quic::StreamApplication {
   void on_stream_blocked(std::int64_t) override {}
   void on_stream_write_shut(std::int64_t) override {}
   std::pair<std::uint64_t, std::string> fatal_error() const override { return {0, ""}; }
+  std::string error_name(std::uint64_t code) const override { return std::to_string(code); }
 };
 
 struct RecordingTarget : quic::DialTarget {
@@ -65,7 +66,7 @@ TEST_F(DialerTest, ARefusingAddressIsSkippedAndTheNextOneConnects) {
   start_server();
   auto options = test_client_options();
   options.connect_timeout = 20s;  // the refusal, not a timeout, must move the dial on
-  quic::Dialer dialer(io_.get_executor(), quic::DialConfig{"127.0.0.1", server_->port(), options}, target_);
+  quic::Dialer dialer(io_.get_executor(), quic::dial_config("127.0.0.1", server_->port(), options), target_);
   const asio::ip::udp::endpoint server(asio::ip::make_address("127.0.0.1"), server_->port());
   dialer.dial(owner_, {closed_endpoint(), server});
   ASSERT_TRUE(run_until(io_, [&] { return target_.handshake_completed || target_.failure; }, 15s));
@@ -81,7 +82,7 @@ TEST_F(DialerTest, ARefusingAddressIsSkippedAndTheNextOneConnects) {
 TEST_F(DialerTest, WhenEveryAddressRefusesTheLastRefusalIsReported) {
   auto options = test_client_options();
   options.connect_timeout = 20s;
-  quic::Dialer dialer(io_.get_executor(), quic::DialConfig{"127.0.0.1", 443, options}, target_);
+  quic::Dialer dialer(io_.get_executor(), quic::dial_config("127.0.0.1", 443, options), target_);
   dialer.dial(owner_, {closed_endpoint(), closed_endpoint()});
   ASSERT_TRUE(run_until(io_, [&] { return target_.failure.has_value(); }, 15s));
   EXPECT_EQ(target_.failure->kind(), ErrorKind::connection_refused) << target_.failure->to_string();
@@ -91,7 +92,7 @@ TEST_F(DialerTest, WhenEveryAddressRefusesTheLastRefusalIsReported) {
 
 TEST_F(DialerTest, AHostNameIsResolvedAndDialed) {
   start_server();
-  quic::Dialer dialer(io_.get_executor(), quic::DialConfig{"localhost", server_->port(), test_client_options()},
+  quic::Dialer dialer(io_.get_executor(), quic::dial_config("localhost", server_->port(), test_client_options()),
                       target_);
   dialer.dial(owner_);
   ASSERT_TRUE(run_until(io_, [&] { return target_.handshake_completed || target_.failure; }, 15s));

@@ -86,7 +86,7 @@ class RecordingEvents : public SessionEvents {
 struct SessionUnderTest {
   static constexpr std::int64_t kServerControlStream = 3;
 
-  explicit SessionUnderTest(ConnectionOptions options = {}) : session{transport, events, options} {
+  explicit SessionUnderTest(ConnectionOptions options = {}) : session{transport, events, session_options(options)} {
     EXPECT_TRUE(session.start());
     EXPECT_TRUE(session.open_control_streams());
   }
