@@ -4,12 +4,12 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
-#include <stdexcept>
 
 #include <fmt/format.h>
 #include <gnutls/crypto.h>
 
 #include "server/connection_callbacks.hpp"
+#include "util/clock.hpp"
 
 namespace quiver::server {
 namespace {
@@ -58,9 +58,11 @@ ngtcp2_ccerr application_error(std::uint64_t code) {
   return error;
 }
 
-void random_bytes(std::uint8_t* data, std::size_t size) {
-  if (gnutls_rnd(GNUTLS_RND_RANDOM, data, size) != 0) throw std::runtime_error("gnutls_rnd failed");
-}
+bool random_bytes(std::uint8_t* data, std::size_t size) { return gnutls_rnd(GNUTLS_RND_RANDOM, data, size) == 0; }
+
+Error setup_failure(std::string message) { return Error(ErrorKind::io_error, std::move(message)); }
+
+ngtcp2_tstamp timestamp_now() noexcept { return util::now_ns(); }
 
 }  // namespace
 
@@ -74,20 +76,15 @@ bool ServerShared::reject_request_for(const std::string& path, std::uint32_t tim
   return ++requests_per_path_[path] <= times;
 }
 
-ngtcp2_tstamp timestamp_now() noexcept {
-  return static_cast<ngtcp2_tstamp>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
-}
-
 // ==== construction ====================================================================================
 
-std::shared_ptr<ServerConnection> ServerConnection::create(const asio::any_io_executor& executor,
+Result<std::shared_ptr<ServerConnection>> ServerConnection::create(const asio::any_io_executor& executor,
                                                            ConnectionHost& host, const TlsServerContext& tls,
                                                            const ServerOptions& options,
                                                            const ngtcp2_pkt_hd& initial, const Endpoint& local,
                                                            const Endpoint& remote) {
   std::shared_ptr<ServerConnection> connection(new ServerConnection(executor, host, options, local, remote));
-  connection->init(tls, initial);
+  if (auto ready = connection->init(tls, initial); !ready) return std::unexpected(ready.error());
   return connection;
 }
 
@@ -98,28 +95,32 @@ ServerConnection::ServerConnection(const asio::any_io_executor& executor, Connec
 
 ServerConnection::~ServerConnection() = default;
 
-void ServerConnection::init(const TlsServerContext& tls, const ngtcp2_pkt_hd& initial) {
+Result<void> ServerConnection::init(const TlsServerContext& tls, const ngtcp2_pkt_hd& initial) {
   conn_ref_ = {get_conn, this};
-  tls_ = tls.new_session(&conn_ref_);
+  auto session = tls.new_session(&conn_ref_);
+  if (!session) return std::unexpected(session.error());
+  tls_ = std::move(*session);
 
   ngtcp2_cid scid;
   scid.datalen = kCidLength;
-  random_bytes(scid.data, scid.datalen);
+  if (!random_bytes(scid.data, scid.datalen)) return std::unexpected(setup_failure("gnutls_rnd failed"));
   auto settings = quic_settings();
   auto params = transport_params(initial, scid);
+  if (!params) return std::unexpected(params.error());
 
   auto path = make_path(local_, remote_);
   ngtcp2_conn* conn = nullptr;
   if (auto rv = ngtcp2_conn_server_new(&conn, &initial.scid, &scid, &path, initial.version, &quic_callbacks(),
-                                       &settings, &params, nullptr, this);
+                                       &settings, &*params, nullptr, this);
       rv != 0) {
-    throw std::runtime_error(fmt::format("ngtcp2_conn_server_new: {}", ngtcp2_strerror(rv)));
+    return std::unexpected(setup_failure(fmt::format("ngtcp2_conn_server_new: {}", ngtcp2_strerror(rv))));
   }
   quic_.reset(conn);
   ngtcp2_conn_set_tls_native_handle(conn, tls_.get());
 
   add_cid(initial.dcid);  // the client's retransmitted Initials still carry it
   add_cid(scid);
+  return {};
 }
 
 ngtcp2_settings ServerConnection::quic_settings() const {
@@ -132,7 +133,7 @@ ngtcp2_settings ServerConnection::quic_settings() const {
   return settings;
 }
 
-ngtcp2_transport_params ServerConnection::transport_params(const ngtcp2_pkt_hd& initial,
+Result<ngtcp2_transport_params> ServerConnection::transport_params(const ngtcp2_pkt_hd& initial,
                                                            const ngtcp2_cid& scid) const {
   ngtcp2_transport_params params;
   ngtcp2_transport_params_default(&params);
@@ -150,7 +151,7 @@ ngtcp2_transport_params ServerConnection::transport_params(const ngtcp2_pkt_hd& 
   auto secret = host_.reset_secret();
   if (ngtcp2_crypto_generate_stateless_reset_token(params.stateless_reset_token, secret.data(), secret.size(),
                                                    &scid) != 0)
-    throw std::runtime_error("ngtcp2_crypto_generate_stateless_reset_token failed");
+    return std::unexpected(setup_failure("ngtcp2_crypto_generate_stateless_reset_token failed"));
   return params;
 }
 
@@ -922,7 +923,7 @@ int ServerConnection::on_extend_max_stream_data(std::int64_t stream_id) {
 }
 
 int ServerConnection::on_new_connection_id(ngtcp2_cid* cid, std::uint8_t* token, std::size_t cidlen) {
-  random_bytes(cid->data, cidlen);
+  if (!random_bytes(cid->data, cidlen)) return NGTCP2_ERR_CALLBACK_FAILURE;
   cid->datalen = cidlen;
   auto secret = host_.reset_secret();
   if (ngtcp2_crypto_generate_stateless_reset_token(token, secret.data(), secret.size(), cid) != 0)

@@ -42,6 +42,7 @@
 #include "server/routes.hpp"
 #include "server/server.hpp"
 #include "server/tls_server_context.hpp"
+#include "util/c_handles.hpp"
 
 namespace quiver::server {
 
@@ -84,13 +85,6 @@ class ConnectionHost {
   // Secret for stateless reset tokens (same for every connection of this server).
   virtual std::span<const std::uint8_t> reset_secret() const = 0;
   virtual ServerShared& shared() = 0;
-};
-
-struct Ngtcp2ConnDeleter {
-  void operator()(ngtcp2_conn* conn) const noexcept { ngtcp2_conn_del(conn); }
-};
-struct Nghttp3ConnDeleter {
-  void operator()(nghttp3_conn* conn) const noexcept { nghttp3_conn_del(conn); }
 };
 
 // Server-side state of one request stream.
@@ -147,9 +141,9 @@ struct RequestSlot {
 class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
  public:
   // Creates the connection for a client's first Initial packet (`initial`, from ngtcp2_accept) that
-  // arrived at `local` from `remote`. Registers its connection ids with the host. Throws
-  // std::runtime_error if ngtcp2/nghttp3/GnuTLS set-up fails.
-  static std::shared_ptr<ServerConnection> create(const asio::any_io_executor& executor, ConnectionHost& host,
+  // arrived at `local` from `remote`. Registers its connection ids with the host. Fails (io_error) if
+  // the ngtcp2/GnuTLS set-up fails.
+  static Result<std::shared_ptr<ServerConnection>> create(const asio::any_io_executor& executor, ConnectionHost& host,
                                                   const TlsServerContext& tls, const ServerOptions& options,
                                                   const ngtcp2_pkt_hd& initial, const Endpoint& local,
                                                   const Endpoint& remote);
@@ -175,9 +169,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
   ServerConnection(const asio::any_io_executor& executor, ConnectionHost& host, const ServerOptions& options,
                    const Endpoint& local, const Endpoint& remote);
-  void init(const TlsServerContext& tls, const ngtcp2_pkt_hd& initial);
+  Result<void> init(const TlsServerContext& tls, const ngtcp2_pkt_hd& initial);
   ngtcp2_settings quic_settings() const;
-  ngtcp2_transport_params transport_params(const ngtcp2_pkt_hd& initial, const ngtcp2_cid& scid) const;
+  Result<ngtcp2_transport_params> transport_params(const ngtcp2_pkt_hd& initial, const ngtcp2_cid& scid) const;
 
   // ---- event loop ----
   void drive();  // process_pending(), write(), arm_timer()
@@ -275,9 +269,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
   ngtcp2_crypto_conn_ref conn_ref_{};  // GnuTLS session pointer -> this; lives as long as tls_
   // Destroyed in reverse order: streams_ (body views), h3_, quic_, then the TLS session they used.
-  GnutlsSession tls_;
-  std::unique_ptr<ngtcp2_conn, Ngtcp2ConnDeleter> quic_;
-  std::unique_ptr<nghttp3_conn, Nghttp3ConnDeleter> h3_;
+  util::GnutlsSessionPtr tls_;
+  util::NgtcpConnPtr quic_;
+  util::Nghttp3ConnPtr h3_;
   std::unordered_map<std::int64_t, std::unique_ptr<RequestStream>> streams_;
   std::unordered_map<std::int64_t, RequestSlot> request_slots_;  // open client request streams
 
@@ -317,8 +311,5 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   std::vector<std::vector<std::uint8_t>> raw_sent_;  // written raw bytes ngtcp2 may still retransmit
   std::vector<std::int64_t> raw_streams_;       // streams with raw bytes: their acks never reach nghttp3
 };
-
-// Current time as ngtcp2 timestamps it (steady clock, nanoseconds).
-ngtcp2_tstamp timestamp_now() noexcept;
 
 }  // namespace quiver::server
