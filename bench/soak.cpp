@@ -35,7 +35,7 @@
 #include <fmt/format.h>
 
 #include "quiver/client.hpp"
-#include "server/server.hpp"
+#include "test_server/server.hpp"
 
 namespace {
 

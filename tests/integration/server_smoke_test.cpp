@@ -9,7 +9,7 @@
 #include <chrono>
 #include <thread>
 
-#include "server/routes.hpp"
+#include "test_server/routes.hpp"
 #include "support/connection_fixture.hpp"
 
 namespace quiver::test {

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "server/server.hpp"
+#include "test_server/server.hpp"
 
 extern char** environ;
 

@@ -12,7 +12,7 @@
 #include <asio/io_context.hpp>
 
 #include "h3/connection.hpp"
-#include "server/server.hpp"
+#include "test_server/server.hpp"
 
 namespace quiver::test {
 

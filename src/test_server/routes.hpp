@@ -34,7 +34,7 @@
 #include <string_view>
 #include <vector>
 
-#include "server/body_source.hpp"
+#include "test_server/body_source.hpp"
 
 namespace quiver::server {
 

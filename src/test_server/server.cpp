@@ -1,7 +1,7 @@
 // Server: the UDP socket, the io thread and the connection map. Protocol work is in
 // server_connection.cpp, routes in routes.cpp.
 
-#include "server/server.hpp"
+#include "test_server/server.hpp"
 
 #include <array>
 #include <atomic>
@@ -20,8 +20,8 @@
 #include <fmt/format.h>
 #include <gnutls/crypto.h>
 
-#include "server/server_connection.hpp"
-#include "server/tls_server_context.hpp"
+#include "test_server/server_connection.hpp"
+#include "test_server/tls_server_context.hpp"
 
 namespace quiver::server {
 

@@ -1,4 +1,4 @@
-#include "server/connection_callbacks.hpp"
+#include "test_server/connection_callbacks.hpp"
 
 #include <cstdarg>
 #include <cstdio>
@@ -6,7 +6,7 @@
 
 #include <gnutls/crypto.h>
 
-#include "server/server_connection.hpp"
+#include "test_server/server_connection.hpp"
 
 namespace quiver::server {
 namespace {

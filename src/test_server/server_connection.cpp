@@ -1,4 +1,4 @@
-#include "server/server_connection.hpp"
+#include "test_server/server_connection.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 #include <gnutls/crypto.h>
 
-#include "server/connection_callbacks.hpp"
+#include "test_server/connection_callbacks.hpp"
 #include "util/clock.hpp"
 
 namespace quiver::server {

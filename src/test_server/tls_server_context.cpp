@@ -1,4 +1,4 @@
-#include "server/tls_server_context.hpp"
+#include "test_server/tls_server_context.hpp"
 
 #include <fstream>
 #include <string_view>

@@ -39,9 +39,9 @@
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 
-#include "server/routes.hpp"
-#include "server/server.hpp"
-#include "server/tls_server_context.hpp"
+#include "test_server/routes.hpp"
+#include "test_server/server.hpp"
+#include "test_server/tls_server_context.hpp"
 #include "util/c_handles.hpp"
 
 namespace quiver::server {
