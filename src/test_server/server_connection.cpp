@@ -14,29 +14,13 @@
 namespace quiver::server {
 namespace {
 
-constexpr std::uint64_t kMaxUniStreams = 16;     // control + 2 QPACK + room for grease/extensions
 constexpr std::size_t kMaxBodyPerRead = 64 * 1024;  // body bytes handed to nghttp3 per read_data call
-constexpr std::size_t kMaxPacketsPerBurst = 64;
-constexpr std::size_t kSendBufferSize = 64 * 1024;
 constexpr auto kUploadTick = std::chrono::milliseconds(10);  // /slow-upload credit pacing
 constexpr auto kUploadBurst = std::chrono::milliseconds(100);  // credit that may be saved up, in time at the rate
 
-// write() hands nghttp3's vectors to ngtcp2 as they are.
+// pull_stream_data() hands nghttp3's vectors to ngtcp2 as they are.
 static_assert(sizeof(nghttp3_vec) == sizeof(ngtcp2_vec) && offsetof(nghttp3_vec, base) == offsetof(ngtcp2_vec, base) &&
               offsetof(nghttp3_vec, len) == offsetof(ngtcp2_vec, len));
-
-Clock::time_point to_time_point(ngtcp2_tstamp ts) {
-  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ts)));
-}
-
-std::string cid_key(const ngtcp2_cid& cid) { return {reinterpret_cast<const char*>(cid.data), cid.datalen}; }
-
-// A path whose addresses point into `local` and `remote` (which must outlive its use).
-ngtcp2_path make_path(Endpoint& local, Endpoint& remote) {
-  return {{local.data(), static_cast<ngtcp2_socklen>(local.size())},
-          {remote.data(), static_cast<ngtcp2_socklen>(remote.size())},
-          nullptr};
-}
 
 // Points into `name` and `value`, which must outlive the nghttp3 call (nghttp3 copies them).
 nghttp3_nv make_nv(std::string_view name, std::string_view value) {
@@ -50,19 +34,6 @@ std::vector<nghttp3_nv> make_nva(const std::vector<Field>& fields) {
   for (const auto& field : fields) nva.push_back(make_nv(field.name, field.value));
   return nva;
 }
-
-ngtcp2_ccerr application_error(std::uint64_t code) {
-  ngtcp2_ccerr error;
-  ngtcp2_ccerr_default(&error);
-  ngtcp2_ccerr_set_application_error(&error, code, nullptr, 0);
-  return error;
-}
-
-bool random_bytes(std::uint8_t* data, std::size_t size) { return gnutls_rnd(GNUTLS_RND_RANDOM, data, size) == 0; }
-
-Error setup_failure(std::string message) { return Error(ErrorKind::io_error, std::move(message)); }
-
-ngtcp2_tstamp timestamp_now() noexcept { return util::now_ns(); }
 
 }  // namespace
 
@@ -79,118 +50,40 @@ bool ServerShared::reject_request_for(const std::string& path, std::uint32_t tim
 // ==== construction ====================================================================================
 
 Result<std::shared_ptr<ServerConnection>> ServerConnection::create(const asio::any_io_executor& executor,
-                                                           ConnectionHost& host, const TlsServerContext& tls,
-                                                           const ServerOptions& options,
-                                                           const ngtcp2_pkt_hd& initial, const Endpoint& local,
-                                                           const Endpoint& remote) {
-  std::shared_ptr<ServerConnection> connection(new ServerConnection(executor, host, options, local, remote));
-  if (auto ready = connection->init(tls, initial); !ready) return std::unexpected(ready.error());
+                                                                   ConnectionHost& host, const TlsServerContext& tls,
+                                                                   const ServerOptions& options,
+                                                                   const ngtcp2_pkt_hd& initial, const Endpoint& local,
+                                                                   const Endpoint& remote) {
+  std::shared_ptr<ServerConnection> connection(new ServerConnection(executor, host, options));
+  TransportEvents& events = *connection;  // the session hears the transport's events
+  connection->transport_ = std::make_unique<QuicTransport>(executor, host, *connection, events,
+                                                           connection->weak_from_this(), options, local, remote);
+  if (auto accepted = connection->transport_->accept(tls, initial); !accepted)
+    return std::unexpected(accepted.error());
   return connection;
 }
 
 ServerConnection::ServerConnection(const asio::any_io_executor& executor, ConnectionHost& host,
-                                   const ServerOptions& options, const Endpoint& local, const Endpoint& remote)
-    : executor_(executor), host_(host), options_(options), local_(local), remote_(remote), timer_(executor),
-      goaway_timer_(executor), grace_timer_(executor), send_buffer_(kSendBufferSize) {}
+                                   const ServerOptions& options)
+    : executor_(executor), host_(host), options_(options), goaway_timer_(executor), grace_timer_(executor) {}
 
 ServerConnection::~ServerConnection() = default;
 
-Result<void> ServerConnection::init(const TlsServerContext& tls, const ngtcp2_pkt_hd& initial) {
-  conn_ref_ = {get_conn, this};
-  auto session = tls.new_session(&conn_ref_);
-  if (!session) return std::unexpected(session.error());
-  tls_ = std::move(*session);
-
-  ngtcp2_cid scid;
-  scid.datalen = kCidLength;
-  if (!random_bytes(scid.data, scid.datalen)) return std::unexpected(setup_failure("gnutls_rnd failed"));
-  auto settings = quic_settings();
-  auto params = transport_params(initial, scid);
-  if (!params) return std::unexpected(params.error());
-
-  auto path = make_path(local_, remote_);
-  ngtcp2_conn* conn = nullptr;
-  if (auto rv = ngtcp2_conn_server_new(&conn, &initial.scid, &scid, &path, initial.version, &quic_callbacks(),
-                                       &settings, &*params, nullptr, this);
-      rv != 0) {
-    return std::unexpected(setup_failure(fmt::format("ngtcp2_conn_server_new: {}", ngtcp2_strerror(rv))));
-  }
-  quic_.reset(conn);
-  ngtcp2_conn_set_tls_native_handle(conn, tls_.get());
-
-  add_cid(initial.dcid);  // the client's retransmitted Initials still carry it
-  add_cid(scid);
-  return {};
-}
-
-ngtcp2_settings ServerConnection::quic_settings() const {
-  ngtcp2_settings settings;
-  ngtcp2_settings_default(&settings);
-  settings.initial_ts = timestamp_now();
-  settings.handshake_timeout = 10 * NGTCP2_SECONDS;  // a handshake that stalls is forgotten
-  if (const char* trace = std::getenv("QUIVER_SERVER_TRACE"); trace && *trace && *trace != '0')
-    settings.log_printf = trace_printf;
-  return settings;
-}
-
-Result<ngtcp2_transport_params> ServerConnection::transport_params(const ngtcp2_pkt_hd& initial,
-                                                           const ngtcp2_cid& scid) const {
-  ngtcp2_transport_params params;
-  ngtcp2_transport_params_default(&params);
-  params.initial_max_stream_data_bidi_local = options_.stream_window;
-  params.initial_max_stream_data_bidi_remote = options_.stream_window;
-  params.initial_max_stream_data_uni = options_.stream_window;
-  params.initial_max_data = options_.connection_window;
-  params.initial_max_streams_bidi = options_.max_streams;
-  params.initial_max_streams_uni = kMaxUniStreams;
-  params.max_idle_timeout = static_cast<ngtcp2_duration>(options_.idle_timeout.count()) * NGTCP2_MILLISECONDS;
-  params.active_connection_id_limit = 7;
-  params.original_dcid = initial.dcid;
-  params.original_dcid_present = 1;
-  params.stateless_reset_token_present = 1;
-  auto secret = host_.reset_secret();
-  if (ngtcp2_crypto_generate_stateless_reset_token(params.stateless_reset_token, secret.data(), secret.size(),
-                                                   &scid) != 0)
-    return std::unexpected(setup_failure("ngtcp2_crypto_generate_stateless_reset_token failed"));
-  return params;
-}
-
-void ServerConnection::add_cid(const ngtcp2_cid& cid) {
-  auto key = cid_key(cid);
-  host_.add_cid(key, *this);
-  cids_.push_back(std::move(key));
-}
-
 // ==== event loop ======================================================================================
-
-void ServerConnection::on_datagram(std::span<const std::uint8_t> data, const Endpoint& remote) {
-  if (state_ == State::closing && !close_packet_.empty()) host_.send_packet(remote, close_packet_);
-  if (state_ != State::active) return;
-
-  Endpoint from = remote;
-  auto path = make_path(local_, from);
-  ngtcp2_pkt_info pi{};
-  if (auto rv = ngtcp2_conn_read_pkt(quic_.get(), &path, &pi, data.data(), data.size(), timestamp_now()); rv != 0) {
-    handle_read_error(rv);
-    process_pending();
-    return;
-  }
-  drive();
-}
 
 void ServerConnection::drive() {
   process_pending();
-  if (state_ != State::active) return;
-  bool more = write();
-  if (state_ == State::active && std::exchange(close_after_write_, false)) {
+  if (!active()) return;
+  bool more = transport_->write();
+  if (active() && std::exchange(close_after_write_, false)) {
     close_application(NGHTTP3_H3_EXCESSIVE_LOAD);  // the GOAWAY and the resets went out first
     return;
   }
-  if (state_ == State::active) arm_timer(more);
+  if (active()) transport_->arm_timer(more);
 }
 
 void ServerConnection::process_pending() {
-  while (state_ == State::active &&
+  while (active() &&
          (!pending_dispatch_.empty() || !pending_reset_checks_.empty() || !pending_refusals_.empty() ||
           !pending_rejections_.empty() || first_flight_goaway_pending_ || request_limit_reached_)) {
     if (std::exchange(first_flight_goaway_pending_, false)) goaway_in_first_flight();
@@ -207,187 +100,47 @@ void ServerConnection::process_pending() {
   for (const auto& entry : std::exchange(pending_log_, {})) host_.log_access(entry);
 }
 
-// Writes packets until ngtcp2 has nothing more or a burst (send quantum) is full. Returns true when cut
-// short by the burst limit, i.e. more may be written right away.
-bool ServerConnection::write() {
-  auto* conn = quic_.get();
-  ngtcp2_path_storage ps;
-  ngtcp2_path_storage_zero(&ps);
-  ngtcp2_pkt_info pi{};
-  auto ts = timestamp_now();
-  auto max_udp = std::min(ngtcp2_conn_get_path_max_tx_udp_payload_size(conn), send_buffer_.size());
-  if (!raw_writes_.empty() && !write_raw(ps, max_udp, ts)) return false;
-  auto max_packets = std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn) / max_udp, 1, kMaxPacketsPerBurst);
-
-  for (std::size_t packets = 0;;) {
-    std::int64_t stream_id = -1;
-    int fin = 0;
-    std::array<nghttp3_vec, 16> vec;
-    nghttp3_ssize veccnt = 0;
-    if (h3_ && ngtcp2_conn_get_max_data_left(conn) > 0) {
-      veccnt = nghttp3_conn_writev_stream(h3_.get(), &stream_id, &fin, vec.data(), vec.size());
-      if (veccnt < 0) {
-        fail_h3(static_cast<int>(veccnt));
-        return false;
-      }
-    }
-    ngtcp2_ssize datalen = -1;
-    std::uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE | (fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
-    auto n = ngtcp2_conn_writev_stream(conn, &ps.path, &pi, send_buffer_.data(), max_udp, &datalen, flags, stream_id,
-                                       reinterpret_cast<const ngtcp2_vec*>(vec.data()),
-                                       static_cast<std::size_t>(veccnt), ts);
-    if (n < 0) {
-      if (recover_write_error(n, stream_id, datalen)) continue;
-      return false;
-    }
-    if (datalen >= 0 && stream_id >= 0 && !add_write_offset(stream_id, datalen)) return false;
-    if (n == 0) break;
-    send(ps.path, {send_buffer_.data(), static_cast<std::size_t>(n)});
-    if (++packets == max_packets) {
-      ngtcp2_conn_update_pkt_tx_time(conn, ts);
-      return true;
-    }
+std::ptrdiff_t ServerConnection::pull_stream_data(std::int64_t& stream_id, int& fin, std::span<ngtcp2_vec> vec) {
+  if (!h3_) return 0;
+  auto veccnt = nghttp3_conn_writev_stream(h3_.get(), &stream_id, &fin, reinterpret_cast<nghttp3_vec*>(vec.data()),
+                                           vec.size());
+  if (veccnt < 0) {
+    fail_h3(static_cast<int>(veccnt));
+    return -1;
   }
-  ngtcp2_conn_update_pkt_tx_time(conn, ts);
-  return false;
+  return veccnt;
 }
 
-// The write errors that concern one stream: note it and go on writing (true). Anything else is fatal
-// for the connection (false; the connection is closed).
-bool ServerConnection::recover_write_error(ngtcp2_ssize error, std::int64_t stream_id, ngtcp2_ssize datalen) {
-  switch (error) {
-    case NGTCP2_ERR_STREAM_DATA_BLOCKED:  // flow control; extend_max_stream_data unblocks it
-      nghttp3_conn_block_stream(h3_.get(), stream_id);
-      return true;
-    case NGTCP2_ERR_STREAM_SHUT_WR:  // reset by us, or STOP_SENDING from the peer
-      nghttp3_conn_shutdown_stream_write(h3_.get(), stream_id);
-      return true;
-    case NGTCP2_ERR_WRITE_MORE:  // the packet has room: coalesce more stream data into it
-      return add_write_offset(stream_id, datalen);
-    default: {
-      ngtcp2_ccerr ccerr;
-      ngtcp2_ccerr_default(&ccerr);
-      ngtcp2_ccerr_set_liberr(&ccerr, static_cast<int>(error), nullptr, 0);
-      close_with(ccerr);
-      return false;
-    }
-  }
-}
-
-bool ServerConnection::add_write_offset(std::int64_t stream_id, ngtcp2_ssize datalen) {
-  if (auto rv = nghttp3_conn_add_write_offset(h3_.get(), stream_id, static_cast<std::size_t>(datalen)); rv != 0) {
+bool ServerConnection::on_stream_written(std::int64_t stream_id, std::size_t bytes) {
+  if (auto rv = nghttp3_conn_add_write_offset(h3_.get(), stream_id, bytes); rv != 0) {
     fail_h3(rv);
     return false;
   }
   return true;
 }
 
-void ServerConnection::send(const ngtcp2_path& path, std::span<const std::uint8_t> packet) {
-  Endpoint to;
-  std::memcpy(to.data(), path.remote.addr, path.remote.addrlen);
-  to.resize(path.remote.addrlen);
-  host_.send_packet(to, packet);
-}
+void ServerConnection::on_stream_blocked(std::int64_t stream_id) { nghttp3_conn_block_stream(h3_.get(), stream_id); }
 
-// Re-arms the timer for ngtcp2's next expiry (loss detection, ACK delay, idle, pacing). After a cut
-// burst, at most 1 ms later so the rest is written even if pacing sets no earlier deadline.
-void ServerConnection::arm_timer(bool more_to_write) {
-  auto expiry = ngtcp2_conn_get_expiry(quic_.get());
-  if (more_to_write) expiry = std::min<ngtcp2_tstamp>(expiry, timestamp_now() + NGTCP2_MILLISECONDS);
-  if (expiry == armed_expiry_) return;
-  armed_expiry_ = expiry;
-  if (expiry == UINT64_MAX) {
-    timer_.cancel();
-    return;
-  }
-  timer_.expires_at(to_time_point(expiry));
-  timer_.async_wait([weak = weak_from_this()](const asio::error_code& ec) {
-    if (ec) return;
-    if (auto self = weak.lock()) self->on_timer();
-  });
-}
-
-void ServerConnection::on_timer() {
-  armed_expiry_ = UINT64_MAX;
-  if (state_ != State::active) return;
-  if (auto rv = ngtcp2_conn_handle_expiry(quic_.get(), timestamp_now()); rv != 0) {
-    if (rv == NGTCP2_ERR_IDLE_CLOSE) {
-      finish();
-    } else {
-      ngtcp2_ccerr error;
-      ngtcp2_ccerr_default(&error);
-      ngtcp2_ccerr_set_liberr(&error, rv, nullptr, 0);
-      close_with(error);
-    }
-    process_pending();
-    return;
-  }
-  drive();
+void ServerConnection::on_stream_shut_write(std::int64_t stream_id) {
+  nghttp3_conn_shutdown_stream_write(h3_.get(), stream_id);
 }
 
 // ==== closing =========================================================================================
 
-void ServerConnection::handle_read_error(int liberr) {
-  switch (liberr) {
-    case NGTCP2_ERR_DRAINING:  // the peer closed
-      enter_draining();
-      return;
-    case NGTCP2_ERR_DROP_CONN:
-      finish();
-      return;
-    case NGTCP2_ERR_CRYPTO:
-      if (!callback_error_) {
-        ngtcp2_ccerr error;
-        ngtcp2_ccerr_default(&error);
-        ngtcp2_ccerr_set_tls_alert(&error, ngtcp2_conn_get_tls_alert(quic_.get()), nullptr, 0);
-        callback_error_ = error;
-      }
-      break;
-    default:
-      if (!callback_error_) {
-        ngtcp2_ccerr error;
-        ngtcp2_ccerr_default(&error);
-        ngtcp2_ccerr_set_liberr(&error, liberr, nullptr, 0);
-        callback_error_ = error;
-      }
-  }
-  close_with(*callback_error_);
-}
-
-void ServerConnection::close_with(const ngtcp2_ccerr& error) {
-  if (state_ != State::active) return;
-  auto* conn = quic_.get();
-  if (ngtcp2_conn_in_closing_period(conn) || ngtcp2_conn_in_draining_period(conn)) {
-    enter_draining();
-    return;
-  }
-  ngtcp2_path_storage ps;
-  ngtcp2_path_storage_zero(&ps);
-  ngtcp2_pkt_info pi{};
-  auto n = ngtcp2_conn_write_connection_close(conn, &ps.path, &pi, send_buffer_.data(), send_buffer_.size(), &error,
-                                              timestamp_now());
-  close_code_ = error.error_code;
-  log_open_streams(close_code_);
-  if (n <= 0) {  // nothing can be sent (e.g. no keys yet): just forget the connection
-    finish();
-    return;
-  }
-  state_ = State::closing;
-  close_packet_.assign(send_buffer_.begin(), send_buffer_.begin() + n);
-  send(ps.path, close_packet_);
-  start_end_timer();
-}
-
-void ServerConnection::close_application(std::uint64_t h3_code) { close_with(application_error(h3_code)); }
-
 void ServerConnection::fail_h3(int liberr) { close_application(nghttp3_err_infer_quic_app_error_code(liberr)); }
 
-void ServerConnection::enter_draining() {
-  if (state_ != State::active) return;
-  state_ = State::draining;
-  close_code_ = ngtcp2_conn_get_ccerr(quic_.get())->error_code;  // the peer's CONNECTION_CLOSE
-  log_open_streams(close_code_);
-  start_end_timer();
+// The transport began its closing or draining period (or ended at once): the session's timers stop and
+// the streams still open end with the connection.
+void ServerConnection::on_closing(std::uint64_t code) {
+  goaway_timer_.cancel();
+  grace_timer_.cancel();
+  log_open_streams(code);
+}
+
+void ServerConnection::on_finished() {
+  streams_.clear();
+  for (const auto& entry : std::exchange(pending_log_, {})) host_.log_access(entry);
+  host_.connection_finished(*this);
 }
 
 // The connection is ending: streams still open end with it (each is logged once).
@@ -398,37 +151,13 @@ void ServerConnection::log_open_streams(std::uint64_t app_error_code) {
   }
 }
 
-// Closing and draining last three PTOs (RFC 9000 §10.2), then the connection is forgotten.
-void ServerConnection::start_end_timer() {
-  goaway_timer_.cancel();
-  grace_timer_.cancel();
-  auto pto = std::chrono::nanoseconds(ngtcp2_conn_get_pto(quic_.get()));
-  timer_.expires_after(std::chrono::duration_cast<Clock::duration>(3 * pto));
-  timer_.async_wait([weak = weak_from_this()](const asio::error_code& ec) {
-    if (ec) return;
-    if (auto self = weak.lock()) self->finish();
-  });
-}
-
-void ServerConnection::finish() {
-  if (state_ == State::finished) return;
-  state_ = State::finished;
-  timer_.cancel();
-  goaway_timer_.cancel();
-  grace_timer_.cancel();
-  log_open_streams(close_code_);
-  streams_.clear();
-  for (const auto& entry : std::exchange(pending_log_, {})) host_.log_access(entry);
-  host_.connection_finished(*this);
-}
-
 void ServerConnection::close_now() {
   close_application(NGHTTP3_H3_NO_ERROR);
-  finish();
+  transport_->finish();
 }
 
 void ServerConnection::shutdown_gracefully() {
-  if (state_ != State::active) return;
+  if (!active()) return;
   close_after_goaway_ = true;
   goaway_timer_.cancel();  // a GOAWAY scheduled for later goes out now
   final_goaway();
@@ -436,7 +165,7 @@ void ServerConnection::shutdown_gracefully() {
 }
 
 void ServerConnection::send_goaways(std::chrono::milliseconds final_delay) {
-  if (state_ != State::active || !h3_ || close_after_goaway_) return;
+  if (!active() || !h3_ || close_after_goaway_) return;
   close_after_goaway_ = true;
   if (!notice_sent_ && !goaway_sent_) {  // a notice after the final GOAWAY would raise the id
     notice_sent_ = true;
@@ -453,17 +182,17 @@ void ServerConnection::close_when_idle() {
   if (close_when_idle_) return;
   close_when_idle_ = true;
   // Give requests already on the wire a moment to arrive (and be served) before closing when idle.
-  auto pto = std::chrono::nanoseconds(ngtcp2_conn_get_pto(quic_.get()));
+  auto pto = transport_->pto();
   grace_deadline_ = Clock::now() + std::max<Clock::duration>(2 * pto, std::chrono::milliseconds(20));
   grace_timer_.expires_at(grace_deadline_);
   grace_timer_.async_wait([weak = weak_from_this()](const asio::error_code& ec) {
     if (ec) return;
-    if (auto self = weak.lock(); self && self->state_ == State::active) self->drive();
+    if (auto self = weak.lock(); self && self->active()) self->drive();
   });
 }
 
 void ServerConnection::maybe_close_when_idle() {
-  if (state_ != State::active || !close_when_idle_) return;
+  if (!active() || !close_when_idle_) return;
   if (!h3_) {  // still handshaking: nothing to drain
     close_application(NGHTTP3_H3_NO_ERROR);
     return;
@@ -480,7 +209,7 @@ bool ServerConnection::serving_requests() const {
 }
 
 void ServerConnection::send_goaway() {
-  if (goaway_sent_ || !h3_ || state_ != State::active) return;
+  if (goaway_sent_ || !h3_ || !active()) return;
   // nghttp3_conn_shutdown must run once: a second call with a larger id would break its invariant.
   // Its id is the highest request stream nghttp3 has seen + 4; held streams never reach it.
   goaway_sent_ = true;
@@ -545,7 +274,7 @@ void ServerConnection::schedule_goaway(std::chrono::milliseconds delay) {
   goaway_timer_.expires_after(delay);
   goaway_timer_.async_wait([weak = weak_from_this()](const asio::error_code& ec) {
     if (ec) return;
-    if (auto self = weak.lock(); self && self->state_ == State::active) {
+    if (auto self = weak.lock(); self && self->active()) {
       self->final_goaway();
       self->drive();
     }
@@ -555,7 +284,7 @@ void ServerConnection::schedule_goaway(std::chrono::milliseconds delay) {
 // ==== HTTP/3 plumbing =================================================================================
 
 int ServerConnection::setup_h3() {
-  auto* conn = quic_.get();
+  auto* conn = quic();
   first_flight_goaway_pending_ = options_.goaway_in_first_flight;
   if (ngtcp2_conn_get_streams_uni_left(conn) < 3) return NGTCP2_ERR_CALLBACK_FAILURE;
 
@@ -586,8 +315,8 @@ RequestStream* ServerConnection::find_stream(std::int64_t stream_id) {
 }
 
 void ServerConnection::consume(std::int64_t stream_id, std::size_t bytes) {
-  ngtcp2_conn_extend_max_stream_offset(quic_.get(), stream_id, bytes);
-  ngtcp2_conn_extend_max_offset(quic_.get(), bytes);
+  ngtcp2_conn_extend_max_stream_offset(quic(), stream_id, bytes);
+  ngtcp2_conn_extend_max_offset(quic(), bytes);
 }
 
 void ServerConnection::plan(RequestStream& stream) {
@@ -653,10 +382,10 @@ void ServerConnection::submit_response(RequestStream& stream) {
 void ServerConnection::stop_reading_later(std::int64_t stream_id) {
   asio::post(executor_, [weak = weak_from_this(), stream_id] {
     auto self = weak.lock();
-    if (!self || self->state_ != State::active) return;
+    if (!self || !self->active()) return;
     auto* stream = self->find_stream(stream_id);
     if (!stream || stream->request_ended) return;  // closed meanwhile, or nothing left to stop
-    ngtcp2_conn_shutdown_stream_read(self->quic_.get(), 0, stream_id, NGHTTP3_H3_NO_ERROR);
+    ngtcp2_conn_shutdown_stream_read(self->quic(), 0, stream_id, NGHTTP3_H3_NO_ERROR);
     if (auto rv = nghttp3_conn_shutdown_stream_read(self->h3_.get(), stream_id); rv != 0) self->fail_h3(rv);
     self->drive();
   });
@@ -673,7 +402,7 @@ void ServerConnection::start_stream_timer(RequestStream& stream, Clock::time_poi
 // A /delay elapsed (submit the response now) or a paced body has its next chunk (resume the stream).
 void ServerConnection::on_stream_timer(std::int64_t stream_id) {
   auto* stream = find_stream(stream_id);
-  if (state_ != State::active || !stream || stream->reset_sent) return;
+  if (!active() || !stream || stream->reset_sent) return;
   if (!stream->response_submitted) {
     submit_response(*stream);
   } else if (auto rv = nghttp3_conn_resume_stream(h3_.get(), stream_id); rv != 0) {
@@ -689,7 +418,7 @@ void ServerConnection::reset_stream(RequestStream& stream, std::uint64_t code) {
   // RESET_STREAM + STOP_SENDING; nghttp3 must not produce anything more for it. Only the id is used
   // from here on: a close callback could drop `stream` inside these calls.
   const auto id = stream.id;
-  ngtcp2_conn_shutdown_stream(quic_.get(), 0, id, code);
+  ngtcp2_conn_shutdown_stream(quic(), 0, id, code);
   nghttp3_conn_shutdown_stream_write(h3_.get(), id);
 }
 
@@ -706,7 +435,7 @@ void ServerConnection::arm_upload_tick(RequestStream& stream) {
 // kUploadBurst worth of credit.
 void ServerConnection::on_upload_tick(std::int64_t stream_id) {
   auto* stream = find_stream(stream_id);
-  if (state_ != State::active || !stream || stream->reset_sent || !stream->plan.upload) return;
+  if (!active() || !stream || stream->reset_sent || !stream->plan.upload) return;
   const auto now = Clock::now();
   const auto rate = static_cast<double>(stream->plan.upload->bytes_per_second);
   const std::chrono::duration<double> elapsed = now - stream->upload_last_tick, burst = kUploadBurst;
@@ -771,86 +500,24 @@ int ServerConnection::end_body(RequestStream& stream, std::uint32_t* pflags) {
 // before any request can arrive.
 void ServerConnection::start_raw(RequestStream& stream) {
   auto& raw = *stream.plan.raw;
-  auto* conn = quic_.get();
+  auto* conn = quic();
   nghttp3_conn_shutdown_stream_write(h3_.get(), stream.id);
-  if (!raw.request_stream.empty()) {
-    raw_streams_.push_back(stream.id);
-    raw_writes_.push_back({stream.id, std::move(raw.request_stream), true});
-  }
-  if (std::int64_t id = -1; !raw.uni_stream.empty() && ngtcp2_conn_open_uni_stream(conn, &id, nullptr) == 0) {
-    raw_streams_.push_back(id);
-    raw_writes_.push_back({id, std::move(raw.uni_stream), false});
-  }
-  if (!raw.qpack_encoder.empty()) {
-    raw_streams_.push_back(qpack_encoder_stream_);
-    raw_writes_.push_back({qpack_encoder_stream_, std::move(raw.qpack_encoder), false});
-  }
-  if (!raw.control_stream.empty()) {
-    raw_streams_.push_back(control_stream_);
-    raw_writes_.push_back({control_stream_, std::move(raw.control_stream), false});
-  }
+  if (!raw.request_stream.empty()) write_raw(stream.id, std::move(raw.request_stream), true);
+  if (std::int64_t id = -1; !raw.uni_stream.empty() && ngtcp2_conn_open_uni_stream(conn, &id, nullptr) == 0)
+    write_raw(id, std::move(raw.uni_stream), false);
+  if (!raw.qpack_encoder.empty()) write_raw(qpack_encoder_stream_, std::move(raw.qpack_encoder), false);
+  if (!raw.control_stream.empty()) write_raw(control_stream_, std::move(raw.control_stream), false);
   if (raw.reset_control_stream) ngtcp2_conn_shutdown_stream_write(conn, 0, control_stream_, NGHTTP3_H3_NO_ERROR);
 }
 
-// Writes the pending raw bytes, as far as flow and congestion control allow; the rest on a later call.
-bool ServerConnection::write_raw(ngtcp2_path_storage& ps, std::size_t max_udp, ngtcp2_tstamp ts) {
-  bool stalled = false;  // congestion control or pacing: nothing more can go out now
-  for (auto& raw : raw_writes_) {
-    while (!raw.done && !stalled) {
-      if (!write_raw_packet(raw, ps, max_udp, ts, stalled)) return false;
-    }
-    if (stalled) break;
-  }
-  // ngtcp2 may retransmit written stream data until it is acknowledged, so the bytes of finished raw
-  // writes stay alive (moved, their buffers do not move) for the connection's lifetime.
-  for (auto& raw : raw_writes_) {
-    if (raw.done) raw_sent_.push_back(std::move(raw.bytes));
-  }
-  std::erase_if(raw_writes_, [](const RawWrite& raw) { return raw.done; });
-  return true;
+// The acknowledgements of a stream with raw bytes never reach nghttp3 (it did not write them).
+void ServerConnection::write_raw(std::int64_t stream_id, std::vector<std::uint8_t> bytes, bool fin) {
+  raw_streams_.push_back(stream_id);
+  transport_->write_raw(stream_id, std::move(bytes), fin);
 }
 
-// One packet carrying (part of) `raw`. Flow control blocking ends the stream's turn (done stays false;
-// extend_max_stream_data wakes the connection up); a stream shut for writing is done.
-bool ServerConnection::write_raw_packet(RawWrite& raw, ngtcp2_path_storage& ps, std::size_t max_udp,
-                                        ngtcp2_tstamp ts, bool& stalled) {
-  ngtcp2_vec vec{raw.bytes.data() + raw.offset, raw.bytes.size() - raw.offset};
-  ngtcp2_ssize datalen = -1;
-  ngtcp2_pkt_info pi{};
-  std::uint32_t flags = raw.fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : NGTCP2_WRITE_STREAM_FLAG_NONE;
-  auto n = ngtcp2_conn_writev_stream(quic_.get(), &ps.path, &pi, send_buffer_.data(), max_udp, &datalen, flags,
-                                     raw.stream_id, &vec, 1, ts);
-  switch (n) {
-    case NGTCP2_ERR_STREAM_DATA_BLOCKED:
-      stalled = true;  // keeps the order: later raw bytes wait too
-      return true;
-    case NGTCP2_ERR_STREAM_SHUT_WR:
-    case NGTCP2_ERR_STREAM_NOT_FOUND:
-      raw.done = true;
-      return true;
-    default:
-      break;
-  }
-  if (n < 0) {
-    ngtcp2_ccerr ccerr;
-    ngtcp2_ccerr_default(&ccerr);
-    ngtcp2_ccerr_set_liberr(&ccerr, static_cast<int>(n), nullptr, 0);
-    close_with(ccerr);
-    return false;
-  }
-  if (datalen >= 0) {
-    raw.offset += static_cast<std::size_t>(datalen);
-    raw.done = raw.offset == raw.bytes.size();
-  }
-  if (n == 0) {
-    stalled = true;
-    return true;
-  }
-  send(ps.path, {send_buffer_.data(), static_cast<std::size_t>(n)});
-  return true;
-}
+// ==== QUIC stream events (TransportEvents) =============================================================
 
-// ==== ngtcp2 callbacks ================================================================================
 
 int ServerConnection::on_stream_open(std::int64_t stream_id) {
   if (is_request_stream(stream_id)) slot_for(stream_id);
@@ -867,7 +534,7 @@ int ServerConnection::on_recv_stream_data(std::uint32_t flags, std::int64_t stre
   auto consumed = nghttp3_conn_read_stream(h3_.get(), stream_id, data.data(), data.size(),
                                            (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0);
   if (consumed < 0) {
-    callback_error_ = application_error(nghttp3_err_infer_quic_app_error_code(static_cast<int>(consumed)));
+    transport_->fail_callback(application_error(nghttp3_err_infer_quic_app_error_code(static_cast<int>(consumed))));
     return NGTCP2_ERR_CALLBACK_FAILURE;
   }
   consume(stream_id, static_cast<std::size_t>(consumed));  // framing bytes; DATA payload in on_h3_recv_data
@@ -896,12 +563,12 @@ int ServerConnection::on_stream_close(std::uint32_t flags, std::int64_t stream_i
   auto rv = nghttp3_conn_close_stream(h3_.get(), stream_id, app_error_code);
   if (rv == NGHTTP3_ERR_STREAM_NOT_FOUND) {
     // nghttp3 never saw it, so on_h3_stream_close won't return its credit.
-    if (ngtcp2_is_bidi_stream(stream_id) && !ngtcp2_conn_is_local_stream(quic_.get(), stream_id))
-      ngtcp2_conn_extend_max_streams_bidi(quic_.get(), 1);
+    if (ngtcp2_is_bidi_stream(stream_id) && !ngtcp2_conn_is_local_stream(quic(), stream_id))
+      ngtcp2_conn_extend_max_streams_bidi(quic(), 1);
     return 0;
   }
   if (rv != 0) {
-    callback_error_ = application_error(nghttp3_err_infer_quic_app_error_code(rv));
+    transport_->fail_callback(application_error(nghttp3_err_infer_quic_app_error_code(rv)));
     return NGTCP2_ERR_CALLBACK_FAILURE;
   }
   return 0;
@@ -915,39 +582,20 @@ int ServerConnection::on_stream_reset(std::int64_t stream_id) {
   return 0;
 }
 
-int ServerConnection::on_stream_stop_sending(std::int64_t stream_id) { return on_stream_reset(stream_id); }
-
 int ServerConnection::on_extend_max_stream_data(std::int64_t stream_id) {
   if (h3_ && nghttp3_conn_unblock_stream(h3_.get(), stream_id) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
   return 0;
 }
 
-int ServerConnection::on_new_connection_id(ngtcp2_cid* cid, std::uint8_t* token, std::size_t cidlen) {
-  if (!random_bytes(cid->data, cidlen)) return NGTCP2_ERR_CALLBACK_FAILURE;
-  cid->datalen = cidlen;
-  auto secret = host_.reset_secret();
-  if (ngtcp2_crypto_generate_stateless_reset_token(token, secret.data(), secret.size(), cid) != 0)
-    return NGTCP2_ERR_CALLBACK_FAILURE;
-  add_cid(*cid);
-  return 0;
-}
-
-int ServerConnection::on_remove_connection_id(const ngtcp2_cid* cid) {
-  auto key = cid_key(*cid);
-  host_.remove_cid(key);
-  std::erase(cids_, key);
-  return 0;
-}
-
-int ServerConnection::on_recv_tx_key(ngtcp2_encryption_level level) {
+int ServerConnection::on_handshake_keys() {
   // The server's 1-RTT keys exist once it has sent its Finished: HTTP/3 can start (SETTINGS first).
-  return level == NGTCP2_ENCRYPTION_LEVEL_1RTT ? setup_h3() : 0;
+  return setup_h3();
 }
 
 // ==== request stream roles (hold / refuse) ============================================================
 
 bool ServerConnection::is_request_stream(std::int64_t stream_id) const {
-  return ngtcp2_is_bidi_stream(stream_id) && !ngtcp2_conn_is_local_stream(quic_.get(), stream_id);
+  return ngtcp2_is_bidi_stream(stream_id) && !ngtcp2_conn_is_local_stream(quic(), stream_id);
 }
 
 RequestSlot& ServerConnection::slot_for(std::int64_t stream_id) {
@@ -982,7 +630,7 @@ RequestSlot& ServerConnection::open_request_stream(std::int64_t stream_id) {
 
 // Connection-level credit goes back at once, so an unserved stream cannot starve the others; its own
 // stream window is never reopened.
-void ServerConnection::drop_unserved_data(std::size_t bytes) { ngtcp2_conn_extend_max_offset(quic_.get(), bytes); }
+void ServerConnection::drop_unserved_data(std::size_t bytes) { ngtcp2_conn_extend_max_offset(quic(), bytes); }
 
 void ServerConnection::refuse_stream(std::int64_t stream_id, std::uint64_t code) {
   auto it = request_slots_.find(stream_id);
@@ -992,7 +640,7 @@ void ServerConnection::refuse_stream(std::int64_t stream_id, std::uint64_t code)
     return;
   }
   // RESET_STREAM + STOP_SENDING. Only the id is used from here on: a close callback may drop the slot.
-  ngtcp2_conn_shutdown_stream(quic_.get(), 0, stream_id, code);
+  ngtcp2_conn_shutdown_stream(quic(), 0, stream_id, code);
 }
 
 // An unserved stream's HEADERS are never decoded: tell the peer's QPACK encoder (Stream Cancellation)
@@ -1011,11 +659,11 @@ int ServerConnection::on_h3_acked_data(std::int64_t stream_id, std::uint64_t dat
 }
 
 int ServerConnection::on_h3_stream_close(std::int64_t stream_id, std::uint64_t app_error_code) {
-  if (ngtcp2_is_bidi_stream(stream_id)) ngtcp2_conn_extend_max_streams_bidi(quic_.get(), 1);  // MAX_STREAMS grows
+  if (ngtcp2_is_bidi_stream(stream_id)) ngtcp2_conn_extend_max_streams_bidi(quic(), 1);  // MAX_STREAMS grows
   if (auto it = streams_.find(stream_id); it != streams_.end()) {
     log_stream(*it->second, app_error_code);
     // An upload cut short: its unread bytes still count against the connection window.
-    if (auto unread = it->second->upload_unread; unread > 0) ngtcp2_conn_extend_max_offset(quic_.get(), unread);
+    if (auto unread = it->second->upload_unread; unread > 0) ngtcp2_conn_extend_max_offset(quic(), unread);
     streams_.erase(it);  // nghttp3 is done with the body views; nobody else holds a pointer
   }
   return 0;
@@ -1084,13 +732,13 @@ int ServerConnection::on_h3_end_stream(std::int64_t stream_id) {
 }
 
 int ServerConnection::on_h3_stop_sending(std::int64_t stream_id, std::uint64_t app_error_code) {
-  if (ngtcp2_conn_shutdown_stream_read(quic_.get(), 0, stream_id, app_error_code) != 0)
+  if (ngtcp2_conn_shutdown_stream_read(quic(), 0, stream_id, app_error_code) != 0)
     return NGHTTP3_ERR_CALLBACK_FAILURE;
   return 0;
 }
 
 int ServerConnection::on_h3_reset_stream(std::int64_t stream_id, std::uint64_t app_error_code) {
-  if (ngtcp2_conn_shutdown_stream_write(quic_.get(), 0, stream_id, app_error_code) != 0)
+  if (ngtcp2_conn_shutdown_stream_write(quic(), 0, stream_id, app_error_code) != 0)
     return NGHTTP3_ERR_CALLBACK_FAILURE;
   return 0;
 }
