@@ -8,38 +8,10 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-# bookworm-backports carries ngtcp2 1.11, nghttp3 1.8 and an HTTP/3-enabled libcurl.
-# Reuse the mirror of the machine's existing bookworm entry rather than naming one here.
-backports_list=/etc/apt/sources.list.d/quiver-bookworm-backports.list
-find_bookworm_mirror() {
-  local f
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    # deb822: a stanza whose Suites include "bookworm" gives its URIs line.
-    awk '
-      /^[[:space:]]*$/ { if (uri != "" && bw) { print uri; exit } uri=""; bw=0; next }
-      /^URIs:/ { uri=$2 }
-      /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") bw=1 }
-      END { if (uri != "" && bw) print uri }
-    ' "$f" | head -n1
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -f "$f" ] || continue
-    [ "$f" = "$backports_list" ] && continue
-    awk '$1 == "deb" && $0 !~ /\[/ && $3 == "bookworm" { print $2; exit }
-         $1 == "deb" && $2 ~ /^\[/ { for (i = 3; i <= NF; i++) if ($i ~ /^(https?|file):/) { if ($(i+1) == "bookworm") print $i; break } }' "$f" | head -n1
-  done
-}
-
-if [ ! -f "$backports_list" ]; then
-  mirror=$(find_bookworm_mirror | head -n1)
-  if [ -z "$mirror" ]; then
-    echo "setup.sh: no bookworm entry found in apt's sources; cannot derive a backports mirror" >&2
-    exit 1
-  fi
-  echo "deb $mirror bookworm-backports main" > "$backports_list"
-  echo "setup.sh: added bookworm-backports from $mirror"
-fi
+# bookworm-backports: added unless some source file already has it (see apt_sources.sh).
+# shellcheck source=apt_sources.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt_sources.sh"
+ensure_bookworm_backports
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

@@ -3,14 +3,15 @@
 # (caddy and ngtcp2's gtlsserver, installed by setup.sh). Then, for a full run (no arguments), the
 # sanitizer builds (scripts/sanitize.sh: ASan+UBSan+LSan, TSan) and the short libFuzzer runs
 # (scripts/fuzz.sh); see docs/reliability.md, "Tooling". Arguments go to ctest (e.g. -R url) and skip
-# those extra steps, as does QUIVER_SKIP_SANITIZERS=1.
+# those extra steps, as does QUIVER_SKIP_SANITIZERS=1. A run that selects no test fails (a -R pattern
+# that matches nothing must not pass for a green run).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/build.sh"
 cd "$root/build"
 summary=$(mktemp)
 trap 'rm -f "$summary"' EXIT
-ctest --output-on-failure -j 2 --timeout 300 "$@" | tee "$summary"
+ctest --output-on-failure --no-tests=error -j 2 --timeout 300 "$@" | tee "$summary"
 
 if [ $# -eq 0 ] && [ "${QUIVER_SKIP_SANITIZERS:-}" != "1" ]; then
   bash "$root/scripts/sanitize.sh"

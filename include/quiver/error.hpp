@@ -28,6 +28,7 @@ enum class ErrorKind {
   protocol_error,    // the peer broke HTTP/3 rules in a way that only affects this request
   io_error,          // a local I/O failure (socket, file)
   headers_too_large, // the response's header or trailer section is over max_response_header_bytes
+  connection_refused,  // nothing listens at the server's address (ICMP port unreachable to our Initial)
 };
 
 enum class ErrorClass {
@@ -36,7 +37,7 @@ enum class ErrorClass {
   unrecoverable,  // retrying as-is is not known to be safe or useful
 };
 // The usual class of each kind, chosen by Error(kind, message):
-//   transient      resolve_failed, handshake_failed, checkout_timeout, goaway
+//   transient      resolve_failed, handshake_failed, connection_refused, checkout_timeout, goaway
 //                  (the request never reached a server that could have processed it)
 //   invalid        invalid_url, invalid_request, body_failed
 //   unrecoverable  everything else: stream_reset, transport_error, idle_timeout, request_timeout,

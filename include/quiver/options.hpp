@@ -74,8 +74,16 @@ struct PoolOptions {
   std::chrono::milliseconds request_timeout{0};
   // A connection with no request for this long is closed (0 = never).
   std::chrono::milliseconds idle_close{60000};
-  // Transparent retries of a request the server provably did not process (GOAWAY, H3_REQUEST_REJECTED),
-  // when its body can be replayed.
+  // Transparent retries after a refusal: the server provably did not process the request (stream id at or
+  // above its GOAWAY id, H3_REQUEST_REJECTED, refused because the connection was draining), and its body
+  // can be replayed. A request may be refused this many times and still be sent again (so it is sent at
+  // most 1 + max_refusal_retries times), never past its deadline (Request::timeout or request_timeout,
+  // counted from its first send) and never again to a connection that refused it while another one may
+  // take it. See docs/pool.md, "Transparent retries". 0 = report the first refusal to the caller.
+  int max_refusal_retries = 10;
+  // Transparent retries of failures that are not refusals. The pool knows of no such failure that is safe
+  // to retry (one that may have been processed is never retried), so this has no effect; refusals have
+  // their own budget above. Kept so that code setting it still compiles.
   int max_retries = 1;
 };
 

@@ -18,7 +18,8 @@ struct Request {
   Headers headers;
   RequestBody body;
   // Deadline for the request once a connection takes it (send, wait for the response, receive the body);
-  // none when unset. Time spent waiting for a connection is bounded by the pool's checkout timeout.
+  // none when unset. Time spent waiting for a connection is bounded by the pool's checkout timeout. It
+  // counts from the first send and bounds the pool's transparent retries too (docs/pool.md).
   std::optional<std::chrono::milliseconds> timeout;
 };
 

@@ -11,6 +11,7 @@ ErrorClass usual_class(ErrorKind kind) noexcept {
   switch (kind) {
     case ErrorKind::resolve_failed:
     case ErrorKind::handshake_failed:
+    case ErrorKind::connection_refused:
     case ErrorKind::checkout_timeout:
     case ErrorKind::goaway:
       return ErrorClass::transient;
@@ -59,6 +60,7 @@ std::string_view to_string(ErrorKind kind) noexcept {
     case ErrorKind::protocol_error: return "protocol_error";
     case ErrorKind::io_error: return "io_error";
     case ErrorKind::headers_too_large: return "headers_too_large";
+    case ErrorKind::connection_refused: return "connection_refused";
   }
   return "unknown";
 }

@@ -266,6 +266,7 @@ void ConnectionImpl::fail_everything(const Error& reason) {
 }
 
 Error ConnectionImpl::handshake_error(const Error& cause) const {
+  if (cause.kind() == ErrorKind::connection_refused) return cause;  // its own kind: the CLI's exit 7, retry later
   if ((cause.kind() == ErrorKind::handshake_failed || cause.kind() == ErrorKind::resolve_failed) &&
       cause.message().find(origin_.to_string()) != std::string::npos) {
     return cause;

@@ -18,6 +18,18 @@ Error pool_error(ErrorKind kind, std::string message) {
   return error;
 }
 
+// `error` with "; `note`" added to its message; everything else unchanged.
+Error with_note(const Error& error, std::string_view note) {
+  Error noted(error.kind(), error.error_class(), fmt::format("{}; {}", error.message(), note));
+  noted.stream_id = error.stream_id;
+  noted.h3_code = error.h3_code;
+  noted.transport_code = error.transport_code;
+  noted.goaway_id = error.goaway_id;
+  noted.handshake_failure = error.handshake_failure;
+  noted.unprocessed = error.unprocessed;
+  return noted;
+}
+
 }  // namespace
 
 std::shared_ptr<OriginPool> OriginPool::create(asio::any_io_executor executor, h3::Origin origin,
@@ -63,7 +75,7 @@ PoolRequestId OriginPool::admit(Request request, std::variant<h3::ResponseHandle
   auto pending = std::make_shared<PendingRequest>();
   pending->id = next_request_id_++;
   pending->handler = std::move(handler);
-  pending->retries_left = std::max(options_.max_retries, 0);
+  pending->replayable = request.body.replayable();
   if (!request.timeout && options_.request_timeout.count() > 0) request.timeout = options_.request_timeout;
   pending->request = std::move(request);
 
@@ -85,7 +97,7 @@ PoolRequestId OriginPool::admit(Request request, std::variant<h3::ResponseHandle
                                                   origin_.to_string(), waiting_.size())));
     return pending->id;
   }
-  enqueue(pending, /*at_front=*/false);
+  enqueue(pending);
   serve_waiting();
   return pending->id;
 }
@@ -94,27 +106,30 @@ void OriginPool::cancel(PoolRequestId id) {
   auto found = requests_.find(id);
   if (found == requests_.end()) return;
   PendingPtr pending = found->second;
-  std::erase(waiting_, pending);
-  pending->checkout_timer.reset();
+  leave_queue(pending);
   auto connection = pending->connection.lock();
   answer_later(*pending, Error(ErrorKind::cancelled, fmt::format("request {} cancelled", id)));
   // The connection answers its own handler with `cancelled` too; that reply finds us answered.
   if (connection) connection->cancel(pending->connection_request_id);
 }
 
-// The connection for `pending`: the least loaded one with credit, avoiding the one that last refused it
-// unless no other connection can take it and no new one may be opened. Null: it has to wait.
+// The connection for `pending`: the least loaded one with credit that has not refused it. Only when every
+// connection it could ever get refused it does it go back to one of those. Null: it has to wait (also
+// while it backs off).
 OriginPool::PooledConnection* OriginPool::route(const PendingRequest& pending) {
-  if (PooledConnection* slot = least_loaded(pending.refused_by)) return slot;
-  if (pending.refused_by != nullptr && !can_open_connection()) return least_loaded(nullptr);
-  return nullptr;
+  if (pending.backoff_timer) return nullptr;
+  if (PooledConnection* slot = least_loaded(&pending)) return slot;
+  if (pending.refusals.empty() || !only_refusers_remain(pending)) return nullptr;
+  return least_loaded(nullptr);
 }
 
-OriginPool::PooledConnection* OriginPool::least_loaded(const h3::Connection* avoid) {
+// The connected connection with credit and the fewest requests in flight, skipping the ones that refused
+// `avoid_refusers_of` (when given).
+OriginPool::PooledConnection* OriginPool::least_loaded(const PendingRequest* avoid_refusers_of) {
   PooledConnection* best = nullptr;
   for (auto& slot : connected_) {
     const h3::Connection& connection = *slot.connection;
-    if (&connection == avoid) continue;
+    if (avoid_refusers_of != nullptr && has_refused(*avoid_refusers_of, slot.serial)) continue;
     // state() is checked too: a close or drain may have happened with its event still on the way.
     if (connection.state() != h3::ConnectionState::connected || connection.max_streams() == 0) continue;
     if (best == nullptr || connection.requests_in_flight() < best->connection->requests_in_flight()) best = &slot;
@@ -122,12 +137,31 @@ OriginPool::PooledConnection* OriginPool::least_loaded(const h3::Connection* avo
   return best;
 }
 
+// True when no connection that did not refuse `pending` is connected or connecting, and no new one may be
+// opened: waiting would not bring one.
+bool OriginPool::only_refusers_remain(const PendingRequest& pending) const {
+  if (can_open_connection() || !connecting_.empty()) return false;
+  return std::ranges::all_of(connected_,
+                             [&](const PooledConnection& slot) { return has_refused(pending, slot.serial); });
+}
+
+bool OriginPool::has_refused(const PendingRequest& pending, ConnectionSerial connection) {
+  return std::ranges::find(pending.refusals, connection, &Refusal::connection) != pending.refusals.end();
+}
+
+// The first send starts the request's deadline (its timeout); a retry is sent with what is left of it.
 void OriginPool::dispatch(PooledConnection& slot, const PendingPtr& pending) {
   slot.idle_timer.reset();
   pending->checkout_timer.reset();
-  bool may_retry = pending->retries_left > 0 && pending->request.body.replayable();
-  Request to_send = may_retry ? pending->request : std::move(pending->request);
+  Request to_send = may_retry_later(*pending) ? pending->request : std::move(pending->request);
+  if (pending->deadline) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(*pending->deadline - clock_->now());
+    to_send.timeout = std::max(left, std::chrono::milliseconds(1));
+  } else if (to_send.timeout) {
+    pending->deadline = clock_->now() + *to_send.timeout;
+  }
   pending->connection = slot.connection;
+  pending->connection_serial = slot.serial;
   pending->connection_request_id = send(*slot.connection, std::move(to_send), pending);
 }
 
@@ -143,48 +177,79 @@ h3::RequestId OriginPool::send(h3::Connection& connection, Request request, cons
   });
 }
 
-// Puts `pending` in the queue with a fresh checkout deadline. One timer per waiting request: simple, and
-// nothing runs until a deadline passes.
-void OriginPool::enqueue(const PendingPtr& pending, bool at_front) {
+// Puts `pending` in its place in line (the queue is sorted by id) with a fresh checkout deadline, or the
+// request's own deadline when that comes first. One timer per waiting request: simple, and nothing runs
+// until a deadline passes.
+void OriginPool::enqueue(const PendingPtr& pending) {
+  Clock::Duration wait = options_.checkout_timeout;
+  if (pending->deadline) wait = std::clamp<Clock::Duration>(*pending->deadline - clock_->now(), {}, wait);
   auto on_timeout = [weak = weak_from_this(), id = pending->id] {
     if (auto pool = weak.lock()) pool->on_checkout_timeout(id);
   };
-  pending->checkout_timer = clock_->schedule(executor_, options_.checkout_timeout, std::move(on_timeout));
-  if (at_front) {
-    waiting_.push_front(pending);
-  } else {
+  pending->checkout_timer = clock_->schedule(executor_, wait, std::move(on_timeout));
+  if (waiting_.empty() || waiting_.back()->id < pending->id) {
     waiting_.push_back(pending);
+    return;
   }
+  auto place = std::ranges::lower_bound(waiting_, pending->id, {}, [](const PendingPtr& p) { return p->id; });
+  waiting_.insert(place, pending);
 }
 
-// Hands waiting requests, in order, to connections with credit; then opens connections for the rest.
+// Every way out of the queue except dispatch (which finds no backoff running) goes through here.
+void OriginPool::leave_queue(const PendingPtr& pending) {
+  std::erase(waiting_, pending);
+  pending->checkout_timer.reset();
+  pending->backoff_timer.reset();
+}
+
+// Hands waiting requests, in line order, to connections with credit; a request that may not use any of
+// them now (they refused it, or it backs off) keeps its place and the ones behind it go on. Then opens
+// connections for the rest.
 void OriginPool::serve_waiting() {
-  while (!waiting_.empty()) {
-    PooledConnection* slot = route(*waiting_.front());
-    if (slot == nullptr) break;
-    PendingPtr pending = std::move(waiting_.front());
-    waiting_.pop_front();
+  for (std::size_t index = 0; index < waiting_.size() && least_loaded(nullptr) != nullptr;) {
+    PooledConnection* slot = route(*waiting_[index]);
+    if (slot == nullptr) {
+      ++index;
+      continue;
+    }
+    PendingPtr pending = std::move(waiting_[index]);
+    waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(index));
     dispatch(*slot, pending);
   }
   open_connections_for_waiting();
 }
 
-// Runs only while the request waits: every way out of the queue resets its checkout timer.
+// Runs only while the request waits: every way out of the queue resets its checkout timer. A refused
+// request whose own deadline passed while it waited gets its last refusal, saying so.
 void OriginPool::on_checkout_timeout(PoolRequestId id) {
   auto found = requests_.find(id);
   if (found == requests_.end()) return;
   PendingPtr pending = found->second;
-  std::erase(waiting_, pending);
-  pending->checkout_timer.reset();
+  leave_queue(pending);
+  if (pending->last_refusal && pending->deadline && clock_->now() >= *pending->deadline) {
+    answer_later(*pending, with_note(*pending->last_refusal,
+                                     fmt::format("not sent again: its deadline passed while it waited, after {} "
+                                                 "refusals",
+                                                 pending->refusal_count)));
+    return;
+  }
   answer_later(*pending, pool_error(ErrorKind::checkout_timeout,
                                     fmt::format("no connection to {} could take the request within {} ms",
                                                 origin_.to_string(), options_.checkout_timeout.count())));
+}
+
+void OriginPool::on_backoff_done(PoolRequestId id) {
+  auto found = requests_.find(id);
+  if (found == requests_.end()) return;
+  found->second->backoff_timer.reset();
+  serve_waiting();
 }
 
 void OriginPool::fail_all_waiting(const Error& error) {
   std::deque<PendingPtr> failed = std::exchange(waiting_, {});
   for (auto& pending : failed) {
     pending->checkout_timer.reset();
+    pending->backoff_timer.reset();
     answer_later(*pending, error);
   }
 }
@@ -202,32 +267,81 @@ void OriginPool::on_connection_reply(const std::weak_ptr<OriginPool>& weak, cons
   deliver(*pending, std::move(result));
 }
 
+// A refusal (an `unprocessed` error) is retried or, when it may not be, answered with a note saying why.
 template <class Value>
 void OriginPool::on_reply(const PendingPtr& pending, Result<Value> result) {
-  if (!result && should_retry(*pending, result.error())) {
-    retry(pending, result.error());
-    return;
+  if (!result && result.error().unprocessed) {
+    int repeat = record_refusal(*pending, result.error());
+    std::optional<std::string> why_not = why_not_retried(*pending, repeat);
+    if (!why_not) {
+      retry(pending, repeat);
+      return;
+    }
+    result = std::unexpected(with_note(result.error(), *why_not));
   }
   requests_.erase(pending->id);
   deliver(*pending, std::move(result));
 }
 
-bool OriginPool::should_retry(const PendingRequest& pending, const Error& error) const {
-  return error.unprocessed && !shutting_down_ && pending.retries_left > 0 && pending.request.body.replayable();
+// Counts the refusal against the request and against the connection that made it; returns how many times
+// that connection has now refused this request.
+int OriginPool::record_refusal(PendingRequest& pending, const Error& error) {
+  ++pending.refusal_count;
+  pending.last_refusal = error;
+  auto by_connection = std::ranges::find(pending.refusals, pending.connection_serial, &Refusal::connection);
+  if (by_connection == pending.refusals.end()) {
+    pending.refusals.push_back(Refusal{pending.connection_serial, 1});
+    return 1;
+  }
+  return ++by_connection->count;
 }
 
-// Sends the request again: ahead of everyone waiting (it was admitted before them), avoiding the
-// connection that refused it. The caller sees this only in telemetry.
-void OriginPool::retry(const PendingPtr& pending, const Error& error) {
-  --pending->retries_left;
-  report_retry(*pending, error);
-  pending->refused_by = pending->connection.lock().get();
-  pending->connection.reset();
-  if (PooledConnection* slot = waiting_.empty() ? route(*pending) : nullptr) {
-    dispatch(*slot, pending);
-    return;
+// Why a refused request is not sent again, or nothing when it is. `repeat`: how many times the connection
+// that just refused it has refused it.
+std::optional<std::string> OriginPool::why_not_retried(const PendingRequest& pending, int repeat) const {
+  if (shutting_down_) return "not sent again: the pool is shutting down";
+  if (pending.refusal_count > options_.max_refusal_retries) {
+    return fmt::format("not sent again: refused {} times, the retry budget for refusals "
+                       "(PoolOptions::max_refusal_retries = {}) is exhausted",
+                       pending.refusal_count, options_.max_refusal_retries);
   }
-  enqueue(pending, /*at_front=*/true);
+  if (!pending.replayable) return "not sent again: its body is a producer, which cannot be replayed";
+  if (pending.deadline) {
+    Clock::TimePoint earliest = clock_->now() + (repeat >= 2 ? repeat_refusal_backoff(repeat) : Clock::Duration{});
+    if (earliest >= *pending.deadline) {
+      return fmt::format("not sent again: its deadline ({} ms) passes before it could be, after {} refusals",
+                         pending.request.timeout.value_or(std::chrono::milliseconds(0)).count(),
+                         pending.refusal_count);
+    }
+  }
+  return std::nullopt;
+}
+
+// Whether a refusal of the request's next send could still be retried, so the pool must keep a copy.
+bool OriginPool::may_retry_later(const PendingRequest& pending) const {
+  return pending.replayable && pending.refusal_count < options_.max_refusal_retries;
+}
+
+std::chrono::milliseconds OriginPool::repeat_refusal_backoff(int repeat) {
+  constexpr std::chrono::milliseconds first{25};
+  constexpr std::chrono::milliseconds longest{200};
+  int doublings = std::clamp(repeat - 2, 0, 3);
+  return std::min(first * (1 << doublings), longest);
+}
+
+// Sends the request again from its place in line (ahead of everyone admitted after it), never to a
+// connection that refused it while another may take it (route()); after a repeat refusal by the same
+// connection, only once its backoff has passed. The caller sees this only in telemetry.
+void OriginPool::retry(const PendingPtr& pending, int repeat) {
+  report_retry(*pending, *pending->last_refusal);
+  pending->connection.reset();
+  if (repeat >= 2) {
+    auto on_backoff_done = [weak = weak_from_this(), id = pending->id] {
+      if (auto pool = weak.lock()) pool->on_backoff_done(id);
+    };
+    pending->backoff_timer = clock_->schedule(executor_, repeat_refusal_backoff(repeat), std::move(on_backoff_done));
+  }
+  enqueue(pending);
   serve_waiting();
 }
 
@@ -275,7 +389,7 @@ void OriginPool::open_connections_for_waiting() {
 
 void OriginPool::open_connection() {
   auto connection = factory_->create(executor_, origin_, options_.connection, this);
-  connecting_.push_back(PooledConnection{connection, nullptr});
+  connecting_.push_back(PooledConnection{connection, next_connection_serial_++, nullptr});
   connection->start();
 }
 

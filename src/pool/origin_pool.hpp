@@ -21,10 +21,22 @@
 //
 // Routing (see route()): a request goes to the connected connection with stream credit
 // (max_streams() > 0) that has the fewest requests in flight. Requests are never handed to a connection
-// that is still connecting: they wait in the pool's FIFO and are dispatched on on_ready against the real
+// that is still connecting: they wait in the pool's queue and are dispatched on on_ready against the real
 // max_streams, so a connection is never given more than its credit. Each connecting connection is counted
 // on for one waiting request: a new connection opens while more requests wait than connections are
 // connecting, up to PoolOptions::max_connections (connecting + connected; draining ones do not count).
+//
+// The waiting queue is ordered by admission (PoolRequestId): a new request joins at the back, a refused
+// one goes back to its place in line, ahead of every request admitted after it. serve_waiting() hands
+// out credit in that order; a request that may not use any connection with credit right now (every such
+// connection refused it, or it is backing off) is passed over without losing its place.
+//
+// Refusals (see on_reply() and retry()): a request refused unprocessed is sent again, up to
+// PoolOptions::max_refusal_retries times and within its deadline (its timeout counted from its first
+// send; each retry is sent with what is left of it). A retry never goes to a connection that refused that
+// request while any connection that did not refuse it is connected or connecting, or one may be opened;
+// only when every possible connection refused it does it go back to one of them, and a connection that
+// refuses the same request a second time makes it back off first (repeat_refusal_backoff()).
 //
 // Handshake failure: a connection that closes before it was ready held no requests (see above). If no
 // other connection is connecting or connected, every waiting request fails at once with the handshake
@@ -40,6 +52,7 @@
 #include <list>
 #include <memory>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <variant>
 #include <vector>
@@ -85,6 +98,10 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
 
   PoolStats stats() const;
 
+  // How long a request waits before it is sent again after the same connection refused it for the
+  // `repeat`-th time (repeat >= 2): 25 ms, doubling with each further repeat, at most 200 ms.
+  static std::chrono::milliseconds repeat_refusal_backoff(int repeat);
+
   // Drains every connected connection (h3::Connection::drain), closes the ones still connecting, fails
   // waiting requests with ErrorKind::goaway ("pool shutting down") and refuses new ones the same way.
   // `done` is called (posted) once every connection has closed, or when `deadline` passes, in which case
@@ -92,30 +109,48 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
   void shutdown(std::chrono::milliseconds deadline, std::move_only_function<void()> done);
 
  private:
+  // The pool's own number of a connection, never reused (an address could be), so a request can
+  // remember which connections refused it after they are gone.
+  using ConnectionSerial = std::uint64_t;
+
+  // One connection that refused a request, and how many times it did.
+  struct Refusal {
+    ConnectionSerial connection = 0;
+    int count = 0;
+  };
+
   // One caller's request from request()/stream() until its handler is called. Shared between the pool's
   // table and the handler given to a connection, so a reply reaches its caller even if the pool is gone.
   struct PendingRequest {
-    PoolRequestId id = 0;
+    PoolRequestId id = 0;  // also its place in line: the waiting queue is sorted by id
     // The request as the caller gave it. While a retry is still possible the connection gets a copy
     // (bytes bodies are copied too: acceptable for now); otherwise it is moved out on dispatch.
     Request request;
     std::variant<h3::ResponseHandler, h3::StreamHandler> handler;
-    int retries_left = 0;
-    bool answered = false;  // the handler has been used (or handed to a post); ignore later replies
-    // Set exactly while it waits in the pool's queue: the checkout deadline.
+    bool replayable = false;  // its body can be sent again (fixed at admission; the body may be moved out)
+    bool answered = false;    // the handler has been used (or handed to a post); ignore later replies
+    // Set exactly while it waits in the pool's queue: the checkout deadline (or, after a refusal, the
+    // request's own deadline when that comes first).
     std::unique_ptr<Timer> checkout_timer;
-    // While on a connection: which one (not owning) and its id there.
+    // Set while it waits out repeat_refusal_backoff() (in the queue, in its place): no connection takes it.
+    std::unique_ptr<Timer> backoff_timer;
+    // While on a connection: which one (not owning), its serial, and the request's id there.
     std::weak_ptr<h3::Connection> connection;
+    ConnectionSerial connection_serial = 0;
     h3::RequestId connection_request_id = 0;
-    // The connection that last refused it as unprocessed (identity only, never dereferenced): a retry
-    // avoids it when another connection can take the request.
-    const h3::Connection* refused_by = nullptr;
+    // Refusals so far: every connection that refused it, the total, and the latest error.
+    std::vector<Refusal> refusals;
+    int refusal_count = 0;
+    std::optional<Error> last_refusal;
+    // Its timeout as an instant, set on its first send when it has a timeout; bounds every retry.
+    std::optional<Clock::TimePoint> deadline;
   };
   using PendingPtr = std::shared_ptr<PendingRequest>;
 
   // One connection and the pool's bookkeeping for it.
   struct PooledConnection {
     std::shared_ptr<h3::Connection> connection;  // owned
+    ConnectionSerial serial = 0;
     // Armed while the connection is connected and has no request; closes it when it fires.
     std::unique_ptr<Timer> idle_timer;
   };
@@ -137,20 +172,26 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
   // Requests
   PoolRequestId admit(Request request, std::variant<h3::ResponseHandler, h3::StreamHandler> handler);
   PooledConnection* route(const PendingRequest& pending);
-  PooledConnection* least_loaded(const h3::Connection* avoid);
+  PooledConnection* least_loaded(const PendingRequest* avoid_refusers_of);
+  bool only_refusers_remain(const PendingRequest& pending) const;
+  static bool has_refused(const PendingRequest& pending, ConnectionSerial connection);
   void dispatch(PooledConnection& slot, const PendingPtr& pending);
   h3::RequestId send(h3::Connection& connection, Request request, const PendingPtr& pending);
-  void enqueue(const PendingPtr& pending, bool at_front);
+  void enqueue(const PendingPtr& pending);
+  void leave_queue(const PendingPtr& pending);
   void serve_waiting();
   void on_checkout_timeout(PoolRequestId id);
+  void on_backoff_done(PoolRequestId id);
   void fail_all_waiting(const Error& error);
   template <class Value>
   static void on_connection_reply(const std::weak_ptr<OriginPool>& weak, const PendingPtr& pending,
                                   Result<Value> result);
   template <class Value>
   void on_reply(const PendingPtr& pending, Result<Value> result);
-  bool should_retry(const PendingRequest& pending, const Error& error) const;
-  void retry(const PendingPtr& pending, const Error& error);
+  static int record_refusal(PendingRequest& pending, const Error& error);
+  std::optional<std::string> why_not_retried(const PendingRequest& pending, int repeat) const;
+  bool may_retry_later(const PendingRequest& pending) const;
+  void retry(const PendingPtr& pending, int repeat);
   void report_retry(const PendingRequest& pending, const Error& error) const;
   void answer_later(PendingRequest& pending, const Error& error);
   template <class Value>
@@ -185,9 +226,11 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
 
   // Every unanswered request, by id: each is either in waiting_ or on a connection.
   std::unordered_map<PoolRequestId, PendingPtr> requests_;
-  // Requests no connection could take yet, in arrival order (a retry goes to the front).
+  // Requests no connection could take yet, sorted by id (admission order; a refused request goes back to
+  // its place, ahead of everyone admitted after it).
   std::deque<PendingPtr> waiting_;
   PoolRequestId next_request_id_ = 1;
+  ConnectionSerial next_connection_serial_ = 1;
 
   bool shutting_down_ = false;
   std::vector<std::move_only_function<void()>> shutdown_done_;

@@ -320,12 +320,8 @@ void QuicTransport::on_readable() {
       break;
     }
     taken += length;
-    if (ec == asio::error::connection_refused && !handshake_completed_) {
-      Error error(ErrorKind::handshake_failed, ErrorClass::transient,
-                  fmt::format("connection refused by {}:{} (no QUIC server there)",
-                              remote_endpoint_.address().to_string(), remote_endpoint_.port()));
-      error.handshake_failure = HandshakeFailure::refused;
-      finish(std::move(error));
+    if (refuses_handshake(ec)) {
+      finish(refused_error());
       return;
     }
     if (ec) continue;  // ICMP errors after the handshake are advisory; the idle timer decides
@@ -448,6 +444,10 @@ bool QuicTransport::flush_batch(std::size_t& bytes, std::size_t segment) {
   std::error_code ec = socket_.send_segments({send_buffer.data(), bytes}, segment, sent);
   std::size_t unsent = bytes - sent;
   bytes = 0;
+  if (refuses_handshake(ec)) {  // the ICMP error of an earlier Initial, reported to this send
+    asio::post(executor_, [self = shared_from_this()] { self->finish(self->refused_error()); });
+    return false;
+  }
   if (ec != asio::error::would_block) return true;  // other errors lose datagrams; QUIC recovers them
   blocked_.assign(send_buffer.data() + sent, send_buffer.data() + sent + unsent);
   blocked_segment_ = segment;
@@ -462,6 +462,24 @@ bool QuicTransport::flush_batch(std::size_t& bytes, std::size_t segment) {
     self->after_io();
   });
   return false;
+}
+
+// ---- connection refused --------------------------------------------------------------------------
+
+// The kernel reports an ICMP port unreachable (nothing listens there) to the next call on the connected
+// socket, receive or send, as ECONNREFUSED in the system category: compared as an errc condition, so it
+// matches whatever category the call used. Before the handshake completed it ends the attempt at once;
+// after it, ICMP errors are advisory (the idle timer decides).
+bool QuicTransport::refuses_handshake(const std::error_code& ec) const noexcept {
+  return ec == std::errc::connection_refused && !handshake_completed_ && !closed_;
+}
+
+Error QuicTransport::refused_error() const {
+  Error error(ErrorKind::connection_refused, ErrorClass::transient,
+              fmt::format("connection refused by {}:{} (nothing listens there)",
+                          remote_endpoint_.address().to_string(), remote_endpoint_.port()));
+  error.handshake_failure = HandshakeFailure::refused;
+  return error;
 }
 
 // ---- timers and events ---------------------------------------------------------------------------

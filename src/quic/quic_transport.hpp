@@ -137,6 +137,8 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   void on_expiry();
   void after_io();
   void fail(int ngtcp2_error);
+  bool refuses_handshake(const std::error_code& ec) const noexcept;
+  Error refused_error() const;
   void finish(Error reason);
   Error error_from_peer_close() const;
   Error error_from_local_failure(int ngtcp2_error) const;

@@ -3,7 +3,8 @@
 // (server_connection.cpp) carries a plan out: delay, headers, lazy body, trailers, stream reset,
 // connection close, GOAWAY. To add a route, add a handler and a row to the table in routes.cpp.
 //
-// Routes (any method is accepted; the request body is kept only by /echo and read by /slow-upload;
+// Routes (any method is accepted; HEAD gets GET's status and fields, content-length included, and no body
+// nor trailers; the request body is kept only by /echo and read by /slow-upload;
 // /reset, /close, /slow-upload and /status?early=1 act as soon as the request headers are in, the
 // others once the whole request arrived; unknown path -> 404, malformed number -> 400):
 //   /bytes/N                      N pattern bytes (byte i == 'a' + i % 26), content-length set

@@ -365,7 +365,10 @@ void ServerConnection::submit_response(RequestStream& stream) {
   const std::string status = std::to_string(plan.status);
   std::vector<nghttp3_nv> nva{make_nv(":status", status)};
   for (const auto& field : plan.headers) nva.push_back(make_nv(field.name, field.value));
-  const nghttp3_data_reader* reader = plan.body ? &body_reader() : nullptr;
+  // HEAD: the fields GET would get (content-length included), never a body (RFC 9110 §9.3.2); a body
+  // would make the response malformed. `stream.request` still holds the method (route took only the body).
+  const bool head = stream.request.method == "HEAD";
+  const nghttp3_data_reader* reader = plan.body && !head ? &body_reader() : nullptr;
   auto rv = nghttp3_conn_submit_response(h3_.get(), stream.id, nva.data(), nva.size(), reader);
   if (rv == NGHTTP3_ERR_STREAM_NOT_FOUND) return;  // the client gave up on it meanwhile
   if (rv != 0) {

@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -14,6 +15,15 @@ ProcessResult quiver(const std::vector<std::string>& args, std::chrono::millisec
   std::vector<std::string> argv{QUIVER_CLI_PATH};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_process(argv, limit, stdin_data);
+}
+
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
 }
 
 std::string describe(const ProcessResult& result) {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +20,10 @@ namespace quiver::test {
 // Runs `quiver args...`; killed (and reported as timed out) after `limit`.
 ProcessResult quiver(const std::vector<std::string>& args,
                      std::chrono::milliseconds limit = std::chrono::seconds(15), const std::string& stdin_data = "");
+
+// Polls `done` every few milliseconds until it is true (returns true) or `limit` passes (false): how a
+// test waits for something another process or thread does, without guessing how long it takes.
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = std::chrono::seconds(15));
 
 // Streams a result's output into a failure message.
 std::string describe(const ProcessResult& result);

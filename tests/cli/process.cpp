@@ -61,11 +61,22 @@ ChildProcess::ChildProcess(const std::vector<std::string>& args, const std::stri
   posix_spawn_file_actions_adddup2(&actions, err.write, STDERR_FILENO);
   if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
 
+  // The child starts with SIGPIPE at its default, as from a shell: the test's own SIG_IGN must not hide
+  // how the child behaves on a closed pipe.
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t default_signals;
+  sigemptyset(&default_signals);
+  sigaddset(&default_signals, SIGPIPE);
+  posix_spawnattr_setsigdefault(&attributes, &default_signals);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF);
+
   std::vector<char*> argv;
   for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
-  const int rv = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+  const int rv = posix_spawn(&pid_, argv[0], &actions, &attributes, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
   close(in.read);
   close(out.write);
   close(err.write);

@@ -67,6 +67,11 @@ TEST(ParseCli, ShortOptions) {
   EXPECT_EQ(options.request.urls, std::vector<std::string>{"https://h/"});
 }
 
+TEST(ParseCli, OutputDashIsStdout) {
+  EXPECT_FALSE(parse_ok({"-o", "-", "https://h/"}).output_file.has_value());
+  EXPECT_FALSE(parse_ok({"--output", "-", "https://h/"}).output_file.has_value());
+}
+
 TEST(ParseCli, LongOptions) {
   FetchOptions options = parse_ok({"https://h/", "--request", "DELETE", "--output=o", "--include", "--insecure",
                                    "--fail", "--verbose", "--cacert", "ca.pem", "--connect-timeout", "0.25",

@@ -133,7 +133,7 @@ TEST(BenchReport, HumanAndJson) {
   const BenchDescription what{"GET https://h/x", false};
 
   const std::string text = format_bench_report(what, plan, result);
-  for (const char* expected : {"GET https://h/x", "100 requests, up to 2 connections x 5 streams", "50 req/s",
+  for (const char* expected : {"GET https://h/x", "100 requests, 2 connections x up to 5 streams", "49 req/s",
                                "1.00 MB/s", "100 total, 98 ok, 2 errors (1 request_timeout, 1 status_5xx)", "p50 ",
                                "p99 ", "2 used"}) {
     EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
@@ -145,7 +145,7 @@ TEST(BenchReport, HumanAndJson) {
   EXPECT_EQ(json["errors"], 2);
   EXPECT_EQ(json["errors_by_kind"]["status_5xx"], 1);
   EXPECT_DOUBLE_EQ(json["seconds"].get<double>(), 2.0);
-  EXPECT_DOUBLE_EQ(json["req_per_s"].get<double>(), 50.0);
+  EXPECT_DOUBLE_EQ(json["req_per_s"].get<double>(), 49.0);  // the 98 ok responses in 2 s
   EXPECT_EQ(json["bytes"], 2'000'000);
   EXPECT_DOUBLE_EQ(json["mb_per_s"].get<double>(), 1.0);
   EXPECT_NEAR(json["latency_ms"]["p50"].get<double>(), 50, 1);
@@ -153,6 +153,32 @@ TEST(BenchReport, HumanAndJson) {
   EXPECT_NEAR(json["latency_ms"]["p99"].get<double>(), 99, 2);
   EXPECT_DOUBLE_EQ(json["latency_ms"]["max"].get<double>(), 100);
   EXPECT_EQ(json["connections"], 2);
+  EXPECT_EQ(json["not_finished"], 0);
+  EXPECT_EQ(json["aborted"], false);
+}
+
+TEST(BenchReport, StoppedEarlyWithRequestsNotFinished) {
+  BenchPlan plan;
+  plan.duration = 10s;
+  BenchResult result;
+  result.requests = 10;
+  result.ok = 8;
+  result.errors = {{"transport_error", 2}};
+  result.not_finished = 3;
+  result.elapsed = 4s;
+  result.aborted = BenchAbort::connections_failing;
+  const BenchDescription what{"GET https://h/x", false};
+
+  const std::string text = format_bench_report(what, plan, result);
+  for (const char* expected : {"10 s, 1 connection x up to 10 streams", "2 req/s",
+                               "(stopped: the server can no longer be reached)",
+                               "10 total, 8 ok, 2 errors (2 transport_error); 3 not finished"}) {
+    EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
+  }
+  const auto json = bench_json(what, plan, result);
+  EXPECT_EQ(json["not_finished"], 3);
+  EXPECT_EQ(json["aborted"], true);
+  EXPECT_EQ(json["aborted_reason"], "server_unreachable");
 }
 
 }  // namespace

@@ -53,6 +53,13 @@ Error rejected_reset() {
   return error;
 }
 
+// As the worker reports an ICMP port unreachable to its Initial.
+Error connection_refused() {
+  Error error(ErrorKind::connection_refused, "connection to https://example.test:443 refused");
+  error.handshake_failure = HandshakeFailure::refused;
+  return error;
+}
+
 Error handshake_failure() {
   Error error(ErrorKind::handshake_failed, "handshake with https://example.test:443 failed: refused");
   error.handshake_failure = HandshakeFailure::refused;
@@ -431,6 +438,46 @@ TEST_F(OriginPoolTest, HandshakeFailureKeepsRequestsWaitingForALiveConnection) {
   EXPECT_EQ(connection(0).target(1), "/2");
 }
 
+// Connection refused (ICMP port unreachable) on the last connection that could serve: the waiting
+// requests get that error at once, not checkout_timeout later.
+TEST_F(OriginPoolTest, RefusedHandshakeOfTheLastConnectingConnectionFailsWaitingRequestsAtOnce) {
+  options.max_connections = 2;
+  auto first = send("/1");
+  auto second = send("/2");
+  settle();
+  ASSERT_EQ(connections_created(), 2u);
+  connection(0).close_with(connection_refused());
+  settle();
+  EXPECT_FALSE(first->answered()) << "the other connection may still connect";
+  connection(1).close_with(connection_refused());
+  settle();
+  for (const auto& outcome : {first, second}) {
+    ASSERT_EQ(outcome->calls, 1);
+    EXPECT_EQ(outcome->error_kind(), ErrorKind::connection_refused);
+    EXPECT_EQ(outcome->error().handshake_failure, HandshakeFailure::refused);
+  }
+  EXPECT_EQ(clock->pending(), 0u) << "no checkout deadline left running";
+  EXPECT_EQ(connections_created(), 2u);
+}
+
+// A request refused by GOAWAY waits for the replacement; the server is gone by then, and the draining
+// connection cannot serve it: it fails at once with the handshake error.
+TEST_F(OriginPoolTest, RefusedHandshakeOfTheReplacementFailsARetriedRequestAtOnce) {
+  auto outcome = send("/1");
+  connection(0).become_ready(10);
+  settle();
+  connection(0).fail(0, unprocessed_goaway());
+  connection(0).begin_draining();
+  settle();
+  ASSERT_EQ(connections_created(), 2u);
+  connection(1).close_with(connection_refused());
+  settle();
+  ASSERT_EQ(outcome->calls, 1);
+  EXPECT_EQ(outcome->error_kind(), ErrorKind::connection_refused);
+  EXPECT_EQ(outcome->error().handshake_failure, HandshakeFailure::refused);
+  EXPECT_EQ(connections_created(), 2u);
+}
+
 // ---- retries -------------------------------------------------------------------------------------
 
 TEST_F(OriginPoolTest, RetriesAnUnprocessedRequestOnANewConnection) {
@@ -521,19 +568,274 @@ TEST_F(OriginPoolTest, ProcessedFailureIsNotRetried) {
   EXPECT_EQ(connection(0).handed.size(), 1u);
 }
 
-TEST_F(OriginPoolTest, StopsRetryingAfterMaxRetries) {
-  options.max_retries = 2;
+// ---- refusals: their own budget, bounded by the deadline ---------------------------------------------
+
+TEST_F(OriginPoolTest, RefusalsAreRetriedBeyondMaxRetries) {
+  options.max_retries = 1;  // does not limit refusals
+  auto outcome = send("/1");
+  for (std::size_t refusal = 0; refusal < 3; ++refusal) {
+    connection(refusal).become_ready(10);
+    settle();
+    ASSERT_EQ(connection(refusal).handed.size(), 1u);
+    connection(refusal).fail(0, unprocessed_goaway());
+    connection(refusal).begin_draining();
+    settle();
+    ASSERT_FALSE(outcome->answered()) << "refusal " << refusal + 1;
+  }
+  ASSERT_EQ(connections_created(), 4u);
+  connection(3).become_ready(10);
+  settle();
+  ASSERT_EQ(connection(3).handed.size(), 1u);
+  connection(3).respond(0);
+  settle();
+  ASSERT_EQ(outcome->calls, 1);
+  EXPECT_TRUE(outcome->ok());
+}
+
+// Each refusal comes from a new connection (GOAWAY, then a replacement), so no backoff is involved.
+TEST_F(OriginPoolTest, ExhaustedRefusalBudgetFailsTheRequestAndSaysSo) {
+  ASSERT_EQ(options.max_refusal_retries, 10) << "the documented default";
+  auto outcome = send("/1");
+  for (std::size_t refusal = 0; refusal < 11; ++refusal) {
+    ASSERT_EQ(connections_created(), refusal + 1);
+    connection(refusal).become_ready(10);
+    settle();
+    ASSERT_EQ(connection(refusal).handed.size(), 1u);
+    connection(refusal).fail(0, unprocessed_goaway());
+    connection(refusal).begin_draining();
+    settle();
+  }
+  ASSERT_EQ(outcome->calls, 1);
+  EXPECT_EQ(outcome->error_kind(), ErrorKind::goaway);
+  EXPECT_TRUE(outcome->error().unprocessed);
+  EXPECT_EQ(outcome->error().error_class(), ErrorClass::transient);
+  const std::string& message = outcome->error().message();
+  EXPECT_NE(message.find("refused by GOAWAY"), std::string::npos) << message;
+  EXPECT_NE(message.find("refused 11 times"), std::string::npos) << message;
+  EXPECT_NE(message.find("max_refusal_retries = 10"), std::string::npos) << message;
+  EXPECT_EQ(pool().stats().waiting, 0u);
+}
+
+TEST_F(OriginPoolTest, RefusalBudgetIsConfigurable) {
+  options.max_refusal_retries = 0;
   auto outcome = send("/1");
   connection(0).become_ready(10);
   settle();
-  for (std::size_t attempt = 0; attempt < 3; ++attempt) {
-    ASSERT_EQ(connection(0).handed.size(), attempt + 1);
-    connection(0).fail(attempt, rejected_reset());
-    settle();
-  }
-  EXPECT_EQ(connection(0).handed.size(), 3u);
+  connection(0).fail(0, rejected_reset());
+  settle();
   ASSERT_EQ(outcome->calls, 1);
   EXPECT_EQ(outcome->error_kind(), ErrorKind::stream_reset);
+  EXPECT_NE(outcome->error().message().find("max_refusal_retries = 0"), std::string::npos);
+  EXPECT_EQ(connection(0).handed.size(), 1u);
+}
+
+// Three connections, each refusing once: the request goes to each in turn, never back to one that refused
+// it while another has not (the first connection is always among the least loaded), and with no backoff.
+TEST_F(OriginPoolTest, RetryNeverGoesToAConnectionThatAlreadyRefusedIt) {
+  options.max_connections = 3;
+  send("/a");
+  send("/b");
+  send("/c");
+  settle();
+  ASSERT_EQ(connections_created(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) connection(i).become_ready(10);
+  settle();
+  ASSERT_EQ(connection(0).handed.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) connection(0).respond(i, 200, /*credit_back=*/true);
+  settle();
+
+  auto outcome = send("/1");
+  ASSERT_EQ(connection(0).handed.size(), 4u);
+  connection(0).fail(3, rejected_reset());
+  settle();
+  ASSERT_EQ(connection(1).handed.size(), 1u) << "the first refuser is avoided";
+  connection(1).fail(0, rejected_reset());
+  settle();
+  EXPECT_EQ(connection(0).handed.size(), 4u) << "nor does it go back to the first refuser";
+  ASSERT_EQ(connection(2).handed.size(), 1u);
+  EXPECT_EQ(connection(2).target(0), "/1");
+  EXPECT_EQ(clock->pending(), 0u) << "no backoff after refusals by different connections";
+  connection(2).respond(0);
+  settle();
+  ASSERT_EQ(outcome->calls, 1);
+  EXPECT_TRUE(outcome->ok());
+  EXPECT_EQ(connections_created(), 3u);
+}
+
+// Only when every connection it could get has refused it does it go back to one of them: at once after
+// that connection's first refusal, after a backoff after its second and later ones.
+TEST_F(OriginPoolTest, BacksOffOnlyWhenTheSameConnectionRefusesTheSameRequestAgain) {
+  auto outcome = send("/1");
+  connection(0).become_ready(10);
+  settle();
+  connection(0).fail(0, rejected_reset());
+  settle();
+  ASSERT_EQ(connection(0).handed.size(), 2u) << "its first refusal: sent again at once (no other connection)";
+  EXPECT_EQ(clock->pending(), 0u);
+
+  connection(0).fail(1, rejected_reset());
+  settle();
+  EXPECT_EQ(connection(0).handed.size(), 2u) << "its second refusal: backoff first";
+  EXPECT_EQ(pool().stats().waiting, 1u);
+  auto first_backoff = OriginPool::repeat_refusal_backoff(2);
+  EXPECT_EQ(first_backoff, 25ms);
+  advance(first_backoff - 1ms);
+  EXPECT_EQ(connection(0).handed.size(), 2u);
+  advance(1ms);
+  ASSERT_EQ(connection(0).handed.size(), 3u);
+
+  connection(0).fail(2, rejected_reset());
+  settle();
+  EXPECT_EQ(OriginPool::repeat_refusal_backoff(3), 50ms) << "doubling";
+  advance(49ms);
+  EXPECT_EQ(connection(0).handed.size(), 3u);
+  advance(1ms);
+  ASSERT_EQ(connection(0).handed.size(), 4u);
+  connection(0).respond(3);
+  settle();
+  ASSERT_EQ(outcome->calls, 1);
+  EXPECT_TRUE(outcome->ok());
+  EXPECT_EQ(OriginPool::repeat_refusal_backoff(100), 200ms) << "bounded";
+}
+
+TEST_F(OriginPoolTest, RequestsBehindABackingOffRequestAreNotHeldUp) {
+  auto refused = send("/refused");
+  connection(0).become_ready(10);
+  settle();
+  connection(0).fail(0, rejected_reset());
+  settle();
+  connection(0).fail(1, rejected_reset());
+  settle();
+  auto other = send("/other");
+  settle();
+  ASSERT_EQ(connection(0).handed.size(), 3u);
+  EXPECT_EQ(connection(0).target(2), "/other");
+  EXPECT_EQ(pool().stats().waiting, 1u) << "the refused one keeps waiting out its backoff";
+  advance(25ms);
+  ASSERT_EQ(connection(0).handed.size(), 4u);
+  EXPECT_EQ(connection(0).target(3), "/refused");
+  EXPECT_FALSE(refused->answered());
+  EXPECT_FALSE(other->answered());
+}
+
+// Both requests on the first connection are refused by its GOAWAY while two newer ones wait: on the
+// replacement they go first, in their original order.
+TEST_F(OriginPoolTest, RefusedRequestsGoBackToTheFrontOfTheQueueInTheirOrder) {
+  send("/1");
+  send("/2");
+  connection(0).become_ready(2);
+  settle();
+  ASSERT_EQ(connection(0).handed.size(), 2u);
+  send("/3");
+  send("/4");
+  settle();
+  EXPECT_EQ(pool().stats().waiting, 2u);
+  connection(0).fail(0, unprocessed_goaway());
+  connection(0).fail(1, unprocessed_goaway());
+  connection(0).begin_draining();
+  settle();
+  ASSERT_EQ(connections_created(), 2u);
+  EXPECT_EQ(pool().stats().waiting, 4u);
+  connection(1).become_ready(10);
+  settle();
+  ASSERT_EQ(connection(1).handed.size(), 4u);
+  EXPECT_EQ(connection(1).target(0), "/1");
+  EXPECT_EQ(connection(1).target(1), "/2");
+  EXPECT_EQ(connection(1).target(2), "/3");
+  EXPECT_EQ(connection(1).target(3), "/4");
+}
+
+TEST_F(OriginPoolTest, RetryIsSentWithWhatIsLeftOfTheDeadlineAndNotPastIt) {
+  Request request = make_request("/1");
+  request.timeout = 100ms;
+  auto outcome = send(std::move(request));
+  advance(30ms);  // waiting for the connection does not count
+  connection(0).become_ready(10);
+  settle();
+  ASSERT_EQ(connection(0).handed.size(), 1u);
+  EXPECT_EQ(connection(0).handed[0].request.timeout, 100ms);
+  advance(60ms);
+  connection(0).fail(0, unprocessed_goaway());
+  connection(0).begin_draining();
+  settle();
+  connection(1).become_ready(10);
+  settle();
+  ASSERT_EQ(connection(1).handed.size(), 1u);
+  EXPECT_EQ(connection(1).handed[0].request.timeout, 40ms);
+
+  advance(40ms);
+  connection(1).fail(0, unprocessed_goaway());
+  connection(1).begin_draining();
+  settle();
+  ASSERT_EQ(outcome->calls, 1);
+  EXPECT_EQ(outcome->error_kind(), ErrorKind::goaway);
+  EXPECT_TRUE(outcome->error().unprocessed);
+  EXPECT_NE(outcome->error().message().find("deadline"), std::string::npos) << outcome->error().message();
+  EXPECT_EQ(connections_created(), 2u) << "nothing is opened for a request that is over";
+}
+
+TEST_F(OriginPoolTest, DeadlineBoundsTheWaitOfARefusedRequest) {
+  options.request_timeout = 100ms;
+  auto outcome = send("/1");
+  connection(0).become_ready(10);
+  settle();
+  advance(60ms);
+  connection(0).fail(0, unprocessed_goaway());
+  connection(0).begin_draining();
+  settle();
+  ASSERT_EQ(connections_created(), 2u);  // the replacement never becomes ready
+  advance(39ms);
+  EXPECT_FALSE(outcome->answered());
+  advance(1ms);
+  ASSERT_EQ(outcome->calls, 1) << "its deadline, not the 5 s checkout timeout";
+  EXPECT_EQ(outcome->error_kind(), ErrorKind::goaway);
+  EXPECT_TRUE(outcome->error().unprocessed);
+  EXPECT_NE(outcome->error().message().find("deadline passed while it waited"), std::string::npos)
+      << outcome->error().message();
+  EXPECT_EQ(pool().stats().waiting, 0u);
+}
+
+TEST_F(OriginPoolTest, BackoffThatWouldPassTheDeadlineFailsAtOnce) {
+  Request request = make_request("/1");
+  request.timeout = 30ms;
+  auto outcome = send(std::move(request));
+  connection(0).become_ready(10);
+  settle();
+  advance(10ms);
+  connection(0).fail(0, rejected_reset());
+  settle();
+  ASSERT_EQ(connection(0).handed.size(), 2u);
+  connection(0).fail(1, rejected_reset());  // a 25 ms backoff from t=10 ms would end past t=30 ms
+  settle();
+  ASSERT_EQ(outcome->calls, 1);
+  EXPECT_EQ(outcome->error_kind(), ErrorKind::stream_reset);
+  EXPECT_NE(outcome->error().message().find("deadline"), std::string::npos) << outcome->error().message();
+}
+
+// Found by the issue: the retry avoiding the refusing connection opened a new one, then went back to the
+// refuser as soon as that one counted against max_connections, leaving the new connection unused.
+TEST_F(OriginPoolTest, RetryUsesTheConnectionItOpenedInsteadOfGoingBackToTheRefuser) {
+  options.max_connections = 2;
+  auto refused = send("/1");
+  auto other = send("/2");
+  connection(0).become_ready(10);
+  settle();
+  ASSERT_EQ(connection(0).handed.size(), 2u);
+  connection(0).fail(0, rejected_reset());  // the connection stays connected
+  settle();
+  ASSERT_EQ(connections_created(), 2u) << "a connection that did not refuse it is opened";
+  connection(0).respond(1);
+  settle();
+  EXPECT_EQ(connection(0).handed.size(), 2u) << "not sent back to the refuser while the new one connects";
+  connection(1).become_ready(10);
+  settle();
+  ASSERT_EQ(connection(1).handed.size(), 1u);
+  EXPECT_EQ(connection(1).target(0), "/1");
+  connection(1).respond(0);
+  settle();
+  EXPECT_TRUE(refused->ok());
+  EXPECT_TRUE(other->ok());
+  EXPECT_EQ(connections_created(), 2u);
 }
 
 TEST_F(OriginPoolTest, StreamedRequestIsRoutedAndRetried) {

@@ -48,7 +48,6 @@ std::expected<BenchPlan, Failure> make_plan(const BenchOptions& options, const R
   plan.warmup = options.warmup;
   plan.connections = options.connections;
   plan.streams = options.streams;
-  plan.threads = options.threads;
   return plan;
 }
 
@@ -80,13 +79,15 @@ int run_bench_command(const BenchOptions& options, Terminal terminal) {
   const BenchDescription what{fmt::format("{} {}", plan->request.method, plan->request.url.to_string()),
                               server != nullptr};
   Console console(terminal.err, terminal.err_is_terminal);
-  const BenchResult result = run_bench(*plan, &console);
+  BenchRun run(*plan);  // closed after the report: requests cut off at a deadline are not waited for
+  const BenchResult result = run.run(&console);
   if (options.json) {
     terminal.out << bench_json(what, *plan, result).dump(2) << '\n';
   } else {
     terminal.out << format_bench_report(what, *plan, result);
   }
   terminal.out.flush();
+  if (!terminal.out) return report(terminal.err, Failure{exit_code::write_failed, "io_error", "cannot write to stdout"});
   auto failure = first_failure(result, plan->request.url.to_string());
   return failure ? report(terminal.err, *failure) : exit_code::ok;
 }

@@ -15,9 +15,8 @@ double ms(std::chrono::duration<double, std::micro> value) { return std::chrono:
 std::string settings_line(const BenchPlan& plan) {
   const std::string amount = plan.requests ? fmt::format("{} requests", *plan.requests)
                                            : fmt::format("{:g} s", std::chrono::duration<double>(*plan.duration).count());
-  std::string line = fmt::format("{}, up to {} connection{} x {} stream{}, {} thread{}", amount, plan.connections,
-                                 plan.connections == 1 ? "" : "s", plan.streams, plan.streams == 1 ? "" : "s",
-                                 plan.threads, plan.threads == 1 ? "" : "s");
+  std::string line = fmt::format("{}, {} connection{} x up to {} stream{}", amount, plan.connections,
+                                 plan.connections == 1 ? "" : "s", plan.streams, plan.streams == 1 ? "" : "s");
   if (plan.warmup.count() > 0) line += fmt::format(", {:g} s warm-up", std::chrono::duration<double>(plan.warmup).count());
   return line;
 }
@@ -28,6 +27,30 @@ std::string errors_text(const BenchResult& result) {
   std::string kinds;
   for (const auto& [kind, count] : result.errors) kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", count, kind);
   return text + " (" + kinds + ")";
+}
+
+std::string requests_text(const BenchResult& result) {
+  std::string text = fmt::format("{} total, {} ok, {}", result.requests, result.ok, errors_text(result));
+  if (result.not_finished > 0) text += fmt::format("; {} not finished", result.not_finished);
+  return text;
+}
+
+std::string_view abort_text(BenchAbort why) {
+  switch (why) {
+    case BenchAbort::none: return "";
+    case BenchAbort::never_connected: return " (stopped: no connection could be made)";
+    case BenchAbort::connections_failing: return " (stopped: the server can no longer be reached)";
+  }
+  return "";
+}
+
+std::string_view abort_name(BenchAbort why) {
+  switch (why) {
+    case BenchAbort::none: return "";
+    case BenchAbort::never_connected: return "no_connection";
+    case BenchAbort::connections_failing: return "server_unreachable";
+  }
+  return "";
 }
 
 std::string latency_text(const LatencyHistogram& latency) {
@@ -49,9 +72,8 @@ std::string format_bench_report(const BenchDescription& what, const BenchPlan& p
   std::string report = fmt::format("quiver bench: {}{}\n  {}\n\n", what.target, what.embedded ? " (embedded server)" : "",
                                    settings_line(plan));
   report += fmt::format("  finished in {:.2f} s: {:.0f} req/s, {:.2f} MB/s{}\n", result.elapsed.count(),
-                        result.requests_per_second(), result.megabytes_per_second(),
-                        result.aborted ? " (stopped: no connection could be made)" : "");
-  report += fmt::format("  requests:     {} total, {} ok, {}\n", result.requests, result.ok, errors_text(result));
+                        result.requests_per_second(), result.megabytes_per_second(), abort_text(result.aborted));
+  report += fmt::format("  requests:     {}\n", requests_text(result));
   report += fmt::format("  latency:      {}\n", latency_text(result.latency));
   report += fmt::format("  connections:  {}\n", connections_text(result));
   return report;
@@ -68,6 +90,7 @@ nlohmann::ordered_json bench_json(const BenchDescription& what, const BenchPlan&
       {"ok", result.ok},
       {"errors", result.error_count()},
       {"errors_by_kind", std::move(errors_by_kind)},
+      {"not_finished", result.not_finished},
       {"seconds", result.elapsed.count()},
       {"req_per_s", result.requests_per_second()},
       {"bytes", result.bytes},
@@ -81,11 +104,11 @@ nlohmann::ordered_json bench_json(const BenchDescription& what, const BenchPlan&
       {"connections", result.connections},
       {"handshake_ms", {{"mean", ms(result.handshake_mean)}, {"max", ms(result.handshake_max)}}},
       {"retries", result.retries},
-      {"aborted", result.aborted},
+      {"aborted", result.aborted != BenchAbort::none},
+      {"aborted_reason", abort_name(result.aborted)},
       {"settings",
        {{"connections", plan.connections},
         {"streams_per_connection", plan.streams},
-        {"threads", plan.threads},
         {"warmup_s", std::chrono::duration<double>(plan.warmup).count()}}},
   };
 }

@@ -62,7 +62,7 @@ void declare_fetch_options(CLI::App& app, RawFetchOptions& raw) {
   app.add_option("-X,--request", raw.request.options.method, "Request method (default GET, or POST with -d)")
       ->option_text("METHOD");
   declare_request_options(app, raw.request);
-  app.add_option("-o,--output", o.output_file, "Write the body to FILE instead of stdout (one URL)")
+  app.add_option("-o,--output", o.output_file, "Write the body to FILE instead of stdout (one URL; - is stdout)")
       ->option_text("FILE");
   app.add_flag("-O,--remote-name", o.remote_name,
                "Write each body to a file named after the URL's last path segment");
@@ -94,6 +94,7 @@ std::expected<Command, CliExit> finish_fetch(RawFetchOptions raw) {
   }
   if (options.output_file && options.remote_name) return std::unexpected(usage_error("-o and -O exclude each other"));
   if (options.output_dir && !options.remote_name) return std::unexpected(usage_error("--output-dir needs -O"));
+  if (options.output_file == "-") options.output_file.reset();  // "-o -" is stdout, as in curl
   if (raw.max_time) {
     auto timeout = parse_seconds("--max-time", *raw.max_time);
     if (!timeout) return std::unexpected(std::move(timeout.error()));

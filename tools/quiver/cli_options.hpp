@@ -37,7 +37,7 @@ struct RequestOptions {
 // `quiver [options] URL...`
 struct FetchOptions {
   RequestOptions request;
-  std::optional<std::string> output_file;    // -o (one URL only); stdout when unset
+  std::optional<std::string> output_file;    // -o (one URL only); stdout when unset ("-o -" leaves it unset)
   bool remote_name = false;                  // -O: each body to a file named after its URL
   std::optional<std::string> output_dir;     // --output-dir: where -O files go (default: current dir)
   bool parallel = false;                     // -Z: several URLs at once instead of one after another
@@ -65,10 +65,10 @@ struct BenchOptions {
   RequestOptions request;                    // at most one URL; none: the embedded server's /bytes/1024
   std::optional<std::uint64_t> requests;     // -n; unset (and no -D): default_requests
   std::optional<std::chrono::milliseconds> duration;  // -D; excludes -n
-  std::size_t connections = 1;               // -c: the pool's max_connections (total over all threads)
-  std::size_t streams = 10;                  // -m: requests in flight per connection
+  std::size_t connections = 1;               // -c: connections, each with its own client and io thread
+  std::size_t streams = 10;                  // -m: most requests in flight per connection
   std::chrono::milliseconds warmup{0};       // --warmup: unrecorded traffic first
-  std::size_t threads = 1;                   // --threads: clients, each with its own io thread
+  std::size_t threads = 1;                   // --threads: parsed for compatibility, no effect
   bool json = false;                         // --json
   static constexpr std::uint64_t default_requests = 10000;
 };

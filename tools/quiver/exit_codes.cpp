@@ -22,12 +22,18 @@ int handshake_exit_code(std::optional<HandshakeFailure> why) noexcept {
 
 }  // namespace
 
+bool is_connection_refused(const Error& error) noexcept {
+  return error.kind() == ErrorKind::connection_refused ||
+         (error.kind() == ErrorKind::handshake_failed && error.handshake_failure == HandshakeFailure::refused);
+}
+
 int exit_code_for(const Error& error) noexcept {
   switch (error.kind()) {
     case ErrorKind::invalid_url: return exit_code::bad_url;
     case ErrorKind::invalid_request: return exit_code::invalid_header;
     case ErrorKind::resolve_failed: return exit_code::resolve_failed;
     case ErrorKind::handshake_failed: return handshake_exit_code(error.handshake_failure);
+    case ErrorKind::connection_refused: return exit_code::connect_failed;
     case ErrorKind::stream_reset: return exit_code::stream_reset;
     case ErrorKind::transport_error:
     case ErrorKind::goaway:

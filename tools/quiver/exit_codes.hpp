@@ -57,6 +57,11 @@ struct Failure {
   std::string line() const { return "quiver: " + kind + ": " + cause; }
 };
 
+// Nothing accepted the connection (ICMP port unreachable): a handshake that failed as `refused`, or
+// the error kind named "connection_refused" (matched by name, so the CLI maps it whether or not the
+// library it is built against has that kind yet).
+bool is_connection_refused(const Error& error) noexcept;
+
 // The exit code for a library error (table above).
 int exit_code_for(const Error& error) noexcept;
 Failure failure_from(const Error& error);

@@ -79,10 +79,9 @@ class OrderedStdout {
 // Runs every prepared request and keeps each one's outcome by its index.
 class FetchRun {
  public:
-  FetchRun(const TransferContext& context, Terminal terminal, std::vector<PreparedRequest> requests,
-           VerboseLog* verbose)
+  FetchRun(const TransferContext& context, Terminal terminal, std::vector<PreparedRequest> requests)
       : context_(context), terminal_(terminal), requests_(std::move(requests)), failures_(requests_.size()),
-        ordered_(terminal.out, requests_.size()), verbose_(verbose) {}
+        ordered_(terminal.out, requests_.size()) {}
 
   // One at a time on this thread, or with -Z on up to --parallel-max threads.
   void run() {
@@ -112,8 +111,14 @@ class FetchRun {
     const bool buffered = context_.options.parallel && requests_.size() > 1;
     BodyWriter writer(OutputTarget::for_url(context_.options, prepared.request.url, buffered), terminal_.out,
                       context_.options.include);
-    if (verbose_) verbose_->expect_request(prepared.request.method, prepared.request.url.target(), prepared.fields);
+    const std::string method = prepared.request.method, target = prepared.request.url.target();
+    VerboseLog* verbose = context_.verbose;
+    if (verbose) verbose->expect_request(method, target, prepared.fields);
     failures_[index] = run_transfer(context_, std::move(prepared), writer);
+    if (verbose) {
+      const auto& failure = failures_[index];
+      verbose->finished(method, target, failure ? std::optional(failure->kind + ": " + failure->cause) : std::nullopt);
+    }
     if (buffered && !ordered_.complete(index, writer.take_buffer()) && !failures_[index]) {
       failures_[index] = Failure{exit_code::write_failed, "io_error", "cannot write to stdout"};
     }
@@ -126,7 +131,6 @@ class FetchRun {
   std::vector<PreparedRequest> requests_;
   std::vector<std::optional<Failure>> failures_;  // by index; each written by the one thread that ran it
   OrderedStdout ordered_;
-  VerboseLog* verbose_;  // borrowed; null without -v
   std::atomic<std::size_t> next_{0};
 };
 
@@ -155,9 +159,9 @@ int run_fetch(const FetchOptions& options, Terminal terminal) {
   TransferCounters counters;
   counters.total = static_cast<std::uint32_t>(prepared->size());
   const bool progress = wants_progress_bar(options, terminal);
-  TransferContext context{client, options, console, counters, progress};
+  TransferContext context{client, options, console, counters, progress, verbose.get()};
 
-  FetchRun run(context, terminal, std::move(*prepared), verbose.get());
+  FetchRun run(context, terminal, std::move(*prepared));
   {
     std::optional<ProgressBar> bar;
     if (progress) bar.emplace(console, counters);

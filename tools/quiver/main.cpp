@@ -1,6 +1,7 @@
 // The `quiver` command: see `quiver --help`. All logic lives in quiver_cli_lib.
 #include <unistd.h>
 
+#include <csignal>
 #include <iostream>
 #include <variant>
 
@@ -12,12 +13,21 @@
 
 namespace {
 
+// A closed stdout pipe (`quiver URL | head -c 10`) must end the command with exit 23 (curl's write
+// error), not kill it: with SIGPIPE ignored a write to it fails with EPIPE, which the output code reports.
+// `serve` keeps the default, so `quiver serve | head` ends when its reader goes away.
+void write_errors_instead_of_sigpipe() { std::signal(SIGPIPE, SIG_IGN); }
+
 // Runs the parsed command with the process's standard streams.
 struct Run {
   quiver::cli::Terminal terminal;
-  int operator()(const quiver::cli::FetchOptions& options) const { return quiver::cli::run_fetch(options, terminal); }
+  int operator()(const quiver::cli::FetchOptions& options) const {
+    write_errors_instead_of_sigpipe();
+    return quiver::cli::run_fetch(options, terminal);
+  }
   int operator()(const quiver::cli::ServeOptions& options) const { return quiver::cli::run_serve(options, terminal); }
   int operator()(const quiver::cli::BenchOptions& options) const {
+    write_errors_instead_of_sigpipe();
     return quiver::cli::run_bench_command(options, terminal);
   }
   int operator()(const quiver::cli::DemoOptions& options) const { return quiver::cli::run_demo(options, terminal); }

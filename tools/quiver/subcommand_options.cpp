@@ -33,13 +33,16 @@ Examples:
 constexpr std::string_view bench_footer = R"(Without a URL, bench starts the embedded server on loopback (self-signed certificate, verified)
 and requests GET /bytes/1024.
 
-Concurrency: c x m requests are kept in flight. -c is the most connections the client's pool may
-open for the origin (its max_connections). The pool opens a connection only while requests wait for
-a stream, so all c open when the c x m requests start together, and each next request goes to the
-least-loaded connection; the report's "connections" says how many really carried traffic.
-With --threads T, c is split over T independent clients (each with its own io thread and pool).
-Latency is from submitting a request to its complete response. Responses with status >= 400 count
-as errors ("status_4xx", "status_5xx").
+Concurrency: c x m requests are kept in flight. Each of the c connections has its own client (one
+io thread, one connection) and at most m requests in flight on it; the report's "connections" counts
+the handshakes that completed (a connection the server closed is replaced). --threads is accepted for
+compatibility and has no effect: the io threads follow the connections.
+Latency is from submitting a request to its complete response, for the ok responses only: req/s,
+MB/s and latency leave failures out. Failed requests are counted apart by kind, with responses of
+status >= 400 as "status_4xx", "status_5xx". With -D, sending stops at the deadline and the report
+follows at once: requests still in flight count as "not finished". Against a server that cannot be
+reached (no connection could ever be made, or every connection attempt fails after the server went
+away) bench stops early and says so.
 
 Examples:
   quiver bench                                       the embedded server, 10000 x GET /bytes/1024
@@ -117,16 +120,16 @@ class BenchCommand final : public SubcommandBase<BenchOptions> {
         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
     app_->add_option("-D,--duration", duration_, "Send requests for SECONDS instead of a count")
         ->option_text("SECONDS");
-    app_->add_option("-c,--connections", o.connections, "Open up to N connections (default 1; see below)")
+    app_->add_option("-c,--connections", o.connections, "Use N connections (default 1; see below)")
         ->option_text("N")
         ->check(CLI::Range(1, 10000));
-    app_->add_option("-m,--max-concurrent-streams", o.streams, "Keep N requests in flight per connection (default 10)")
+    app_->add_option("-m,--max-concurrent-streams", o.streams, "Keep up to N requests in flight per connection (default 10)")
         ->option_text("N")
         ->check(CLI::Range(1, 100000));
     declare_request_options(*app_, request_);
     app_->add_option("--warmup", warmup_, "Run unrecorded for SECONDS first (connections stay open)")
         ->option_text("SECONDS");
-    app_->add_option("--threads", o.threads, "Split the connections over N clients, one io thread each (default 1)")
+    app_->add_option("--threads", o.threads, "No effect (each connection has its own io thread); kept for compatibility")
         ->option_text("N")
         ->check(CLI::Range(1, 256));
     app_->add_flag("--json", o.json, "Print the results as one JSON object on stdout");

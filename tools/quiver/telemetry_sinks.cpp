@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "response_output.hpp"
 #include "units.hpp"
 
 namespace quiver::cli {
@@ -45,24 +46,57 @@ std::string stream_text(const RequestEvent& event) {
   return event.stream_id ? fmt::format(" on stream {}", *event.stream_id) : "";
 }
 
+std::string key_of(const std::string& method, const std::string& target) { return method + " " + target; }
+
 }  // namespace
 
 void VerboseLog::expect_request(const std::string& method, const std::string& target, std::vector<Header> fields) {
   std::lock_guard lock(mutex_);
-  expected_.push_back({method + " " + target, std::move(fields)});
+  Tracked tracked;
+  tracked.key = key_of(method, target);
+  tracked.fields = std::move(fields);
+  tracked_.push_back(std::move(tracked));
 }
 
-void VerboseLog::print_fields_of(const RequestEvent& event) {
-  std::vector<Header> fields;
-  {
-    std::lock_guard lock(mutex_);
-    const std::string key = event.method + " " + event.target;
-    auto it = std::ranges::find(expected_, key, &Expected::key);
-    if (it == expected_.end()) return;  // a retry: printed the first time
-    fields = std::move(it->fields);
-    expected_.erase(it);
-  }
-  for (const Header& field : fields) console_.line(fmt::format("> {}: {}", field.name, field.value));
+VerboseLog::Tracked* VerboseLog::find_locked(const std::string& key) {
+  auto it = std::ranges::find(tracked_, key, &Tracked::key);
+  return it == tracked_.end() ? nullptr : &*it;
+}
+
+void VerboseLog::print_fields_locked(Tracked& tracked) {
+  if (tracked.fields_printed) return;  // a retry: printed the first time
+  tracked.fields_printed = true;
+  for (const Header& field : tracked.fields) console_.line(fmt::format("> {}: {}", field.name, field.value));
+}
+
+// "Response complete" or "failed": after the head when the transfer has yet to print it.
+void VerboseLog::final_line_locked(const RequestEvent& event, std::string line) {
+  Tracked* tracked = find_locked(key_of(event.method, event.target));
+  if (tracked == nullptr) return console_.line(line);
+  tracked->final_printed = true;
+  if (tracked->headers_arrived && !tracked->head_printed) return tracked->held.push_back(std::move(line));
+  console_.line(line);
+}
+
+void VerboseLog::show_head(const std::string& method, const std::string& target, int status, const Headers& headers) {
+  std::lock_guard lock(mutex_);
+  console_.line("< " + status_line(status));
+  for (const Header& field : headers) console_.line(fmt::format("< {}: {}", field.name, field.value));
+  Tracked* tracked = find_locked(key_of(method, target));
+  if (tracked == nullptr) return;
+  tracked->head_printed = true;
+  for (const std::string& line : tracked->held) console_.line(line);
+  tracked->held.clear();
+}
+
+void VerboseLog::finished(const std::string& method, const std::string& target,
+                          const std::optional<std::string>& failure) {
+  std::lock_guard lock(mutex_);
+  auto it = std::ranges::find(tracked_, key_of(method, target), &Tracked::key);
+  if (it == tracked_.end()) return;
+  for (const std::string& line : it->held) console_.line(line);  // only if the head never came
+  if (failure && !it->final_printed) console_.line(fmt::format("* Request {} {} failed: {}", method, target, *failure));
+  tracked_.erase(it);
 }
 
 void VerboseLog::on_connection_event(const ConnectionEvent& event) {
@@ -90,23 +124,35 @@ void VerboseLog::on_connection_event(const ConnectionEvent& event) {
 }
 
 void VerboseLog::on_request_event(const RequestEvent& event) {
+  std::lock_guard lock(mutex_);
+  Tracked* tracked = find_locked(key_of(event.method, event.target));
   switch (event.type) {
     case RequestEvent::Type::start:
       console_.line(fmt::format("* Request {} {}{}", event.method, event.target, stream_text(event)));
-      print_fields_of(event);
+      if (tracked) {
+        tracked->final_printed = false;
+        print_fields_locked(*tracked);
+      }
       break;
     case RequestEvent::Type::headers:
-      break;  // the transfer prints the response head itself, fields included
+      if (tracked) tracked->headers_arrived = true;  // the transfer prints the head, fields included
+      break;
     case RequestEvent::Type::stop:
-      console_.line(fmt::format("* Response complete{}: status {}, {} body bytes in {} ms", stream_text(event),
-                                event.status, event.bytes, format_ms(event.duration)));
+      final_line_locked(event, fmt::format("* Response complete{}: status {}, {} body bytes in {} ms",
+                                           stream_text(event), event.status, event.bytes, format_ms(event.duration)));
       break;
     case RequestEvent::Type::exception:
-      console_.line(fmt::format("* Request {} {} failed: {}", event.method, event.target, error_text(event.error)));
+      if (tracked && event.stream_id && tracked->retried_stream == event.stream_id) break;
+      final_line_locked(event, fmt::format("* Request {} {} failed: {}", event.method, event.target,
+                                           error_text(event.error)));
       break;
     case RequestEvent::Type::retry:
       console_.line(fmt::format("* Retrying {} {} on another connection: {}", event.method, event.target,
                                 error_text(event.error)));
+      if (tracked) {
+        tracked->final_printed = false;
+        tracked->retried_stream = event.error ? event.error->stream_id : std::nullopt;
+      }
       break;
   }
 }

@@ -20,11 +20,6 @@ std::optional<std::uint64_t> content_length(const Headers& headers) {
   return length;
 }
 
-void log_head(Console& console, int status, const Headers& headers) {
-  console.line("< " + status_line(status));
-  for (const Header& field : headers) console.line(fmt::format("< {}: {}", field.name, field.value));
-}
-
 // Under the progress bar the upload is counted as the library takes it: the body becomes a producer,
 // with the content-length the bytes body would have had.
 void count_upload(Request& request, TransferCounters& counters) {
@@ -71,11 +66,12 @@ RequestBody counting_body(std::string bytes, std::atomic<std::uint64_t>& uploade
 std::optional<Failure> run_transfer(const TransferContext& context, PreparedRequest prepared, BodyWriter& writer) {
   Request& request = prepared.request;
   const std::string url = request.url.to_string();
+  const std::string method = request.method, target = request.url.target();
   if (context.count_upload) count_upload(request, context.counters);
 
   auto stream = context.client.stream(std::move(request));
   if (!stream) return failure_from(stream.error());
-  if (context.options.verbose) log_head(context.console, stream->status(), stream->headers());
+  if (context.verbose) context.verbose->show_head(method, target, stream->status(), stream->headers());
   if (auto failure = http_failure(stream->status(), url, context.options.fail)) {
     stream->cancel();  // nothing of an error body is wanted
     return failure;
@@ -86,7 +82,7 @@ std::optional<Failure> run_transfer(const TransferContext& context, PreparedRequ
     writer.finish();
     return failure;
   }
-  if (context.options.verbose) {
+  if (context.verbose) {
     for (const Header& field : stream->trailers()) context.console.line(fmt::format("< {}: {} (trailer)", field.name, field.value));
   }
   return writer.finish();

@@ -11,6 +11,7 @@
 #include "progress.hpp"
 #include "quiver/client.hpp"
 #include "response_output.hpp"
+#include "telemetry_sinks.hpp"
 
 namespace quiver::cli {
 
@@ -22,6 +23,7 @@ struct TransferContext {
   Console& console;
   TransferCounters& counters;
   bool count_upload = false;  // send -d bodies through a counting producer (only for the progress bar)
+  VerboseLog* verbose = nullptr;  // -v: prints the response head; null otherwise
 };
 
 // Sends `prepared`, writes the body to `writer` (begun once the status is known) and returns the

@@ -1,0 +1,110 @@
+// `quiver -v`'s log (VerboseLog): the order of the lines about one request, whatever order the io
+// thread's events and the transfer's calls come in.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "console.hpp"
+#include "telemetry_sinks.hpp"
+
+namespace quiver::cli {
+namespace {
+
+class VerboseLogTest : public ::testing::Test {
+ protected:
+  RequestEvent event(RequestEvent::Type type, std::optional<std::uint64_t> stream_id = 0) const {
+    RequestEvent event;
+    event.type = type;
+    event.origin = "https://h";
+    event.method = "GET";
+    event.target = "/x";
+    event.stream_id = stream_id;
+    return event;
+  }
+  static Error refused(std::uint64_t stream_id) {
+    Error error(ErrorKind::stream_reset, ErrorClass::transient, "refused");
+    error.stream_id = stream_id;
+    return error;
+  }
+  // Each line's position in the log; fails the test if it is missing.
+  std::size_t position(const std::string& text) const {
+    const auto at = err_.str().find(text);
+    EXPECT_NE(at, std::string::npos) << text << " missing in:\n" << err_.str();
+    return at;
+  }
+
+  std::ostringstream err_;
+  Console console_{err_, false};
+  VerboseLog log_{console_};
+};
+
+TEST_F(VerboseLogTest, ResponseCompleteWaitsForTheHead) {
+  log_.expect_request("GET", "/x", {{":method", "GET"}});
+  log_.on_request_event(event(RequestEvent::Type::start));
+  log_.on_request_event(event(RequestEvent::Type::headers));
+  auto stop = event(RequestEvent::Type::stop);
+  stop.status = 200;
+  log_.on_request_event(stop);  // the io thread is done before the transfer prints the head
+  EXPECT_EQ(err_.str().find("* Response complete"), std::string::npos) << err_.str();
+
+  log_.show_head("GET", "/x", 200, Headers{{"content-length", "3"}});
+  log_.finished("GET", "/x", std::nullopt);
+  EXPECT_LT(position("> :method: GET"), position("< HTTP/3 200"));
+  EXPECT_LT(position("< HTTP/3 200"), position("< content-length: 3"));
+  EXPECT_LT(position("< content-length: 3"), position("* Response complete on stream 0: status 200"));
+}
+
+TEST_F(VerboseLogTest, HeadFirstThenResponseCompleteAtOnce) {
+  log_.expect_request("GET", "/x", {});
+  log_.on_request_event(event(RequestEvent::Type::start));
+  log_.on_request_event(event(RequestEvent::Type::headers));
+  log_.show_head("GET", "/x", 200, Headers{});
+  log_.on_request_event(event(RequestEvent::Type::stop));
+  EXPECT_LT(position("< HTTP/3 200"), position("* Response complete"));
+  log_.finished("GET", "/x", std::nullopt);
+}
+
+// The pool answers some failures itself (a deadline, a connection that cannot be made) without a
+// telemetry event: the transfer's outcome then gives the request its final line.
+TEST_F(VerboseLogTest, RetryIsFollowedByTheFinalFailure) {
+  log_.expect_request("GET", "/x", {});
+  log_.on_request_event(event(RequestEvent::Type::start, 0));
+  auto retry = event(RequestEvent::Type::retry, 0);
+  retry.error = refused(0);
+  log_.on_request_event(retry);
+  log_.finished("GET", "/x", "request_timeout: the request took longer than 500 ms");
+  EXPECT_LT(position("* Retrying GET /x on another connection"),
+            position("* Request GET /x failed: request_timeout: the request took longer than 500 ms"));
+}
+
+// The refused attempt's own failure, reported after "Retrying", is not a final line; the next
+// attempt's failure is, and the transfer adds nothing.
+TEST_F(VerboseLogTest, EachAttemptFailsOnceAndTheLastFailureIsFinal) {
+  log_.expect_request("GET", "/x", {});
+  log_.on_request_event(event(RequestEvent::Type::start, 0));
+  auto retry = event(RequestEvent::Type::retry, 0);
+  retry.error = refused(0);
+  log_.on_request_event(retry);
+  auto first_failure = event(RequestEvent::Type::exception, 0);
+  first_failure.error = refused(0);
+  log_.on_request_event(first_failure);
+  log_.on_request_event(event(RequestEvent::Type::start, 4));
+  auto last_failure = event(RequestEvent::Type::exception, 4);
+  last_failure.error = refused(4);
+  log_.on_request_event(last_failure);
+  log_.finished("GET", "/x", "stream_reset: refused");
+
+  const std::string text = err_.str();
+  const auto retried = position("* Retrying GET /x");
+  const auto second_start = text.find("* Request GET /x on stream 4");
+  ASSERT_NE(second_start, std::string::npos) << text;
+  const std::string failed_line = "* Request GET /x failed:";
+  const auto failed = text.find(failed_line);
+  ASSERT_NE(failed, std::string::npos) << text;
+  EXPECT_LT(retried, second_start);
+  EXPECT_GT(failed, second_start) << "the refused attempt's failure is told by the Retrying line\n" << text;
+  EXPECT_EQ(text.find("failed:", failed + failed_line.size()), std::string::npos) << "one final line\n" << text;
+}
+
+}  // namespace
+}  // namespace quiver::cli
