@@ -1,3 +1,6 @@
+// ServerConnection, part 1: construction, the event loop, closing and GOAWAY, HTTP/3 set-up, and the QUIC
+// and nghttp3 events. Routes are carried out in route_runner.cpp; the test controls' misbehaviour
+// (stream roles, request limits, raw frames) is in test_controls.cpp.
 #include "test_server/server_connection.hpp"
 
 #include <algorithm>
@@ -5,37 +8,13 @@
 #include <cstdlib>
 #include <cstring>
 
-#include <fmt/format.h>
-#include <gnutls/crypto.h>
-
 #include "test_server/connection_callbacks.hpp"
-#include "util/clock.hpp"
 
 namespace quiver::server {
-namespace {
-
-constexpr std::size_t kMaxBodyPerRead = 64 * 1024;  // body bytes handed to nghttp3 per read_data call
-constexpr auto kUploadTick = std::chrono::milliseconds(10);  // /slow-upload credit pacing
-constexpr auto kUploadBurst = std::chrono::milliseconds(100);  // credit that may be saved up, in time at the rate
 
 // pull_stream_data() hands nghttp3's vectors to ngtcp2 as they are.
 static_assert(sizeof(nghttp3_vec) == sizeof(ngtcp2_vec) && offsetof(nghttp3_vec, base) == offsetof(ngtcp2_vec, base) &&
               offsetof(nghttp3_vec, len) == offsetof(ngtcp2_vec, len));
-
-// Points into `name` and `value`, which must outlive the nghttp3 call (nghttp3 copies them).
-nghttp3_nv make_nv(std::string_view name, std::string_view value) {
-  return {reinterpret_cast<const std::uint8_t*>(name.data()), reinterpret_cast<const std::uint8_t*>(value.data()),
-          name.size(), value.size(), NGHTTP3_NV_FLAG_NONE};
-}
-
-std::vector<nghttp3_nv> make_nva(const std::vector<Field>& fields) {
-  std::vector<nghttp3_nv> nva;
-  nva.reserve(fields.size() + 1);
-  for (const auto& field : fields) nva.push_back(make_nv(field.name, field.value));
-  return nva;
-}
-
-}  // namespace
 
 void ServerShared::note_open_streams(std::uint64_t open) noexcept {
   auto peak = peak_concurrent_streams.load();
@@ -217,48 +196,6 @@ void ServerConnection::send_goaway() {
   if (auto rv = nghttp3_conn_shutdown(h3_.get()); rv != 0) fail_h3(rv);
 }
 
-// No request stream can have reached nghttp3 yet (the client has no 1-RTT keys), so the id is 0.
-void ServerConnection::goaway_in_first_flight() {
-  close_after_goaway_ = true;
-  final_goaway();
-}
-
-// A served stream counts once: when its headers end, or when it closes before they did (a cancelled
-// request). Once N have counted, every stream below 4N reached nghttp3, so its GOAWAY id is 4N.
-void ServerConnection::count_request(RequestSlot& slot) {
-  if (slot.counted || slot.role != StreamRole::served || options_.goaway_after_requests == 0) return;
-  slot.counted = true;
-  if (++requests_arrived_ == options_.goaway_after_requests) request_limit_reached_ = true;
-}
-
-void ServerConnection::on_request_limit() {
-  switch (options_.goaway_after_requests_mode) {
-    case GoawayAfterRequests::graceful:
-      break;
-    case GoawayAfterRequests::reset_above:
-      idle_close_code_ = NGHTTP3_H3_EXCESSIVE_LOAD;
-      break;
-    case GoawayAfterRequests::reset_above_and_close_now:
-      close_after_write_ = true;
-      break;
-  }
-  close_after_goaway_ = true;
-  goaway_timer_.cancel();
-  final_goaway();
-  reset_over_limit_streams();
-}
-
-void ServerConnection::reset_over_limit_streams() {
-  if (options_.goaway_after_requests_mode == GoawayAfterRequests::graceful) return;
-  resetting_over_limit_ = true;  // streams opening from now on are reset as they open
-  for (auto& [id, slot] : request_slots_) {
-    if (slot.role == StreamRole::over_limit && !slot.reset_sent) {
-      slot.reset_sent = true;
-      pending_refusals_.emplace_back(id, NGHTTP3_H3_INTERNAL_ERROR);  // reset in process_pending, by id
-    }
-  }
-}
-
 void ServerConnection::final_goaway() {
   send_goaway();
   if (close_after_goaway_) close_when_idle();
@@ -281,7 +218,7 @@ void ServerConnection::schedule_goaway(std::chrono::milliseconds delay) {
   });
 }
 
-// ==== HTTP/3 plumbing =================================================================================
+// ==== HTTP/3 set-up =================================================================================
 
 int ServerConnection::setup_h3() {
   auto* conn = quic();
@@ -319,208 +256,7 @@ void ServerConnection::consume(std::int64_t stream_id, std::size_t bytes) {
   ngtcp2_conn_extend_max_offset(quic(), bytes);
 }
 
-void ServerConnection::plan(RequestStream& stream) {
-  if (stream.planned) return;
-  stream.planned = true;
-  stream.plan = route(std::move(stream.request));  // only the body is moved from
-}
-
-// The request is ready for its route (see RouteTraits): carry out the plan.
-void ServerConnection::dispatch(std::int64_t stream_id) {
-  auto* stream = find_stream(stream_id);
-  if (!stream || stream->dispatched) return;
-  stream->dispatched = true;
-  plan(*stream);
-  carry_out(*stream);
-}
-
-void ServerConnection::carry_out(RequestStream& stream) {
-  auto& plan = stream.plan;
-  if (plan.raw) {
-    start_raw(stream);
-    return;
-  }
-  if (plan.close_connection) {
-    pending_close_ = *plan.close_connection;
-    return;
-  }
-  if (plan.reset && !plan.reset->after_bytes) {
-    reset_stream(stream, plan.reset->code);
-    return;
-  }
-  if (plan.upload) {
-    stream.upload_last_tick = Clock::now();
-    arm_upload_tick(stream);
-    return;
-  }
-  if (plan.delay.count() > 0) {
-    start_stream_timer(stream, Clock::now() + plan.delay);
-    return;
-  }
-  submit_response(stream);
-}
-
-void ServerConnection::submit_response(RequestStream& stream) {
-  auto& plan = stream.plan;
-  const std::string status = std::to_string(plan.status);
-  std::vector<nghttp3_nv> nva{make_nv(":status", status)};
-  for (const auto& field : plan.headers) nva.push_back(make_nv(field.name, field.value));
-  // HEAD: the fields GET would get (content-length included), never a body (RFC 9110 §9.3.2); a body
-  // would make the response malformed. `stream.request` still holds the method (route took only the body).
-  const bool head = stream.request.method == "HEAD";
-  const nghttp3_data_reader* reader = plan.body && !head ? &body_reader() : nullptr;
-  auto rv = nghttp3_conn_submit_response(h3_.get(), stream.id, nva.data(), nva.size(), reader);
-  if (rv == NGHTTP3_ERR_STREAM_NOT_FOUND) return;  // the client gave up on it meanwhile
-  if (rv != 0) {
-    fail_h3(rv);
-    return;
-  }
-  stream.response_submitted = true;
-  if (plan.goaway_after) schedule_goaway(*plan.goaway_after);
-  if (plan.stop_reading && !stream.request_ended) stop_reading_later(stream.id);
-}
-
-// RFC 9114 §4.1: a complete response may come before the whole request; the rest of the upload is then
-// stopped with STOP_SENDING(H3_NO_ERROR). Posted, so that the response's packets are written first.
-void ServerConnection::stop_reading_later(std::int64_t stream_id) {
-  asio::post(executor_, [weak = weak_from_this(), stream_id] {
-    auto self = weak.lock();
-    if (!self || !self->active()) return;
-    auto* stream = self->find_stream(stream_id);
-    if (!stream || stream->request_ended) return;  // closed meanwhile, or nothing left to stop
-    ngtcp2_conn_shutdown_stream_read(self->quic(), 0, stream_id, NGHTTP3_H3_NO_ERROR);
-    if (auto rv = nghttp3_conn_shutdown_stream_read(self->h3_.get(), stream_id); rv != 0) self->fail_h3(rv);
-    self->drive();
-  });
-}
-
-void ServerConnection::start_stream_timer(RequestStream& stream, Clock::time_point when) {
-  stream.timer.expires_at(when);
-  stream.timer.async_wait([weak = weak_from_this(), id = stream.id](const asio::error_code& ec) {
-    if (ec) return;
-    if (auto self = weak.lock()) self->on_stream_timer(id);
-  });
-}
-
-// A /delay elapsed (submit the response now) or a paced body has its next chunk (resume the stream).
-void ServerConnection::on_stream_timer(std::int64_t stream_id) {
-  auto* stream = find_stream(stream_id);
-  if (!active() || !stream || stream->reset_sent) return;
-  if (!stream->response_submitted) {
-    submit_response(*stream);
-  } else if (auto rv = nghttp3_conn_resume_stream(h3_.get(), stream_id); rv != 0) {
-    fail_h3(rv);
-  }
-  drive();
-}
-
-void ServerConnection::reset_stream(RequestStream& stream, std::uint64_t code) {
-  if (stream.reset_sent) return;
-  stream.reset_sent = true;
-  stream.timer.cancel();
-  // RESET_STREAM + STOP_SENDING; nghttp3 must not produce anything more for it. Only the id is used
-  // from here on: a close callback could drop `stream` inside these calls.
-  const auto id = stream.id;
-  ngtcp2_conn_shutdown_stream(quic(), 0, id, code);
-  nghttp3_conn_shutdown_stream_write(h3_.get(), id);
-}
-
-void ServerConnection::arm_upload_tick(RequestStream& stream) {
-  stream.timer.expires_after(kUploadTick);
-  stream.timer.async_wait([weak = weak_from_this(), id = stream.id](const asio::error_code& ec) {
-    if (ec) return;
-    if (auto self = weak.lock()) self->on_upload_tick(id);
-  });
-}
-
-// /slow-upload: "reads" what the rate allowed since the last tick (returns that much credit), and
-// answers once the body has ended and been read. A token bucket: an idle spell saves up at most
-// kUploadBurst worth of credit.
-void ServerConnection::on_upload_tick(std::int64_t stream_id) {
-  auto* stream = find_stream(stream_id);
-  if (!active() || !stream || stream->reset_sent || !stream->plan.upload) return;
-  const auto now = Clock::now();
-  const auto rate = static_cast<double>(stream->plan.upload->bytes_per_second);
-  const std::chrono::duration<double> elapsed = now - stream->upload_last_tick, burst = kUploadBurst;
-  stream->upload_last_tick = now;
-  stream->upload_allowance = std::min(stream->upload_allowance + rate * elapsed.count(), rate * burst.count() + 1);
-  auto credit = std::min(stream->upload_unread, static_cast<std::uint64_t>(stream->upload_allowance));
-  stream->upload_unread -= credit;
-  stream->upload_allowance -= static_cast<double>(credit);
-  if (credit > 0) consume(stream_id, credit);
-  if (stream->request_ended && stream->upload_unread == 0) {
-    finish_upload(*stream);
-  } else {
-    arm_upload_tick(*stream);
-  }
-  drive();
-}
-
-void ServerConnection::finish_upload(RequestStream& stream) {
-  auto sink = std::move(stream.plan.upload->sink);
-  stream.plan = sink->finish();
-  stream.plan.upload.reset();  // the sink's response never reads again
-  carry_out(stream);
-}
-
-// /reset?after=N: reset once the client acknowledged the headers and N body bytes.
-void ServerConnection::check_reset_after(RequestStream& stream) {
-  const auto& reset = stream.plan.reset;
-  if (!reset || !reset->after_bytes || stream.reset_sent || !stream.response_submitted) return;
-  auto after = *reset->after_bytes;
-  bool delivered = after == 0 ? stream.stream_bytes_acked > 0 : stream.body_bytes_acked >= after;
-  if (delivered) reset_stream(stream, reset->code);
-}
-
-void ServerConnection::log_stream(RequestStream& stream, std::uint64_t app_error_code) {
-  if (stream.logged) return;
-  stream.logged = true;
-  AccessLogEntry entry;
-  entry.method = stream.request.method;
-  entry.path = stream.request.target;
-  entry.status = stream.response_submitted ? stream.plan.status : 0;
-  entry.bytes_sent = stream.body_bytes_sent;
-  entry.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - stream.started);
-  entry.app_error_code = app_error_code;
-  pending_log_.push_back(std::move(entry));
-}
-
-// Ends the response body: EOF, plus the trailers if the plan has any.
-int ServerConnection::end_body(RequestStream& stream, std::uint32_t* pflags) {
-  *pflags |= NGHTTP3_DATA_FLAG_EOF;
-  if (stream.plan.trailers.empty()) return 0;
-  *pflags |= NGHTTP3_DATA_FLAG_NO_END_STREAM;
-  auto nva = make_nva(stream.plan.trailers);
-  return nghttp3_conn_submit_trailers(h3_.get(), stream.id, nva.data(), nva.size());
-}
-
-// ==== misbehaviour (/misbehave) ========================================================================
-
-// Queues the plan's raw bytes. nghttp3 never writes on the request stream (no response is submitted
-// and its write side is shut in nghttp3); raw bytes on nghttp3's own streams are written between its
-// writes, and the acknowledgements of those streams are kept from nghttp3 from then on. They land after
-// nghttp3's stream types and SETTINGS: those are written with the handshake (setup_h3 at 1-RTT keys),
-// before any request can arrive.
-void ServerConnection::start_raw(RequestStream& stream) {
-  auto& raw = *stream.plan.raw;
-  auto* conn = quic();
-  nghttp3_conn_shutdown_stream_write(h3_.get(), stream.id);
-  if (!raw.request_stream.empty()) write_raw(stream.id, std::move(raw.request_stream), true);
-  if (std::int64_t id = -1; !raw.uni_stream.empty() && ngtcp2_conn_open_uni_stream(conn, &id, nullptr) == 0)
-    write_raw(id, std::move(raw.uni_stream), false);
-  if (!raw.qpack_encoder.empty()) write_raw(qpack_encoder_stream_, std::move(raw.qpack_encoder), false);
-  if (!raw.control_stream.empty()) write_raw(control_stream_, std::move(raw.control_stream), false);
-  if (raw.reset_control_stream) ngtcp2_conn_shutdown_stream_write(conn, 0, control_stream_, NGHTTP3_H3_NO_ERROR);
-}
-
-// The acknowledgements of a stream with raw bytes never reach nghttp3 (it did not write them).
-void ServerConnection::write_raw(std::int64_t stream_id, std::vector<std::uint8_t> bytes, bool fin) {
-  raw_streams_.push_back(stream_id);
-  transport_->write_raw(stream_id, std::move(bytes), fin);
-}
-
 // ==== QUIC stream events (TransportEvents) =============================================================
-
 
 int ServerConnection::on_stream_open(std::int64_t stream_id) {
   if (is_request_stream(stream_id)) slot_for(stream_id);
@@ -593,65 +329,6 @@ int ServerConnection::on_extend_max_stream_data(std::int64_t stream_id) {
 int ServerConnection::on_handshake_keys() {
   // The server's 1-RTT keys exist once it has sent its Finished: HTTP/3 can start (SETTINGS first).
   return setup_h3();
-}
-
-// ==== request stream roles (hold / refuse) ============================================================
-
-bool ServerConnection::is_request_stream(std::int64_t stream_id) const {
-  return ngtcp2_is_bidi_stream(stream_id) && !ngtcp2_conn_is_local_stream(quic(), stream_id);
-}
-
-RequestSlot& ServerConnection::slot_for(std::int64_t stream_id) {
-  auto it = request_slots_.find(stream_id);
-  return it != request_slots_.end() ? it->second : open_request_stream(stream_id);
-}
-
-// The role is fixed here, from the server's policy at this moment.
-RequestSlot& ServerConnection::open_request_stream(std::int64_t stream_id) {
-  auto& shared = host_.shared();
-  RequestSlot slot;
-  const auto limit = options_.goaway_after_requests;
-  if (shared.refuse_new_streams.load()) {
-    slot.role = StreamRole::refused;
-    pending_refusals_.emplace_back(stream_id, NGHTTP3_H3_REQUEST_REJECTED);  // reset after the read returns
-    ++shared.streams_refused;
-  } else if (limit > 0 && static_cast<std::uint64_t>(stream_id) >= 4 * limit) {
-    slot.role = StreamRole::over_limit;
-    ++shared.streams_over_limit;
-    if (resetting_over_limit_) {
-      slot.reset_sent = true;
-      pending_refusals_.emplace_back(stream_id, NGHTTP3_H3_INTERNAL_ERROR);
-    }
-  } else if (static_cast<std::uint64_t>(stream_id) >= shared.hold_from.load()) {
-    slot.role = StreamRole::held;
-    ++shared.streams_held;
-  }
-  auto& result = request_slots_.insert_or_assign(stream_id, slot).first->second;
-  shared.note_open_streams(request_slots_.size());
-  return result;
-}
-
-// Connection-level credit goes back at once, so an unserved stream cannot starve the others; its own
-// stream window is never reopened.
-void ServerConnection::drop_unserved_data(std::size_t bytes) { ngtcp2_conn_extend_max_offset(quic(), bytes); }
-
-void ServerConnection::refuse_stream(std::int64_t stream_id, std::uint64_t code) {
-  auto it = request_slots_.find(stream_id);
-  if (it == request_slots_.end()) return;  // closed meanwhile
-  if (auto rv = cancel_qpack(stream_id, it->second); rv != 0) {
-    fail_h3(rv);
-    return;
-  }
-  // RESET_STREAM + STOP_SENDING. Only the id is used from here on: a close callback may drop the slot.
-  ngtcp2_conn_shutdown_stream(quic(), 0, stream_id, code);
-}
-
-// An unserved stream's HEADERS are never decoded: tell the peer's QPACK encoder (Stream Cancellation)
-// so it can release the dynamic-table entries they may reference. Once per stream.
-int ServerConnection::cancel_qpack(std::int64_t stream_id, RequestSlot& slot) {
-  if (slot.qpack_cancelled || !h3_) return 0;
-  slot.qpack_cancelled = true;
-  return nghttp3_conn_shutdown_stream_read(h3_.get(), stream_id);
 }
 
 // ==== nghttp3 callbacks ===============================================================================
@@ -744,38 +421,6 @@ int ServerConnection::on_h3_reset_stream(std::int64_t stream_id, std::uint64_t a
   if (ngtcp2_conn_shutdown_stream_write(quic(), 0, stream_id, app_error_code) != 0)
     return NGHTTP3_ERR_CALLBACK_FAILURE;
   return 0;
-}
-
-// Hands nghttp3 the next body bytes, generated lazily by the plan's BodySource.
-nghttp3_ssize ServerConnection::on_h3_read_body(std::int64_t stream_id, nghttp3_vec* vec, std::size_t veccnt,
-                                                std::uint32_t* pflags) {
-  auto* stream = find_stream(stream_id);
-  if (!stream || !stream->plan.body) {
-    *pflags |= NGHTTP3_DATA_FLAG_EOF;
-    return 0;
-  }
-  auto now = Clock::now();
-  std::size_t count = 0, bytes = 0;
-  while (count < veccnt && bytes < kMaxBodyPerRead) {
-    auto pull = stream->plan.body->pull(kMaxBodyPerRead - bytes, now);
-    switch (pull.kind) {
-      case Pull::Kind::data:
-        vec[count++] = {const_cast<std::uint8_t*>(pull.bytes.data()), pull.bytes.size()};
-        bytes += pull.bytes.size();
-        stream->body_bytes_sent += pull.bytes.size();
-        if (pull.last) return end_body(*stream, pflags) == 0 ? static_cast<nghttp3_ssize>(count) : NGHTTP3_ERR_CALLBACK_FAILURE;
-        break;
-      case Pull::Kind::eof:
-        return end_body(*stream, pflags) == 0 ? static_cast<nghttp3_ssize>(count) : NGHTTP3_ERR_CALLBACK_FAILURE;
-      case Pull::Kind::wait:
-        if (count > 0) return static_cast<nghttp3_ssize>(count);
-        start_stream_timer(*stream, pull.until);  // on_stream_timer resumes the stream
-        return NGHTTP3_ERR_WOULDBLOCK;
-      case Pull::Kind::hold:
-        return count > 0 ? static_cast<nghttp3_ssize>(count) : NGHTTP3_ERR_WOULDBLOCK;
-    }
-  }
-  return static_cast<nghttp3_ssize>(count);
 }
 
 }  // namespace quiver::server

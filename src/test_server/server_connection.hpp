@@ -1,5 +1,8 @@
 #pragma once
 // ServerConnection — the HTTP/3 session of one server connection, on top of its QuicTransport.
+// Its members live in three files: server_connection.cpp (event loop, closing/GOAWAY, nghttp3 and QUIC
+// stream events), route_runner.cpp (carrying out a route's ResponsePlan) and test_controls.cpp (what the
+// test controls and /misbehave make it do besides serving).
 //
 // Owns: the QuicTransport (ngtcp2, TLS, packets, timers of the QUIC layer), the nghttp3_conn, the
 // request streams and the session's timers. Borrows: the ConnectionHost (socket, CID map, access log),
@@ -159,24 +162,23 @@ class ServerConnection final : public std::enable_shared_from_this<ServerConnect
   int on_extend_max_stream_data(std::int64_t stream_id) override;
   int on_handshake_keys() override;
 
-  // ---- closing ----
+  // ---- closing and GOAWAY (server_connection.cpp) ----
   void close_application(std::uint64_t h3_code) { transport_->close_application(h3_code); }
   void fail_h3(int liberr);  // fatal nghttp3 error: close with the matching H3 code
   void close_when_idle();  // from now on, close once no request is left (after a short grace period)
   void maybe_close_when_idle();
   bool serving_requests() const;
   void send_goaway();        // the final GOAWAY (nghttp3 picks the id), at most once
-  void goaway_in_first_flight();     // ServerOptions::goaway_in_first_flight
-  void count_request(RequestSlot& slot);  // towards goaway_after_requests, once per served stream
-  void on_request_limit();           // goaway_after_requests reached: GOAWAY and the mode's ending
-  void reset_over_limit_streams();   // reset modes: every over_limit stream gets H3_INTERNAL_ERROR
   void final_goaway();       // send_goaway(), then close_when_idle() if close_after_goaway_
   void schedule_goaway(std::chrono::milliseconds delay);
+  void log_open_streams(std::uint64_t app_error_code);  // the connection is ending: each open stream once
 
-  // ---- HTTP/3 plumbing ----
+  // ---- HTTP/3 set-up and streams (server_connection.cpp) ----
   int setup_h3();
   RequestStream* find_stream(std::int64_t stream_id);
   void consume(std::int64_t stream_id, std::size_t bytes);  // returns flow-control credit
+
+  // ---- the route runner: a request's ResponsePlan carried out (route_runner.cpp) ----
   void plan(RequestStream& stream);  // routes it once; pure (no library calls): fine inside callbacks
   void dispatch(std::int64_t stream_id);
   void carry_out(RequestStream& stream);
@@ -191,19 +193,20 @@ class ServerConnection final : public std::enable_shared_from_this<ServerConnect
   void check_reset_after(RequestStream& stream);
   int end_body(RequestStream& stream, std::uint32_t* pflags);
   void log_stream(RequestStream& stream, std::uint64_t app_error_code);  // once per stream
-  void log_open_streams(std::uint64_t app_error_code);
 
-  // ---- misbehaviour (/misbehave): raw bytes on QUIC streams, nghttp3 bypassed ----
-  void start_raw(RequestStream& stream);
-  void write_raw(std::int64_t stream_id, std::vector<std::uint8_t> bytes, bool fin);
-
-  // ---- request stream roles (hold / refuse) ----
+  // ---- test controls: stream roles, request limits, first-flight GOAWAY, raw frames (test_controls.cpp) ----
   bool is_request_stream(std::int64_t stream_id) const;
   RequestSlot& slot_for(std::int64_t stream_id);  // the open stream's slot, opening it if new
-  RequestSlot& open_request_stream(std::int64_t stream_id);
+  RequestSlot& open_request_stream(std::int64_t stream_id);  // its role fixed from the server's controls
   void drop_unserved_data(std::size_t bytes);
   void refuse_stream(std::int64_t stream_id, std::uint64_t code);
   int cancel_qpack(std::int64_t stream_id, RequestSlot& slot);  // 0 or an nghttp3 error
+  void goaway_in_first_flight();     // ServerOptions::goaway_in_first_flight
+  void count_request(RequestSlot& slot);  // towards goaway_after_requests, once per served stream
+  void on_request_limit();           // goaway_after_requests reached: GOAWAY and the mode's ending
+  void reset_over_limit_streams();   // reset modes: every over_limit stream gets H3_INTERNAL_ERROR
+  void start_raw(RequestStream& stream);  // /misbehave: raw bytes on QUIC streams, nghttp3 bypassed
+  void write_raw(std::int64_t stream_id, std::vector<std::uint8_t> bytes, bool fin);
 
   // ---- nghttp3 callback entry points (via Trampolines) ----
   int on_h3_acked_data(std::int64_t stream_id, std::uint64_t datalen);
