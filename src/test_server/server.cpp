@@ -1,5 +1,5 @@
-// Server: the UDP socket, the io thread and the connection map. Protocol work is in
-// server_connection.cpp, routes in routes.cpp.
+// Server: the UDP socket, the io thread and the connection map. Protocol work is in quic_transport.cpp
+// (QUIC) and server_connection.cpp (HTTP/3), routes in routes.cpp.
 
 #include "test_server/server.hpp"
 
