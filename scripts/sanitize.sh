@@ -4,10 +4,11 @@
 #         tests at -O0 (the build dominates: -O0 builds ~20% faster and the tests still take seconds),
 #         except tests that measure resident memory (ASan's quarantine and shadow memory inflate RSS, so
 #         their bounds do not hold there): the filter below names them.
-#   tsan  ThreadSanitizer over the Client's multi-threaded tests (ClientTest.*) at -O1, with Asio's
-#         fenced blocks off (ASIO_DISABLE_FENCED_BLOCK: TSan does not model std::atomic_thread_fence;
-#         Asio's handler queues are mutex-protected, which TSan does see). Skipped there: tests whose
-#         timing assumptions do not survive TSan's slowdown (the filter below names them and why).
+#   tsan  ThreadSanitizer over the Client's multi-threaded tests (ClientTest.*, and LifetimeTest.*: the
+#         lifetime and shutdown rules of docs/api.md) at -O1, with Asio's fenced blocks off
+#         (ASIO_DISABLE_FENCED_BLOCK: TSan does not model std::atomic_thread_fence; Asio's handler queues
+#         are mutex-protected, which TSan does see). The tests wait on events, not on timing: none is
+#         skipped.
 # Each test binary runs as nproc gtest shards in parallel, each under a 15-minute limit.
 # Any sanitizer report fails the run (halt_on_error; UBSan is built with -fno-sanitize-recover), and the
 # report is printed under a banner. Usage: scripts/sanitize.sh [asan] [tsan]   (default: both)
@@ -18,12 +19,6 @@ jobs=$(nproc)
 
 # Tests that measure RSS (their memory bounds are meaningless under ASan).
 rss_tests='*TwoHundredMegabytes*'
-# Two Client tests sleep 50/100 ms and assume their first request is on the wire by then. Under TSan the
-# first handshake takes longer (~150 ms), so the request is still queued in the pool: shutdown refuses
-# it (ShutdownDrains...), or its 150 ms checkout timeout fires before the connection is up and the
-# second request gets the connection instead (CheckoutTimeout...). Timing, not races: skipped under TSan.
-tsan_timing_tests='ClientTest.ShutdownDrainsAndLaterRequestsFail:ClientTest.CheckoutTimeoutWhenNoStreamFrees'
-
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(asan tsan)
 
@@ -98,7 +93,7 @@ for step in "${steps[@]}"; do
       cmake --build "$out/tsan" -j "$jobs" --target quiver_client_tsan_tests
       report_time "tsan build" "$t0"
       t0=$(now)
-      run_sharded tsan-client "$out/tsan/tests/quiver_client_tsan_tests" "ClientTest.*:-$tsan_timing_tests" || failed+=(tsan-client)
+      run_sharded tsan-client "$out/tsan/tests/quiver_client_tsan_tests" "ClientTest.*:LifetimeTest.*" || failed+=(tsan-client)
       report_time "tsan client tests" "$t0"
       ;;
     *) echo "sanitize.sh: unknown step '$step' (asan, tsan)" >&2; exit 2 ;;

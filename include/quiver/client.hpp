@@ -4,14 +4,18 @@
 //
 //   blocking      client.request(req)                 -> Result<Response>
 //                 client.stream(req)                  -> Result<ResponseStream>
-//   asynchronous  client.async_request(req, token)    token: a callback, asio::use_future,
-//                 client.async_stream(req, token)            asio::use_awaitable, ...
+//   asynchronous  client.async_request(req, token)    token: a callback, asio::use_future (the
+//                 client.async_stream(req, token)            default), asio::use_awaitable, ...
 //
 // Errors never throw: every operation yields a Result (std::expected<T, quiver::Error>); the error says
 // what happened (kind), whether a retry could help (class) and why (message). Async completions run on
 // the handler's associated executor (the client's io executor by default), never inside the library, and
 // honour Asio cancellation slots (asio::bind_cancellation_slot, asio::experimental::..., co_spawn).
 // The blocking calls refuse to run on one of the client's io threads, where they would deadlock.
+// Lifetime and shutdown rules (what outlives what, what each call does after shutdown()): docs/api.md,
+// "Lifetime and shutdown".
+
+#include "quiver/config.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -29,6 +33,7 @@
 #include <asio/cancellation_signal.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
+#include <asio/use_future.hpp>
 
 #include "quiver/error.hpp"
 #include "quiver/options.hpp"
@@ -50,7 +55,7 @@ struct ClientOptions {
   std::size_t io_threads = 1;
   PoolOptions defaults;            // for origins no rule matches
   std::vector<OriginRule> rules;   // the first matching rule wins
-  // How long the destructor lets connections drain before closing them.
+  // How long the destructor lets connections drain (requests in flight finish) before closing them.
   std::chrono::milliseconds shutdown_deadline{5000};
 };
 
@@ -65,6 +70,8 @@ class ResponseStreamAccess;
 
 // A response whose body is read as it arrives. Move-only; dropping it before the end abandons the body
 // (its stream is reset) without affecting other requests. Thread-safe to use from one thread at a time.
+// It may outlive its Client: it keeps what it needs, and once the Client is destroyed every read
+// completes with ErrorKind::shut_down (a body still arriving ends with the client's connections).
 class ResponseStream {
  public:
   ResponseStream(ResponseStream&&) noexcept;
@@ -73,7 +80,8 @@ class ResponseStream {
 
   int status() const noexcept;
   const Headers& headers() const noexcept;
-  // The trailers; complete once the end of the body has been read.
+  // The trailers: empty until a read has reported the end of the body, then complete (safe to call at
+  // any time, from any thread).
   const Headers& trailers() const noexcept;
 
   // Blocking: the next chunk (at most `max_bytes`), an empty optional at the end, or the error.
@@ -114,7 +122,10 @@ using StreamCompletion = std::move_only_function<void(Result<ResponseStream>)>;
 class Client {
  public:
   explicit Client(ClientOptions options = {});
-  // Shuts down within options.shutdown_deadline; never hangs.
+  // shutdown(options.shutdown_deadline), then stops the io threads once what was posted has run: every
+  // request made before has had its one completion. Never hangs. May run inside one of the client's
+  // own handlers: it then cannot wait, the drain goes on in the background and the io threads end
+  // by themselves when it is over.
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -124,17 +135,21 @@ class Client {
   Result<ResponseStream> stream(Request request);
   Result<ResponseStream> stream(const RequestBuilder& builder);
 
-  // Completion signature void(Result<Response>).
-  template <class Token = asio::default_completion_token_t<asio::any_io_executor>>
+  // Completion signature void(Result<Response>). Without a token: a std::future (asio::use_future).
+  template <class Token = asio::use_future_t<>>
   auto async_request(Request request, Token&& token = {});
   // Completion signature void(Result<ResponseStream>): as soon as the response headers arrive.
-  template <class Token = asio::default_completion_token_t<asio::any_io_executor>>
+  template <class Token = asio::use_future_t<>>
   auto async_stream(Request request, Token&& token = {});
 
-  // A snapshot of every origin's pool.
+  // A snapshot of every origin's pool (also after shutdown(): the pools' final state). Empty when
+  // called on one of the client's io threads, where it cannot wait.
   std::vector<PoolStats> stats() const;
-  // Drains every connection gracefully (GOAWAY; requests in flight finish) and stops the io threads;
-  // what is still open at `deadline` is closed. New requests fail afterwards. Idempotent.
+  // Drains every connection gracefully (GOAWAY; requests in flight finish); what is still open at
+  // `deadline` is closed. Requests made afterwards fail with ErrorKind::shut_down; their completions
+  // still run (the io threads keep running until the destructor). Waits for the drain, except on one
+  // of the client's io threads, where it only starts it. Idempotent: a later call waits for the same
+  // drain.
   void shutdown(std::chrono::milliseconds deadline);
   // The executor async completions use when the handler has none of its own.
   asio::any_io_executor executor() const;

@@ -3,6 +3,8 @@
 // happened), a class (what the caller may do about it) and a human message, plus the protocol codes and
 // ids that apply.
 
+#include "quiver/config.hpp"
+
 #include <cstdint>
 #include <expected>
 #include <optional>
@@ -28,7 +30,8 @@ enum class ErrorKind {
   protocol_error,    // the peer broke HTTP/3 rules in a way that only affects this request
   io_error,          // a local I/O failure (socket, file)
   headers_too_large, // the response's header or trailer section is over max_response_header_bytes
-  connection_refused,  // nothing listens at the server's address (ICMP port unreachable to our Initial)
+  connection_refused, // nothing listens at the server's address (ICMP port unreachable to our Initial)
+  shut_down,         // the Client was shut down (or destroyed) before it could take or finish the call
 };
 
 enum class ErrorClass {
@@ -41,7 +44,8 @@ enum class ErrorClass {
 //                  (the request never reached a server that could have processed it)
 //   invalid        invalid_url, invalid_request, body_failed
 //   unrecoverable  everything else: stream_reset, transport_error, idle_timeout, request_timeout,
-//                  cancelled, protocol_error, io_error, headers_too_large
+//                  cancelled, protocol_error, io_error, headers_too_large, shut_down (a shut-down
+//                  client takes no more requests: retry on another Client)
 // Whoever knows better passes the class explicitly: a reset with H3_REQUEST_REJECTED or a GOAWAY-refused
 // stream is transient (and sets `unprocessed`); a handshake that failed on the certificate or on ALPN is
 // unrecoverable (a new connection would fail the same way); one that failed on a bad CA file is invalid.

@@ -1,6 +1,8 @@
 #pragma once
 // An ordered list of HTTP header fields. Order and duplicates are kept; look-ups ignore ASCII case.
 
+#include "quiver/config.hpp"
+
 #include <cstddef>
 #include <initializer_list>
 #include <optional>

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "quiver/config.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -38,7 +40,10 @@ struct ConnectionOptions {
   // A streamed response whose consumer neither reads nor receives for this long is reset
   // (H3_REQUEST_CANCELLED) and its reader gets idle_timeout.
   std::chrono::milliseconds stream_idle_timeout{30000};
-  // How long a self-initiated drain may wait for requests in flight before closing anyway.
+  // How long a draining connection waits for its requests in flight before closing anyway, whether
+  // the drain is ours (pool shutdown, idle close) or the server's (its GOAWAY). Requests still open
+  // then fail with goaway, class unrecoverable (the server may have processed them). A Client's or
+  // pool's shutdown deadline, when shorter, closes the connection first.
   std::chrono::milliseconds drain_timeout{10000};
   // The largest response header section we accept, and separately the largest trailer section, sized
   // as RFC 9114 §4.2.2 counts (each field's name and value lengths plus 32 bytes). Sent to the server
@@ -81,10 +86,6 @@ struct PoolOptions {
   // counted from its first send) and never again to a connection that refused it while another one may
   // take it. See docs/pool.md, "Transparent retries". 0 = report the first refusal to the caller.
   int max_refusal_retries = 10;
-  // Transparent retries of failures that are not refusals. The pool knows of no such failure that is safe
-  // to retry (one that may have been processed is never retried), so this has no effect; refusals have
-  // their own budget above. Kept so that code setting it still compiles.
-  int max_retries = 1;
 };
 
 }  // namespace quiver

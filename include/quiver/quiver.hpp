@@ -1,6 +1,8 @@
 #pragma once
 // Umbrella header of the public API.
 
+#include "quiver/config.hpp"
+
 #include "quiver/body.hpp"
 #include "quiver/client.hpp"
 #include "quiver/error.hpp"

@@ -8,6 +8,8 @@
 //
 // The URL is parsed when the request is built; a bad URL becomes an invalid_url error there.
 
+#include "quiver/config.hpp"
+
 #include <chrono>
 #include <string>
 
@@ -37,6 +39,12 @@ class RequestBuilder {
   }
   RequestBuilder&& body_from_producer(RequestBody::Producer producer) && {
     return std::move(body_from_producer(std::move(producer)));
+  }
+  RequestBuilder& body_from_async_producer(RequestBody::AsyncProducer producer) & {
+    return body(RequestBody::from_async_producer(std::move(producer)));
+  }
+  RequestBuilder&& body_from_async_producer(RequestBody::AsyncProducer producer) && {
+    return std::move(body_from_async_producer(std::move(producer)));
   }
   RequestBuilder& timeout(std::chrono::milliseconds limit) & {
     timeout_ = limit;

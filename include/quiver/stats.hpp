@@ -1,5 +1,7 @@
 #pragma once
 
+#include "quiver/config.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>

@@ -2,6 +2,8 @@
 // Telemetry: an optional sink for connection and request spans. Nothing is built or called when no sink
 // is installed. Calls arrive on the connection's io thread; a sink must be quick and must not block.
 
+#include "quiver/config.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <optional>

@@ -1,6 +1,8 @@
 #pragma once
 // An absolute https URL, parsed and validated. Only https is accepted: HTTP/3 always runs over TLS.
 
+#include "quiver/config.hpp"
+
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -24,6 +24,8 @@ namespace {
 
 // Set on every io thread of every Client: a blocking call there would wait for itself.
 thread_local bool on_io_thread = false;
+// The client whose io thread this is (identity only).
+thread_local const void* io_thread_owner = nullptr;
 
 Error io_thread_error(const char* call) {
   return Error(ErrorKind::invalid_request, ErrorClass::invalid,
@@ -31,17 +33,8 @@ Error io_thread_error(const char* call) {
 }
 
 Error shut_down_error() {
-  return Error(ErrorKind::goaway, ErrorClass::transient, "the client is shut down");
-}
-
-// Fails a request the shut-down client cannot take. Never inside the initiating call, and not through the
-// client's io threads (they are stopped): from the system executor, from where an async completion
-// hops to its handler's own executor.
-template <class Completion>
-void fail_shut_down(Completion completion) {
-  asio::post(asio::system_executor(), [completion = std::move(completion)]() mutable {
-    completion(std::unexpected(shut_down_error()));
-  });
+  Error error(ErrorKind::shut_down, "the client is shut down");
+  return error;
 }
 
 // What a caller's cancellation slot reaches: the pool request, once it exists (set on the pool's executor).
@@ -51,31 +44,12 @@ struct CancelState {
   bool requested = false;
 };
 
+// After the io threads stopped, what must not hang completes here instead.
+asio::any_io_executor fallback_executor() { return asio::system_executor(); }
+
 }  // namespace
 
 namespace detail {
-
-class StreamCore {
- public:
-  StreamCore(asio::any_io_executor executor, h3::StreamingResponse response)
-      : executor(std::move(executor)), status(response.status), headers(std::move(response.headers)),
-        body(std::move(response.body)) {}
-
-  ~StreamCore() {
-    // The reader lives on the io executor; let it go there.
-    asio::post(executor, [reader = std::move(body)] {});
-  }
-
-  asio::any_io_executor executor;
-  int status;
-  Headers headers;
-  std::shared_ptr<h3::BodyReader> body;  // touched only on `executor`
-};
-
-class ResponseStreamAccess {
- public:
-  static ResponseStream make(std::shared_ptr<StreamCore> core) { return ResponseStream(std::move(core)); }
-};
 
 // A pool and the executor it lives on.
 struct PoolEntry {
@@ -83,7 +57,14 @@ struct PoolEntry {
   asio::any_io_executor executor;
 };
 
-class ClientCore {
+// Everything a Client runs on: its io contexts and threads, and the pools. Shared by the Client, by each
+// of its io threads (so a Client destroyed inside its own handler leaves the running thread its context)
+// and by every ResponseStream (which may outlive the Client).
+//
+// Life: running (threads run; shutdown() drains the pools but the threads go on, so every completion
+// still runs) -> stopped (~Client: once what was posted has run, the threads end; posts are refused
+// from then on and callers complete on the system executor instead).
+class ClientCore : public std::enable_shared_from_this<ClientCore> {
  public:
   explicit ClientCore(ClientOptions options) : options_(std::move(options)) {
     std::size_t threads = std::max<std::size_t>(options_.io_threads, 1);
@@ -91,15 +72,21 @@ class ClientCore {
       contexts_.push_back(std::make_unique<asio::io_context>(1));
       guards_.push_back(asio::make_work_guard(*contexts_.back()));
     }
+  }
+
+  // Each thread holds the core: its context lives at least as long as the thread runs it.
+  void start_threads() {
     for (auto& context : contexts_) {
-      threads_.emplace_back([io = context.get()] {
+      threads_.emplace_back([core = shared_from_this(), io = context.get()] {
         on_io_thread = true;
+        io_thread_owner = core.get();
         io->run();
       });
     }
   }
 
-  ~ClientCore() { stop_threads(); }
+  const ClientOptions& options() const { return options_; }
+  bool on_own_io_thread() const { return io_thread_owner == this; }
 
   // The pool of the request's origin, created on first use (pools are spread over the io threads);
   // an empty entry once shut down.
@@ -124,35 +111,167 @@ class ClientCore {
 
   asio::any_io_executor executor() const { return contexts_.front()->get_executor(); }
 
-  // Marks the client shut down; returns false if it already was.
-  bool begin_shutdown() {
-    std::lock_guard lock(mutex_);
-    return !std::exchange(shut_down_, true);
+  // Where completions without an executor of their own run: the io executor while it runs.
+  asio::any_io_executor completion_executor(const asio::any_io_executor& io) const {
+    std::lock_guard lock(run_mutex_);
+    return stopped_ ? fallback_executor() : io;
   }
 
-  void stop_threads() {
-    for (auto& guard : guards_) guard.reset();
-    for (auto& context : contexts_) context->stop();
-    for (auto& thread : threads_) {
-      if (!thread.joinable()) continue;
-      if (thread.get_id() == std::this_thread::get_id()) {
-        thread.detach();  // destroyed from its own handler: it ends when the handler returns
-      } else {
-        thread.join();
-      }
+  enum class Start { dispatch, post };
+  // Runs `work` on `executor` (an io executor of this client), or `refused` on the system executor once
+  // the io threads are stopped. On one of the client's io threads `work` may start at once (dispatch).
+  template <class Work, class Refused>
+  void run_or_refuse(const asio::any_io_executor& executor, Work work, Refused refused, Start start = Start::dispatch) {
+    if (on_own_io_thread()) {
+      if (start == Start::dispatch) return asio::dispatch(executor, std::move(work));
+      return asio::post(executor, std::move(work));
     }
-    threads_.clear();
+    std::unique_lock lock(run_mutex_);
+    if (!stopped_) return asio::post(executor, std::move(work));  // never runs inside: safe under the lock
+    lock.unlock();
+    asio::post(fallback_executor(), std::move(refused));
+  }
+
+  // Marks the client shut down and starts draining every pool; false if it already was.
+  bool begin_shutdown(std::chrono::milliseconds deadline) {
+    std::vector<PoolEntry> pools;
+    {
+      std::lock_guard lock(mutex_);
+      if (std::exchange(shut_down_, true)) return false;
+      for (auto& [key, entry] : pools_) pools.push_back(entry);
+    }
+    auto remaining = std::make_shared<std::atomic<std::size_t>>(pools.size());
+    if (pools.empty()) mark_drained();
+    for (auto& [pool, executor] : pools) {
+      asio::post(executor, [core = shared_from_this(), pool, deadline, remaining] {
+        pool->shutdown(deadline, [core, remaining] {
+          if (--*remaining == 0) core->mark_drained();
+        });
+      });
+    }
+    return true;
+  }
+
+  // Waits until every pool has finished its drain, up to `timeout`.
+  void wait_drained(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    drained_changed_.wait_for(lock, timeout, [this] { return drained_; });
+  }
+
+  // ~Client, off this client's io threads (after the drain): see wind_down; then joins the threads.
+  void stop_threads() {
+    wind_down();
+    for (auto& thread : threads_) thread.join();
+  }
+
+  // ~Client on one of this client's own io threads: nothing can be joined or waited for here. The
+  // threads go on (detached) until the drain is over, then wind down.
+  void stop_threads_after_drain() {
+    for (auto& thread : threads_) thread.detach();
+    when_drained([core = shared_from_this()] { core->wind_down(); });
   }
 
  private:
+  // How deep a chain of posts queued before the stop still runs: a reply's hops (connection -> pool ->
+  // the caller's completion) and a read started just before it and its answer.
+  static constexpr int kWindDownHops = 3;
+
+  // Refuses further posts, then stops each io context once what is already queued there, and what that
+  // posts in turn (kWindDownHops deep), has run: every reply already on its way reaches its caller.
+  void wind_down() {
+    refuse_posts();
+    for (auto& context : contexts_) stop_after_hops(*context, kWindDownHops);
+  }
+
+  static void stop_after_hops(asio::io_context& io, int hops) {
+    asio::post(io, [&io, hops] {
+      if (hops == 0) {
+        io.stop();
+      } else {
+        stop_after_hops(io, hops - 1);
+      }
+    });
+  }
+
+  void refuse_posts() {
+    {
+      std::lock_guard lock(run_mutex_);
+      stopped_ = true;
+    }
+    for (auto& guard : guards_) guard.reset();
+  }
+
+  void mark_drained() {
+    std::vector<std::move_only_function<void()>> waiters;
+    {
+      std::lock_guard lock(mutex_);
+      drained_ = true;
+      waiters.swap(drain_waiters_);
+    }
+    drained_changed_.notify_all();
+    for (auto& waiter : waiters) waiter();
+  }
+
+  void when_drained(std::move_only_function<void()> then) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!drained_) {
+        drain_waiters_.push_back(std::move(then));
+        return;
+      }
+    }
+    then();
+  }
+
   ClientOptions options_;
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;
-  mutable std::mutex mutex_;
+
+  mutable std::mutex mutex_;  // guards what follows, up to run_mutex_
   std::unordered_map<std::string, PoolEntry> pools_;  // by origin
   std::size_t next_context_ = 0;
   bool shut_down_ = false;
+  bool drained_ = false;
+  std::condition_variable drained_changed_;
+  std::vector<std::move_only_function<void()>> drain_waiters_;
+
+  mutable std::mutex run_mutex_;  // held while posting, so no post lands after the stop
+  bool stopped_ = false;
+};
+
+// A streamed response: its head, and the body reader, which lives on `executor`. Holds the client's core,
+// so the io contexts outlive it.
+class StreamCore {
+ public:
+  StreamCore(std::shared_ptr<ClientCore> client, asio::any_io_executor executor, h3::StreamingResponse response)
+      : client(std::move(client)), executor(std::move(executor)), status(response.status),
+        headers(std::move(response.headers)), body(std::move(response.body)) {}
+
+  ~StreamCore() {
+    // The reader is released on its executor; once the io threads are gone, here (nothing else runs).
+    client->run_or_refuse(executor, [reader = std::move(body)] {}, [] {});
+  }
+
+  // On the io executor, as a read reports the end: the trailers are final; publish them.
+  void note_end() {
+    if (end_seen.load(std::memory_order_relaxed)) return;
+    trailers = body->trailers();
+    end_seen.store(true, std::memory_order_release);
+  }
+
+  std::shared_ptr<ClientCore> client;  // declared first: destroyed last
+  asio::any_io_executor executor;
+  int status;
+  Headers headers;
+  std::shared_ptr<h3::BodyReader> body;  // touched only on `executor`
+  Headers trailers;                      // written once, before end_seen is set; read after
+  std::atomic<bool> end_seen{false};
+};
+
+class ResponseStreamAccess {
+ public:
+  static ResponseStream make(std::shared_ptr<StreamCore> core) { return ResponseStream(std::move(core)); }
 };
 
 }  // namespace detail
@@ -192,15 +311,38 @@ Result<Value> blocking_wait(std::future<Result<Value>> future) {
 
 // ---- Client ---------------------------------------------------------------------------------------
 
-Client::Client(ClientOptions options) : core_(std::make_shared<detail::ClientCore>(std::move(options))) {}
+Client::Client(ClientOptions options) : core_(std::make_shared<detail::ClientCore>(std::move(options))) {
+  core_->start_threads();
+}
 
-Client::~Client() { shutdown(std::chrono::milliseconds(5000)); }
+Client::~Client() {
+  shutdown(core_->options().shutdown_deadline);
+  if (core_->on_own_io_thread()) {
+    core_->stop_threads_after_drain();
+  } else {
+    core_->stop_threads();
+  }
+}
 
 asio::any_io_executor Client::executor() const { return core_->executor(); }
 
+namespace {
+
+// Fails a request the shut-down client cannot take: never inside the initiating call, and through an io
+// thread (they run until ~Client), from where an async completion hops to its handler's own executor.
+template <class Completion>
+void fail_shut_down(detail::ClientCore& core, Completion completion) {
+  auto fail = [completion = std::make_shared<Completion>(std::move(completion))] {
+    (*completion)(std::unexpected(shut_down_error()));
+  };
+  core.run_or_refuse(core.executor(), fail, fail, detail::ClientCore::Start::post);
+}
+
+}  // namespace
+
 void Client::submit(Request request, detail::ResponseCompletion completion, asio::cancellation_slot slot) {
   auto [pool, executor] = core_->pool_for(request.url);
-  if (!pool) return fail_shut_down(std::move(completion));
+  if (!pool) return fail_shut_down(*core_, std::move(completion));
   auto cancel = connect_cancellation(slot, executor, pool);
   // Dispatched: a request made on the pool's own io thread goes out in the write already scheduled
   // there (with the ACK of the response that prompted it). The pool never completes inside the call.
@@ -212,19 +354,19 @@ void Client::submit(Request request, detail::ResponseCompletion completion, asio
 
 void Client::submit_stream(Request request, detail::StreamCompletion completion, asio::cancellation_slot slot) {
   auto [pool, executor] = core_->pool_for(request.url);
-  if (!pool) return fail_shut_down(std::move(completion));
+  if (!pool) return fail_shut_down(*core_, std::move(completion));
   auto cancel = connect_cancellation(slot, executor, pool);
-  asio::dispatch(executor, [pool, executor, cancel, request = std::move(request),
-                        completion = std::move(completion)]() mutable {
-    auto id = pool->stream(std::move(request),
-                           [executor, completion = std::move(completion)](Result<h3::StreamingResponse> head) mutable {
-                             if (!head) {
-                               completion(std::unexpected(head.error()));
-                               return;
-                             }
-                             auto core = std::make_shared<detail::StreamCore>(executor, std::move(*head));
-                             completion(detail::ResponseStreamAccess::make(std::move(core)));
-                           });
+  asio::dispatch(executor, [core = core_, pool, executor, cancel, request = std::move(request),
+                            completion = std::move(completion)]() mutable {
+    auto id = pool->stream(std::move(request), [core, executor, completion = std::move(completion)](
+                                                   Result<h3::StreamingResponse> head) mutable {
+      if (!head) {
+        completion(std::unexpected(head.error()));
+        return;
+      }
+      auto stream = std::make_shared<detail::StreamCore>(core, executor, std::move(*head));
+      completion(detail::ResponseStreamAccess::make(std::move(stream)));
+    });
     remember_id(cancel, *pool, id);
   });
 }
@@ -258,36 +400,27 @@ Result<ResponseStream> Client::stream(const RequestBuilder& builder) {
 }
 
 std::vector<PoolStats> Client::stats() const {
-  std::vector<PoolStats> all;
+  if (on_io_thread) return {};  // cannot wait here; an io thread gets no snapshot
+  // The io threads run until ~Client, so every pool answers (also after shutdown()); the bound only
+  // guards against a pool stuck behind a handler that blocks its thread.
+  std::vector<std::future<PoolStats>> answers;
   for (auto& [pool, executor] : core_->all_pools()) {
-    if (on_io_thread) break;  // cannot wait here; an io thread gets no snapshot
-    std::promise<PoolStats> promise;
-    auto future = promise.get_future();
-    asio::post(executor, [&promise, pool] { promise.set_value(pool->stats()); });
-    if (future.wait_for(std::chrono::seconds(5)) == std::future_status::ready) all.push_back(future.get());
+    auto promise = std::make_shared<std::promise<PoolStats>>();
+    answers.push_back(promise->get_future());
+    asio::post(executor, [promise, pool] { promise->set_value(pool->stats()); });
+  }
+  std::vector<PoolStats> all;
+  auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (auto& answer : answers) {
+    if (answer.wait_until(bound) == std::future_status::ready) all.push_back(answer.get());
   }
   return all;
 }
 
 void Client::shutdown(std::chrono::milliseconds deadline) {
-  if (!core_->begin_shutdown()) return;
-  auto pools = core_->all_pools();
-  auto remaining = std::make_shared<std::atomic<std::size_t>>(pools.size());
-  auto all_done = std::make_shared<std::promise<void>>();
-  auto finished = all_done->get_future();
-  if (pools.empty()) all_done->set_value();
-  for (auto& [pool, executor] : pools) {
-    asio::post(executor, [pool, deadline, remaining, all_done] {
-      pool->shutdown(deadline, [remaining, all_done] {
-        if (--*remaining == 0) all_done->set_value();
-      });
-    });
-  }
-  if (!on_io_thread) {
-    // The pools close what is left at `deadline`; the margin covers that last step.
-    finished.wait_for(deadline + std::chrono::milliseconds(500));
-  }
-  core_->stop_threads();
+  core_->begin_shutdown(deadline);
+  // The pools close what is left at their deadline; the margin covers that last step.
+  if (!core_->on_own_io_thread()) core_->wait_drained(deadline + std::chrono::milliseconds(500));
 }
 
 // ---- ResponseStream -------------------------------------------------------------------------------
@@ -299,31 +432,56 @@ ResponseStream::~ResponseStream() = default;
 
 int ResponseStream::status() const noexcept { return core_->status; }
 const Headers& ResponseStream::headers() const noexcept { return core_->headers; }
-const Headers& ResponseStream::trailers() const noexcept { return core_->body->trailers(); }
-asio::any_io_executor ResponseStream::default_executor() const { return core_->executor; }
+
+const Headers& ResponseStream::trailers() const noexcept {
+  static const Headers none;
+  return core_->end_seen.load(std::memory_order_acquire) ? core_->trailers : none;
+}
+
+asio::any_io_executor ResponseStream::default_executor() const {
+  return core_->client->completion_executor(core_->executor);
+}
 
 // A cancelled read abandons the body (the stream is reset).
 void ResponseStream::on_cancellation(asio::cancellation_slot slot) {
   if (!slot.is_connected()) return;
   slot.assign([core = core_](asio::cancellation_type type) {
-    if (type != asio::cancellation_type::none) asio::post(core->executor, [core] { core->body->cancel(); });
+    if (type == asio::cancellation_type::none) return;
+    core->client->run_or_refuse(core->executor, [core] { core->body->cancel(); }, [] {},
+                                detail::ClientCore::Start::post);
   });
 }
 
 // Reads are dispatched: on the io thread they start at once (the reader never completes a read inside the
-// call that starts it, so the caller's handler still runs later, from the executor).
+// call that starts it, so the caller's handler still runs later, from the executor). Once the client's
+// io threads are gone, they complete with shut_down.
 void ResponseStream::read_chunk(std::size_t max_bytes, detail::ChunkCompletion completion, asio::cancellation_slot slot) {
   on_cancellation(slot);
-  asio::dispatch(core_->executor, [core = core_, max_bytes, completion = std::move(completion)]() mutable {
-    core->body->async_read(max_bytes, std::move(completion));
-  });
+  auto shared = std::make_shared<detail::ChunkCompletion>(std::move(completion));
+  core_->client->run_or_refuse(
+      core_->executor,
+      [core = core_, max_bytes, shared] {
+        // weak: the reader holds this handler, and dropping the stream must still release the reader
+        core->body->async_read(max_bytes, [weak = std::weak_ptr(core), shared](Result<std::optional<std::string>> chunk) {
+          if (auto core = weak.lock(); core && chunk && !*chunk) core->note_end();
+          (*shared)(std::move(chunk));
+        });
+      },
+      [shared] { (*shared)(std::unexpected(shut_down_error())); });
 }
 
 void ResponseStream::read_some(std::span<char> buffer, detail::ReadCompletion completion, asio::cancellation_slot slot) {
   on_cancellation(slot);
-  asio::dispatch(core_->executor, [core = core_, buffer, completion = std::move(completion)]() mutable {
-    core->body->async_read_some(buffer, std::move(completion));
-  });
+  auto shared = std::make_shared<detail::ReadCompletion>(std::move(completion));
+  core_->client->run_or_refuse(
+      core_->executor,
+      [core = core_, buffer, shared] {
+        core->body->async_read_some(buffer, [weak = std::weak_ptr(core), shared](Result<std::size_t> read) {
+          if (auto core = weak.lock(); core && read && *read == 0) core->note_end();
+          (*shared)(read);
+        });
+      },
+      [shared] { (*shared)(std::unexpected(shut_down_error())); });
 }
 
 Result<std::optional<std::string>> ResponseStream::next_chunk(std::size_t max_bytes) {
@@ -354,7 +512,8 @@ Result<std::string> ResponseStream::read_all() {
 
 void ResponseStream::cancel() {
   auto core = core_;
-  asio::post(core->executor, [core] { core->body->cancel(); });
+  core->client->run_or_refuse(core->executor, [core] { core->body->cancel(); }, [] {},
+                              detail::ClientCore::Start::post);
 }
 
 }  // namespace quiver

@@ -20,4 +20,11 @@ RequestBody RequestBody::from_producer(Producer producer) {
   return body;
 }
 
+RequestBody RequestBody::from_async_producer(AsyncProducer producer) {
+  RequestBody body;
+  body.kind_ = Kind::producer;
+  body.async_producer_ = std::make_shared<AsyncProducer>(std::move(producer));
+  return body;
+}
+
 }  // namespace quiver

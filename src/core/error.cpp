@@ -27,6 +27,7 @@ ErrorClass usual_class(ErrorKind kind) noexcept {
     case ErrorKind::protocol_error:
     case ErrorKind::io_error:
     case ErrorKind::headers_too_large:
+    case ErrorKind::shut_down:
       return ErrorClass::unrecoverable;
   }
   return ErrorClass::unrecoverable;
@@ -61,6 +62,7 @@ std::string_view to_string(ErrorKind kind) noexcept {
     case ErrorKind::io_error: return "io_error";
     case ErrorKind::headers_too_large: return "headers_too_large";
     case ErrorKind::connection_refused: return "connection_refused";
+    case ErrorKind::shut_down: return "shut_down";
   }
   return "unknown";
 }

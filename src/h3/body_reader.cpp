@@ -71,9 +71,10 @@ void BodyReaderImpl::start_read(PendingRead read) {
   serve_pending_read();
 }
 
+// Also after the end of the body: the request's upload may still run, and the owner stops it.
 void BodyReaderImpl::cancel() {
-  if (done()) return;
   if (auto owner = owner_.lock()) owner->on_body_abandoned(id_);
+  if (done()) return;
   fail(Error(ErrorKind::cancelled, ErrorClass::unrecoverable, "response body cancelled by the caller"));
 }
 

@@ -1,6 +1,8 @@
 #include "h3/body_source.hpp"
 
 #include <cerrno>
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -41,11 +43,37 @@ Result<std::optional<std::string>> BodySource::next_from_file(std::size_t max_by
 
 Result<std::optional<std::string>> BodySource::next_from_producer() {
   try {
-    return (*body_.producer())();
+    auto chunk = (*body_.producer())();
+    if (!chunk || !chunk->empty()) empty_in_a_row_ = 0;
+    return chunk;
   } catch (const std::exception& e) {
     return std::unexpected(body_error(fmt::format("request body producer failed: {}", e.what())));
   } catch (...) {
     return std::unexpected(body_error("request body producer failed with an unknown exception"));
+  }
+}
+
+std::chrono::milliseconds BodySource::nothing_yet_pause() {
+  int doublings = std::min(empty_in_a_row_++, 6);
+  return std::chrono::milliseconds(1 << doublings);
+}
+
+void BodySource::request_next(RequestBody::ChunkCallback deliver) {
+  // Only the first answer counts, whichever copy of the callback gives it (and from whichever thread).
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  auto once = [answered, deliver](Result<std::optional<std::string>> chunk) {
+    if (answered->exchange(true)) return;
+    if (!chunk) {
+      return deliver(std::unexpected(body_error(fmt::format("request body producer failed: {}", chunk.error().message()))));
+    }
+    deliver(std::move(chunk));
+  };
+  try {
+    (*body_.async_producer())(once);
+  } catch (const std::exception& e) {
+    once(std::unexpected(Error(ErrorKind::body_failed, e.what())));
+  } catch (...) {
+    once(std::unexpected(Error(ErrorKind::body_failed, "unknown exception")));
   }
 }
 

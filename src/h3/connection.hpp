@@ -76,7 +76,8 @@ class BodyReader {
   virtual const Headers& trailers() const = 0;
   // Bytes received but not yet read (never more than the stream window).
   virtual std::size_t buffered_bytes() const = 0;
-  // Abandons the body now; a pending read gets ErrorKind::cancelled.
+  // Abandons the body now; a pending read gets ErrorKind::cancelled. After the end of the body it still
+  // stops the request's upload if that is running (the stream is reset with H3_REQUEST_CANCELLED).
   virtual void cancel() = 0;
 };
 
@@ -108,7 +109,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // reader for the body.
   virtual RequestId stream(Request request, StreamHandler on_headers) = 0;
   // Cancels a request that has not been answered yet: its handler gets ErrorKind::cancelled at once, its
-  // stream (if any) is reset with H3_REQUEST_CANCELLED, and nothing else is delivered for it.
+  // stream (if any) is reset with H3_REQUEST_CANCELLED, and nothing else is delivered for it. On a request
+  // already answered whose upload still runs (the response came first), it stops the upload the same way.
   virtual void cancel(RequestId id) = 0;
 
   // Graceful shutdown: sends GOAWAY, refuses new requests, lets those in flight finish (within the

@@ -106,6 +106,12 @@ std::unique_ptr<asio::steady_timer> ConnectionImpl::arm_deadline(RequestId id, s
   return timer;
 }
 
+// A request given up on keeps its stream only if nothing is left to do on it: the response ended and our
+// upload ended too. An upload still running after a complete response is stopped as well.
+bool ConnectionImpl::needs_reset(const Call& call) const {
+  return call.stream_id && (!call.response_ended || session_->uploading(*call.stream_id));
+}
+
 // Gives up on one request with `error`: a waiting one is dropped; one on a stream has the stream reset
 // with H3_REQUEST_CANCELLED (the call leaves when the stream closes). Its handler, or its body reader,
 // gets `error` now, and nothing after.
@@ -120,7 +126,7 @@ void ConnectionImpl::abandon(RequestId id, const Error& error) {
   }
   if (call.stream_id) {
     failed.stream_id = static_cast<std::uint64_t>(*call.stream_id);
-    if (!call.response_ended) session_->reset_stream(*call.stream_id, h3_code::request_cancelled);
+    if (needs_reset(call)) session_->reset_stream(*call.stream_id, h3_code::request_cancelled);
     fail(call, failed);
     return;
   }
@@ -224,7 +230,7 @@ void ConnectionImpl::on_body_abandoned(RequestId id) {
   auto it = calls_.find(id);
   if (it == calls_.end() || !it->second.stream_id) return;
   it->second.body_done = true;
-  if (!it->second.response_ended) session_->reset_stream(*it->second.stream_id, h3_code::request_cancelled);
+  if (needs_reset(it->second)) session_->reset_stream(*it->second.stream_id, h3_code::request_cancelled);
 }
 
 void ConnectionImpl::on_body_finished(RequestId id, const std::optional<Error>&) {
@@ -431,15 +437,45 @@ void ConnectionImpl::apply_goaway() {
 
 void ConnectionImpl::on_body_wanted(std::int64_t stream_id) {
   asio::post(executor_, [self = std::static_pointer_cast<ConnectionImpl>(shared_from_this()), stream_id] {
-    if (!self->session_ || self->state_ == ConnectionState::closed) return;
-    auto pulled = self->session_->pull_body(stream_id);
-    if (pulled) return;
-    if (Call* call = self->call_on_stream(stream_id)) {
-      Error error = pulled.error();
-      error.stream_id = static_cast<std::uint64_t>(stream_id);
-      self->abandon(call->id, error);
-    }
+    self->pull_body(stream_id);
   });
+}
+
+// Pulls the next chunk of a streamed request body (user code: never inside a library callback). A
+// producer with nothing yet is asked again after a pause (a timer, so the io thread never spins); an
+// asynchronous producer answers whenever it has bytes (body_chunk_delivery).
+void ConnectionImpl::pull_body(std::int64_t stream_id) {
+  if (!session_ || state_ == ConnectionState::closed) return;
+  auto pulled = session_->pull_body(stream_id, body_chunk_delivery(stream_id));
+  if (!pulled) return fail_body(stream_id, pulled.error());
+  if (!pulled->retry_after) return;
+  auto timer = std::make_shared<asio::steady_timer>(executor_, *pulled->retry_after);
+  timer->async_wait([weak = std::weak_ptr(std::static_pointer_cast<ConnectionImpl>(shared_from_this())), timer,
+                     stream_id](std::error_code) {
+    if (auto self = weak.lock()) self->pull_body(stream_id);
+  });
+}
+
+// An asynchronous producer's answer, from any thread: back to the executor, into the session. The
+// connection may be gone by then (the answer is dropped).
+RequestBody::ChunkCallback ConnectionImpl::body_chunk_delivery(std::int64_t stream_id) {
+  return [weak = std::weak_ptr(std::static_pointer_cast<ConnectionImpl>(shared_from_this())), executor = executor_,
+          stream_id](Result<std::optional<std::string>> chunk) {
+    asio::post(executor, [weak, stream_id, chunk = std::move(chunk)]() mutable {
+      auto self = weak.lock();
+      if (!self || !self->session_ || self->state_ == ConnectionState::closed) return;
+      auto accepted = self->session_->accept_body_chunk(stream_id, std::move(chunk));
+      if (!accepted) self->fail_body(stream_id, accepted.error());
+    });
+  };
+}
+
+void ConnectionImpl::fail_body(std::int64_t stream_id, const Error& error) {
+  if (Call* call = call_on_stream(stream_id)) {
+    Error failure = error;
+    failure.stream_id = static_cast<std::uint64_t>(stream_id);
+    abandon(call->id, failure);
+  }
 }
 
 }  // namespace quiver::h3

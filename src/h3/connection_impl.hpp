@@ -117,12 +117,17 @@ class ConnectionImpl final : public Connection,
   void answer_headers(Call& call);
   void fail(Call& call, const Error& error);
   void abandon(RequestId id, const Error& error);
+  bool needs_reset(const Call& call) const;
   Error reset_error(std::int64_t stream_id, std::uint64_t code) const;
   Error peer_failure(const Call& call, const Error& error) const;
   void fail_after_batch(RequestId id, Error error);
   void apply_goaway();
   Call* call_on_stream(std::int64_t stream_id);
   std::unique_ptr<asio::steady_timer> arm_deadline(RequestId id, std::chrono::milliseconds timeout);
+  // Streamed request bodies (connection_calls.cpp)
+  void pull_body(std::int64_t stream_id);
+  RequestBody::ChunkCallback body_chunk_delivery(std::int64_t stream_id);
+  void fail_body(std::int64_t stream_id, const Error& error);
 
   asio::any_io_executor executor_;
   Origin origin_;

@@ -304,12 +304,26 @@ void H3Session::release_acked(Stream& stream, std::uint64_t length) {
   }
 }
 
-Result<void> H3Session::pull_body(std::int64_t stream_id) {
+Result<H3Session::BodyPull> H3Session::pull_body(std::int64_t stream_id, RequestBody::ChunkCallback deliver_later) {
+  Stream* stream = find(stream_id);
+  if (stream == nullptr || !stream->source || stream->write_shut) return BodyPull{};
+  if (stream->source->asynchronous()) {
+    // pull_requested stays set until the answer is accepted: nghttp3 asking again does not re-ask.
+    stream->source->request_next(std::move(deliver_later));
+    return BodyPull{.retry_after = std::nullopt, .awaiting_producer = true};
+  }
+  constexpr std::size_t kChunk = 64 * 1024;
+  auto chunk = stream->source->next(std::min<std::size_t>(kChunk, std::max<std::uint64_t>(options_.send_buffer, 1)));
+  if (chunk && *chunk && (*chunk)->empty()) return BodyPull{.retry_after = stream->source->nothing_yet_pause()};
+  auto accepted = accept_body_chunk(stream_id, std::move(chunk));
+  if (!accepted) return std::unexpected(accepted.error());
+  return BodyPull{};
+}
+
+Result<void> H3Session::accept_body_chunk(std::int64_t stream_id, Result<std::optional<std::string>> chunk) {
   Stream* stream = find(stream_id);
   if (stream == nullptr || !stream->source || stream->write_shut) return {};
   stream->pull_requested = false;
-  constexpr std::size_t kChunk = 64 * 1024;
-  auto chunk = stream->source->next(std::min<std::size_t>(kChunk, std::max<std::uint64_t>(options_.send_buffer, 1)));
   if (!chunk) return std::unexpected(chunk.error());
   if (!*chunk) {
     stream->source_done = true;
@@ -335,6 +349,13 @@ void H3Session::reset_stream(std::int64_t stream_id, std::uint64_t h3_code) {
   if (Stream* stream = find(stream_id)) stream->write_shut = true;
   if (conn_) nghttp3_conn_shutdown_stream_read(conn_.get(), stream_id);
   transport_.shutdown_stream(stream_id, h3_code);
+}
+
+bool H3Session::uploading(std::int64_t stream_id) {
+  Stream* stream = find(stream_id);
+  if (stream == nullptr || stream->write_shut) return false;
+  if (stream->source) return !stream->source_done || !stream->unsent.empty();
+  return stream->bytes_offset < stream->bytes.size();
 }
 
 H3Session::Stream* H3Session::find(std::int64_t stream_id) {

@@ -72,9 +72,20 @@ class H3Session final : public quic::StreamApplication {
   // file or producer body is pulled chunk by chunk (see on_body_wanted), at most `send_buffer` bytes
   // ahead of the peer's acknowledgements.
   Result<std::int64_t> submit_request(const std::vector<Header>& fields, RequestBody body);
-  // Pulls the next chunk of a streamed body from its source and resumes the stream. Runs user code (a
-  // producer): call it outside library callbacks. Fails with body_failed when the source fails.
-  Result<void> pull_body(std::int64_t stream_id);
+  // What pull_body did besides queueing a chunk: a producer had nothing yet (pull again after
+  // `retry_after`), or an asynchronous producer was asked (its answer goes to accept_body_chunk).
+  struct BodyPull {
+    std::optional<std::chrono::milliseconds> retry_after;
+    bool awaiting_producer = false;
+  };
+  // Pulls the next chunk of a streamed body from its source and resumes the stream; an asynchronous
+  // producer answers through `deliver_later` (any thread: the caller brings the answer back to the
+  // executor, to accept_body_chunk). Runs user code (a producer): call it outside library callbacks.
+  // Fails with body_failed when the source fails. No new pull is asked for (on_body_wanted) while a
+  // retry or a producer's answer is outstanding.
+  Result<BodyPull> pull_body(std::int64_t stream_id, RequestBody::ChunkCallback deliver_later);
+  // Queues a chunk pulled from the body of `stream_id` (or its end) and resumes the stream.
+  Result<void> accept_body_chunk(std::int64_t stream_id, Result<std::optional<std::string>> chunk);
   // Sends our GOAWAY: the peer may not push and should expect no new requests.
   void submit_goaway();
   // Returns consumed body bytes of `stream_id` to the peer as flow-control credit (after the stream
@@ -82,6 +93,9 @@ class H3Session final : public quic::StreamApplication {
   void consume(std::int64_t stream_id, std::size_t bytes);
   // Abandons a request: RESET_STREAM + STOP_SENDING with `h3_code`.
   void reset_stream(std::int64_t stream_id, std::uint64_t h3_code);
+  // Whether the request body of `stream_id` is still being sent: some of it not yet handed to nghttp3,
+  // and the upload neither stopped by the peer nor reset by us. (A complete response does not end it.)
+  bool uploading(std::int64_t stream_id);
 
   // quic::StreamApplication
   bool on_stream_data(std::int64_t stream_id, std::span<const std::uint8_t> data, bool fin) override;

@@ -79,7 +79,8 @@ ResponsePlan status_route(RouteRequest&, std::string_view arg, std::string_view 
   } else {
     plan = text(status, fmt::format("status {}\n", status));
   }
-  plan.stop_reading = early(query);  // routed at the headers: the body is not needed
+  // Routed at the headers: the body is not needed. keep_reading=1: the upload is read (and dropped) anyway.
+  plan.stop_reading = early(query) && query_param(query, "keep_reading") != "1";
   return plan;
 }
 

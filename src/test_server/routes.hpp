@@ -12,7 +12,8 @@
 //                                 content-type copied
 //   /status/CODE[?early=1]        that status (200..599) with a short text body (none for 204/205/304);
 //                                 early=1: answered at the request headers, then the rest of the
-//                                 upload is stopped with STOP_SENDING(H3_NO_ERROR) (RFC 9114 §4.1)
+//                                 upload is stopped with STOP_SENDING(H3_NO_ERROR) (RFC 9114 §4.1),
+//                                 unless keep_reading=1 (then it is read and dropped to its end)
 //   /headers                      JSON object of the request fields, pseudo-headers included
 //   /delay/MS                     "delayed" after MS milliseconds
 //   /trailers                     "hello trailers", then trailers x-trailer-one: 1, x-checksum: <fnv1a>

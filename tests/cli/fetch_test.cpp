@@ -200,7 +200,7 @@ TEST_F(FetchTest, VerbosePrintsTheHeadBeforeResponseComplete) {
 TEST_F(FetchTest, VerboseRetryIsFollowedByTheFinalFailure) {
   auto result = quiver({"-v", "--cacert", ca_file(), url("/reset/0x10b")});
   EXPECT_EQ(result.exit_code, 92) << describe(result);
-  const auto retry = result.err.rfind("* Retrying GET /reset/0x10b on another connection");
+  const auto retry = result.err.rfind("* Retrying GET /reset/0x10b (the server did not process it)");
   ASSERT_NE(retry, std::string::npos) << result.err;
   EXPECT_NE(result.err.find("* Request GET /reset/0x10b failed: ", retry), std::string::npos) << result.err;
 }

@@ -212,6 +212,25 @@ TEST_F(ConnectionTest, RequestsBeyondTheStreamLimitWaitForCredit) {
   for (auto& reply : replies.slots) EXPECT_TRUE(*reply) << reply->error().to_string();
 }
 
+// Credit above 100 is used, not capped: with a server allowing 300 streams, 300 requests are in flight at
+// once on one connection.
+TEST_F(ConnectionTest, ThreeHundredConcurrentRequestsUseCreditAboveAHundred) {
+  auto options = test_server_options();
+  options.max_streams = 300;
+  start_server(options);
+  connect();
+  ASSERT_TRUE(wait_connected());
+  EXPECT_EQ(connection_->max_streams(), 300u);
+  ASSERT_TRUE(run_until(io_, [&] { return observer_.ready_max_streams.size() == 1; }));
+  EXPECT_EQ(observer_.ready_max_streams[0], 300u);
+  Replies replies;
+  for (int i = 0; i < 300; ++i) connection_->request(get("/delay/300"), replies.slot(i));
+  ASSERT_TRUE(run_until(io_, [&] { return replies.all_received(); }));
+  for (auto& reply : replies.slots) ASSERT_TRUE(*reply) << reply->error().to_string();
+  EXPECT_EQ(server_->stats().peak_concurrent_streams, 300u);  // all of them open at once
+  EXPECT_EQ(server_->stats().requests_started, 300u);
+}
+
 TEST_F(ConnectionTest, HundredConcurrentRequestsOnOneConnection) {
   start_server();
   connect();

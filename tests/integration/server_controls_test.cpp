@@ -36,6 +36,23 @@ class ServerControlsTest : public ConnectionTest {
     return request;
   }
 
+  // Waits (generously) until the server has started `started` requests and holds `held` streams.
+  bool wait_server(std::uint64_t started, std::uint64_t held = 0) {
+    return run_until(io_, [&] {
+      auto stats = server_->stats();
+      return stats.requests_started == started && stats.streams_held == held;
+    });
+  }
+
+  // A reply that is already there (posted) once the ready handlers ran: no network round trip.
+  std::optional<Result<Response>> refused_at_once(Request request) {
+    std::optional<Result<Response>> reply;
+    connection_->request(std::move(request), [&](Result<Response> r) { reply = std::move(r); });
+    io_.restart();
+    io_.poll();
+    return reply;
+  }
+
   std::vector<std::string> logged_paths() {
     std::vector<std::string> paths;
     for (const auto& entry : access_log_.entries()) paths.push_back(entry.path);
@@ -43,6 +60,14 @@ class ServerControlsTest : public ConnectionTest {
     return paths;
   }
 };
+
+// Whether slots [from, to) all have their reply (they may come in any order).
+bool have_replies(const Replies& replies, std::size_t from, std::size_t to) {
+  for (std::size_t i = from; i < to; ++i) {
+    if (i >= replies.slots.size() || !replies.slots[i]) return false;
+  }
+  return true;
+}
 
 // A request the server refused by GOAWAY `goaway_id`: never processed, safe to retry.
 void expect_goaway_refusal(const Result<Response>& reply, std::uint64_t goaway_id, std::uint64_t stream_id) {
@@ -62,41 +87,38 @@ TEST_F(ServerControlsTest, GoawayWithTenRequestsInFlightSplitsAtTheHeldStreamId)
   connect();
   ASSERT_TRUE(wait_connected());
   Replies replies;
-  for (int i = 0; i < 10; ++i) connection_->request(get(fmt::format("/delay/300?i={}", i)), replies.slot(i));
-  idle(100ms);
-  EXPECT_EQ(server_->stats().requests_started, 5u);  // streams 0..16; 20..36 held unseen
-  EXPECT_EQ(server_->stats().streams_held, 5u);
+  for (int i = 0; i < 10; ++i) connection_->request(get(fmt::format("/delay/1000?i={}", i)), replies.slot(i));
+  ASSERT_TRUE(wait_server(5, 5)) << "streams 0..16 started, 20..36 held unseen";
   server_->send_goaway();
 
   // GOAWAY(max) then GOAWAY(20): the held requests fail at once, the others are still running.
-  ASSERT_TRUE(run_until(io_, [&] { return observer_.draining == 1 && replies.received == 5; }, 3s))
+  ASSERT_TRUE(run_until(io_, [&] { return observer_.draining == 1 && have_replies(replies, 5, 10); }))
       << connection_->debug_string();
   for (int i = 5; i < 10; ++i) expect_goaway_refusal(*replies.slots[i], 20, 4 * i);
 
-  // Draining: a new request is refused at once, without a stream.
+  // Draining: a new request is refused at once, without a stream (its answer is already posted).
   EXPECT_EQ(connection_->state(), h3::ConnectionState::draining);
-  auto asked = Clock::now();
-  auto late = fetch(get("/bytes/1"));
-  EXPECT_LT(Clock::now() - asked, 100ms);
-  ASSERT_FALSE(late);
-  EXPECT_EQ(late.error().kind(), ErrorKind::goaway) << late.error().to_string();
-  EXPECT_TRUE(late.error().unprocessed);
+  auto late = refused_at_once(get("/bytes/1"));
+  ASSERT_TRUE(late.has_value()) << "the refusal waited for the network";
+  ASSERT_FALSE(*late);
+  EXPECT_EQ(late->error().kind(), ErrorKind::goaway) << late->error().to_string();
+  EXPECT_TRUE(late->error().unprocessed);
 
-  ASSERT_TRUE(run_until(io_, [&] { return replies.all_received(); }, 3s));
+  ASSERT_TRUE(run_until(io_, [&] { return replies.all_received(); }));
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(*replies.slots[i]) << i << ": " << replies.slots[i]->error().to_string();
     EXPECT_EQ((*replies.slots[i])->body, "delayed");
   }
   // After the last request the connection closes cleanly; draining was heard exactly once.
-  ASSERT_TRUE(run_until(io_, [&] { return observer_.closed == 1; }, 3s)) << connection_->debug_string();
+  ASSERT_TRUE(run_until(io_, [&] { return observer_.closed == 1; })) << connection_->debug_string();
   EXPECT_EQ(connection_->state(), h3::ConnectionState::closed);
   EXPECT_EQ(observer_.draining, 1);
   const auto& closed = observer_.events.back();  // a drained close, not a failure
   EXPECT_TRUE(closed.starts_with("closed goaway") || closed.find("H3_NO_ERROR") != std::string::npos) << closed;
-  ASSERT_TRUE(run_until(io_, [&] { return server_->connection_count() == 0; }, 3s));
+  ASSERT_TRUE(run_until(io_, [&] { return server_->connection_count() == 0; }));
   EXPECT_EQ(server_->stats().requests_started, 5u);  // nothing held was ever processed
   std::vector<std::string> expected;
-  for (int i = 0; i < 5; ++i) expected.push_back(fmt::format("/delay/300?i={}", i));
+  for (int i = 0; i < 5; ++i) expected.push_back(fmt::format("/delay/1000?i={}", i));
   EXPECT_EQ(logged_paths(), expected);
 
   // Unlike shutdown_gracefully, the server still takes new connections (held streams still apply).
@@ -115,19 +137,24 @@ TEST_F(ServerControlsTest, DelayedFinalGoawayTightensWithoutASecondDrainingEvent
   connect();
   ASSERT_TRUE(wait_connected());
   Replies replies;
-  for (int i = 0; i < 4; ++i) connection_->request(get("/delay/500"), replies.slot(i));  // streams 0, 4 | 8, 12
-  idle(80ms);
+  std::vector<int> draining_heard_at_reply(4, -1);  // observer_.draining when each reply came
+  for (int i = 0; i < 4; ++i) {  // streams 0, 4 | 8, 12
+    connection_->request(get("/delay/1000"), [&, i, inner = replies.slot(i)](Result<Response> r) mutable {
+      draining_heard_at_reply[i] = observer_.draining;
+      inner(std::move(r));
+    });
+  }
+  ASSERT_TRUE(wait_server(2, 2));
   server_->send_goaway();
 
-  // The notice (GOAWAY with the maximum id) drains the client but refuses nothing...
-  ASSERT_TRUE(run_until(io_, [&] { return observer_.draining == 1; }, 2s));
-  idle(80ms);
-  EXPECT_EQ(replies.received, 0u) << "a request failed before the final GOAWAY";
-  // ...the final GOAWAY(8) refuses the held ones.
-  ASSERT_TRUE(run_until(io_, [&] { return replies.received == 2; }, 2s));
+  // The notice (GOAWAY with the maximum id) drains the client but refuses nothing; the final GOAWAY(8),
+  // 200 ms later, refuses the held ones: their refusals come after the draining event, and name id 8.
+  ASSERT_TRUE(run_until(io_, [&] { return have_replies(replies, 2, 4); })) << connection_->debug_string();
   expect_goaway_refusal(*replies.slots[2], 8, 8);
   expect_goaway_refusal(*replies.slots[3], 8, 12);
-  ASSERT_TRUE(run_until(io_, [&] { return replies.all_received() && observer_.closed == 1; }, 3s));
+  EXPECT_EQ(draining_heard_at_reply[2], 1) << "refused before the notice was heard";
+  EXPECT_EQ(draining_heard_at_reply[3], 1) << "refused before the notice was heard";
+  ASSERT_TRUE(run_until(io_, [&] { return replies.all_received() && observer_.closed == 1; }));
   EXPECT_TRUE(*replies.slots[0]);
   EXPECT_TRUE(*replies.slots[1]);
   EXPECT_EQ(observer_.draining, 1);
@@ -138,11 +165,11 @@ TEST_F(ServerControlsTest, GoawayWithoutHeldStreamsLetsEveryRequestFinish) {
   connect();
   ASSERT_TRUE(wait_connected());
   Replies replies;
-  for (int i = 0; i < 3; ++i) connection_->request(get("/delay/200"), replies.slot(i));
-  idle(60ms);
+  for (int i = 0; i < 3; ++i) connection_->request(get("/delay/500"), replies.slot(i));
+  ASSERT_TRUE(wait_server(3));  // all three in flight at the server
   server_->send_goaway();
   server_->send_goaway();  // idempotent
-  ASSERT_TRUE(run_until(io_, [&] { return replies.all_received() && observer_.closed == 1; }, 3s));
+  ASSERT_TRUE(run_until(io_, [&] { return replies.all_received() && observer_.closed == 1; }));
   for (auto& reply : replies.slots) EXPECT_TRUE(*reply) << reply->error().to_string();
   EXPECT_EQ(observer_.draining, 1);
 }
@@ -173,7 +200,7 @@ TEST_F(ServerControlsTest, RefusedStreamsAreRejectedAtOnceAndUnprocessed) {
   ASSERT_TRUE(accepted) << accepted.error().to_string();
   EXPECT_EQ(connection_->state(), h3::ConnectionState::connected);
   EXPECT_EQ(server_->stats().requests_started, 1u);
-  ASSERT_TRUE(run_until(io_, [&] { return access_log_.entries().size() == 1; }, 2s));
+  ASSERT_TRUE(run_until(io_, [&] { return access_log_.entries().size() == 1; }));
   EXPECT_EQ(access_log_.entries()[0].path, "/bytes/10");  // refused streams never reached a route
 }
 
@@ -245,7 +272,7 @@ TEST_F(ServerControlsTest, EarlyResponseStopsTheUpload) {
   EXPECT_EQ(response->body, "status 413\n");
 
   // The upload stops and the stream closes (it would stay open for ever otherwise).
-  ASSERT_TRUE(run_until(io_, [&] { return access_log_.entries().size() == 1; }, 3s));
+  ASSERT_TRUE(run_until(io_, [&] { return access_log_.entries().size() == 1; }));
   const auto entry = access_log_.entries()[0];
   EXPECT_EQ(entry.status, 413);
   EXPECT_EQ(entry.app_error_code, h3_code::no_error);

@@ -65,10 +65,20 @@ run("${PKG_CONFIG_EXECUTABLE}" --cflags --libs quiver)
 string(STRIP "${RUN_OUTPUT}" pc_flags)
 message(STATUS "pkg-config --cflags --libs quiver: ${pc_flags}")
 separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
-run("${CXX}" -std=c++23 -Wall -Wextra -Wpedantic -Werror "${CONSUMER_DIR}/main.cpp"
+# No -std here: quiver.pc's Cflags carry -std=c++23.
+run("${CXX}" -Wall -Wextra -Wpedantic -Werror "${CONSUMER_DIR}/main.cpp"
     -o "${WORK_DIR}/consumer-pc" ${pc_flags})
 run("${WORK_DIR}/consumer-pc")
 if(NOT RUN_OUTPUT MATCHES "consumer ok")
   message(FATAL_ERROR "the pkg-config consumer did not print 'consumer ok':\n${RUN_OUTPUT}")
 endif()
 message(STATUS "pkg-config consumer:\n${RUN_OUTPUT}")
+
+# 4. A consumer compiled below C++23 is stopped by one clear message (include/quiver/config.hpp).
+execute_process(COMMAND "${CXX}" -std=c++20 -fsyntax-only "-I${prefix}/include" -DASIO_STANDALONE
+                        "${CONSUMER_DIR}/main.cpp"
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+if(rc EQUAL 0 OR NOT out MATCHES "quiver needs C\\+\\+23")
+  message(FATAL_ERROR "a C++20 consumer was not refused with 'quiver needs C++23' (exit ${rc}):\n${out}")
+endif()
+message(STATUS "a C++20 consumer is refused: quiver needs C++23")

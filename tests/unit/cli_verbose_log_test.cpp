@@ -73,7 +73,7 @@ TEST_F(VerboseLogTest, RetryIsFollowedByTheFinalFailure) {
   retry.error = refused(0);
   log_.on_request_event(retry);
   log_.finished("GET", "/x", "request_timeout: the request took longer than 500 ms");
-  EXPECT_LT(position("* Retrying GET /x on another connection"),
+  EXPECT_LT(position("* Retrying GET /x (the server did not process it)"),
             position("* Request GET /x failed: request_timeout: the request took longer than 500 ms"));
 }
 

@@ -570,8 +570,7 @@ TEST_F(OriginPoolTest, ProcessedFailureIsNotRetried) {
 
 // ---- refusals: their own budget, bounded by the deadline ---------------------------------------------
 
-TEST_F(OriginPoolTest, RefusalsAreRetriedBeyondMaxRetries) {
-  options.max_retries = 1;  // does not limit refusals
+TEST_F(OriginPoolTest, RefusalsAreRetriedMoreThanOnce) {
   auto outcome = send("/1");
   for (std::size_t refusal = 0; refusal < 3; ++refusal) {
     connection(refusal).become_ready(10);

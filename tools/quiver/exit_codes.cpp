@@ -47,6 +47,7 @@ int exit_code_for(const Error& error) noexcept {
     case ErrorKind::headers_too_large: return exit_code::too_large;
     case ErrorKind::cancelled:
     case ErrorKind::io_error:
+    case ErrorKind::shut_down:
       return exit_code::failure;
   }
   return exit_code::failure;

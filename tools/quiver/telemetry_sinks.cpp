@@ -147,7 +147,7 @@ void VerboseLog::on_request_event(const RequestEvent& event) {
                                            error_text(event.error)));
       break;
     case RequestEvent::Type::retry:
-      console_.line(fmt::format("* Retrying {} {} on another connection: {}", event.method, event.target,
+      console_.line(fmt::format("* Retrying {} {} (the server did not process it): {}", event.method, event.target,
                                 error_text(event.error)));
       if (tracked) {
         tracked->final_printed = false;
