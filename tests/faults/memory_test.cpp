@@ -11,7 +11,7 @@ constexpr std::size_t kKiB = 1024, kMiB = 1024 * 1024;
 
 TEST(MemoryAndLoad, ConsumerThatStopsReadingAHundredMegabytesHoldsNoMoreThanTheWindows) {
   server::Server server(test_server_options());
-  server.start();
+  start_or_throw(server);
   asio::io_context io;
   auto options = test_client_options();
   options.stream_window = 1 * kMiB;
@@ -83,7 +83,7 @@ TEST(MemoryAndLoad, UploadToASlowReaderBuffersNoMoreThanTheSendBuffer) {
   auto server_options = test_server_options();
   server_options.stream_window = 64 * kKiB;
   server::Server server(server_options);
-  server.start();
+  start_or_throw(server);
   ClientOptions options;
   options.defaults.connection = test_client_options();
   options.defaults.connection.send_buffer = 128 * kKiB;

@@ -18,7 +18,7 @@ class ConnectionTest : public ::testing::Test {
   void start_server(server::ServerOptions options = test_server_options()) {
     options.access_log = access_log_.sink();
     server_ = std::make_unique<server::Server>(std::move(options));
-    server_->start();
+    start_or_throw(*server_);
   }
 
   std::shared_ptr<h3::Connection> connect(ConnectionOptions options = test_client_options(),

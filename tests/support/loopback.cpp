@@ -1,5 +1,7 @@
 #include "support/loopback.hpp"
 
+#include <stdexcept>
+
 #include <fmt/format.h>
 
 namespace quiver::test {
@@ -10,6 +12,10 @@ std::string deterministic_bytes(std::size_t offset, std::size_t length) {
   std::string bytes(length, '\0');
   for (std::size_t i = 0; i < length; ++i) bytes[i] = static_cast<char>('a' + (offset + i) % 26);
   return bytes;
+}
+
+void start_or_throw(server::Server& server) {
+  if (auto started = server.start(); !started) throw std::runtime_error(started.error().message());
 }
 
 server::ServerOptions test_server_options(const std::string& host) {

@@ -12,7 +12,7 @@
 #include <asio/io_context.hpp>
 
 #include "h3/connection.hpp"
-#include "server/server.hpp"
+#include "test_server/server.hpp"
 
 namespace quiver::test {
 
@@ -21,6 +21,8 @@ std::string deterministic_bytes(std::size_t offset, std::size_t length);  // the
 
 // Server options with the test certificate (valid for localhost, 127.0.0.1 and ::1).
 server::ServerOptions test_server_options(const std::string& host = "127.0.0.1");
+// server.start(), or throws std::runtime_error with its error's message (the test then fails with it).
+void start_or_throw(server::Server& server);
 // Client options trusting the test CA, with short timeouts suitable for tests.
 ConnectionOptions test_client_options();
 

@@ -112,10 +112,8 @@ int run_serve(const ServeOptions& options, Terminal terminal) {
   }
 
   server::Server server(std::move(server_options));
-  try {
-    server.start();
-  } catch (const std::exception& error) {
-    terminal.err << "quiver: serve: " << error.what() << '\n';
+  if (auto started = server.start(); !started) {
+    terminal.err << "quiver: serve: " << started.error().message() << '\n';
     return exit_code::failure;
   }
   print_banner(out, options, server.port(), generated ? &*generated : nullptr);
