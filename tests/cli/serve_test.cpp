@@ -52,7 +52,7 @@ TEST(Serve, GoawayAfterServesEachRequestOnceAcrossConnections) {
     Client client(trusting(data_file("ca.pem")));
     std::vector<std::future<Result<Response>>> replies;
     for (int i = 0; i < requests; ++i) {
-      replies.push_back(client.async_request(get(serve.url(fmt::format("/bytes/{}", 100 + i))), asio::use_future));
+      replies.push_back(client.async_request(*get(serve.url(fmt::format("/bytes/{}", 100 + i))).build(), asio::use_future));
     }
     for (int i = 0; i < requests; ++i) {
       auto response = replies[i].get();
