@@ -380,7 +380,10 @@ class Harness {
         std::set<std::int64_t> wanted;
         wanted.swap(events_.body_wanted);
         for (std::int64_t stream : wanted) {
-          if (!session_.pull_body(stream)) session_.reset_stream(stream, quiver::h3_code::request_cancelled);
+          // Synchronous producers only: nothing is delivered later.
+          if (!session_.pull_body(stream, /*deliver_later=*/{})) {
+            session_.reset_stream(stream, quiver::h3_code::request_cancelled);
+          }
         }
         return true;
       }
