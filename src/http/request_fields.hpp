@@ -7,7 +7,7 @@
 #include "quiver/headers.hpp"
 #include "quiver/request.hpp"
 
-namespace quiver::h3 {
+namespace quiver::http {
 
 // Returns :method, :scheme, :authority, :path, then the caller's fields in their order with lowercase
 // names. :authority is the URL's authority, or the value of a "Host" header (which is then not sent as a
@@ -24,4 +24,4 @@ inline constexpr std::size_t kMaxRequestFieldSection = 64 * 1024;
 
 Result<std::vector<Header>> build_request_fields(const Request& request);
 
-}  // namespace quiver::h3
+}  // namespace quiver::http
