@@ -15,6 +15,7 @@
 #include <asio/system_executor.hpp>
 #include <fmt/format.h>
 
+#include "client/connection_factory.hpp"
 #include "client/origin_rules.hpp"
 #include "pool/origin_pool.hpp"
 
@@ -98,7 +99,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     if (it != pools_.end()) return it->second;
     asio::any_io_executor executor = contexts_[next_context_++ % contexts_.size()]->get_executor();
     auto pool = pool::OriginPool::create(executor, Origin{url.host(), url.port()},
-                                         client::pool_options_for(options_, url), pool::real_connection_factory());
+                                         client::pool_options_for(options_, url), client::real_connection_factory());
     return pools_.emplace(key, PoolEntry{std::move(pool), executor}).first->second;
   }
 

@@ -1,6 +1,7 @@
 #pragma once
-// How an OriginPool makes its connections. The pool depends only on the abstract http::Connection, so the
-// unit tests hand it a factory of fakes; everything else uses real_connection_factory().
+// How an OriginPool makes its connections. The pool depends only on the protocol-neutral
+// http::Connection, so the unit tests hand it a factory of fakes; the client hands it the real one
+// (client/connection_factory.hpp, the composition root).
 
 #include <memory>
 
@@ -21,8 +22,5 @@ class ConnectionFactory {
                                                    const ConnectionOptions& options,
                                                    http::ConnectionObserver* observer) = 0;
 };
-
-// Makes real HTTP/3 connections (h3::Connection::create).
-std::shared_ptr<ConnectionFactory> real_connection_factory();
 
 }  // namespace quiver::pool

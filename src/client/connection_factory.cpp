@@ -1,11 +1,13 @@
-#include "pool/connection_factory.hpp"
+// The composition root: the one file above src/h3 that names a protocol implementation. Today every
+// connection is HTTP/3; choosing a protocol (Alt-Svc, TCP fallback) belongs here.
+#include "client/connection_factory.hpp"
 
 #include "h3/connection.hpp"
 
-namespace quiver::pool {
+namespace quiver::client {
 namespace {
 
-class RealConnectionFactory final : public ConnectionFactory {
+class RealConnectionFactory final : public pool::ConnectionFactory {
  public:
   std::shared_ptr<http::Connection> create(asio::any_io_executor executor, const Origin& origin,
                                            const ConnectionOptions& options,
@@ -16,8 +18,8 @@ class RealConnectionFactory final : public ConnectionFactory {
 
 }  // namespace
 
-std::shared_ptr<ConnectionFactory> real_connection_factory() {
+std::shared_ptr<pool::ConnectionFactory> real_connection_factory() {
   return std::make_shared<RealConnectionFactory>();
 }
 
-}  // namespace quiver::pool
+}  // namespace quiver::client
