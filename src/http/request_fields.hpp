@@ -1,5 +1,6 @@
 #pragma once
-// The HTTP/3 field section of a request (RFC 9114 §4.3.1, §4.2), validated before anything is sent.
+// A request's field section in the HTTP/3 (and HTTP/2) layout, pseudo-headers first (RFC 9114 §4.3.1,
+// §4.2), checked against RFC 9110's field rules before anything is sent. Protocol-neutral: no nghttp3.
 
 #include <vector>
 
