@@ -16,7 +16,7 @@ TEST(MemoryAndLoad, ConsumerThatStopsReadingAHundredMegabytesHoldsNoMoreThanTheW
   auto options = test_client_options();
   options.stream_window = 1 * kMiB;
   options.connection_window = 4 * kMiB;
-  auto connection = h3::Connection::create(io.get_executor(), h3::Origin{"127.0.0.1", server.port()}, options);
+  auto connection = h3::Connection::create(io.get_executor(), quiver::Origin{"127.0.0.1", server.port()}, options);
   connection->start();
   constexpr std::size_t kSize = 100 * kMiB;
   Request request;

@@ -64,7 +64,7 @@
 #include "fuzz_check.hpp"
 #include "fuzz_input.hpp"
 #include "h3/h3_session.hpp"
-#include "h3/request_fields.hpp"
+#include "http/request_fields.hpp"
 #include "quic/stream_transport.hpp"
 
 namespace {
@@ -455,7 +455,7 @@ class Harness {
         return std::string(chunk, 'p');
       });
     }
-    auto fields = quiver::h3::build_request_fields(request);
+    auto fields = quiver::http::build_request_fields(request);
     FUZZ_CHECK(fields.has_value(), "fixed request rejected");
     auto stream = session_.submit_request(*fields, request.body);
     if (!stream) return true;  // no stream credit, or GOAWAY: the worker fails the request

@@ -23,7 +23,7 @@ class ConnectionTest : public ::testing::Test {
 
   std::shared_ptr<h3::Connection> connect(ConnectionOptions options = test_client_options(),
                                           std::string host = "127.0.0.1") {
-    connection_ = h3::Connection::create(io_.get_executor(), h3::Origin{host, server_->port()}, options,
+    connection_ = h3::Connection::create(io_.get_executor(), quiver::Origin{host, server_->port()}, options,
                                          &observer_);
     connection_->start();
     return connection_;

@@ -27,14 +27,14 @@ void start_or_throw(server::Server& server);
 ConnectionOptions test_client_options();
 
 // Records what the connection told its observer, in order.
-class RecordingObserver : public h3::ConnectionObserver {
+class RecordingObserver : public http::ConnectionObserver {
  public:
-  void on_ready(h3::Connection&, std::uint64_t max_streams) override;
-  void on_stream_done(h3::Connection&) override;
-  void on_stream_open_failed(h3::Connection&, const Error& error) override;
-  void on_stream_credit(h3::Connection&) override { ++credit; }
-  void on_draining(h3::Connection&) override;
-  void on_closed(h3::Connection&, const Error& reason) override;
+  void on_ready(http::Connection&, std::uint64_t max_streams) override;
+  void on_stream_done(http::Connection&) override;
+  void on_stream_open_failed(http::Connection&, const Error& error) override;
+  void on_stream_credit(http::Connection&) override { ++credit; }
+  void on_draining(http::Connection&) override;
+  void on_closed(http::Connection&, const Error& reason) override;
 
   std::vector<std::string> events;  // "ready 7", "done", "open_failed ...", "closed ..."
   std::vector<std::uint64_t> ready_max_streams;
