@@ -5,7 +5,9 @@
     from src/h3/, src/quic/ or src/tls/ and name nothing `h3::`, except the composition root
     (src/client/connection_factory.cpp), the one place that chooses a protocol;
   - src/http/ (the contract) includes nothing from h3/, quic/, tls/, pool/ or client/;
-  - src/h3/ (the HTTP/3 worker) does not include src/tls/: TLS belongs to the dialer below it.
+  - src/h3/ (the HTTP/3 worker) does not include src/tls/: TLS belongs to the dialer below it;
+  - src/test_server/ (the test oracle) shares nothing with the client's protocol code: no http/, h3/,
+    quic/, tls/, pool/ or client/ (util/ and core/ are shared).
 
 Usage: include_rules.py SRC_DIR      checks the tree, prints each violation, exits 1 if any.
        include_rules.py --self-test  checks that a tree with one violation of each rule fails.
@@ -23,6 +25,7 @@ RULES = [
     ("client", ("h3/", "quic/", "tls/"), True),
     ("http", ("h3/", "quic/", "tls/", "pool/", "client/"), True),
     ("h3", ("tls/",), False),
+    ("test_server", ("http/", "h3/", "quic/", "tls/", "pool/", "client/"), True),
 ]
 
 # Known exceptions, each (file, include) with the reason. Remove a line once its include is gone.
@@ -74,13 +77,15 @@ def self_test() -> int:
             "http/bad.hpp": '#include "pool/origin_pool.hpp"\n',
             "h3/bad.cpp": '#include "tls/tls_session.hpp"\n',
             "h3/connection.cpp": '#include "tls/tls_context.hpp"\n#include "quic/quic_transport.hpp"\n',
+            "test_server/bad.cpp": '#include "quic/quic_transport.hpp"\n',
+            "test_server/ok.cpp": '#include "test_server/quic_transport.hpp"\n#include "util/clock.hpp"\n',
         }
         for name, text in files.items():
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             (src / name).write_text(text)
         found, stale = violations(src)
         expected = ["src/pool/bad_include.cpp", "src/client/bad_name.cpp", "src/client/tls_user.cpp",
-                    "src/http/bad.hpp", "src/h3/bad.cpp"]
+                    "src/http/bad.hpp", "src/h3/bad.cpp", "src/test_server/bad.cpp"]
         missing = [name for name in expected if not any(v.startswith(name) for v in found)]
         wrong = [v for v in found if not any(v.startswith(name) for name in expected)]
         if missing or wrong or stale:
