@@ -22,6 +22,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <optional>
 #include <string>
 #include <thread>
@@ -34,7 +35,7 @@
 #include <fmt/format.h>
 
 #include "quiver/client.hpp"
-#include "server/server.hpp"
+#include "test_server/server.hpp"
 
 namespace {
 
@@ -243,7 +244,7 @@ int main(int argc, char** argv) try {
     options.cert_file = o.data_dir + "/server.pem";
     options.key_file = o.data_dir + "/server-key.pem";
     server = std::make_unique<quiver::server::Server>(options);
-    server->start();
+    if (auto started = server->start(); !started) throw std::runtime_error(started.error().message());
     base = fmt::format("https://127.0.0.1:{}", server->port());
   }
   std::printf("start mode=%s pid=%d url=%s\n", o.mode.c_str(), static_cast<int>(::getpid()), base.c_str());

@@ -15,6 +15,7 @@
 #include <asio/system_executor.hpp>
 #include <fmt/format.h>
 
+#include "client/connection_factory.hpp"
 #include "client/origin_rules.hpp"
 #include "pool/origin_pool.hpp"
 
@@ -97,8 +98,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     auto it = pools_.find(key);
     if (it != pools_.end()) return it->second;
     asio::any_io_executor executor = contexts_[next_context_++ % contexts_.size()]->get_executor();
-    auto pool = pool::OriginPool::create(executor, h3::Origin{url.host(), url.port()},
-                                         client::pool_options_for(options_, url), pool::real_connection_factory());
+    auto pool = pool::OriginPool::create(executor, Origin{url.host(), url.port()},
+                                         client::pool_options_for(options_, url), client::real_connection_factory());
     return pools_.emplace(key, PoolEntry{std::move(pool), executor}).first->second;
   }
 
@@ -244,7 +245,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
 // so the io contexts outlive it.
 class StreamCore {
  public:
-  StreamCore(std::shared_ptr<ClientCore> client, asio::any_io_executor executor, h3::StreamingResponse response)
+  StreamCore(std::shared_ptr<ClientCore> client, asio::any_io_executor executor, http::StreamingResponse response)
       : client(std::move(client)), executor(std::move(executor)), status(response.status),
         headers(std::move(response.headers)), body(std::move(response.body)) {}
 
@@ -264,7 +265,7 @@ class StreamCore {
   asio::any_io_executor executor;
   int status;
   Headers headers;
-  std::shared_ptr<h3::BodyReader> body;  // touched only on `executor`
+  std::shared_ptr<http::BodyReader> body;  // touched only on `executor`
   Headers trailers;                      // written once, before end_seen is set; read after
   std::atomic<bool> end_seen{false};
 };
@@ -359,7 +360,7 @@ void Client::submit_stream(Request request, detail::StreamCompletion completion,
   asio::dispatch(executor, [core = core_, pool, executor, cancel, request = std::move(request),
                             completion = std::move(completion)]() mutable {
     auto id = pool->stream(std::move(request), [core, executor, completion = std::move(completion)](
-                                                   Result<h3::StreamingResponse> head) mutable {
+                                                   Result<http::StreamingResponse> head) mutable {
       if (!head) {
         completion(std::unexpected(head.error()));
         return;

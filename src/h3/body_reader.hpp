@@ -19,7 +19,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/steady_timer.hpp>
 
-#include "h3/block_pool.hpp"
+#include "http/block_pool.hpp"
 #include "h3/connection.hpp"
 #include "h3/posted_answers.hpp"
 #include "util/clock.hpp"
@@ -40,7 +40,7 @@ class BodyReaderOwner {
 // What a reader shares with its connection (it may outlive the connection).
 struct ReaderResources {
   asio::any_io_executor executor;  // the connection's: every call of the owner and of the reader runs there
-  std::shared_ptr<BlockPool> blocks;
+  std::shared_ptr<http::BlockPool> blocks;
   std::shared_ptr<PostedAnswers> answers;  // the reader's answers are posted through it
 };
 
@@ -96,7 +96,7 @@ class BodyReaderImpl final : public BodyReader, public std::enable_shared_from_t
 
   asio::any_io_executor executor_;
   std::weak_ptr<BodyReaderOwner> owner_;
-  std::shared_ptr<BlockPool> blocks_;
+  std::shared_ptr<http::BlockPool> blocks_;
   std::shared_ptr<PostedAnswers> answers_;
   RequestId id_;
   std::int64_t stream_id_;

@@ -7,21 +7,6 @@
 
 namespace quiver::h3 {
 
-std::string_view to_string(ConnectionState state) noexcept {
-  switch (state) {
-    case ConnectionState::connecting: return "connecting";
-    case ConnectionState::connected: return "connected";
-    case ConnectionState::draining: return "draining";
-    case ConnectionState::closed: return "closed";
-  }
-  return "unknown";
-}
-
-std::string Origin::to_string() const {
-  bool ipv6 = host.find(':') != std::string::npos;
-  return ipv6 ? fmt::format("https://[{}]:{}", host, port) : fmt::format("https://{}:{}", host, port);
-}
-
 std::shared_ptr<Connection> Connection::create(asio::any_io_executor executor, Origin origin,
                                                ConnectionOptions options, ConnectionObserver* observer) {
   return std::make_shared<ConnectionImpl>(std::move(executor), std::move(origin), std::move(options),

@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "h3/connection_impl.hpp"
-#include "h3/request_fields.hpp"
+#include "http/request_fields.hpp"
 
 namespace quiver::h3 {
 
@@ -72,7 +72,7 @@ RequestId ConnectionImpl::accept(Request request, ResponseHandler on_response, S
   call.on_headers = std::move(on_headers);
   call.started = std::chrono::steady_clock::now();
 
-  auto fields = build_request_fields(request);
+  auto fields = http::build_request_fields(request);
   if (!fields) {
     fail(call, fields.error());
     return id;

@@ -148,7 +148,7 @@ class ConnectionImpl final : public Connection,
   std::deque<RequestId> waiting_;                       // calls without a stream, in arrival order
   std::unordered_map<std::int64_t, RequestId> streams_;  // calls with an open stream
   // Storage for streamed bodies waiting for their reader; shared with the readers, which may outlive us.
-  std::shared_ptr<BlockPool> body_blocks_ = std::make_shared<BlockPool>();
+  std::shared_ptr<http::BlockPool> body_blocks_ = std::make_shared<http::BlockPool>();
   // Posts answers to callers and readers; each holds the transport's write until it has run.
   std::shared_ptr<PostedAnswers> answers_ = std::make_shared<PostedAnswers>();
 };

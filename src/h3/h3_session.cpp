@@ -251,7 +251,7 @@ Result<std::int64_t> H3Session::submit_request(const std::vector<Header>& fields
   if (body.kind() == RequestBody::Kind::bytes) {
     stream.bytes = std::move(body).take_bytes();
   } else if (has_body) {
-    stream.source = std::make_unique<BodySource>(body);
+    stream.source = std::make_unique<http::BodySource>(body);
   }
   nghttp3_data_reader reader{Callbacks::read_body};
   const nghttp3_data_reader* body_reader = has_body ? &reader : nullptr;

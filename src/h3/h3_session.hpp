@@ -17,7 +17,7 @@
 
 #include <nghttp3/nghttp3.h>
 
-#include "h3/body_source.hpp"
+#include "http/body_source.hpp"
 
 #include "quic/quic_transport.hpp"
 #include "quic/stream_transport.hpp"
@@ -138,7 +138,7 @@ class H3Session final : public quic::StreamApplication {
     std::size_t bytes_offset = 0;
     // A file or producer body: chunks pulled into `unsent`, moved to `unacked` when handed to nghttp3,
     // dropped once acknowledged. `buffered` counts both.
-    std::unique_ptr<BodySource> source;
+    std::unique_ptr<http::BodySource> source;
     std::deque<std::string> unsent;
     std::deque<std::string> unacked;
     std::size_t acked_in_front = 0;

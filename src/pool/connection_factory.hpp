@@ -1,12 +1,14 @@
 #pragma once
-// How an OriginPool makes its connections. The pool depends only on the abstract h3::Connection, so the
-// unit tests hand it a factory of fakes; everything else uses real_connection_factory().
+// How an OriginPool makes its connections. The pool depends only on the protocol-neutral
+// http::Connection, so the unit tests hand it a factory of fakes; the client hands it the real one
+// (client/connection_factory.hpp, the composition root).
 
 #include <memory>
 
 #include <asio/any_io_executor.hpp>
 
-#include "h3/connection.hpp"
+#include "core/origin.hpp"
+#include "http/connection.hpp"
 #include "quiver/options.hpp"
 
 namespace quiver::pool {
@@ -16,12 +18,9 @@ class ConnectionFactory {
   virtual ~ConnectionFactory() = default;
   // A new connection, not started. `observer` borrows (the pool detaches it before dropping the
   // connection).
-  virtual std::shared_ptr<h3::Connection> create(asio::any_io_executor executor, const h3::Origin& origin,
-                                                 const ConnectionOptions& options,
-                                                 h3::ConnectionObserver* observer) = 0;
+  virtual std::shared_ptr<http::Connection> create(asio::any_io_executor executor, const Origin& origin,
+                                                   const ConnectionOptions& options,
+                                                   http::ConnectionObserver* observer) = 0;
 };
-
-// Makes real HTTP/3 connections (h3::Connection::create).
-std::shared_ptr<ConnectionFactory> real_connection_factory();
 
 }  // namespace quiver::pool

@@ -32,14 +32,14 @@ Error with_note(const Error& error, std::string_view note) {
 
 }  // namespace
 
-std::shared_ptr<OriginPool> OriginPool::create(asio::any_io_executor executor, h3::Origin origin,
+std::shared_ptr<OriginPool> OriginPool::create(asio::any_io_executor executor, Origin origin,
                                                PoolOptions options, std::shared_ptr<ConnectionFactory> factory,
                                                std::shared_ptr<Clock> clock) {
   return std::make_shared<OriginPool>(PrivateTag{}, std::move(executor), std::move(origin), std::move(options),
                                       std::move(factory), std::move(clock));
 }
 
-OriginPool::OriginPool(PrivateTag, asio::any_io_executor executor, h3::Origin origin, PoolOptions options,
+OriginPool::OriginPool(PrivateTag, asio::any_io_executor executor, Origin origin, PoolOptions options,
                        std::shared_ptr<ConnectionFactory> factory, std::shared_ptr<Clock> clock)
     : executor_(std::move(executor)),
       origin_(std::move(origin)),
@@ -63,15 +63,15 @@ OriginPool::~OriginPool() {
 
 // ---- requests ------------------------------------------------------------------------------------
 
-PoolRequestId OriginPool::request(Request request, h3::ResponseHandler on_done) {
+PoolRequestId OriginPool::request(Request request, http::ResponseHandler on_done) {
   return admit(std::move(request), std::move(on_done));
 }
 
-PoolRequestId OriginPool::stream(Request request, h3::StreamHandler on_headers) {
+PoolRequestId OriginPool::stream(Request request, http::StreamHandler on_headers) {
   return admit(std::move(request), std::move(on_headers));
 }
 
-PoolRequestId OriginPool::admit(Request request, std::variant<h3::ResponseHandler, h3::StreamHandler> handler) {
+PoolRequestId OriginPool::admit(Request request, std::variant<http::ResponseHandler, http::StreamHandler> handler) {
   auto pending = std::make_shared<PendingRequest>();
   pending->id = next_request_id_++;
   pending->handler = std::move(handler);
@@ -128,10 +128,10 @@ OriginPool::PooledConnection* OriginPool::route(const PendingRequest& pending) {
 OriginPool::PooledConnection* OriginPool::least_loaded(const PendingRequest* avoid_refusers_of) {
   PooledConnection* best = nullptr;
   for (auto& slot : connected_) {
-    const h3::Connection& connection = *slot.connection;
+    const http::Connection& connection = *slot.connection;
     if (avoid_refusers_of != nullptr && has_refused(*avoid_refusers_of, slot.serial)) continue;
     // state() is checked too: a close or drain may have happened with its event still on the way.
-    if (connection.state() != h3::ConnectionState::connected || connection.max_streams() == 0) continue;
+    if (connection.state() != http::ConnectionState::connected || connection.max_streams() == 0) continue;
     if (best == nullptr || connection.requests_in_flight() < best->connection->requests_in_flight()) best = &slot;
   }
   return best;
@@ -165,14 +165,14 @@ void OriginPool::dispatch(PooledConnection& slot, const PendingPtr& pending) {
   pending->connection_request_id = send(*slot.connection, std::move(to_send), pending);
 }
 
-h3::RequestId OriginPool::send(h3::Connection& connection, Request request, const PendingPtr& pending) {
+http::RequestId OriginPool::send(http::Connection& connection, Request request, const PendingPtr& pending) {
   std::weak_ptr<OriginPool> weak = weak_from_this();
-  if (std::holds_alternative<h3::ResponseHandler>(pending->handler)) {
+  if (std::holds_alternative<http::ResponseHandler>(pending->handler)) {
     return connection.request(std::move(request), [weak, pending](Result<Response> result) {
       on_connection_reply(weak, pending, std::move(result));
     });
   }
-  return connection.stream(std::move(request), [weak, pending](Result<h3::StreamingResponse> result) {
+  return connection.stream(std::move(request), [weak, pending](Result<http::StreamingResponse> result) {
     on_connection_reply(weak, pending, std::move(result));
   });
 }
@@ -393,7 +393,7 @@ void OriginPool::open_connection() {
   connection->start();
 }
 
-OriginPool::Location OriginPool::locate(const h3::Connection& connection) {
+OriginPool::Location OriginPool::locate(const http::Connection& connection) {
   for (ConnectionList* list : {&connecting_, &connected_, &draining_}) {
     auto it = std::find_if(list->begin(), list->end(),
                            [&](const PooledConnection& slot) { return slot.connection.get() == &connection; });
@@ -414,7 +414,7 @@ void OriginPool::drop(Location where) {
 }
 
 void OriginPool::refresh_idle_timer(PooledConnection& slot) {
-  bool idle = slot.connection->state() == h3::ConnectionState::connected && slot.connection->requests_in_flight() == 0;
+  bool idle = slot.connection->state() == http::ConnectionState::connected && slot.connection->requests_in_flight() == 0;
   if (!idle || shutting_down_ || options_.idle_close.count() <= 0) {
     slot.idle_timer.reset();
     return;
@@ -428,7 +428,7 @@ void OriginPool::refresh_idle_timer(PooledConnection& slot) {
 
 // `connection` is an identity: it is only compared, never dereferenced before it is found in a list. The
 // timer lives in the connection's slot and is reset when the slot leaves connected_, so it is found there.
-void OriginPool::on_idle_timeout(const h3::Connection* connection) {
+void OriginPool::on_idle_timeout(const http::Connection* connection) {
   auto where = std::find_if(connected_.begin(), connected_.end(),
                             [&](const PooledConnection& slot) { return slot.connection.get() == connection; });
   if (where == connected_.end()) return;
@@ -442,7 +442,7 @@ void OriginPool::on_idle_timeout(const h3::Connection* connection) {
 
 // ---- observer ------------------------------------------------------------------------------------
 
-void OriginPool::on_ready(h3::Connection& connection, std::uint64_t) {
+void OriginPool::on_ready(http::Connection& connection, std::uint64_t) {
   auto where = locate(connection);
   if (!where || where.list != &connecting_) return;
   move_to(where, connected_);
@@ -450,23 +450,23 @@ void OriginPool::on_ready(h3::Connection& connection, std::uint64_t) {
   refresh_idle_timer(*where.it);
 }
 
-void OriginPool::on_stream_done(h3::Connection& connection) {
+void OriginPool::on_stream_done(http::Connection& connection) {
   serve_waiting();
   auto where = locate(connection);
   if (where && where.list == &connected_) refresh_idle_timer(*where.it);
 }
 
-void OriginPool::on_stream_credit(h3::Connection&) { serve_waiting(); }
+void OriginPool::on_stream_credit(http::Connection&) { serve_waiting(); }
 
 // The worker has already answered the request it could not send (a refusal while draining is marked
 // unprocessed and comes back through on_reply as a retry).
-void OriginPool::on_stream_open_failed(h3::Connection& connection, const Error&) {
+void OriginPool::on_stream_open_failed(http::Connection& connection, const Error&) {
   on_stream_done(connection);
 }
 
 // A draining connection takes no new requests and no longer counts against max_connections: waiting
 // requests get a replacement at once.
-void OriginPool::on_draining(h3::Connection& connection) {
+void OriginPool::on_draining(http::Connection& connection) {
   auto where = locate(connection);
   if (!where || where.list == &draining_) return;
   where.it->idle_timer.reset();
@@ -474,7 +474,7 @@ void OriginPool::on_draining(h3::Connection& connection) {
   serve_waiting();
 }
 
-void OriginPool::on_closed(h3::Connection& connection, const Error& reason) {
+void OriginPool::on_closed(http::Connection& connection, const Error& reason) {
   auto where = locate(connection);
   if (!where) return;
   bool never_ready = where.list == &connecting_;
@@ -547,7 +547,7 @@ PoolStats OriginPool::stats() const {
   stats.waiting = waiting_.size();
   auto add = [&](const ConnectionList& list, const char* state) {
     for (const auto& slot : list) {
-      const h3::Connection& connection = *slot.connection;
+      const http::Connection& connection = *slot.connection;
       stats.connections.push_back({state, connection.max_streams(), connection.requests_in_flight()});
       stats.in_flight += connection.requests_in_flight();
     }

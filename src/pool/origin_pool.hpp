@@ -59,7 +59,7 @@
 
 #include <asio/any_io_executor.hpp>
 
-#include "h3/connection.hpp"
+#include "http/connection.hpp"
 #include "pool/clock.hpp"
 #include "pool/connection_factory.hpp"
 #include "quiver/options.hpp"
@@ -71,16 +71,16 @@ namespace quiver::pool {
 // The pool's own id of a request; it stays the same across transparent retries.
 using PoolRequestId = std::uint64_t;
 
-class OriginPool final : public std::enable_shared_from_this<OriginPool>, private h3::ConnectionObserver {
+class OriginPool final : public std::enable_shared_from_this<OriginPool>, private http::ConnectionObserver {
   struct PrivateTag {};
 
  public:
   // `factory` makes the connections and `clock` times the pool's deadlines (both shared: one may serve
   // many pools; a null clock means real_clock()).
-  static std::shared_ptr<OriginPool> create(asio::any_io_executor executor, h3::Origin origin,
+  static std::shared_ptr<OriginPool> create(asio::any_io_executor executor, Origin origin,
                                             PoolOptions options, std::shared_ptr<ConnectionFactory> factory,
                                             std::shared_ptr<Clock> clock = real_clock());
-  OriginPool(PrivateTag, asio::any_io_executor executor, h3::Origin origin, PoolOptions options,
+  OriginPool(PrivateTag, asio::any_io_executor executor, Origin origin, PoolOptions options,
              std::shared_ptr<ConnectionFactory> factory, std::shared_ptr<Clock> clock);
   ~OriginPool() override;
   OriginPool(const OriginPool&) = delete;
@@ -88,10 +88,10 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
 
   // Sends `request` on one of the pool's connections; `on_done` is called exactly once. If the request
   // sets no timeout, PoolOptions::request_timeout (when > 0) becomes its timeout.
-  PoolRequestId request(Request request, h3::ResponseHandler on_done);
+  PoolRequestId request(Request request, http::ResponseHandler on_done);
   // Like request(), but `on_headers` is called exactly once: with the response headers and a body
   // reader, or with the error.
-  PoolRequestId stream(Request request, h3::StreamHandler on_headers);
+  PoolRequestId stream(Request request, http::StreamHandler on_headers);
   // If the request has not been answered, its handler gets ErrorKind::cancelled (posted) and nothing
   // else; a request on a connection is cancelled there too (its stream is reset). Unknown ids are ignored.
   void cancel(PoolRequestId id);
@@ -102,7 +102,7 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
   // `repeat`-th time (repeat >= 2): 25 ms, doubling with each further repeat, at most 200 ms.
   static std::chrono::milliseconds repeat_refusal_backoff(int repeat);
 
-  // Drains every connected connection (h3::Connection::drain), closes the ones still connecting, fails
+  // Drains every connected connection (http::Connection::drain), closes the ones still connecting, fails
   // waiting requests with ErrorKind::goaway ("pool shutting down") and refuses new ones the same way.
   // `done` is called (posted) once every connection has closed, or when `deadline` passes, in which case
   // the remaining connections are closed with close(). A second call just adds its `done`.
@@ -126,7 +126,7 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
     // The request as the caller gave it. While a retry is still possible the connection gets a copy
     // (bytes bodies are copied too: acceptable for now); otherwise it is moved out on dispatch.
     Request request;
-    std::variant<h3::ResponseHandler, h3::StreamHandler> handler;
+    std::variant<http::ResponseHandler, http::StreamHandler> handler;
     bool replayable = false;  // its body can be sent again (fixed at admission; the body may be moved out)
     bool answered = false;    // the handler has been used (or handed to a post); ignore later replies
     // Set exactly while it waits in the pool's queue: the checkout deadline (or, after a refusal, the
@@ -135,9 +135,9 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
     // Set while it waits out repeat_refusal_backoff() (in the queue, in its place): no connection takes it.
     std::unique_ptr<Timer> backoff_timer;
     // While on a connection: which one (not owning), its serial, and the request's id there.
-    std::weak_ptr<h3::Connection> connection;
+    std::weak_ptr<http::Connection> connection;
     ConnectionSerial connection_serial = 0;
-    h3::RequestId connection_request_id = 0;
+    http::RequestId connection_request_id = 0;
     // Refusals so far: every connection that refused it, the total, and the latest error.
     std::vector<Refusal> refusals;
     int refusal_count = 0;
@@ -149,7 +149,7 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
 
   // One connection and the pool's bookkeeping for it.
   struct PooledConnection {
-    std::shared_ptr<h3::Connection> connection;  // owned
+    std::shared_ptr<http::Connection> connection;  // owned
     ConnectionSerial serial = 0;
     // Armed while the connection is connected and has no request; closes it when it fires.
     std::unique_ptr<Timer> idle_timer;
@@ -161,22 +161,22 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
     explicit operator bool() const { return list != nullptr; }
   };
 
-  // h3::ConnectionObserver
-  void on_ready(h3::Connection& connection, std::uint64_t max_streams) override;
-  void on_stream_done(h3::Connection& connection) override;
-  void on_stream_credit(h3::Connection& connection) override;
-  void on_stream_open_failed(h3::Connection& connection, const Error& error) override;
-  void on_draining(h3::Connection& connection) override;
-  void on_closed(h3::Connection& connection, const Error& reason) override;
+  // http::ConnectionObserver
+  void on_ready(http::Connection& connection, std::uint64_t max_streams) override;
+  void on_stream_done(http::Connection& connection) override;
+  void on_stream_credit(http::Connection& connection) override;
+  void on_stream_open_failed(http::Connection& connection, const Error& error) override;
+  void on_draining(http::Connection& connection) override;
+  void on_closed(http::Connection& connection, const Error& reason) override;
 
   // Requests
-  PoolRequestId admit(Request request, std::variant<h3::ResponseHandler, h3::StreamHandler> handler);
+  PoolRequestId admit(Request request, std::variant<http::ResponseHandler, http::StreamHandler> handler);
   PooledConnection* route(const PendingRequest& pending);
   PooledConnection* least_loaded(const PendingRequest* avoid_refusers_of);
   bool only_refusers_remain(const PendingRequest& pending) const;
   static bool has_refused(const PendingRequest& pending, ConnectionSerial connection);
   void dispatch(PooledConnection& slot, const PendingPtr& pending);
-  h3::RequestId send(h3::Connection& connection, Request request, const PendingPtr& pending);
+  http::RequestId send(http::Connection& connection, Request request, const PendingPtr& pending);
   void enqueue(const PendingPtr& pending);
   void leave_queue(const PendingPtr& pending);
   void serve_waiting();
@@ -201,18 +201,18 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
   bool can_open_connection() const;
   void open_connections_for_waiting();
   void open_connection();
-  Location locate(const h3::Connection& connection);
+  Location locate(const http::Connection& connection);
   void move_to(Location from, ConnectionList& to);
   void drop(Location where);
   void refresh_idle_timer(PooledConnection& slot);
-  void on_idle_timeout(const h3::Connection* connection);
+  void on_idle_timeout(const http::Connection* connection);
 
   // Shutdown
   void on_shutdown_deadline();
   void finish_shutdown_if_done();
 
   asio::any_io_executor executor_;
-  h3::Origin origin_;
+  Origin origin_;
   PoolOptions options_;
   std::shared_ptr<ConnectionFactory> factory_;
   std::shared_ptr<Clock> clock_;

@@ -59,7 +59,7 @@ void CliServerTest::SetUp() {
   auto options = test_server_options();
   options.access_log = access_log_.sink();
   server_ = std::make_unique<server::Server>(std::move(options));
-  server_->start();
+  start_or_throw(*server_);
 }
 
 void CliServerTest::TearDown() { server_.reset(); }

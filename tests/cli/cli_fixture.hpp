@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "cli/process.hpp"
-#include "server/server.hpp"
+#include "test_server/server.hpp"
 #include "support/loopback.hpp"
 
 namespace quiver::test {

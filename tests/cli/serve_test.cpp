@@ -42,6 +42,34 @@ TEST(Serve, WithTheTestCertificate) {
   EXPECT_NE(result.out.find("quiver serve: stopped"), std::string::npos) << result.out;
 }
 
+// --goaway-after N: each connection serves N requests, then GOAWAY; the client's refused requests are
+// retried on new connections. Every request succeeds and the access log shows each one exactly once.
+TEST(Serve, GoawayAfterServesEachRequestOnceAcrossConnections) {
+  ServeProcess serve({"--cert", data_file("server.pem"), "--key", data_file("server-key.pem"), "--goaway-after", "4"});
+  ASSERT_NE(serve.port(), 0) << serve.describe();
+  constexpr int requests = 30;
+  {
+    Client client(trusting(data_file("ca.pem")));
+    std::vector<std::future<Result<Response>>> replies;
+    for (int i = 0; i < requests; ++i) {
+      replies.push_back(client.async_request(*get(serve.url(fmt::format("/bytes/{}", 100 + i))).build(), asio::use_future));
+    }
+    for (int i = 0; i < requests; ++i) {
+      auto response = replies[i].get();
+      ASSERT_TRUE(response) << i << ": " << response.error().to_string();
+      EXPECT_EQ(response->body.size(), static_cast<std::size_t>(100 + i));
+    }
+  }
+  auto result = serve.stop(SIGTERM);
+  EXPECT_EQ(result.exit_code, 0) << describe(result);
+  for (int i = 0; i < requests; ++i) {
+    const auto line = fmt::format("] GET /bytes/{} 200 ", 100 + i);
+    const auto first = result.out.find(line);
+    ASSERT_NE(first, std::string::npos) << line << "\n" << result.out;
+    EXPECT_EQ(result.out.find(line, first + 1), std::string::npos) << "served twice: " << line << "\n" << result.out;
+  }
+}
+
 TEST(Serve, GeneratesASelfSignedCertificateAndPrintsItsFingerprint) {
   ServeProcess serve({});
   ASSERT_NE(serve.port(), 0) << serve.describe();

@@ -131,7 +131,7 @@ class FaultTest : public ::testing::Test {
   void start_server(server::ServerOptions options = test_server_options(), std::uint64_t proxy_seed = 1) {
     server_options_ = options;
     server_ = std::make_unique<server::Server>(std::move(options));
-    server_->start();
+    start_or_throw(*server_);
     if (!proxy_) {
       proxy_ = std::make_unique<UdpFaultProxy>(server_->port(), seed(proxy_seed));
       RecordProperty("seed", std::to_string(seed(proxy_seed)));

@@ -178,7 +178,7 @@ TEST_F(FaultTest, ThirtyPercentLossDuringHandshakesFiftyOfFiftyConnect) {
   auto started = Clock::now();
   std::function<void(int)> attempt = [&](int i) {
     ++attempts[i];
-    auto connection = h3::Connection::create(io.get_executor(), h3::Origin{"127.0.0.1", proxy_->port()}, options);
+    auto connection = h3::Connection::create(io.get_executor(), quiver::Origin{"127.0.0.1", proxy_->port()}, options);
     connection->start();
     Request request;
     request.url = *Url::parse(url(fmt::format("/bytes/{}", 100 + i)));
@@ -232,7 +232,7 @@ TEST_F(FaultTest, FirstResponsesUnderThirtyPercentLossAllArriveDespiteQpackBlock
   constexpr int kConnections = 50;
   std::vector<std::shared_ptr<h3::Connection>> connections;
   for (int i = 0; i < kConnections; ++i) {
-    connections.push_back(h3::Connection::create(io.get_executor(), h3::Origin{"127.0.0.1", proxy_->port()}, options));
+    connections.push_back(h3::Connection::create(io.get_executor(), quiver::Origin{"127.0.0.1", proxy_->port()}, options));
     connections.back()->start();
   }
   ASSERT_TRUE(run_until(io, [&] {

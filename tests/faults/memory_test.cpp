@@ -11,12 +11,12 @@ constexpr std::size_t kKiB = 1024, kMiB = 1024 * 1024;
 
 TEST(MemoryAndLoad, ConsumerThatStopsReadingAHundredMegabytesHoldsNoMoreThanTheWindows) {
   server::Server server(test_server_options());
-  server.start();
+  start_or_throw(server);
   asio::io_context io;
   auto options = test_client_options();
   options.stream_window = 1 * kMiB;
   options.connection_window = 4 * kMiB;
-  auto connection = h3::Connection::create(io.get_executor(), h3::Origin{"127.0.0.1", server.port()}, options);
+  auto connection = h3::Connection::create(io.get_executor(), quiver::Origin{"127.0.0.1", server.port()}, options);
   connection->start();
   constexpr std::size_t kSize = 100 * kMiB;
   Request request;
@@ -83,7 +83,7 @@ TEST(MemoryAndLoad, UploadToASlowReaderBuffersNoMoreThanTheSendBuffer) {
   auto server_options = test_server_options();
   server_options.stream_window = 64 * kKiB;
   server::Server server(server_options);
-  server.start();
+  start_or_throw(server);
   ClientOptions options;
   options.defaults.connection = test_client_options();
   options.defaults.connection.send_buffer = 128 * kKiB;

@@ -1,4 +1,4 @@
-// libFuzzer target: h3::build_request_fields on a Request built from the input.
+// libFuzzer target: http::build_request_fields on a Request built from the input.
 //
 // Input format (every string has a one-byte length prefix: len:u8 bytes[len]; a truncated input just
 // ends early):
@@ -26,7 +26,7 @@
 #include "core/text.hpp"
 #include "fuzz_check.hpp"
 #include "fuzz_input.hpp"
-#include "h3/request_fields.hpp"
+#include "http/request_fields.hpp"
 
 namespace {
 
@@ -60,7 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     request.headers.add(std::move(name), std::move(value));
   }
 
-  auto fields = quiver::h3::build_request_fields(request);
+  auto fields = quiver::http::build_request_fields(request);
   if (!fields) {
     const auto kind = fields.error().kind();
     FUZZ_CHECK(kind == quiver::ErrorKind::invalid_request || kind == quiver::ErrorKind::body_failed,

@@ -64,7 +64,7 @@
 #include "fuzz_check.hpp"
 #include "fuzz_input.hpp"
 #include "h3/h3_session.hpp"
-#include "h3/request_fields.hpp"
+#include "http/request_fields.hpp"
 #include "quic/stream_transport.hpp"
 
 namespace {
@@ -380,7 +380,10 @@ class Harness {
         std::set<std::int64_t> wanted;
         wanted.swap(events_.body_wanted);
         for (std::int64_t stream : wanted) {
-          if (!session_.pull_body(stream)) session_.reset_stream(stream, quiver::h3_code::request_cancelled);
+          // Synchronous producers only: nothing is delivered later.
+          if (!session_.pull_body(stream, /*deliver_later=*/{})) {
+            session_.reset_stream(stream, quiver::h3_code::request_cancelled);
+          }
         }
         return true;
       }
@@ -452,7 +455,7 @@ class Harness {
         return std::string(chunk, 'p');
       });
     }
-    auto fields = quiver::h3::build_request_fields(request);
+    auto fields = quiver::http::build_request_fields(request);
     FUZZ_CHECK(fields.has_value(), "fixed request rejected");
     auto stream = session_.submit_request(*fields, request.body);
     if (!stream) return true;  // no stream credit, or GOAWAY: the worker fails the request

@@ -43,7 +43,7 @@ class ClientTest : public ::testing::Test {
   void start_server(server::ServerOptions options = test_server_options()) {
     options.access_log = access_log_.sink();
     server_ = std::make_unique<server::Server>(std::move(options));
-    server_->start();
+    start_or_throw(*server_);
   }
 
   ClientOptions client_options(std::size_t max_connections = 1) {

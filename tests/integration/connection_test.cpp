@@ -325,7 +325,7 @@ TEST_F(ConnectionTest, ConnectTimeoutFailsQueuedRequests) {
   asio::ip::udp::socket silent(silent_io, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   auto options = test_client_options();
   options.connect_timeout = 300ms;
-  connection_ = h3::Connection::create(io_.get_executor(), h3::Origin{"127.0.0.1", silent.local_endpoint().port()},
+  connection_ = h3::Connection::create(io_.get_executor(), quiver::Origin{"127.0.0.1", silent.local_endpoint().port()},
                                        options, &observer_);
   connection_->start();
   std::optional<Result<Response>> reply;
@@ -376,7 +376,7 @@ TEST_F(ConnectionTest, PingsKeepAQuietConnectionAliveWhileARequestIsInFlight) {
 
 TEST_F(ConnectionTest, UnresolvableHostFailsWithResolveError) {
   start_server();
-  auto conn = h3::Connection::create(io_.get_executor(), h3::Origin{"no-such-host.invalid", 443},
+  auto conn = h3::Connection::create(io_.get_executor(), quiver::Origin{"no-such-host.invalid", 443},
                                      test_client_options(), nullptr);
   conn->start();
   std::optional<Result<Response>> reply;

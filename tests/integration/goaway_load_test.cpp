@@ -53,7 +53,7 @@ class GoawayLoadTest : public ::testing::TestWithParam<int> {
     options.goaway_after_requests = kRequestsPerConnection;
     options.goaway_after_requests_mode = mode;
     server_ = std::make_unique<server::Server>(std::move(options));
-    server_->start();
+    start_or_throw(*server_);
   }
 
   ClientOptions client_options() {

@@ -33,7 +33,7 @@ TEST_F(ConnectionTest, RefusedInitialFailsAtOnceAsConnectionRefused) {
   const auto port = closed_port();
   auto options = test_client_options();
   options.connect_timeout = 20s;  // the refusal, not the timeout, must end the attempt
-  connection_ = h3::Connection::create(io_.get_executor(), h3::Origin{"127.0.0.1", port}, options, &observer_);
+  connection_ = h3::Connection::create(io_.get_executor(), quiver::Origin{"127.0.0.1", port}, options, &observer_);
   connection_->start();
   Replies replies;
   for (int i = 0; i < 2; ++i) connection_->request(get_from(port), replies.slot(i));
@@ -68,7 +68,7 @@ TEST_F(ConnectionTest, HandshakeTimeoutIsTransient) {
   const auto port = silent.local_endpoint().port();
   auto options = test_client_options();
   options.connect_timeout = std::chrono::milliseconds(200);
-  connection_ = h3::Connection::create(io_.get_executor(), h3::Origin{"127.0.0.1", port}, options, &observer_);
+  connection_ = h3::Connection::create(io_.get_executor(), quiver::Origin{"127.0.0.1", port}, options, &observer_);
   connection_->start();
   std::optional<Result<Response>> reply;
   connection_->request(get_from(port), [&](Result<Response> r) { reply = std::move(r); });

@@ -44,7 +44,7 @@ class LifetimeTest : public ::testing::Test {
     auto options = test_server_options();
     options.access_log = access_log_.sink();
     server_ = std::make_unique<server::Server>(std::move(options));
-    server_->start();
+    start_or_throw(*server_);
   }
 
   ClientOptions client_options() {

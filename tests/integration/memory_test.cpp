@@ -5,7 +5,7 @@
 
 #include <unistd.h>
 
-#include "server/routes.hpp"
+#include "test_server/routes.hpp"
 #include "support/connection_fixture.hpp"
 
 namespace quiver::test {

@@ -1,4 +1,4 @@
-// The client against a server that breaks HTTP/3 on purpose (/misbehave/CASE, src/server/misbehave.hpp):
+// The client against a server that breaks HTTP/3 on purpose (/misbehave/CASE, src/test_server/misbehave.hpp):
 // each case yields a stream or connection error with the RFC 9114 / RFC 9204 code, never a crash or a
 // hang; where the error is the stream's, a well-formed request on the same connection is unharmed.
 // Where nghttp3 1.8 (which decides the code) departs from the RFC, the test pins what it does and says so.

@@ -36,7 +36,7 @@ class RefusalRetryTest : public ::testing::Test {
     auto options = test_server_options();
     options.reject_first_per_path = reject_first_per_path;
     server_ = std::make_unique<server::Server>(std::move(options));
-    server_->start();
+    start_or_throw(*server_);
   }
 
   ClientOptions client_options(std::size_t max_connections = 1) {

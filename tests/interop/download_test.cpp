@@ -67,7 +67,7 @@ class OneConnectionFetch {
   OneConnectionFetch(std::uint16_t port, const std::vector<std::string>& paths,
                      ConnectionOptions options = trusting_test_ca())
       : port_(port), paths_(paths), outcomes_(paths.size()), remaining_(paths.size()) {
-    connection_ = h3::Connection::create(io_.get_executor(), h3::Origin{"127.0.0.1", port}, options);
+    connection_ = h3::Connection::create(io_.get_executor(), quiver::Origin{"127.0.0.1", port}, options);
   }
 
   ~OneConnectionFetch() {

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "server/server.hpp"
+#include "test_server/server.hpp"
 
 extern char** environ;
 
@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
     server_options.cert_file = options.cert;
     server_options.key_file = options.key;
     quiver::server::Server server(std::move(server_options));
-    server.start();
+    if (auto started = server.start(); !started) throw std::runtime_error(started.error().message());
     const std::string port = std::to_string(server.port());
     for (auto& arg : options.command) replace_all(arg, "{port}", port);
 

@@ -18,12 +18,12 @@ class ConnectionTest : public ::testing::Test {
   void start_server(server::ServerOptions options = test_server_options()) {
     options.access_log = access_log_.sink();
     server_ = std::make_unique<server::Server>(std::move(options));
-    server_->start();
+    start_or_throw(*server_);
   }
 
   std::shared_ptr<h3::Connection> connect(ConnectionOptions options = test_client_options(),
                                           std::string host = "127.0.0.1") {
-    connection_ = h3::Connection::create(io_.get_executor(), h3::Origin{host, server_->port()}, options,
+    connection_ = h3::Connection::create(io_.get_executor(), quiver::Origin{host, server_->port()}, options,
                                          &observer_);
     connection_->start();
     return connection_;

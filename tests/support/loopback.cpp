@@ -1,5 +1,7 @@
 #include "support/loopback.hpp"
 
+#include <stdexcept>
+
 #include <fmt/format.h>
 
 namespace quiver::test {
@@ -10,6 +12,10 @@ std::string deterministic_bytes(std::size_t offset, std::size_t length) {
   std::string bytes(length, '\0');
   for (std::size_t i = 0; i < length; ++i) bytes[i] = static_cast<char>('a' + (offset + i) % 26);
   return bytes;
+}
+
+void start_or_throw(server::Server& server) {
+  if (auto started = server.start(); !started) throw std::runtime_error(started.error().message());
 }
 
 server::ServerOptions test_server_options(const std::string& host) {
@@ -28,22 +34,22 @@ ConnectionOptions test_client_options() {
   return options;
 }
 
-void RecordingObserver::on_ready(h3::Connection&, std::uint64_t max_streams) {
+void RecordingObserver::on_ready(http::Connection&, std::uint64_t max_streams) {
   events.push_back(fmt::format("ready {}", max_streams));
   ready_max_streams.push_back(max_streams);
 }
-void RecordingObserver::on_stream_done(h3::Connection&) {
+void RecordingObserver::on_stream_done(http::Connection&) {
   events.push_back("done");
   ++done;
 }
-void RecordingObserver::on_stream_open_failed(h3::Connection&, const Error& error) {
+void RecordingObserver::on_stream_open_failed(http::Connection&, const Error& error) {
   events.push_back("open_failed " + error.to_string());
 }
-void RecordingObserver::on_draining(h3::Connection&) {
+void RecordingObserver::on_draining(http::Connection&) {
   events.push_back("draining");
   ++draining;
 }
-void RecordingObserver::on_closed(h3::Connection&, const Error& reason) {
+void RecordingObserver::on_closed(http::Connection&, const Error& reason) {
   events.push_back("closed " + reason.to_string());
   ++closed;
 }

@@ -12,7 +12,7 @@
 #include <asio/io_context.hpp>
 
 #include "h3/connection.hpp"
-#include "server/server.hpp"
+#include "test_server/server.hpp"
 
 namespace quiver::test {
 
@@ -21,18 +21,20 @@ std::string deterministic_bytes(std::size_t offset, std::size_t length);  // the
 
 // Server options with the test certificate (valid for localhost, 127.0.0.1 and ::1).
 server::ServerOptions test_server_options(const std::string& host = "127.0.0.1");
+// server.start(), or throws std::runtime_error with its error's message (the test then fails with it).
+void start_or_throw(server::Server& server);
 // Client options trusting the test CA, with short timeouts suitable for tests.
 ConnectionOptions test_client_options();
 
 // Records what the connection told its observer, in order.
-class RecordingObserver : public h3::ConnectionObserver {
+class RecordingObserver : public http::ConnectionObserver {
  public:
-  void on_ready(h3::Connection&, std::uint64_t max_streams) override;
-  void on_stream_done(h3::Connection&) override;
-  void on_stream_open_failed(h3::Connection&, const Error& error) override;
-  void on_stream_credit(h3::Connection&) override { ++credit; }
-  void on_draining(h3::Connection&) override;
-  void on_closed(h3::Connection&, const Error& reason) override;
+  void on_ready(http::Connection&, std::uint64_t max_streams) override;
+  void on_stream_done(http::Connection&) override;
+  void on_stream_open_failed(http::Connection&, const Error& error) override;
+  void on_stream_credit(http::Connection&) override { ++credit; }
+  void on_draining(http::Connection&) override;
+  void on_closed(http::Connection&, const Error& reason) override;
 
   std::vector<std::string> events;  // "ready 7", "done", "open_failed ...", "closed ..."
   std::vector<std::uint64_t> ready_max_streams;

@@ -200,15 +200,17 @@ TEST(ParseServe, DefaultsAndOptions) {
   EXPECT_TRUE(defaults.cert_file.empty() && defaults.key_file.empty());
   EXPECT_EQ(defaults.max_streams, 100u);
   EXPECT_EQ(defaults.idle_timeout, 30s);
+  EXPECT_EQ(defaults.goaway_after, 0u);
 
   ServeOptions options = parse_as<ServeOptions>({"serve", "--host", "::1", "--port", "0", "--cert", "c.pem", "--key",
-                                                 "k.pem", "--max-streams", "7", "--idle-timeout", "1.5", "-q"});
+                                                 "k.pem", "--max-streams", "7", "--idle-timeout", "1.5", "--goaway-after", "10", "-q"});
   EXPECT_EQ(options.host, "::1");
   EXPECT_EQ(options.port, 0);
   EXPECT_EQ(options.cert_file, "c.pem");
   EXPECT_EQ(options.key_file, "k.pem");
   EXPECT_EQ(options.max_streams, 7u);
   EXPECT_EQ(options.idle_timeout, 1500ms);
+  EXPECT_EQ(options.goaway_after, 10u);
   EXPECT_TRUE(options.quiet);
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// A scripted h3::Connection for the pool's unit tests. The test decides its state, its stream credit and
+// A scripted http::Connection for the pool's unit tests. The test decides its state, its stream credit and
 // every reply; the fake records what the pool handed it. Like the real worker, it posts every reply and
 // every observer call to the executor, and counts one stream of credit per request it is handed.
 
@@ -13,34 +13,34 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/post.hpp>
 
-#include "h3/connection.hpp"
+#include "http/connection.hpp"
 #include "pool/connection_factory.hpp"
 
 namespace quiver::pool::testing {
 
-class FakeConnection final : public h3::Connection {
+class FakeConnection final : public http::Connection {
  public:
   // One request the pool handed over.
   struct Handed {
-    h3::RequestId id = 0;
+    http::RequestId id = 0;
     Request request;
-    std::variant<h3::ResponseHandler, h3::StreamHandler> handler;
+    std::variant<http::ResponseHandler, http::StreamHandler> handler;
     bool answered = false;  // its handler has been used
     bool done = false;      // its stream is over (no longer in flight)
   };
 
-  FakeConnection(asio::any_io_executor executor, h3::Origin origin, h3::ConnectionObserver* observer)
+  FakeConnection(asio::any_io_executor executor, quiver::Origin origin, http::ConnectionObserver* observer)
       : executor_(std::move(executor)), origin_(std::move(origin)), observer_(observer) {}
 
-  // ---- h3::Connection ----
+  // ---- http::Connection ----
   void start() override { ++start_calls; }
-  h3::RequestId request(Request request, h3::ResponseHandler on_done) override {
+  http::RequestId request(Request request, http::ResponseHandler on_done) override {
     return hand(std::move(request), std::move(on_done));
   }
-  h3::RequestId stream(Request request, h3::StreamHandler on_headers) override {
+  http::RequestId stream(Request request, http::StreamHandler on_headers) override {
     return hand(std::move(request), std::move(on_headers));
   }
-  void cancel(h3::RequestId id) override {
+  void cancel(http::RequestId id) override {
     cancelled_ids.push_back(id);
     for (std::size_t i = 0; i < handed.size(); ++i) {
       if (handed[i].id == id) finish(i, Error(ErrorKind::cancelled, "cancelled by the caller"));
@@ -51,9 +51,9 @@ class FakeConnection final : public h3::Connection {
     ++close_calls;
     close_with(Error(ErrorKind::transport_error, "connection closed by the client"));
   }
-  h3::ConnectionState state() const noexcept override { return state_; }
+  http::ConnectionState state() const noexcept override { return state_; }
   std::uint64_t max_streams() const noexcept override {
-    return state_ == h3::ConnectionState::connected || stale_credit_ ? credit_ : 0;
+    return state_ == http::ConnectionState::connected || stale_credit_ ? credit_ : 0;
   }
   std::size_t requests_in_flight() const noexcept override {
     std::size_t count = 0;
@@ -61,17 +61,17 @@ class FakeConnection final : public h3::Connection {
     return count;
   }
   std::string debug_string() const override { return "fake " + origin_.to_string(); }
-  const h3::Origin& origin() const noexcept override { return origin_; }
-  void set_observer(h3::ConnectionObserver* observer) noexcept override { observer_ = observer; }
+  const quiver::Origin& origin() const noexcept override { return origin_; }
+  void set_observer(http::ConnectionObserver* observer) noexcept override { observer_ = observer; }
 
   // ---- driven by the test ----
-  h3::ConnectionObserver* observer() const { return observer_; }
+  http::ConnectionObserver* observer() const { return observer_; }
   const std::string& target(std::size_t index) const { return handed.at(index).request.url.target(); }
 
   void become_ready(std::uint64_t credit) {
-    state_ = h3::ConnectionState::connected;
+    state_ = http::ConnectionState::connected;
     credit_ = credit;
-    notify([credit](h3::ConnectionObserver& o, h3::Connection& c) { o.on_ready(c, credit); });
+    notify([credit](http::ConnectionObserver& o, http::Connection& c) { o.on_ready(c, credit); });
   }
   // Answers request `index` with `status` and ends its stream. `credit_back`: the peer's MAX_STREAMS
   // arrived with the stream's end, so the pool only hears on_stream_done.
@@ -80,11 +80,11 @@ class FakeConnection final : public h3::Connection {
     Handed& request = handed.at(index);
     if (!request.answered) {
       request.answered = true;
-      if (auto* on_done = std::get_if<h3::ResponseHandler>(&request.handler)) {
+      if (auto* on_done = std::get_if<http::ResponseHandler>(&request.handler)) {
         post_reply(*on_done, Result<Response>(Response{status, {}, "body", {}}));
       } else {
-        auto& on_headers = std::get<h3::StreamHandler>(request.handler);
-        post_reply(on_headers, Result<h3::StreamingResponse>(h3::StreamingResponse{status, {}, nullptr}));
+        auto& on_headers = std::get<http::StreamHandler>(request.handler);
+        post_reply(on_headers, Result<http::StreamingResponse>(http::StreamingResponse{status, {}, nullptr}));
       }
     }
     end_stream(index);
@@ -93,29 +93,29 @@ class FakeConnection final : public h3::Connection {
   void fail(std::size_t index, const Error& error) { finish(index, error); }
   void grant_credit(std::uint64_t streams) {
     credit_ += streams;
-    notify([](h3::ConnectionObserver& o, h3::Connection& c) { o.on_stream_credit(c); });
+    notify([](http::ConnectionObserver& o, http::Connection& c) { o.on_stream_credit(c); });
   }
   void begin_draining() {
-    state_ = h3::ConnectionState::draining;
-    notify([](h3::ConnectionObserver& o, h3::Connection& c) { o.on_draining(c); });
+    state_ = http::ConnectionState::draining;
+    notify([](http::ConnectionObserver& o, http::Connection& c) { o.on_draining(c); });
   }
   // Ends the connection: unanswered requests fail with `reason`, then on_closed, as the worker does.
   void close_with(const Error& reason) {
     if (ended_) return;
     ended_ = true;
-    state_ = h3::ConnectionState::closed;
+    state_ = http::ConnectionState::closed;
     for (std::size_t i = 0; i < handed.size(); ++i) finish(i, reason);
-    notify([reason](h3::ConnectionObserver& o, h3::Connection& c) { o.on_closed(c, reason); });
+    notify([reason](http::ConnectionObserver& o, http::Connection& c) { o.on_closed(c, reason); });
   }
   // Changes state() without telling the observer yet (its event is "still on the way"), and leaves
   // max_streams() showing the old credit, so only a check of state() keeps the pool away.
-  void set_state_silently(h3::ConnectionState state) {
+  void set_state_silently(http::ConnectionState state) {
     state_ = state;
     stale_credit_ = true;
   }
 
   std::vector<Handed> handed;
-  std::vector<h3::RequestId> cancelled_ids;
+  std::vector<http::RequestId> cancelled_ids;
   int start_calls = 0;
   int drain_calls = 0;
   int close_calls = 0;
@@ -126,14 +126,14 @@ class FakeConnection final : public h3::Connection {
 
  private:
   template <class Handler>
-  h3::RequestId hand(Request request, Handler handler) {
-    if (state_ != h3::ConnectionState::connected) ++handed_while_not_connected;
+  http::RequestId hand(Request request, Handler handler) {
+    if (state_ != http::ConnectionState::connected) ++handed_while_not_connected;
     if (credit_ == 0) {
       ++handed_beyond_credit;
     } else {
       --credit_;
     }
-    h3::RequestId id = next_id_++;
+    http::RequestId id = next_id_++;
     handed.push_back(Handed{id, std::move(request), std::move(handler), false, false});
     return id;
   }
@@ -151,7 +151,7 @@ class FakeConnection final : public h3::Connection {
     Handed& request = handed.at(index);
     if (request.done) return;
     request.done = true;
-    notify([](h3::ConnectionObserver& o, h3::Connection& c) { o.on_stream_done(c); });
+    notify([](http::ConnectionObserver& o, http::Connection& c) { o.on_stream_done(c); });
   }
 
   template <class Handler, class Value>
@@ -171,20 +171,20 @@ class FakeConnection final : public h3::Connection {
   }
 
   asio::any_io_executor executor_;
-  h3::Origin origin_;
-  h3::ConnectionObserver* observer_;  // borrowed
-  h3::ConnectionState state_ = h3::ConnectionState::connecting;
+  quiver::Origin origin_;
+  http::ConnectionObserver* observer_;  // borrowed
+  http::ConnectionState state_ = http::ConnectionState::connecting;
   std::uint64_t credit_ = 0;
   bool ended_ = false;  // close_with ran: on_closed was sent
   bool stale_credit_ = false;
-  h3::RequestId next_id_ = 100;  // distinct from the pool's ids, so a mix-up shows
+  http::RequestId next_id_ = 100;  // distinct from the pool's ids, so a mix-up shows
 };
 
 // Makes FakeConnections and keeps them for the test to drive.
 class FakeConnectionFactory final : public ConnectionFactory {
  public:
-  std::shared_ptr<h3::Connection> create(asio::any_io_executor executor, const h3::Origin& origin,
-                                         const ConnectionOptions&, h3::ConnectionObserver* observer) override {
+  std::shared_ptr<http::Connection> create(asio::any_io_executor executor, const quiver::Origin& origin,
+                                         const ConnectionOptions&, http::ConnectionObserver* observer) override {
     auto connection = std::make_shared<FakeConnection>(std::move(executor), origin, observer);
     created.push_back(connection);
     return connection;

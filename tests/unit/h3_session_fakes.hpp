@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "h3/h3_session.hpp"
-#include "server/raw_frames.hpp"
+#include "test_server/raw_frames.hpp"
 
 namespace quiver::h3::test {
 

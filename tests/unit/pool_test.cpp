@@ -81,7 +81,7 @@ class OriginPoolTest : public ::testing::Test {
   }
 
   OriginPool& pool() {
-    if (!pool_) pool_ = OriginPool::create(io.get_executor(), h3::Origin{"example.test", 443}, options, factory, clock);
+    if (!pool_) pool_ = OriginPool::create(io.get_executor(), quiver::Origin{"example.test", 443}, options, factory, clock);
     return *pool_;
   }
   std::weak_ptr<OriginPool> weak_pool() {
@@ -120,9 +120,9 @@ class OriginPoolTest : public ::testing::Test {
     });
     return outcome;
   }
-  std::shared_ptr<Outcome<h3::StreamingResponse>> send_stream(const std::string& target) {
-    auto outcome = std::make_shared<Outcome<h3::StreamingResponse>>();
-    last_id = pool().stream(make_request(target), [outcome](Result<h3::StreamingResponse> result) {
+  std::shared_ptr<Outcome<http::StreamingResponse>> send_stream(const std::string& target) {
+    auto outcome = std::make_shared<Outcome<http::StreamingResponse>>();
+    last_id = pool().stream(make_request(target), [outcome](Result<http::StreamingResponse> result) {
       ++outcome->calls;
       outcome->result = std::move(result);
     });
@@ -388,7 +388,7 @@ TEST_F(OriginPoolTest, ConnectionWhoseCloseIsStillOnTheWayIsNotUsed) {
   send("/1");
   connection(0).become_ready(10);
   settle();
-  connection(0).set_state_silently(h3::ConnectionState::closed);
+  connection(0).set_state_silently(http::ConnectionState::closed);
   auto second = send("/2");
   settle();
   EXPECT_EQ(connection(0).handed.size(), 1u);

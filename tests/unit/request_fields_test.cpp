@@ -2,9 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include "h3/request_fields.hpp"
+#include "http/request_fields.hpp"
 
-namespace quiver::h3 {
+namespace quiver::http {
 namespace {
 
 Request request_for(std::string_view url, Headers headers = {}) {
@@ -143,9 +143,9 @@ TEST(RequestFields, UserContentLengthIsKeptWhenItMatches) {
 }
 
 }  // namespace
-}  // namespace quiver::h3
+}  // namespace quiver::http
 
-namespace quiver::h3 {
+namespace quiver::http {
 namespace {
 
 TEST(RequestFieldsSize, OversizedHeaderSectionIsRefusedBeforeSending) {
@@ -164,4 +164,4 @@ TEST(RequestFieldsSize, OversizedHeaderSectionIsRefusedBeforeSending) {
 }
 
 }  // namespace
-}  // namespace quiver::h3
+}  // namespace quiver::http

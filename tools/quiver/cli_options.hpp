@@ -57,6 +57,7 @@ struct ServeOptions {
   std::string cert_file, key_file;           // both or neither; neither: a generated self-signed pair
   std::uint64_t max_streams = 100;           // concurrent requests per connection
   std::chrono::milliseconds idle_timeout{30000};
+  std::uint64_t goaway_after = 0;            // GOAWAY after this many requests per connection (0: never)
   bool quiet = false;                        // no access log
 };
 

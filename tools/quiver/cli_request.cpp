@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "h3/request_fields.hpp"
+#include "http/request_fields.hpp"
 
 namespace quiver::cli {
 
@@ -79,7 +79,7 @@ std::expected<PreparedRequest, Failure> prepare_one(const RequestOptions& option
   request.headers = request_headers(options);
   if (!options.data.empty()) request.body = body;
 
-  auto fields = h3::build_request_fields(request);
+  auto fields = http::build_request_fields(request);
   if (!fields) return std::unexpected(failure_from(fields.error()));
   prepared.fields = std::move(*fields);
   return prepared;

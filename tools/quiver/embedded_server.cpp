@@ -1,5 +1,7 @@
 #include "embedded_server.hpp"
 
+#include <stdexcept>
+
 #include "serve.hpp"
 
 namespace quiver::cli {
@@ -20,7 +22,7 @@ server::ServerOptions server_options(const SelfSignedCertificate& certificate, E
 }  // namespace
 
 EmbeddedServer::EmbeddedServer(Options options) : server_(server_options(certificate_, std::move(options))) {
-  server_.start();
+  if (auto started = server_.start(); !started) throw std::runtime_error(started.error().message());
 }
 
 std::string EmbeddedServer::origin() const { return https_origin("127.0.0.1", server_.port()); }

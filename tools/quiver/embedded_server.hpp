@@ -7,7 +7,7 @@
 #include <string>
 
 #include "self_signed.hpp"
-#include "server/server.hpp"
+#include "test_server/server.hpp"
 
 namespace quiver::cli {
 

@@ -101,6 +101,7 @@ int run_serve(const ServeOptions& options, Terminal terminal) {
     server_options.key_file = generated ? generated->key_file() : options.key_file;
     server_options.max_streams = options.max_streams;
     server_options.idle_timeout = options.idle_timeout;
+    server_options.goaway_after_requests = options.goaway_after;
     if (!options.quiet) {
       // Runs on the server's io thread; `out` outlives the server (declared first).
       server_options.access_log = [&out](const server::AccessLogEntry& entry) { out.line(format_access_log(entry)); };
@@ -111,10 +112,8 @@ int run_serve(const ServeOptions& options, Terminal terminal) {
   }
 
   server::Server server(std::move(server_options));
-  try {
-    server.start();
-  } catch (const std::exception& error) {
-    terminal.err << "quiver: serve: " << error.what() << '\n';
+  if (auto started = server.start(); !started) {
+    terminal.err << "quiver: serve: " << started.error().message() << '\n';
     return exit_code::failure;
   }
   print_banner(out, options, server.port(), generated ? &*generated : nullptr);

@@ -1,11 +1,11 @@
 #pragma once
-// `quiver serve`: the project's HTTP/3 server (src/server) as a command, until SIGINT/SIGTERM.
+// `quiver serve`: the project's HTTP/3 server (src/test_server) as a command, until SIGINT/SIGTERM.
 
 #include <string>
 
 #include "cli_options.hpp"
 #include "terminal.hpp"
-#include "server/server.hpp"
+#include "test_server/server.hpp"
 
 namespace quiver::cli {
 

@@ -91,6 +91,10 @@ class ServeCommand final : public SubcommandBase<ServeOptions> {
         ->check(CLI::Range(1, 1 << 20));
     app_->add_option("--idle-timeout", idle_timeout_, "Close a connection after SECONDS of silence (default 30)")
         ->option_text("SECONDS");
+    app_->add_option("--goaway-after", o.goaway_after,
+                     "Serve N requests per connection, then GOAWAY and close it, as nginx's keepalive_requests "
+                     "(default 0: never)")
+        ->option_text("N");
     app_->add_flag("-q,--quiet", o.quiet, "No access log");
   }
 

@@ -1,6 +1,6 @@
-#include "server/routes.hpp"
+#include "test_server/routes.hpp"
 
-#include "server/misbehave.hpp"
+#include "test_server/misbehave.hpp"
 
 #include <charconv>
 

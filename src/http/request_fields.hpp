@@ -1,5 +1,6 @@
 #pragma once
-// The HTTP/3 field section of a request (RFC 9114 §4.3.1, §4.2), validated before anything is sent.
+// A request's field section in the HTTP/3 (and HTTP/2) layout, pseudo-headers first (RFC 9114 §4.3.1,
+// §4.2), checked against RFC 9110's field rules before anything is sent. Protocol-neutral: no nghttp3.
 
 #include <vector>
 
@@ -7,7 +8,7 @@
 #include "quiver/headers.hpp"
 #include "quiver/request.hpp"
 
-namespace quiver::h3 {
+namespace quiver::http {
 
 // Returns :method, :scheme, :authority, :path, then the caller's fields in their order with lowercase
 // names. :authority is the URL's authority, or the value of a "Host" header (which is then not sent as a
@@ -24,4 +25,4 @@ inline constexpr std::size_t kMaxRequestFieldSection = 64 * 1024;
 
 Result<std::vector<Header>> build_request_fields(const Request& request);
 
-}  // namespace quiver::h3
+}  // namespace quiver::http

@@ -1,4 +1,4 @@
-#include "h3/body_source.hpp"
+#include "http/body_source.hpp"
 
 #include <cerrno>
 #include <algorithm>
@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-namespace quiver::h3 {
+namespace quiver::http {
 
 namespace {
 
@@ -77,4 +77,4 @@ void BodySource::request_next(RequestBody::ChunkCallback deliver) {
   }
 }
 
-}  // namespace quiver::h3
+}  // namespace quiver::http

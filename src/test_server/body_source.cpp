@@ -1,4 +1,4 @@
-#include "server/body_source.hpp"
+#include "test_server/body_source.hpp"
 
 #include <algorithm>
 #include <array>

@@ -1,7 +1,7 @@
-// Server: the UDP socket, the io thread and the connection map. Protocol work is in
-// server_connection.cpp, routes in routes.cpp.
+// Server: the UDP socket, the io thread and the connection map. Protocol work is in quic_transport.cpp
+// (QUIC) and server_connection.cpp (HTTP/3), routes in routes.cpp.
 
-#include "server/server.hpp"
+#include "test_server/server.hpp"
 
 #include <array>
 #include <atomic>
@@ -20,8 +20,8 @@
 #include <fmt/format.h>
 #include <gnutls/crypto.h>
 
-#include "server/server_connection.hpp"
-#include "server/tls_server_context.hpp"
+#include "test_server/server_connection.hpp"
+#include "test_server/tls_server_context.hpp"
 
 namespace quiver::server {
 
@@ -33,7 +33,7 @@ class Server::Impl final : public ConnectionHost {
   explicit Impl(ServerOptions options) : options_(std::move(options)) {}
   ~Impl() override { stop(); }
 
-  void start();
+  Result<void> start();
   void stop();
   void shutdown_gracefully();
   void send_goaway();
@@ -53,7 +53,7 @@ class Server::Impl final : public ConnectionHost {
   ServerShared& shared() override { return shared_; }
 
  private:
-  void bind();
+  Result<void> bind();
   void run();
   void receive();
   void on_datagram(std::span<const std::uint8_t> data, const Endpoint& from);
@@ -90,41 +90,48 @@ class Server::Impl final : public ConnectionHost {
 
 // ==== lifecycle (any thread) ==========================================================================
 
-void Server::Impl::start() {
+Result<void> Server::Impl::start() {
   std::lock_guard lock(mutex_);
-  if (started_) throw std::logic_error("quiver::server::Server::start called twice");
-  tls_ = std::make_unique<TlsServerContext>(options_.cert_file, options_.key_file);
-  bind();
+  if (started_)
+    return std::unexpected(Error(ErrorKind::io_error, ErrorClass::invalid, "quiver::server::Server::start called twice"));
+  auto tls = TlsServerContext::load(options_.cert_file, options_.key_file);
+  if (!tls) return std::unexpected(tls.error());
+  tls_ = std::move(*tls);
+  if (auto bound = bind(); !bound) return bound;
   if (gnutls_rnd(GNUTLS_RND_RANDOM, reset_secret_.data(), reset_secret_.size()) != 0)
-    throw std::runtime_error("gnutls_rnd failed");
+    return std::unexpected(Error(ErrorKind::io_error, "gnutls_rnd failed"));
   receive();
   started_ = true;
   thread_ = std::thread([this] { run(); });
+  return {};
 }
 
-void Server::Impl::bind() {
+Result<void> Server::Impl::bind() {
   asio::error_code ec;
   auto address = asio::ip::make_address(options_.host, ec);
-  if (ec) throw std::runtime_error(fmt::format("invalid server host '{}': {}", options_.host, ec.message()));
+  if (ec)
+    return std::unexpected(Error(ErrorKind::io_error, ErrorClass::invalid,
+                                 fmt::format("invalid server host '{}': {}", options_.host, ec.message())));
   Endpoint endpoint(address, options_.port);
-  auto fail = [&](std::string_view what) {
+  auto fail = [&](std::string_view what) -> Result<void> {
+    auto message = fmt::format("cannot {} UDP socket on {}:{}: {}", what, options_.host, options_.port, ec.message());
     asio::error_code ignored;
     socket_.close(ignored);
-    throw std::runtime_error(
-        fmt::format("cannot {} UDP socket on {}:{}: {}", what, options_.host, options_.port, ec.message()));
+    return std::unexpected(Error(ErrorKind::io_error, std::move(message)));
   };
   socket_.open(endpoint.protocol(), ec);
-  if (ec) fail("open");
+  if (ec) return fail("open");
   if (address.is_v6()) socket_.set_option(asio::ip::v6_only(true), ec);
   socket_.bind(endpoint, ec);
-  if (ec) fail("bind");
+  if (ec) return fail("bind");
   socket_.non_blocking(true, ec);  // a full send buffer drops packets, never blocks the loop
-  if (ec) fail("configure");
+  if (ec) return fail("configure");
   socket_.set_option(asio::socket_base::receive_buffer_size(4 << 20), ec);  // best effort
   socket_.set_option(asio::socket_base::send_buffer_size(4 << 20), ec);
   local_ = socket_.local_endpoint(ec);
-  if (ec) fail("query");
+  if (ec) return fail("query");
   port_ = local_.port();
+  return {};
 }
 
 // The io thread. A handler that throws is logged and the loop goes on.
@@ -241,13 +248,12 @@ void Server::Impl::accept(std::span<const std::uint8_t> data, const Endpoint& fr
     refuse(initial, from);
     return;
   }
-  std::shared_ptr<ServerConnection> connection;
-  try {
-    connection = ServerConnection::create(io_.get_executor(), *this, *tls_, options_, initial, local_, from);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "quiver server: cannot accept connection: %s\n", e.what());
+  auto created = ServerConnection::create(io_.get_executor(), *this, *tls_, options_, initial, local_, from);
+  if (!created) {
+    std::fprintf(stderr, "quiver server: cannot accept connection: %s\n", created.error().message().c_str());
     return;
   }
+  auto connection = std::move(*created);
   connections_.emplace(connection.get(), connection);
   connection_count_ = connections_.size();
   ++shared_.connections_accepted;
@@ -328,7 +334,7 @@ void Server::Impl::log_access(const AccessLogEntry& entry) {
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 Server::~Server() = default;  // Impl's destructor stops
-void Server::start() { impl_->start(); }
+Result<void> Server::start() { return impl_->start(); }
 std::uint16_t Server::port() const { return impl_->port(); }
 void Server::stop() { impl_->stop(); }
 void Server::shutdown_gracefully() { impl_->shutdown_gracefully(); }

@@ -1,19 +1,24 @@
 #pragma once
-// ServerConnection — one QUIC connection and its HTTP/3 session, living on the server's io thread.
+// ServerConnection — the HTTP/3 session of one server connection, on top of its QuicTransport.
+// Its members live in three files: server_connection.cpp (event loop, closing/GOAWAY, nghttp3 and QUIC
+// stream events), route_runner.cpp (carrying out a route's ResponsePlan) and test_controls.cpp (what the
+// test controls and /misbehave make it do besides serving).
 //
-// Owns: the ngtcp2_conn, the nghttp3_conn, the GnuTLS session, the request streams and all timers.
-// Borrows: the ConnectionHost (socket, CID map, access log), the TlsServerContext and the
-// ServerOptions; the Server keeps all three alive longer than any connection.
+// Owns: the QuicTransport (ngtcp2, TLS, packets, timers of the QUIC layer), the nghttp3_conn, the
+// request streams and the session's timers. Borrows: the ConnectionHost (socket, CID map, access log),
+// the TlsServerContext and the ServerOptions; the Server keeps all three alive longer than any
+// connection.
 //
 // Invariants:
 //  - Every member runs on the io thread.
-//  - The C libraries call in only through the noexcept trampolines in connection_callbacks.cpp, which
-//    call the on_* members below; no exception crosses a C frame.
+//  - The C libraries call in only through the noexcept trampolines in connection_callbacks.cpp (ngtcp2's
+//    stream events through the transport's TransportEvents), which call the on_* members below; no
+//    exception crosses a C frame.
 //  - Inside a C callback nothing is destroyed except a closed stream's state, no user code runs and
 //    no ngtcp2 read/write is started: callbacks record work in pending_* and process_pending() does it
 //    after the library call returned.
-//  - After every datagram, timer or app event: process_pending(), write(), then re-arm the expiry timer
-//    from ngtcp2_conn_get_expiry (see drive()).
+//  - After every datagram, timer or app event: process_pending(), write, then re-arm the expiry timer
+//    (see drive()).
 //  - streams_ holds each request stream from its first HEADERS until nghttp3 reports it closed; timers
 //    and deferred work refer to streams by id, never by pointer.
 //  - request_slots_ holds every client request stream open at the QUIC level, from ngtcp2's
@@ -39,17 +44,13 @@
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 
-#include "server/routes.hpp"
-#include "server/server.hpp"
-#include "server/tls_server_context.hpp"
+#include "test_server/quic_transport.hpp"
+#include "test_server/routes.hpp"
+#include "test_server/server.hpp"
+#include "test_server/tls_server_context.hpp"
+#include "util/c_handles.hpp"
 
 namespace quiver::server {
-
-class ServerConnection;
-using Endpoint = asio::ip::udp::endpoint;
-
-// Length of the connection ids the server issues (short-header packets are parsed with it).
-inline constexpr std::size_t kCidLength = 18;
 
 // Server-wide stream policy and counters, owned by the server and shared by all its connections.
 // Atomics: the Server's public methods use them from any thread, connections on the io thread.
@@ -68,29 +69,6 @@ struct ServerShared {
 
  private:
   std::unordered_map<std::string, std::uint32_t> requests_per_path_;  // io thread only
-};
-
-// What a connection needs from the server that owns it. Called on the io thread only.
-class ConnectionHost {
- public:
-  virtual ~ConnectionHost() = default;
-  virtual void send_packet(const Endpoint& to, std::span<const std::uint8_t> packet) = 0;
-  // Route datagrams whose destination connection id is `cid` to `connection` (or stop doing so).
-  virtual void add_cid(const std::string& cid, ServerConnection& connection) = 0;
-  virtual void remove_cid(const std::string& cid) = 0;
-  // The connection is over; the host drops it later (never inside this call).
-  virtual void connection_finished(ServerConnection& connection) = 0;
-  virtual void log_access(const AccessLogEntry& entry) = 0;
-  // Secret for stateless reset tokens (same for every connection of this server).
-  virtual std::span<const std::uint8_t> reset_secret() const = 0;
-  virtual ServerShared& shared() = 0;
-};
-
-struct Ngtcp2ConnDeleter {
-  void operator()(ngtcp2_conn* conn) const noexcept { ngtcp2_conn_del(conn); }
-};
-struct Nghttp3ConnDeleter {
-  void operator()(nghttp3_conn* conn) const noexcept { nghttp3_conn_del(conn); }
 };
 
 // Server-side state of one request stream.
@@ -128,15 +106,6 @@ enum class StreamRole {
   refused,  // Server::refuse_new_streams: reset with H3_REQUEST_REJECTED at once
 };
 
-// Bytes written on a QUIC stream by the connection itself, bypassing nghttp3 (/misbehave, ResponsePlan::Raw).
-struct RawWrite {
-  std::int64_t stream_id;
-  std::vector<std::uint8_t> bytes;
-  bool fin;                 // end the stream with the last byte
-  std::size_t offset = 0;   // bytes ngtcp2 accepted so far
-  bool done = false;        // all accepted (FIN included), or the stream can no longer be written
-};
-
 struct RequestSlot {
   StreamRole role = StreamRole::served;
   bool qpack_cancelled = false;  // held/refused: QPACK Stream Cancellation sent (its HEADERS are never decoded)
@@ -144,21 +113,21 @@ struct RequestSlot {
   bool reset_sent = false;       // over_limit: reset with H3_INTERNAL_ERROR already
 };
 
-class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
+class ServerConnection final : public std::enable_shared_from_this<ServerConnection>, private TransportEvents {
  public:
   // Creates the connection for a client's first Initial packet (`initial`, from ngtcp2_accept) that
-  // arrived at `local` from `remote`. Registers its connection ids with the host. Throws
-  // std::runtime_error if ngtcp2/nghttp3/GnuTLS set-up fails.
-  static std::shared_ptr<ServerConnection> create(const asio::any_io_executor& executor, ConnectionHost& host,
-                                                  const TlsServerContext& tls, const ServerOptions& options,
-                                                  const ngtcp2_pkt_hd& initial, const Endpoint& local,
-                                                  const Endpoint& remote);
-  ~ServerConnection();
+  // arrived at `local` from `remote`. Registers its connection ids with the host. Fails (io_error) if
+  // the ngtcp2/GnuTLS set-up fails.
+  static Result<std::shared_ptr<ServerConnection>> create(const asio::any_io_executor& executor, ConnectionHost& host,
+                                                          const TlsServerContext& tls, const ServerOptions& options,
+                                                          const ngtcp2_pkt_hd& initial, const Endpoint& local,
+                                                          const Endpoint& remote);
+  ~ServerConnection() override;
   ServerConnection(const ServerConnection&) = delete;
   ServerConnection& operator=(const ServerConnection&) = delete;
 
   // A datagram for this connection.
-  void on_datagram(std::span<const std::uint8_t> data, const Endpoint& remote);
+  void on_datagram(std::span<const std::uint8_t> data, const Endpoint& remote) { transport_->on_datagram(data, remote); }
   // Server stop: CONNECTION_CLOSE (H3_NO_ERROR) now; the connection is finished afterwards.
   void close_now();
   // Server graceful shutdown: GOAWAY now, close (H3_NO_ERROR) once no request is in flight.
@@ -167,51 +136,49 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   // (H3_NO_ERROR) once no request is in flight. Does nothing while handshaking or if already asked.
   void send_goaways(std::chrono::milliseconds final_delay);
   // Connection ids currently registered with the host for this connection.
-  const std::vector<std::string>& cids() const noexcept { return cids_; }
+  const std::vector<std::string>& cids() const noexcept { return transport_->cids(); }
 
  private:
   friend struct Trampolines;  // connection_callbacks.cpp
-  enum class State { active, closing, draining, finished };
 
-  ServerConnection(const asio::any_io_executor& executor, ConnectionHost& host, const ServerOptions& options,
-                   const Endpoint& local, const Endpoint& remote);
-  void init(const TlsServerContext& tls, const ngtcp2_pkt_hd& initial);
-  ngtcp2_settings quic_settings() const;
-  ngtcp2_transport_params transport_params(const ngtcp2_pkt_hd& initial, const ngtcp2_cid& scid) const;
+  ServerConnection(const asio::any_io_executor& executor, ConnectionHost& host, const ServerOptions& options);
+  bool active() const noexcept { return transport_->active(); }
+  ngtcp2_conn* quic() const noexcept { return transport_->conn(); }
 
-  // ---- event loop ----
-  void drive();  // process_pending(), write(), arm_timer()
-  void process_pending();
-  bool write();  // true when a full burst was written and more may follow
-  bool recover_write_error(ngtcp2_ssize error, std::int64_t stream_id, ngtcp2_ssize datalen);
-  bool add_write_offset(std::int64_t stream_id, ngtcp2_ssize datalen);
-  void arm_timer(bool more_to_write);
-  void on_timer();
-  void send(const ngtcp2_path& path, std::span<const std::uint8_t> packet);
+  // ---- TransportEvents (the event loop and the QUIC stream events) ----
+  void drive() override;  // process_pending(), write, re-arm the transport's timer
+  void process_pending() override;
+  void on_closing(std::uint64_t code) override;
+  void on_finished() override;
+  std::ptrdiff_t pull_stream_data(std::int64_t& stream_id, int& fin, std::span<ngtcp2_vec> vec) override;
+  bool on_stream_written(std::int64_t stream_id, std::size_t bytes) override;
+  void on_stream_blocked(std::int64_t stream_id) override;
+  void on_stream_shut_write(std::int64_t stream_id) override;
+  int on_stream_open(std::int64_t stream_id) override;
+  int on_recv_stream_data(std::uint32_t flags, std::int64_t stream_id, std::span<const std::uint8_t> data) override;
+  int on_acked_stream_data_offset(std::int64_t stream_id, std::uint64_t offset, std::uint64_t datalen) override;
+  int on_stream_close(std::uint32_t flags, std::int64_t stream_id, std::uint64_t app_error_code) override;
+  int on_stream_reset(std::int64_t stream_id) override;
+  int on_extend_max_stream_data(std::int64_t stream_id) override;
+  int on_handshake_keys() override;
 
-  // ---- closing ----
-  void handle_read_error(int liberr);
-  void close_with(const ngtcp2_ccerr& error);  // CONNECTION_CLOSE, then the closing period
-  void close_application(std::uint64_t h3_code);
+  // ---- closing and GOAWAY (server_connection.cpp) ----
+  void close_application(std::uint64_t h3_code) { transport_->close_application(h3_code); }
   void fail_h3(int liberr);  // fatal nghttp3 error: close with the matching H3 code
-  void enter_draining();
-  void start_end_timer();  // closing/draining last 3 PTO, then finish()
-  void finish();           // forget the connection: state finished, host told (it drops us later)
   void close_when_idle();  // from now on, close once no request is left (after a short grace period)
   void maybe_close_when_idle();
   bool serving_requests() const;
   void send_goaway();        // the final GOAWAY (nghttp3 picks the id), at most once
-  void goaway_in_first_flight();     // ServerOptions::goaway_in_first_flight
-  void count_request(RequestSlot& slot);  // towards goaway_after_requests, once per served stream
-  void on_request_limit();           // goaway_after_requests reached: GOAWAY and the mode's ending
-  void reset_over_limit_streams();   // reset modes: every over_limit stream gets H3_INTERNAL_ERROR
   void final_goaway();       // send_goaway(), then close_when_idle() if close_after_goaway_
   void schedule_goaway(std::chrono::milliseconds delay);
+  void log_open_streams(std::uint64_t app_error_code);  // the connection is ending: each open stream once
 
-  // ---- HTTP/3 plumbing ----
+  // ---- HTTP/3 set-up and streams (server_connection.cpp) ----
   int setup_h3();
   RequestStream* find_stream(std::int64_t stream_id);
   void consume(std::int64_t stream_id, std::size_t bytes);  // returns flow-control credit
+
+  // ---- the route runner: a request's ResponsePlan carried out (route_runner.cpp) ----
   void plan(RequestStream& stream);  // routes it once; pure (no library calls): fine inside callbacks
   void dispatch(std::int64_t stream_id);
   void carry_out(RequestStream& stream);
@@ -226,35 +193,22 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void check_reset_after(RequestStream& stream);
   int end_body(RequestStream& stream, std::uint32_t* pflags);
   void log_stream(RequestStream& stream, std::uint64_t app_error_code);  // once per stream
-  void log_open_streams(std::uint64_t app_error_code);
-  void add_cid(const ngtcp2_cid& cid);
 
-  // ---- misbehaviour (/misbehave): raw bytes on QUIC streams, nghttp3 bypassed ----
-  void start_raw(RequestStream& stream);
-  bool write_raw(ngtcp2_path_storage& ps, std::size_t max_udp, ngtcp2_tstamp ts);  // false: connection closed
-  bool write_raw_packet(RawWrite& raw, ngtcp2_path_storage& ps, std::size_t max_udp, ngtcp2_tstamp ts,
-                        bool& stalled);
-
-  // ---- request stream roles (hold / refuse) ----
+  // ---- test controls: stream roles, request limits, first-flight GOAWAY, raw frames (test_controls.cpp) ----
   bool is_request_stream(std::int64_t stream_id) const;
   RequestSlot& slot_for(std::int64_t stream_id);  // the open stream's slot, opening it if new
-  RequestSlot& open_request_stream(std::int64_t stream_id);
+  RequestSlot& open_request_stream(std::int64_t stream_id);  // its role fixed from the server's controls
   void drop_unserved_data(std::size_t bytes);
   void refuse_stream(std::int64_t stream_id, std::uint64_t code);
   int cancel_qpack(std::int64_t stream_id, RequestSlot& slot);  // 0 or an nghttp3 error
+  void goaway_in_first_flight();     // ServerOptions::goaway_in_first_flight
+  void count_request(RequestSlot& slot);  // towards goaway_after_requests, once per served stream
+  void on_request_limit();           // goaway_after_requests reached: GOAWAY and the mode's ending
+  void reset_over_limit_streams();   // reset modes: every over_limit stream gets H3_INTERNAL_ERROR
+  void start_raw(RequestStream& stream);  // /misbehave: raw bytes on QUIC streams, nghttp3 bypassed
+  void write_raw(std::int64_t stream_id, std::vector<std::uint8_t> bytes, bool fin);
 
-  // ---- C callback entry points (via Trampolines) ----
-  int on_stream_open(std::int64_t stream_id);
-  int on_recv_stream_data(std::uint32_t flags, std::int64_t stream_id, std::span<const std::uint8_t> data);
-  int on_acked_stream_data_offset(std::int64_t stream_id, std::uint64_t offset, std::uint64_t datalen);
-  int on_stream_close(std::uint32_t flags, std::int64_t stream_id, std::uint64_t app_error_code);
-  int on_stream_reset(std::int64_t stream_id);
-  int on_stream_stop_sending(std::int64_t stream_id);
-  int on_extend_max_stream_data(std::int64_t stream_id);
-  int on_new_connection_id(ngtcp2_cid* cid, std::uint8_t* token, std::size_t cidlen);
-  int on_remove_connection_id(const ngtcp2_cid* cid);
-  int on_recv_tx_key(ngtcp2_encryption_level level);
-
+  // ---- nghttp3 callback entry points (via Trampolines) ----
   int on_h3_acked_data(std::int64_t stream_id, std::uint64_t datalen);
   int on_h3_stream_close(std::int64_t stream_id, std::uint64_t app_error_code);
   int on_h3_recv_data(std::int64_t stream_id, std::span<const std::uint8_t> data);
@@ -271,22 +225,13 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   asio::any_io_executor executor_;
   ConnectionHost& host_;
   const ServerOptions& options_;
-  Endpoint local_, remote_;
 
-  ngtcp2_crypto_conn_ref conn_ref_{};  // GnuTLS session pointer -> this; lives as long as tls_
-  // Destroyed in reverse order: streams_ (body views), h3_, quic_, then the TLS session they used.
-  GnutlsSession tls_;
-  std::unique_ptr<ngtcp2_conn, Ngtcp2ConnDeleter> quic_;
-  std::unique_ptr<nghttp3_conn, Nghttp3ConnDeleter> h3_;
+  // Destroyed in reverse order: streams_ (body views), h3_, then the transport (ngtcp2, TLS).
+  std::unique_ptr<QuicTransport> transport_;
+  util::Nghttp3ConnPtr h3_;
   std::unordered_map<std::int64_t, std::unique_ptr<RequestStream>> streams_;
   std::unordered_map<std::int64_t, RequestSlot> request_slots_;  // open client request streams
 
-  State state_ = State::active;
-  std::optional<ngtcp2_ccerr> callback_error_;  // why a callback failed the connection, if it said
-  std::uint64_t close_code_ = 0;                // the code we closed with (for the access log)
-  std::vector<std::uint8_t> close_packet_;      // resent for datagrams that arrive while closing
-  asio::steady_timer timer_;                    // ngtcp2 expiry, or the end of closing/draining
-  ngtcp2_tstamp armed_expiry_ = UINT64_MAX;
   asio::steady_timer goaway_timer_;             // /goaway?delay_ms
   asio::steady_timer grace_timer_;              // graceful shutdown: earliest idle close
   Clock::time_point grace_deadline_{};
@@ -309,16 +254,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   bool close_when_idle_ = false;
   std::uint64_t idle_close_code_ = NGHTTP3_H3_NO_ERROR;  // what close_when_idle closes with
   std::uint64_t requests_arrived_ = 0;  // served streams counted towards goaway_after_requests
-  std::vector<std::string> cids_;
-  std::vector<std::uint8_t> send_buffer_;
 
   std::int64_t control_stream_ = -1, qpack_encoder_stream_ = -1;  // the server's, bound in setup_h3
-  std::vector<RawWrite> raw_writes_;            // pending raw writes, in order
-  std::vector<std::vector<std::uint8_t>> raw_sent_;  // written raw bytes ngtcp2 may still retransmit
   std::vector<std::int64_t> raw_streams_;       // streams with raw bytes: their acks never reach nghttp3
 };
-
-// Current time as ngtcp2 timestamps it (steady clock, nanoseconds).
-ngtcp2_tstamp timestamp_now() noexcept;
 
 }  // namespace quiver::server

@@ -1,4 +1,4 @@
-#include "server/connection_callbacks.hpp"
+#include "test_server/connection_callbacks.hpp"
 
 #include <cstdarg>
 #include <cstdio>
@@ -6,12 +6,13 @@
 
 #include <gnutls/crypto.h>
 
-#include "server/server_connection.hpp"
+#include "test_server/server_connection.hpp"
 
 namespace quiver::server {
 namespace {
 
 ServerConnection& self(void* user_data) noexcept { return *static_cast<ServerConnection*>(user_data); }
+QuicTransport& transport(void* user_data) noexcept { return *static_cast<QuicTransport*>(user_data); }
 
 template <class F>
 int quic_guard(F&& f) noexcept {
@@ -38,42 +39,45 @@ std::string to_string(nghttp3_rcbuf* buffer) {
 
 }  // namespace
 
-// Friend of ServerConnection: the only way the C libraries reach its on_* members.
+// Friend of QuicTransport and ServerConnection: the only way the C libraries reach their on_* members.
 struct Trampolines {
-  // ---- ngtcp2 ----
+  static TransportEvents& events(void* user_data) noexcept { return transport(user_data).events_; }
+
+  // ---- ngtcp2 (user_data: the QuicTransport; stream events go on to its TransportEvents) ----
   static int recv_stream_data(ngtcp2_conn*, uint32_t flags, int64_t stream_id, uint64_t, const uint8_t* data,
                               size_t datalen, void* user_data, void*) noexcept {
-    return quic_guard([&] { return self(user_data).on_recv_stream_data(flags, stream_id, {data, datalen}); });
+    return quic_guard([&] { return events(user_data).on_recv_stream_data(flags, stream_id, {data, datalen}); });
   }
   static int stream_open(ngtcp2_conn*, int64_t stream_id, void* user_data) noexcept {
-    return quic_guard([&] { return self(user_data).on_stream_open(stream_id); });
+    return quic_guard([&] { return events(user_data).on_stream_open(stream_id); });
   }
   static int acked_stream_data_offset(ngtcp2_conn*, int64_t stream_id, uint64_t offset, uint64_t datalen,
                                       void* user_data, void*) noexcept {
-    return quic_guard([&] { return self(user_data).on_acked_stream_data_offset(stream_id, offset, datalen); });
+    return quic_guard([&] { return events(user_data).on_acked_stream_data_offset(stream_id, offset, datalen); });
   }
   static int stream_close(ngtcp2_conn*, uint32_t flags, int64_t stream_id, uint64_t app_error_code,
                           void* user_data, void*) noexcept {
-    return quic_guard([&] { return self(user_data).on_stream_close(flags, stream_id, app_error_code); });
+    return quic_guard([&] { return events(user_data).on_stream_close(flags, stream_id, app_error_code); });
   }
   static int stream_reset(ngtcp2_conn*, int64_t stream_id, uint64_t, uint64_t, void* user_data, void*) noexcept {
-    return quic_guard([&] { return self(user_data).on_stream_reset(stream_id); });
+    return quic_guard([&] { return events(user_data).on_stream_reset(stream_id); });
   }
   static int stream_stop_sending(ngtcp2_conn*, int64_t stream_id, uint64_t, void* user_data, void*) noexcept {
-    return quic_guard([&] { return self(user_data).on_stream_stop_sending(stream_id); });
+    return quic_guard([&] { return events(user_data).on_stream_reset(stream_id); });
   }
   static int extend_max_stream_data(ngtcp2_conn*, int64_t stream_id, uint64_t, void* user_data, void*) noexcept {
-    return quic_guard([&] { return self(user_data).on_extend_max_stream_data(stream_id); });
+    return quic_guard([&] { return events(user_data).on_extend_max_stream_data(stream_id); });
   }
   static int get_new_connection_id(ngtcp2_conn*, ngtcp2_cid* cid, uint8_t* token, size_t cidlen,
                                    void* user_data) noexcept {
-    return quic_guard([&] { return self(user_data).on_new_connection_id(cid, token, cidlen); });
+    return quic_guard([&] { return transport(user_data).on_new_connection_id(cid, token, cidlen); });
   }
   static int remove_connection_id(ngtcp2_conn*, const ngtcp2_cid* cid, void* user_data) noexcept {
-    return quic_guard([&] { return self(user_data).on_remove_connection_id(cid); });
+    return quic_guard([&] { return transport(user_data).on_remove_connection_id(cid); });
   }
+  // The server's 1-RTT keys exist once it has sent its Finished: the application can start.
   static int recv_tx_key(ngtcp2_conn*, ngtcp2_encryption_level level, void* user_data) noexcept {
-    return quic_guard([&] { return self(user_data).on_recv_tx_key(level); });
+    return quic_guard([&] { return level == NGTCP2_ENCRYPTION_LEVEL_1RTT ? events(user_data).on_handshake_keys() : 0; });
   }
   static void rand(uint8_t* dest, size_t destlen, const ngtcp2_rand_ctx*) noexcept {
     gnutls_rnd(GNUTLS_RND_RANDOM, dest, destlen);
@@ -124,7 +128,7 @@ struct Trampolines {
   }
 
   static ngtcp2_conn* get_conn(ngtcp2_crypto_conn_ref* conn_ref) noexcept {
-    return self(conn_ref->user_data).quic_.get();
+    return transport(conn_ref->user_data).conn();
   }
 };
 

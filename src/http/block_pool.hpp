@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace quiver::h3 {
+namespace quiver::http {
 
 class BlockPool {
  public:
@@ -37,4 +37,4 @@ class BlockPool {
   std::vector<std::string> spare_;
 };
 
-}  // namespace quiver::h3
+}  // namespace quiver::http

@@ -1,4 +1,4 @@
-#include "h3/request_fields.hpp"
+#include "http/request_fields.hpp"
 
 #include <filesystem>
 
@@ -10,7 +10,7 @@
 
 #include "core/text.hpp"
 
-namespace quiver::h3 {
+namespace quiver::http {
 
 namespace {
 
@@ -144,4 +144,4 @@ Result<std::vector<Header>> build_request_fields(const Request& request) {
   return fields;
 }
 
-}  // namespace quiver::h3
+}  // namespace quiver::http

@@ -31,6 +31,8 @@
 #include <memory>
 #include <string>
 
+#include "quiver/error.hpp"
+
 namespace quiver::server {
 
 // One finished request stream (completed, reset or aborted), reported to ServerOptions::access_log.
@@ -113,10 +115,11 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Loads the certificate, binds the UDP socket and starts the io thread. Throws std::runtime_error
-  // naming the problem (unreadable/invalid cert or key file, bad host, port in use); throws
-  // std::logic_error if already started. After it returns, port() is the bound port.
-  void start();
+  // Loads the certificate, binds the UDP socket and starts the io thread. On failure the error
+  // (ErrorKind::io_error) names the problem: unreadable/invalid cert or key file, bad host (class
+  // invalid), port in use; or that the server was started already (class invalid). After it succeeds,
+  // port() is the bound port.
+  [[nodiscard]] Result<void> start();
   std::uint16_t port() const;  // 0 before start()
 
   // Immediate stop: every connection is closed with CONNECTION_CLOSE (H3_NO_ERROR), the socket is

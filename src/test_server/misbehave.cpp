@@ -1,8 +1,8 @@
-#include "server/misbehave.hpp"
+#include "test_server/misbehave.hpp"
 
 #include <string>
 
-#include "server/raw_frames.hpp"
+#include "test_server/raw_frames.hpp"
 
 namespace quiver::server {
 namespace {

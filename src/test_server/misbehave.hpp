@@ -19,7 +19,7 @@
 
 #include <string_view>
 
-#include "server/routes.hpp"
+#include "test_server/routes.hpp"
 
 namespace quiver::server {
 

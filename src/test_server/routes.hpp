@@ -1,6 +1,6 @@
 #pragma once
 // The test server's routes: pure request -> ResponsePlan logic, no protocol plumbing. The connection
-// (server_connection.cpp) carries a plan out: delay, headers, lazy body, trailers, stream reset,
+// (route_runner.cpp) carries a plan out: delay, headers, lazy body, trailers, stream reset,
 // connection close, GOAWAY. To add a route, add a handler and a row to the table in routes.cpp.
 //
 // Routes (any method is accepted; HEAD gets GET's status and fields, content-length included, and no body
@@ -36,7 +36,7 @@
 #include <string_view>
 #include <vector>
 
-#include "server/body_source.hpp"
+#include "test_server/body_source.hpp"
 
 namespace quiver::server {
 

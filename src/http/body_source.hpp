@@ -12,7 +12,7 @@
 #include "quiver/body.hpp"
 #include "quiver/error.hpp"
 
-namespace quiver::h3 {
+namespace quiver::http {
 
 class BodySource {
  public:
@@ -44,4 +44,4 @@ class BodySource {
   int empty_in_a_row_ = 0;
 };
 
-}  // namespace quiver::h3
+}  // namespace quiver::http

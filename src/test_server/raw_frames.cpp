@@ -1,4 +1,4 @@
-#include "server/raw_frames.hpp"
+#include "test_server/raw_frames.hpp"
 
 #include <stdexcept>
 

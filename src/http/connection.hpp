@@ -1,0 +1,101 @@
+#pragma once
+// quiver::http::Connection — the protocol-neutral contract between the pool (and the client above it) and
+// one connection to one origin. Each protocol implements it in its own folder (HTTP/3: src/h3/); only the
+// composition root (src/client/connection_factory.cpp) names an implementation.
+//
+// The contract fits the shapes of the protocols it is meant for:
+//  - HTTP/3: MAX_STREAMS credit, GOAWAY with a stream id;
+//  - HTTP/2: SETTINGS_MAX_CONCURRENT_STREAMS, GOAWAY with the last stream id;
+//  - HTTP/1.1: one request at a time (max_streams 1 while idle, 0 while busy), `Connection: close` as a
+//    drain (tests/unit/serial_protocol_test.cpp runs such a fake through the pool).
+//
+// Threading: every member function must be called on the connection's executor, and every handler and
+// observer call happens there too, posted: never inside a protocol library's callback.
+// Lifetime: created as a shared_ptr; pending I/O keeps it alive until it is closed.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/origin.hpp"
+#include "http/body_reader.hpp"
+#include "quiver/error.hpp"
+#include "quiver/request.hpp"
+#include "quiver/response.hpp"
+
+namespace quiver::http {
+
+class Connection;
+
+// What the owner (the pool) hears from a connection. Each call is made at most once where it applies.
+class ConnectionObserver {
+ public:
+  virtual ~ConnectionObserver() = default;
+  // The handshake finished; `max_streams` requests may be sent now.
+  virtual void on_ready(Connection& connection, std::uint64_t max_streams) = 0;
+  // A request ended (any outcome) and its slot is free.
+  virtual void on_stream_done(Connection& connection) = 0;
+  // The peer raised our limit of concurrent requests (HTTP/3 MAX_STREAMS): max_streams() grew.
+  virtual void on_stream_credit(Connection& connection) = 0;
+  // A request could not be given a stream (refused while draining, or no stream credit).
+  virtual void on_stream_open_failed(Connection& connection, const Error& error) = 0;
+  // The connection stopped taking new requests (peer GOAWAY / `Connection: close`, or our drain()); once
+  // per connection.
+  virtual void on_draining(Connection& connection) = 0;
+  // The connection ended for good; no call follows this one.
+  virtual void on_closed(Connection& connection, const Error& reason) = 0;
+};
+
+enum class ConnectionState { connecting, connected, draining, closed };
+std::string_view to_string(ConnectionState state) noexcept;
+
+using ResponseHandler = std::move_only_function<void(Result<Response>)>;
+using StreamHandler = std::move_only_function<void(Result<StreamingResponse>)>;
+// A request's key on its connection; unique per connection, never reused.
+using RequestId = std::uint64_t;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  virtual ~Connection() = default;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Connects (resolve, handshake). State: connecting.
+  virtual void start() = 0;
+
+  // Sends `request` (queued in order while connecting) and calls `on_done` exactly once with the
+  // response or the error. The request's URL supplies the target and authority; its origin is not checked.
+  virtual RequestId request(Request request, ResponseHandler on_done) = 0;
+  // Like request(), but `on_headers` is called as soon as the final response headers arrive, with a
+  // reader for the body.
+  virtual RequestId stream(Request request, StreamHandler on_headers) = 0;
+  // Cancels a request that has not been answered yet: its handler gets ErrorKind::cancelled at once, the
+  // exchange is abandoned on the wire (HTTP/3: stream reset with H3_REQUEST_CANCELLED), and nothing else
+  // is delivered for it. On a request already answered whose upload still runs (the response came
+  // first), it stops the upload the same way.
+  virtual void cancel(RequestId id) = 0;
+
+  // Graceful shutdown: tells the peer (HTTP/3 GOAWAY), refuses new requests, lets those in flight finish
+  // (within the drain timeout), then closes. State: draining.
+  virtual void drain() = 0;
+  // Closes the connection now; requests in flight fail with transport_error.
+  virtual void close() = 0;
+
+  virtual ConnectionState state() const noexcept = 0;
+  // 0 while connecting or draining; otherwise the requests the peer lets us start now (live credit),
+  // less the requests already accepted but waiting for a stream.
+  virtual std::uint64_t max_streams() const noexcept = 0;
+  virtual std::size_t requests_in_flight() const noexcept = 0;
+  // One line for logs: "https://host:port state=connected in_flight=3 ..." (the rest is the protocol's).
+  virtual std::string debug_string() const = 0;
+  virtual const Origin& origin() const noexcept = 0;
+  // `observer` (or nullptr) borrows; it must outlive the connection or be detached with set_observer.
+  virtual void set_observer(ConnectionObserver* observer) noexcept = 0;
+
+ protected:
+  Connection() = default;
+};
+
+}  // namespace quiver::http

@@ -1,0 +1,95 @@
+#include "test_server/tls_server_context.hpp"
+
+#include <fstream>
+#include <string_view>
+
+#include <fmt/format.h>
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+
+namespace quiver::server {
+namespace {
+
+// TLS 1.3 only (QUIC requires it), the AEADs QUIC defines, no middlebox compatibility mode.
+constexpr const char* kPriority =
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:"
+    "+AES-128-CCM:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:"
+    "%DISABLE_TLS13_COMPAT_MODE";
+
+constexpr std::string_view kAlpnH3 = "h3";
+
+Error failure(std::string message) { return Error(ErrorKind::io_error, ErrorClass::invalid, std::move(message)); }
+
+Result<void> require_readable(const std::string& path, std::string_view what) {
+  if (path.empty()) return std::unexpected(failure(fmt::format("no {} file given", what)));
+  std::ifstream file(path, std::ios::binary);
+  if (!file || file.peek() == std::ifstream::traits_type::eof())
+    return std::unexpected(failure(fmt::format("cannot read {} file '{}'", what, path)));
+  return {};
+}
+
+Result<void> check(int rv, std::string_view what) {
+  if (rv < 0) return std::unexpected(failure(fmt::format("{}: {}", what, gnutls_strerror(rv))));
+  return {};
+}
+
+// After the ClientHello: insist that "h3" was negotiated (a client offering no ALPN at all would
+// otherwise be accepted).
+int require_h3(gnutls_session_t session, unsigned, unsigned, unsigned, const gnutls_datum_t*) noexcept {
+  gnutls_datum_t selected{};
+  if (gnutls_alpn_get_selected_protocol(session, &selected) != 0 ||
+      std::string_view(reinterpret_cast<const char*>(selected.data), selected.size) != kAlpnH3) {
+    return GNUTLS_E_NO_APPLICATION_PROTOCOL;
+  }
+  return 0;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TlsServerContext>> TlsServerContext::load(const std::string& cert_file,
+                                                                const std::string& key_file) {
+  if (auto readable = require_readable(cert_file, "certificate"); !readable) return std::unexpected(readable.error());
+  if (auto readable = require_readable(key_file, "private key"); !readable) return std::unexpected(readable.error());
+
+  std::unique_ptr<TlsServerContext> context(new TlsServerContext());
+  gnutls_certificate_credentials_t credentials = nullptr;
+  if (auto ok = check(gnutls_certificate_allocate_credentials(&credentials), "gnutls_certificate_allocate_credentials");
+      !ok)
+    return std::unexpected(ok.error());
+  context->credentials_.reset(credentials);
+  if (auto rv = gnutls_certificate_set_x509_key_file(credentials, cert_file.c_str(), key_file.c_str(),
+                                                     GNUTLS_X509_FMT_PEM);
+      rv < 0) {
+    return std::unexpected(failure(fmt::format("cannot load certificate file '{}' with private key file '{}': {}",
+                                               cert_file, key_file, gnutls_strerror(rv))));
+  }
+
+  gnutls_priority_t priority = nullptr;
+  if (auto ok = check(gnutls_priority_init(&priority, kPriority, nullptr), "gnutls_priority_init"); !ok)
+    return std::unexpected(ok.error());
+  context->priority_.reset(priority);
+  return context;
+}
+
+Result<util::GnutlsSessionPtr> TlsServerContext::new_session(ngtcp2_crypto_conn_ref* conn_ref) const {
+  gnutls_session_t raw = nullptr;
+  if (auto ok = check(gnutls_init(&raw, GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET), "gnutls_init"); !ok)
+    return std::unexpected(ok.error());
+  util::GnutlsSessionPtr session(raw);
+
+  gnutls_datum_t alpn{const_cast<unsigned char*>(reinterpret_cast<const unsigned char*>(kAlpnH3.data())),
+                      static_cast<unsigned>(kAlpnH3.size())};
+  auto configured = check(gnutls_priority_set(raw, priority_.get()), "gnutls_priority_set");
+  if (configured && ngtcp2_crypto_gnutls_configure_server_session(raw) != 0)
+    configured = std::unexpected(failure("ngtcp2_crypto_gnutls_configure_server_session failed"));
+  if (configured) {
+    gnutls_session_set_ptr(raw, conn_ref);
+    configured = check(gnutls_credentials_set(raw, GNUTLS_CRD_CERTIFICATE, credentials_.get()), "gnutls_credentials_set");
+  }
+  if (configured)
+    configured = check(gnutls_alpn_set_protocols(raw, &alpn, 1, GNUTLS_ALPN_MANDATORY), "gnutls_alpn_set_protocols");
+  if (!configured) return std::unexpected(configured.error());
+  gnutls_handshake_set_hook_function(raw, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_POST, require_h3);
+  return session;
+}
+
+}  // namespace quiver::server
