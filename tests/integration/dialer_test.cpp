@@ -13,11 +13,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A loopback UDP port with nothing bound to it: datagrams sent there are answered by ICMP port unreachable.
+// A loopback UDP endpoint with nothing bound to it (answered by ICMP port unreachable).
 asio::ip::udp::endpoint closed_endpoint() {
-  asio::io_context io;
-  asio::ip::udp::socket socket(io, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return socket.local_endpoint();
+  return asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), closed_udp_port());
 }
 
 // A stream layer that takes whatever comes (the server's control streams) and sends nothing.

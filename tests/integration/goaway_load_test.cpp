@@ -26,20 +26,6 @@ using namespace std::chrono_literals;
 
 constexpr std::uint64_t kRequestsPerConnection = 10;
 
-// Counts the pool's transparent retries and the connections that became ready (telemetry runs on the
-// client's io thread).
-class RetryCounter final : public Telemetry {
- public:
-  void on_request_event(const RequestEvent& event) override {
-    if (event.type == RequestEvent::Type::retry) ++retries;
-  }
-  void on_connection_event(const ConnectionEvent& event) override {
-    if (event.type == ConnectionEvent::Type::ready) ++connections;
-  }
-  std::atomic<std::uint64_t> retries{0};
-  std::atomic<std::uint64_t> connections{0};
-};
-
 struct LoadResult {
   int failures = 0;
   std::string first_failure;

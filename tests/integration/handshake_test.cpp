@@ -13,14 +13,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// A loopback UDP port with nothing bound to it (bound once to pick it, then closed): datagrams sent
-// there are answered by ICMP port unreachable.
-std::uint16_t closed_port() {
-  asio::io_context io;
-  asio::ip::udp::socket socket(io, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return socket.local_endpoint().port();
-}
-
 Request get_from(std::uint16_t port, const std::string& target = "/") {
   Request request;
   request.url = *Url::parse(fmt::format("https://127.0.0.1:{}{}", port, target));
@@ -30,7 +22,7 @@ Request get_from(std::uint16_t port, const std::string& target = "/") {
 // ---- connection refused -------------------------------------------------------------------------
 
 TEST_F(ConnectionTest, RefusedInitialFailsAtOnceAsConnectionRefused) {
-  const auto port = closed_port();
+  const auto port = closed_udp_port();
   auto options = test_client_options();
   options.connect_timeout = 20s;  // the refusal, not the timeout, must end the attempt
   connection_ = h3::Connection::create(io_.get_executor(), quiver::Origin{"127.0.0.1", port}, options, &observer_);

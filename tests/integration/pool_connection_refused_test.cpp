@@ -23,14 +23,6 @@ namespace {
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 
-// A loopback UDP port with nothing bound to it (bound once to pick it, then closed): datagrams sent
-// there are answered by ICMP port unreachable.
-std::uint16_t closed_port() {
-  asio::io_context io;
-  asio::ip::udp::socket socket(io, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return socket.local_endpoint().port();
-}
-
 class HandshakeAttempts final : public Telemetry {
  public:
   void on_connection_event(const ConnectionEvent& event) override {
@@ -40,7 +32,7 @@ class HandshakeAttempts final : public Telemetry {
 };
 
 TEST(PoolConnectionRefusedTest, WaitingRequestsFailAtOnceWithConnectionRefused) {
-  const auto port = closed_port();
+  const auto port = closed_udp_port();
   auto telemetry = std::make_shared<HandshakeAttempts>();
   ClientOptions options;
   options.defaults.connection = test_client_options();

@@ -121,9 +121,11 @@ TEST_F(ConnectionTest, GoawayInTheFirstFlightRefusesQueuedRequestsAndDrains) {
   ASSERT_TRUE(run_until(io_, [&] { return observer_.closed == 1; })) << connection_->debug_string();
   EXPECT_EQ(connection_->state(), h3::ConnectionState::closed);
   EXPECT_EQ(connection_->max_streams(), 0u);
-  // The owner hears ready (with no credit to use), then draining, then closed; once each.
+  // The owner hears ready, then draining, then closed; once each. Ready has no credit when the GOAWAY
+  // came in the handshake's receive batch (the usual case); on a loaded machine the two may be read
+  // apart, and then the credit is withdrawn by the GOAWAY instead (max_streams() is 0 above either way).
   ASSERT_GE(observer_.events.size(), 3u);
-  EXPECT_EQ(observer_.events.front(), "ready 0");
+  EXPECT_TRUE(observer_.events.front().starts_with("ready ")) << observer_.events.front();
   EXPECT_EQ(observer_.draining, 1);
   EXPECT_EQ(server_->stats().requests_started, 0u);
   EXPECT_EQ(server_->stats().goaways_sent, 1u);

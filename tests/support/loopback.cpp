@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include <asio/ip/udp.hpp>
 #include <fmt/format.h>
 
 namespace quiver::test {
@@ -32,6 +33,12 @@ ConnectionOptions test_client_options() {
   options.connect_timeout = std::chrono::seconds(5);
   options.idle_timeout = std::chrono::seconds(10);
   return options;
+}
+
+std::uint16_t closed_udp_port() {
+  asio::io_context io;
+  asio::ip::udp::socket socket(io, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return socket.local_endpoint().port();
 }
 
 void RecordingObserver::on_ready(http::Connection&, std::uint64_t max_streams) {

@@ -2,6 +2,7 @@
 // Test support: the project's server on loopback plus a client io_context, and a way to wait for
 // asynchronous replies with a bounded deadline (a bug fails the test instead of hanging the suite).
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -10,6 +11,8 @@
 #include <vector>
 
 #include <asio/io_context.hpp>
+
+#include "quiver/telemetry.hpp"
 
 #include "h3/connection.hpp"
 #include "test_server/server.hpp"
@@ -25,6 +28,23 @@ server::ServerOptions test_server_options(const std::string& host = "127.0.0.1")
 void start_or_throw(server::Server& server);
 // Client options trusting the test CA, with short timeouts suitable for tests.
 ConnectionOptions test_client_options();
+// A loopback UDP port with nothing bound to it (bound once to pick it, then closed): datagrams sent
+// there are answered by ICMP port unreachable.
+std::uint16_t closed_udp_port();
+
+// Counts the pool's transparent retries and the connections that became ready (telemetry runs on the
+// client's io threads, hence atomics).
+class RetryCounter final : public Telemetry {
+ public:
+  void on_request_event(const RequestEvent& event) override {
+    if (event.type == RequestEvent::Type::retry) ++retries;
+  }
+  void on_connection_event(const ConnectionEvent& event) override {
+    if (event.type == ConnectionEvent::Type::ready) ++connections;
+  }
+  std::atomic<std::uint64_t> retries{0};
+  std::atomic<std::uint64_t> connections{0};
+};
 
 // Records what the connection told its observer, in order.
 class RecordingObserver : public http::ConnectionObserver {
