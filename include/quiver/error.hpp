@@ -74,6 +74,9 @@ class Error {
 
   // "kind (class): message"
   std::string to_string() const;
+  // The same details (stream, codes, GOAWAY id, handshake failure, unprocessed) under another kind, class
+  // and message: how a layer restates a lower layer's error in its own terms.
+  Error restated(ErrorKind kind, ErrorClass error_class, std::string message) const;
 
  private:
   ErrorKind kind_;

@@ -40,6 +40,14 @@ std::string hex_code(std::uint64_t code) { return fmt::format("0x{:x}", code); }
 Error::Error(ErrorKind kind, std::string message)
     : kind_(kind), class_(usual_class(kind)), message_(std::move(message)) {}
 
+Error Error::restated(ErrorKind kind, ErrorClass error_class, std::string message) const {
+  Error error = *this;
+  error.kind_ = kind;
+  error.class_ = error_class;
+  error.message_ = std::move(message);
+  return error;
+}
+
 std::string Error::to_string() const {
   return fmt::format("{} ({}): {}", quiver::to_string(kind_), quiver::to_string(class_), message_);
 }

@@ -308,23 +308,18 @@ Error ConnectionImpl::reset_error(std::int64_t stream_id, std::uint64_t code) co
 Error ConnectionImpl::peer_failure(const Call& call, const Error& error) const {
   if (call.answered) return error;
   if (call.stream_id && goaway_id_ && *call.stream_id >= *goaway_id_) {
-    Error refused(ErrorKind::goaway, ErrorClass::transient,
-                  fmt::format("server sent GOAWAY {}: request on stream {} not processed ({})", *goaway_id_,
-                              *call.stream_id, error.message()));
+    Error refused = error.restated(ErrorKind::goaway, ErrorClass::transient,
+                                   fmt::format("server sent GOAWAY {}: request on stream {} not processed ({})",
+                                               *goaway_id_, *call.stream_id, error.message()));
     refused.unprocessed = true;
     refused.goaway_id = static_cast<std::uint64_t>(*goaway_id_);
     refused.stream_id = static_cast<std::uint64_t>(*call.stream_id);
-    refused.h3_code = error.h3_code;
-    refused.transport_code = error.transport_code;
     return refused;
   }
   bool connection_failed = error.kind() == ErrorKind::transport_error || error.kind() == ErrorKind::goaway;
   if (!call.stream_id && connection_failed && !error.unprocessed) {
-    Error unsent(error.kind(), ErrorClass::transient, fmt::format("{}; request not sent", error.message()));
-    unsent.h3_code = error.h3_code;
-    unsent.transport_code = error.transport_code;
-    unsent.goaway_id = error.goaway_id;
-    unsent.handshake_failure = error.handshake_failure;
+    Error unsent =
+        error.restated(error.kind(), ErrorClass::transient, fmt::format("{}; request not sent", error.message()));
     unsent.unprocessed = true;
     return unsent;
   }

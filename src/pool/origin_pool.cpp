@@ -20,14 +20,7 @@ Error pool_error(ErrorKind kind, std::string message) {
 
 // `error` with "; `note`" added to its message; everything else unchanged.
 Error with_note(const Error& error, std::string_view note) {
-  Error noted(error.kind(), error.error_class(), fmt::format("{}; {}", error.message(), note));
-  noted.stream_id = error.stream_id;
-  noted.h3_code = error.h3_code;
-  noted.transport_code = error.transport_code;
-  noted.goaway_id = error.goaway_id;
-  noted.handshake_failure = error.handshake_failure;
-  noted.unprocessed = error.unprocessed;
-  return noted;
+  return error.restated(error.kind(), error.error_class(), fmt::format("{}; {}", error.message(), note));
 }
 
 }  // namespace

@@ -39,6 +39,27 @@ TEST(Error, ToString) {
   EXPECT_EQ(Error(ErrorKind::invalid_url, "bad").to_string(), "invalid_url (invalid): bad");
 }
 
+TEST(Error, RestatedKeepsTheDetailsUnderANewKindClassAndMessage) {
+  Error original(ErrorKind::stream_reset, ErrorClass::unrecoverable, "reset");
+  original.stream_id = 8;
+  original.h3_code = h3_code::internal_error;
+  original.transport_code = 0x1;
+  original.goaway_id = 4;
+  original.handshake_failure = HandshakeFailure::closed;
+  original.unprocessed = true;
+  Error restated = original.restated(ErrorKind::goaway, ErrorClass::transient, "refused");
+  EXPECT_EQ(restated.kind(), ErrorKind::goaway);
+  EXPECT_EQ(restated.error_class(), ErrorClass::transient);
+  EXPECT_EQ(restated.message(), "refused");
+  EXPECT_EQ(restated.stream_id, 8u);
+  EXPECT_EQ(restated.h3_code, h3_code::internal_error);
+  EXPECT_EQ(restated.transport_code, 0x1u);
+  EXPECT_EQ(restated.goaway_id, 4u);
+  EXPECT_EQ(restated.handshake_failure, HandshakeFailure::closed);
+  EXPECT_TRUE(restated.unprocessed);
+  EXPECT_EQ(original.message(), "reset");
+}
+
 TEST(Error, ExceptionCarriesTheError) {
   Error error(ErrorKind::stream_reset, "reset");
   error.h3_code = h3_code::request_cancelled;
