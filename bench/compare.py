@@ -15,6 +15,10 @@ requests, ok, errors, seconds, req_per_s, bytes, mb_per_s, latency_ms {p50, p90,
 
 Ratios are quiver / libcurl, taken pair by pair (the two runs of one round, back to back) and then the
 median over the rounds; the goal column is issue 6's.
+
+With --baseline PATH (another build of the quiver CLI, e.g. of an older commit), that build runs as a third
+client in the same rounds, and a second table gives this quiver / the baseline pair by pair: a before/after
+comparison measured under the same conditions, for changes that must not cost speed.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from dataclasses import dataclass, field
 EXPECTED_KEYS = ("requests", "ok", "errors", "seconds", "req_per_s", "bytes", "mb_per_s", "latency_ms", "connections")
 RUN_TIMEOUT_S = 180
 CLIENTS = ("quiver", "libcurl")
+BASELINE = "baseline"
 
 
 @dataclass(frozen=True)
@@ -258,6 +263,9 @@ class Commands:
     def quiver(self, scenario: Scenario, requests: int) -> list[str]:
         return [self.args.quiver, "bench", self.url(scenario), *self.common(scenario, requests), "--json"]
 
+    def baseline(self, scenario: Scenario, requests: int) -> list[str]:
+        return [self.args.baseline, "bench", self.url(scenario), *self.common(scenario, requests), "--json"]
+
     def libcurl(self, scenario: Scenario, requests: int) -> list[str]:
         return [self.args.curl_bench, self.url(scenario), *self.common(scenario, requests), "--json"]
 
@@ -284,7 +292,7 @@ def run_rounds(args, scenarios, clients) -> dict:
     """results[scenario][client] = list of Run, one per round (index = round)."""
     commands = Commands(args)
     server = ServerProcess(args.server_pid)
-    command_for = {"quiver": commands.quiver, "libcurl": commands.libcurl}
+    command_for = {"quiver": commands.quiver, "libcurl": commands.libcurl, BASELINE: commands.baseline}
     results = {s.name: {c: [] for c in clients} for s in scenarios}
     for round_index in range(args.rounds):
         order = clients if round_index % 2 == 0 else tuple(reversed(clients))
@@ -338,25 +346,27 @@ def number(value: float | None) -> str:
     return f"{value:.3f}" if value < 10 else f"{value:.1f}"
 
 
-def table_rows(results: dict, scenarios) -> list[list[str]]:
+def table_rows(results: dict, scenarios, reference: str = "libcurl") -> list[list[str]]:
     titles = {s.name: s.title for s in scenarios}
     rows = []
     for metric in METRICS:
         if metric.scenario not in results:
             continue
         runs = results[metric.scenario]
-        quiver_runs, curl_runs = runs.get("quiver", []), runs["libcurl"]
+        quiver_runs, curl_runs = runs.get("quiver", []), runs[reference]
         ratios = pair_ratios(quiver_runs, curl_runs, metric.key)
+        goal = metric.goal if reference == "libcurl" else None  # the goals are against libcurl
         ratio = statistics.median(ratios) if ratios else None
         spread = f"{min(ratios):.2f}–{max(ratios):.2f}" if len(ratios) > 1 else ""
         rows.append([titles[metric.scenario], f"{metric.label} ({metric.unit})", number(median_of(quiver_runs, metric.key)),
                      number(median_of(curl_runs, metric.key)), f"{ratio:.2f}" if ratio is not None else "—", spread,
-                     (metric.goal or "").replace(">=", "≥ ").replace("<=", "≤ "), verdict(metric.goal, ratio)])
+                     (goal or "").replace(">=", "≥ ").replace("<=", "≤ "), verdict(goal, ratio)])
     return rows
 
 
-def markdown_table(rows: list[list[str]]) -> str:
-    header = ["scenario", "metric", "quiver (median)", "libcurl (median)", "ratio q/l", "ratio range", "goal", ""]
+def markdown_table(rows: list[list[str]], reference: str = "libcurl") -> str:
+    header = ["scenario", "metric", "quiver (median)", f"{reference} (median)", f"ratio q/{reference[0]}",
+              "ratio range", "goal", ""]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
@@ -387,6 +397,7 @@ def parse_args(argv):
     parser.add_argument("--server", default="gtlsserver")
     parser.add_argument("--quiver", required=True)
     parser.add_argument("--curl-bench", required=True)
+    parser.add_argument("--baseline", help="another build of the quiver CLI, run as a third client (before/after)")
     parser.add_argument("--json-out")
     parser.add_argument("--server-pid", type=int, help="the server's pid (or its `timeout` wrapper's), for its CPU time")
     parser.add_argument("--rss-probe", help="librss_probe.so (bench/rss_probe.cpp); without it peak RSS is not measured")
@@ -412,6 +423,10 @@ def main(argv) -> int:
     if not quiver_bench_available(args.quiver):
         log(f"compare: `{args.quiver} bench` is not available (not built yet?); measuring libcurl only.")
         clients = ("libcurl",)
+    if args.baseline:
+        if not quiver_bench_available(args.baseline):
+            sys.exit(f"compare.py: --baseline: `{args.baseline} bench` is not available")
+        clients = (*clients, BASELINE)
     if not args.rss_probe:
         log("compare: warning: no --rss-probe; peak RSS is not measured (shown as —)")
     load_before = os.getloadavg()[0]
@@ -432,6 +447,11 @@ def main(argv) -> int:
     quiver_label = client_version([args.quiver, "--version"]) if "quiver" in clients else "quiver: not run"
     print(f"clients: {quiver_label}; {libcurl_label(results)} via curl_h3_bench\n")
     print(markdown_table(table_rows(results, scenarios)))
+    if BASELINE in clients:
+        print(f"\nbefore/after: this quiver against the baseline {client_version([args.baseline, '--version'])} "
+              f"({args.baseline}), the same rounds; ratio = quiver/baseline per round, median over rounds; "
+              "no goal: within noise is the aim\n")
+        print(markdown_table(table_rows(results, scenarios, BASELINE), BASELINE))
     if args.json_out:
         with open(args.json_out, "w") as out:
             json.dump({name: {client: [vars(run) for run in runs] for client, runs in by_client.items()}

@@ -25,6 +25,8 @@
 #     --curl-bench PATH     the harness (default build-bench/bench/curl_h3_bench, else build/bench/...);
 #                           librss_probe.so, quiver_idle_conns and curl_idle_conns are looked for beside it
 #     --rss-probe PATH      librss_probe.so (default: beside curl_h3_bench, else build-bench/bench, build/bench)
+#     --baseline PATH       compare: another build of the quiver CLI (e.g. an older commit's), run as a
+#                           third client in the same rounds, with a before/after table
 #     --json-out FILE       also write every run's numbers as JSON
 #
 # The server is stopped on exit (trap), and it cannot outlive the script by more than its own hard
@@ -41,7 +43,7 @@ rss_probe=
 suite=compare
 extra=()
 
-usage() { sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "compare.sh: $*" >&2; exit 2; }
 
 while (($#)); do
@@ -60,6 +62,7 @@ while (($#)); do
     --port) port=${2:?}; shift 2 ;;
     --quiver) quiver=${2:?}; shift 2 ;;
     --curl-bench) curl_bench=${2:?}; shift 2 ;;
+    --baseline) extra+=(--baseline "$(realpath "${2:?}")"); shift 2 ;;
     --json-out) extra+=(--json-out "${2:?}"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
