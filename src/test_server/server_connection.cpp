@@ -359,7 +359,10 @@ int ServerConnection::on_h3_deferred_consume(std::int64_t stream_id, std::size_t
 }
 
 int ServerConnection::on_h3_begin_headers(std::int64_t stream_id) {
-  if (!streams_.contains(stream_id)) streams_.emplace(stream_id, std::make_unique<RequestStream>(stream_id, executor_));
+  if (streams_.contains(stream_id)) return 0;
+  auto stream = std::make_unique<RequestStream>(stream_id, executor_);
+  stream->request.peer = transport_->remote().address().to_string();
+  streams_.emplace(stream_id, std::move(stream));
   return 0;
 }
 
