@@ -33,9 +33,11 @@
 //   /drip?numbytes=&duration=&delay=&code=  GET  after `delay` s, `numbytes` (10, at most 10 MiB) '*'
 //                                     bytes spread over `duration` s (2), status `code` (200)
 //
-// Not like httpbin: form bodies are parsed when urlencoded only (multipart stays in "data", "files" is
-// always empty); a Range whose end is past the last byte is clamped (RFC 9110 §14.1.2; httpbin says 416);
-// a malformed Range is ignored (200, the whole body); /range ignores chunk_size and duration.
+// Not like httpbin: entity tags are sent quoted, as RFC 9110 §8.8.3 wants ("range30", "E"; httpbin sends
+// them bare), and compared without quotes and W/ as httpbin does; form bodies are parsed when urlencoded
+// only (multipart stays in "data", "files" is always empty); a Range whose end is past the last byte is
+// clamped (RFC 9110 §14.1.2; httpbin says 416); a malformed Range is ignored (200, the whole body);
+// /range ignores chunk_size and duration; /drip's code must be 200..599.
 
 #include <optional>
 #include <string_view>
