@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include <nghttp3/nghttp3.h>
+
 #include "test_server/raw_frames.hpp"
 
 namespace quiver::server {
@@ -129,6 +131,16 @@ ResponsePlan misbehave_route(RouteRequest&, std::string_view name, std::string_v
     return unknown_case();
   }
   return plan;
+}
+
+void write_raw_response(std::int64_t request_stream, Raw raw, ConnectionControl& control) {
+  if (!raw.request_stream.empty()) control.write_raw(request_stream, std::move(raw.request_stream), true);
+  if (!raw.uni_stream.empty()) {
+    if (auto id = control.open_uni_stream()) control.write_raw(*id, std::move(raw.uni_stream), false);
+  }
+  if (!raw.qpack_encoder.empty()) control.write_raw(control.qpack_encoder_stream(), std::move(raw.qpack_encoder), false);
+  if (!raw.control_stream.empty()) control.write_raw(control.control_stream(), std::move(raw.control_stream), false);
+  if (raw.reset_control_stream) control.reset_stream_write(control.control_stream(), NGHTTP3_H3_NO_ERROR);
 }
 
 }  // namespace quiver::server

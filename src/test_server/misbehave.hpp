@@ -1,7 +1,8 @@
 #pragma once
 // /misbehave/CASE: responses that break HTTP/3 on purpose, so tests can check how the client copes
-// (RFC 9114 / RFC 9204). The frames are hand-encoded (raw_frames.hpp) and written by the connection
-// directly on the QUIC streams (ResponsePlan::Raw); nghttp3 never writes on such a request stream.
+// (RFC 9114 / RFC 9204). The route hand-encodes the frames (raw_frames.hpp) into ResponsePlan::Raw; the
+// test controls take the response over (ConnectionHooks::take_over_response) and write_raw_response()
+// writes them directly on the QUIC streams; nghttp3 never writes on such a request stream.
 //
 //   data-before-headers      DATA then HEADERS on the request stream (RFC 9114 §4.1: H3_FRAME_UNEXPECTED)
 //   bad-status               HEADERS with ":status: abc" (malformed, §4.1.2: H3_MESSAGE_ERROR)
@@ -19,11 +20,17 @@
 
 #include <string_view>
 
+#include "test_server/connection_hooks.hpp"
 #include "test_server/routes.hpp"
 
 namespace quiver::server {
 
 // The plan for /misbehave/`name` (400 for an unknown case).
 ResponsePlan misbehave_route(RouteRequest& request, std::string_view name, std::string_view query);
+
+// Writes `raw` for the request on `request_stream` through the connection's raw writes. Raw bytes on
+// nghttp3's own streams (control, QPACK encoder) land after what nghttp3 wrote there already: its stream
+// types and SETTINGS went out with the handshake, before any request could arrive.
+void write_raw_response(std::int64_t request_stream, ResponsePlan::Raw raw, ConnectionControl& control);
 
 }  // namespace quiver::server

@@ -106,6 +106,7 @@ class QuicTransport {
   Result<void> accept(const TlsServerContext& tls, const ngtcp2_pkt_hd& initial);
 
   void on_datagram(std::span<const std::uint8_t> data, const Endpoint& remote);
+  const Endpoint& remote() const noexcept { return remote_; }  // the client's address at the first Initial
   // Writes packets until ngtcp2 has nothing more or a burst is full; true when cut short by the burst
   // limit (more may be written right away).
   bool write();

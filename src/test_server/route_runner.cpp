@@ -47,8 +47,9 @@ void ServerConnection::dispatch(std::int64_t stream_id) {
 
 void ServerConnection::carry_out(RequestStream& stream) {
   auto& plan = stream.plan;
-  if (plan.raw) {
-    start_raw(stream);
+  if (hooks_->take_over_response(stream.id, plan, *this)) {
+    // The hooks wrote their own bytes (raw frames, perhaps on this stream): nghttp3 must not write here.
+    nghttp3_conn_shutdown_stream_write(h3_.get(), stream.id);
     return;
   }
   if (plan.close_connection) {

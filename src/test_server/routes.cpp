@@ -1,5 +1,6 @@
 #include "test_server/routes.hpp"
 
+#include "test_server/httpbin_routes.hpp"
 #include "test_server/misbehave.hpp"
 
 #include <charconv>
@@ -250,13 +251,15 @@ std::uint64_t fnv1a(std::span<const std::uint8_t> data, std::uint64_t hash) noex
 
 RouteTraits route_traits(std::string_view target) {
   auto m = match(target);
-  return m.route ? m.route->traits(m.query) : RouteTraits{};
+  if (m.route) return m.route->traits(m.query);
+  return httpbin_traits(target).value_or(RouteTraits{});
 }
 
 ResponsePlan route(RouteRequest&& request) {
   auto m = match(request.target);
-  if (!m.route) return text(404, fmt::format("not found: {}\n", request.target));
-  return m.route->handler(request, m.arg, m.query);
+  if (m.route) return m.route->handler(request, m.arg, m.query);
+  if (auto plan = httpbin_route(request)) return std::move(*plan);
+  return text(404, fmt::format("not found: {}\n", request.target));
 }
 
 }  // namespace quiver::server

@@ -26,6 +26,7 @@
 //                                 back to the client only at that pace; the bytes are hashed and
 //                                 dropped; then 200 "received N bytes fnv1a-<16 hex>" (FNV-1a 64)
 //   /misbehave/CASE               break HTTP/3 on purpose (hand-encoded frames); cases in misbehave.hpp
+// and httpbin's everyday routes (/get, /post, /anything, /cookies, /range/N, /drip, ...): httpbin_routes.hpp.
 
 #include <chrono>
 #include <cstdint>
@@ -49,6 +50,7 @@ struct RouteRequest {
   std::string method, target, authority, scheme;  // the pseudo-headers; target is :path
   std::vector<Field> fields;  // every field in arrival order, pseudo-headers included
   std::string body;           // filled only when route_traits(target).wants_body
+  std::string peer;           // the client's address ("127.0.0.1", "::1"): httpbin's "origin"
 };
 
 struct ResponsePlan;

@@ -21,6 +21,7 @@
 #include <gnutls/crypto.h>
 
 #include "test_server/server_connection.hpp"
+#include "test_server/test_controls.hpp"
 #include "test_server/tls_server_context.hpp"
 
 namespace quiver::server {
@@ -248,7 +249,8 @@ void Server::Impl::accept(std::span<const std::uint8_t> data, const Endpoint& fr
     refuse(initial, from);
     return;
   }
-  auto created = ServerConnection::create(io_.get_executor(), *this, *tls_, options_, initial, local_, from);
+  auto created = ServerConnection::create(io_.get_executor(), *this, *tls_, options_,
+                                          make_test_controls(options_, shared_), initial, local_, from);
   if (!created) {
     std::fprintf(stderr, "quiver server: cannot accept connection: %s\n", created.error().message().c_str());
     return;

@@ -1,6 +1,6 @@
 // ServerConnection, part 1: construction, the event loop, closing and GOAWAY, HTTP/3 set-up, and the QUIC
-// and nghttp3 events. Routes are carried out in route_runner.cpp; the test controls' misbehaviour
-// (stream roles, request limits, raw frames) is in test_controls.cpp.
+// and nghttp3 events. Routes are carried out in route_runner.cpp; stream roles and what the hooks may ask
+// for (ConnectionControl) are in stream_control.cpp.
 #include "test_server/server_connection.hpp"
 
 #include <algorithm>
@@ -16,24 +16,15 @@ namespace quiver::server {
 static_assert(sizeof(nghttp3_vec) == sizeof(ngtcp2_vec) && offsetof(nghttp3_vec, base) == offsetof(ngtcp2_vec, base) &&
               offsetof(nghttp3_vec, len) == offsetof(ngtcp2_vec, len));
 
-void ServerShared::note_open_streams(std::uint64_t open) noexcept {
-  auto peak = peak_concurrent_streams.load();
-  while (open > peak && !peak_concurrent_streams.compare_exchange_weak(peak, open)) {
-  }
-}
-
-bool ServerShared::reject_request_for(const std::string& path, std::uint32_t times) {
-  return ++requests_per_path_[path] <= times;
-}
-
 // ==== construction ====================================================================================
 
 Result<std::shared_ptr<ServerConnection>> ServerConnection::create(const asio::any_io_executor& executor,
                                                                    ConnectionHost& host, const TlsServerContext& tls,
                                                                    const ServerOptions& options,
+                                                                   std::unique_ptr<ConnectionHooks> hooks,
                                                                    const ngtcp2_pkt_hd& initial, const Endpoint& local,
                                                                    const Endpoint& remote) {
-  std::shared_ptr<ServerConnection> connection(new ServerConnection(executor, host, options));
+  std::shared_ptr<ServerConnection> connection(new ServerConnection(executor, host, options, std::move(hooks)));
   TransportEvents& events = *connection;  // the session hears the transport's events
   connection->transport_ = std::make_unique<QuicTransport>(executor, host, *connection, events,
                                                            connection->weak_from_this(), options, local, remote);
@@ -43,8 +34,13 @@ Result<std::shared_ptr<ServerConnection>> ServerConnection::create(const asio::a
 }
 
 ServerConnection::ServerConnection(const asio::any_io_executor& executor, ConnectionHost& host,
-                                   const ServerOptions& options)
-    : executor_(executor), host_(host), options_(options), goaway_timer_(executor), grace_timer_(executor) {}
+                                   const ServerOptions& options, std::unique_ptr<ConnectionHooks> hooks)
+    : executor_(executor),
+      host_(host),
+      options_(options),
+      hooks_(std::move(hooks)),
+      goaway_timer_(executor),
+      grace_timer_(executor) {}
 
 ServerConnection::~ServerConnection() = default;
 
@@ -54,22 +50,19 @@ void ServerConnection::drive() {
   process_pending();
   if (!active()) return;
   bool more = transport_->write();
-  if (active() && std::exchange(close_after_write_, false)) {
-    close_application(NGHTTP3_H3_EXCESSIVE_LOAD);  // the GOAWAY and the resets went out first
+  if (auto code = std::exchange(close_after_write_, std::nullopt); code && active()) {
+    close_application(*code);  // what was queued before it (a GOAWAY, resets) went out first
     return;
   }
   if (active()) transport_->arm_timer(more);
 }
 
 void ServerConnection::process_pending() {
-  while (active() &&
-         (!pending_dispatch_.empty() || !pending_reset_checks_.empty() || !pending_refusals_.empty() ||
-          !pending_rejections_.empty() || first_flight_goaway_pending_ || request_limit_reached_)) {
-    if (std::exchange(first_flight_goaway_pending_, false)) goaway_in_first_flight();
-    if (std::exchange(request_limit_reached_, false)) on_request_limit();
-    for (auto [id, code] : std::exchange(pending_refusals_, {})) refuse_stream(id, code);
-    for (auto id : std::exchange(pending_rejections_, {}))
-      if (auto* stream = find_stream(id)) reset_stream(*stream, NGHTTP3_H3_REQUEST_REJECTED);
+  while (active() && (!pending_dispatch_.empty() || !pending_reset_checks_.empty() || !pending_resets_.empty() ||
+                      pending_goaway_ || pending_close_after_write_)) {
+    if (auto code = std::exchange(pending_goaway_, std::nullopt)) start_final_goaway(*code);
+    if (auto code = std::exchange(pending_close_after_write_, std::nullopt)) close_after_write_ = code;
+    for (auto [id, code] : std::exchange(pending_resets_, {})) reset_unanswered(id, code);
     for (auto id : std::exchange(pending_dispatch_, {})) dispatch(id);
     for (auto id : std::exchange(pending_reset_checks_, {}))
       if (auto* stream = find_stream(id)) check_reset_after(*stream);
@@ -222,7 +215,6 @@ void ServerConnection::schedule_goaway(std::chrono::milliseconds delay) {
 
 int ServerConnection::setup_h3() {
   auto* conn = quic();
-  first_flight_goaway_pending_ = options_.goaway_in_first_flight;
   if (ngtcp2_conn_get_streams_uni_left(conn) < 3) return NGTCP2_ERR_CALLBACK_FAILURE;
 
   nghttp3_settings settings;
@@ -293,10 +285,7 @@ int ServerConnection::on_acked_stream_data_offset(std::int64_t stream_id, std::u
 
 int ServerConnection::on_stream_close(std::uint32_t flags, std::int64_t stream_id, std::uint64_t app_error_code) {
   if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET)) app_error_code = NGHTTP3_H3_NO_ERROR;
-  if (auto it = request_slots_.find(stream_id); it != request_slots_.end()) {
-    count_request(it->second);
-    request_slots_.erase(it);
-  }
+  close_request_stream(stream_id);
   std::erase(raw_streams_, stream_id);
   if (!h3_) return 0;
   auto rv = nghttp3_conn_close_stream(h3_.get(), stream_id, app_error_code);
@@ -328,7 +317,9 @@ int ServerConnection::on_extend_max_stream_data(std::int64_t stream_id) {
 
 int ServerConnection::on_handshake_keys() {
   // The server's 1-RTT keys exist once it has sent its Finished: HTTP/3 can start (SETTINGS first).
-  return setup_h3();
+  if (auto rv = setup_h3(); rv != 0) return rv;
+  hooks_->on_http3_started(*this);
+  return 0;
 }
 
 // ==== nghttp3 callbacks ===============================================================================
@@ -368,7 +359,10 @@ int ServerConnection::on_h3_deferred_consume(std::int64_t stream_id, std::size_t
 }
 
 int ServerConnection::on_h3_begin_headers(std::int64_t stream_id) {
-  if (!streams_.contains(stream_id)) streams_.emplace(stream_id, std::make_unique<RequestStream>(stream_id, executor_));
+  if (streams_.contains(stream_id)) return 0;
+  auto stream = std::make_unique<RequestStream>(stream_id, executor_);
+  stream->request.peer = transport_->remote().address().to_string();
+  streams_.emplace(stream_id, std::move(stream));
   return 0;
 }
 
@@ -387,16 +381,8 @@ int ServerConnection::on_h3_recv_header(std::int64_t stream_id, std::string name
 int ServerConnection::on_h3_end_headers(std::int64_t stream_id) {
   auto* stream = find_stream(stream_id);
   if (!stream) return 0;
-  if (auto it = request_slots_.find(stream_id); it != request_slots_.end()) count_request(it->second);
-  auto& shared = host_.shared();
-  if (options_.reject_first_per_path > 0 &&
-      shared.reject_request_for(stream->request.target, options_.reject_first_per_path)) {
-    stream->dispatched = true;  // never routed: nothing of it is processed
-    ++shared.requests_rejected;
-    pending_rejections_.push_back(stream_id);  // reset after the read returns
-    return 0;
-  }
-  ++shared.requests_started;
+  if (refuse_request(*stream)) return 0;  // reset after the read returns, never routed
+  ++host_.shared().requests_started;
   stream->traits = route_traits(stream->request.target);
   if (stream->traits.before_body) {
     plan(*stream);  // now: the body that follows in this same read may be the route's (an upload)

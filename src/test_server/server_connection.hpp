@@ -1,13 +1,18 @@
 #pragma once
 // ServerConnection — the HTTP/3 session of one server connection, on top of its QuicTransport.
 // Its members live in three files: server_connection.cpp (event loop, closing/GOAWAY, nghttp3 and QUIC
-// stream events), route_runner.cpp (carrying out a route's ResponsePlan) and test_controls.cpp (what the
-// test controls and /misbehave make it do besides serving).
+// stream events), route_runner.cpp (carrying out a route's ResponsePlan) and stream_control.cpp (request
+// stream roles, and the ConnectionControl it gives its hooks).
+//
+// It knows no specific misbehaviour: it asks its ConnectionHooks (connection_hooks.hpp) at its decision
+// points — HTTP/3 started, a request stream opened, a request's headers in, a plan about to be carried
+// out, a request stream closed — and carries out what they ask through ConnectionControl. The test
+// controls (test_controls.cpp) are the only hooks.
 //
 // Owns: the QuicTransport (ngtcp2, TLS, packets, timers of the QUIC layer), the nghttp3_conn, the
-// request streams and the session's timers. Borrows: the ConnectionHost (socket, CID map, access log),
-// the TlsServerContext and the ServerOptions; the Server keeps all three alive longer than any
-// connection.
+// request streams, the session's timers and its hooks. Borrows: the ConnectionHost (socket, CID map,
+// access log, ServerShared), the TlsServerContext and the ServerOptions; the Server keeps all three
+// alive longer than any connection.
 //
 // Invariants:
 //  - Every member runs on the io thread.
@@ -22,8 +27,9 @@
 //  - streams_ holds each request stream from its first HEADERS until nghttp3 reports it closed; timers
 //    and deferred work refer to streams by id, never by pointer.
 //  - request_slots_ holds every client request stream open at the QUIC level, from ngtcp2's
-//    stream_open to its stream_close, with its role fixed at open. Only `served` streams ever reach
-//    nghttp3, so nghttp3's highest-stream-seen (hence its GOAWAY id) ignores held and refused ones.
+//    stream_open to its stream_close, with the role its hooks gave it at open. Only `served` streams
+//    ever reach nghttp3, so nghttp3's highest-stream-seen (hence its GOAWAY id) ignores held ones.
+//  - ConnectionControl's queued calls are recorded in pending_* like the callbacks' own work.
 //  - nghttp3_conn_submit_shutdown_notice only before nghttp3_conn_shutdown, and each at most once
 //    (nghttp3 asserts that a GOAWAY id never grows).
 
@@ -44,32 +50,15 @@
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 
+#include "test_server/connection_hooks.hpp"
 #include "test_server/quic_transport.hpp"
 #include "test_server/routes.hpp"
 #include "test_server/server.hpp"
+#include "test_server/server_shared.hpp"
 #include "test_server/tls_server_context.hpp"
 #include "util/c_handles.hpp"
 
 namespace quiver::server {
-
-// Server-wide stream policy and counters, owned by the server and shared by all its connections.
-// Atomics: the Server's public methods use them from any thread, connections on the io thread.
-struct ServerShared {
-  static constexpr std::uint64_t kHoldNothing = UINT64_MAX;
-  std::atomic<std::uint64_t> hold_from{kHoldNothing};  // Server::hold_streams_from
-  std::atomic<bool> refuse_new_streams{false};         // Server::refuse_new_streams
-  std::atomic<std::uint64_t> connections_accepted{0}, requests_started{0}, peak_concurrent_streams{0},
-      streams_held{0}, streams_refused{0}, requests_rejected{0}, streams_over_limit{0}, goaways_sent{0};
-
-  // Raises peak_concurrent_streams to `open` if that is higher.
-  void note_open_streams(std::uint64_t open) noexcept;
-  // ServerOptions::reject_first_per_path: counts one more request for `path`; true while the count is
-  // within the first `times`. Io thread only (every connection lives there).
-  bool reject_request_for(const std::string& path, std::uint32_t times);
-
- private:
-  std::unordered_map<std::string, std::uint32_t> requests_per_path_;  // io thread only
-};
 
 // Server-side state of one request stream.
 struct RequestStream {
@@ -97,29 +86,21 @@ struct RequestStream {
   asio::steady_timer timer;           // /delay, chunk pacing, upload ticks; handlers look the stream up by id
 };
 
-// What a connection does with a client request stream; decided once, when the stream opens.
-enum class StreamRole {
-  served,   // handed to nghttp3 and routed
-  held,     // Server::hold_streams_from: its data is dropped unseen, its window never reopens
-  over_limit,  // id >= 4 * ServerOptions::goaway_after_requests: held like `held`; in the reset modes it is
-               // reset with H3_INTERNAL_ERROR once the GOAWAY is out (at once if it opens after it)
-  refused,  // Server::refuse_new_streams: reset with H3_REQUEST_REJECTED at once
-};
-
 struct RequestSlot {
   StreamRole role = StreamRole::served;
-  bool qpack_cancelled = false;  // held/refused: QPACK Stream Cancellation sent (its HEADERS are never decoded)
-  bool counted = false;          // served: counted towards goaway_after_requests (headers or early close)
-  bool reset_sent = false;       // over_limit: reset with H3_INTERNAL_ERROR already
+  bool qpack_cancelled = false;  // held: QPACK Stream Cancellation sent (its HEADERS are never decoded)
 };
 
-class ServerConnection final : public std::enable_shared_from_this<ServerConnection>, private TransportEvents {
+class ServerConnection final : public std::enable_shared_from_this<ServerConnection>,
+                               private TransportEvents,
+                               private ConnectionControl {
  public:
   // Creates the connection for a client's first Initial packet (`initial`, from ngtcp2_accept) that
-  // arrived at `local` from `remote`. Registers its connection ids with the host. Fails (io_error) if
-  // the ngtcp2/GnuTLS set-up fails.
+  // arrived at `local` from `remote`, with its own `hooks` (never null). Registers its connection ids
+  // with the host. Fails (io_error) if the ngtcp2/GnuTLS set-up fails.
   static Result<std::shared_ptr<ServerConnection>> create(const asio::any_io_executor& executor, ConnectionHost& host,
                                                           const TlsServerContext& tls, const ServerOptions& options,
+                                                          std::unique_ptr<ConnectionHooks> hooks,
                                                           const ngtcp2_pkt_hd& initial, const Endpoint& local,
                                                           const Endpoint& remote);
   ~ServerConnection() override;
@@ -141,7 +122,8 @@ class ServerConnection final : public std::enable_shared_from_this<ServerConnect
  private:
   friend struct Trampolines;  // connection_callbacks.cpp
 
-  ServerConnection(const asio::any_io_executor& executor, ConnectionHost& host, const ServerOptions& options);
+  ServerConnection(const asio::any_io_executor& executor, ConnectionHost& host, const ServerOptions& options,
+                   std::unique_ptr<ConnectionHooks> hooks);
   bool active() const noexcept { return transport_->active(); }
   ngtcp2_conn* quic() const noexcept { return transport_->conn(); }
 
@@ -194,19 +176,26 @@ class ServerConnection final : public std::enable_shared_from_this<ServerConnect
   int end_body(RequestStream& stream, std::uint32_t* pflags);
   void log_stream(RequestStream& stream, std::uint64_t app_error_code);  // once per stream
 
-  // ---- test controls: stream roles, request limits, first-flight GOAWAY, raw frames (test_controls.cpp) ----
+  // ---- request stream roles, resets of unanswered streams, ConnectionControl (stream_control.cpp) ----
   bool is_request_stream(std::int64_t stream_id) const;
   RequestSlot& slot_for(std::int64_t stream_id);  // the open stream's slot, opening it if new
-  RequestSlot& open_request_stream(std::int64_t stream_id);  // its role fixed from the server's controls
+  RequestSlot& open_request_stream(std::int64_t stream_id);  // its role asked of the hooks
+  void close_request_stream(std::int64_t stream_id);  // at the QUIC stream's close: the hooks hear it
+  bool refuse_request(RequestStream& stream);  // at its headers: true if the hooks refused it (reset queued)
   void drop_unserved_data(std::size_t bytes);
-  void refuse_stream(std::int64_t stream_id, std::uint64_t code);
+  void reset_unanswered(std::int64_t stream_id, std::uint64_t code);  // a held or refused stream
   int cancel_qpack(std::int64_t stream_id, RequestSlot& slot);  // 0 or an nghttp3 error
-  void goaway_in_first_flight();     // ServerOptions::goaway_in_first_flight
-  void count_request(RequestSlot& slot);  // towards goaway_after_requests, once per served stream
-  void on_request_limit();           // goaway_after_requests reached: GOAWAY and the mode's ending
-  void reset_over_limit_streams();   // reset modes: every over_limit stream gets H3_INTERNAL_ERROR
-  void start_raw(RequestStream& stream);  // /misbehave: raw bytes on QUIC streams, nghttp3 bypassed
-  void write_raw(std::int64_t stream_id, std::vector<std::uint8_t> bytes, bool fin);
+  void start_final_goaway(std::uint64_t idle_close_code);  // GOAWAY now, close when idle with that code
+
+  // ConnectionControl, for the hooks
+  void reset_request_stream(std::int64_t stream_id, std::uint64_t code) override;
+  void goaway_and_close_when_idle(std::uint64_t idle_close_code) override;
+  void close_after_next_write(std::uint64_t code) override;
+  void write_raw(std::int64_t stream_id, std::vector<std::uint8_t> bytes, bool fin) override;
+  std::optional<std::int64_t> open_uni_stream() override;
+  std::int64_t control_stream() const override { return control_stream_; }
+  std::int64_t qpack_encoder_stream() const override { return qpack_encoder_stream_; }
+  void reset_stream_write(std::int64_t stream_id, std::uint64_t code) override;
 
   // ---- nghttp3 callback entry points (via Trampolines) ----
   int on_h3_acked_data(std::int64_t stream_id, std::uint64_t datalen);
@@ -225,6 +214,7 @@ class ServerConnection final : public std::enable_shared_from_this<ServerConnect
   asio::any_io_executor executor_;
   ConnectionHost& host_;
   const ServerOptions& options_;
+  std::unique_ptr<ConnectionHooks> hooks_;  // never null
 
   // Destroyed in reverse order: streams_ (body views), h3_, then the transport (ngtcp2, TLS).
   std::unique_ptr<QuicTransport> transport_;
@@ -241,19 +231,17 @@ class ServerConnection final : public std::enable_shared_from_this<ServerConnect
   std::vector<std::int64_t> pending_reset_checks_;  // /reset?after= streams that had data acked
   std::vector<AccessLogEntry> pending_log_;
   std::optional<std::uint64_t> pending_close_;      // /close: an H3 code to close the connection with
-  std::vector<std::pair<std::int64_t, std::uint64_t>> pending_refusals_;  // unserved streams to reset, with the code
-  std::vector<std::int64_t> pending_rejections_;    // reject_first_per_path: served streams to reset unprocessed
-  bool first_flight_goaway_pending_ = false;        // goaway_in_first_flight: HTTP/3 just started
-  bool request_limit_reached_ = false;              // goaway_after_requests: the N-th request arrived
-  bool resetting_over_limit_ = false;               // reset modes, after the GOAWAY: over_limit streams are reset
-  bool close_after_write_ = false;                  // reset_above_and_close_now: close once the GOAWAY is written
+  // The hooks' queued ConnectionControl calls, carried out in this order.
+  std::optional<std::uint64_t> pending_goaway_;     // goaway_and_close_when_idle: the idle close code
+  std::optional<std::uint64_t> pending_close_after_write_;  // close_after_next_write: the code
+  std::vector<std::pair<std::int64_t, std::uint64_t>> pending_resets_;  // reset_request_stream: id, code
+  std::optional<std::uint64_t> close_after_write_;  // drive() closes with it once its write is done
 
   bool notice_sent_ = false;        // GOAWAY(max id) sent; only before goaway_sent_
   bool goaway_sent_ = false;        // the final GOAWAY sent
   bool close_after_goaway_ = false;  // close_when_idle() once the final GOAWAY is out
   bool close_when_idle_ = false;
   std::uint64_t idle_close_code_ = NGHTTP3_H3_NO_ERROR;  // what close_when_idle closes with
-  std::uint64_t requests_arrived_ = 0;  // served streams counted towards goaway_after_requests
 
   std::int64_t control_stream_ = -1, qpack_encoder_stream_ = -1;  // the server's, bound in setup_h3
   std::vector<std::int64_t> raw_streams_;       // streams with raw bytes: their acks never reach nghttp3

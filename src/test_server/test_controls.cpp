@@ -1,132 +1,132 @@
-// ServerConnection, part 3: what the test controls make a connection do besides serving — the role of
-// each new request stream (Server::hold_streams_from, refuse_new_streams, goaway_after_requests), the
-// request limit's GOAWAY and resets, the first-flight GOAWAY, and /misbehave's raw bytes.
-#include <algorithm>
+// The test controls: what they make a connection do besides serving, through the connection's hooks —
+// the role of each new request stream (Server::hold_streams_from, refuse_new_streams,
+// goaway_after_requests), the request limit's GOAWAY and resets, reject_first_per_path, the first-flight
+// GOAWAY, and /misbehave's raw bytes (written by misbehave.cpp).
+#include "test_server/test_controls.hpp"
 
-#include "test_server/server_connection.hpp"
+#include <unordered_map>
+
+#include <nghttp3/nghttp3.h>
+
+#include "test_server/misbehave.hpp"
+#include "test_server/routes.hpp"
 
 namespace quiver::server {
+namespace {
 
-// No request stream can have reached nghttp3 yet (the client has no 1-RTT keys), so the id is 0.
-void ServerConnection::goaway_in_first_flight() {
-  close_after_goaway_ = true;
-  final_goaway();
-}
+class TestControls final : public ConnectionHooks {
+ public:
+  TestControls(const ServerOptions& options, ServerShared& shared) : options_(options), shared_(shared) {}
 
-// A served stream counts once: when its headers end, or when it closes before they did (a cancelled
-// request). Once N have counted, every stream below 4N reached nghttp3, so its GOAWAY id is 4N.
-void ServerConnection::count_request(RequestSlot& slot) {
-  if (slot.counted || slot.role != StreamRole::served || options_.goaway_after_requests == 0) return;
-  slot.counted = true;
-  if (++requests_arrived_ == options_.goaway_after_requests) request_limit_reached_ = true;
-}
-
-void ServerConnection::on_request_limit() {
-  switch (options_.goaway_after_requests_mode) {
-    case GoawayAfterRequests::graceful:
-      break;
-    case GoawayAfterRequests::reset_above:
-      idle_close_code_ = NGHTTP3_H3_EXCESSIVE_LOAD;
-      break;
-    case GoawayAfterRequests::reset_above_and_close_now:
-      close_after_write_ = true;
-      break;
+  // ServerOptions::goaway_in_first_flight. No request stream can have reached nghttp3 yet (the client
+  // has no 1-RTT keys), so the GOAWAY's id is 0.
+  void on_http3_started(ConnectionControl& control) override {
+    if (options_.goaway_in_first_flight) control.goaway_and_close_when_idle(NGHTTP3_H3_NO_ERROR);
   }
-  close_after_goaway_ = true;
-  goaway_timer_.cancel();
-  final_goaway();
-  reset_over_limit_streams();
+
+  StreamRole on_request_stream_open(std::int64_t stream_id, ConnectionControl& control) override;
+  std::optional<std::uint64_t> on_request_headers(std::int64_t stream_id, const RouteRequest& request,
+                                                  ConnectionControl& control) override;
+  void on_request_stream_closed(std::int64_t stream_id, ConnectionControl& control) override;
+
+  // /misbehave/CASE: the plan's raw bytes instead of a response.
+  bool take_over_response(std::int64_t stream_id, ResponsePlan& plan, ConnectionControl& control) override {
+    if (!plan.raw) return false;
+    write_raw_response(stream_id, std::move(*plan.raw), control);
+    return true;
+  }
+
+ private:
+  // A request stream the request limit cares about (goaway_after_requests > 0 only): the served ones
+  // below 4N until they count, and the over-limit ones at or above 4N until they close.
+  struct LimitedStream {
+    bool over_limit = false;  // id >= 4N: held; reset with H3_INTERNAL_ERROR in the reset modes
+    bool counted = false;     // served: counted towards the limit (headers in, or closed before them)
+    bool reset_sent = false;  // over_limit: reset already
+  };
+
+  bool limited() const noexcept { return options_.goaway_after_requests > 0; }
+  std::uint64_t limit_id() const noexcept { return 4 * options_.goaway_after_requests; }
+  void count_request(LimitedStream& stream, ConnectionControl& control);
+  void on_request_limit(ConnectionControl& control);
+  void reset_over_limit(std::int64_t stream_id, LimitedStream& stream, ConnectionControl& control);
+
+  const ServerOptions& options_;
+  ServerShared& shared_;
+  std::unordered_map<std::int64_t, LimitedStream> limited_streams_;  // open ones, by id
+  std::uint64_t requests_arrived_ = 0;  // served streams counted towards goaway_after_requests
+  bool resetting_over_limit_ = false;   // reset modes, once the limit is reached: over-limit streams are reset
+};
+
+// The role is fixed here, from the server's controls at this moment. Precedence: refused, over the
+// request limit, held.
+StreamRole TestControls::on_request_stream_open(std::int64_t stream_id, ConnectionControl& control) {
+  const auto id = static_cast<std::uint64_t>(stream_id);
+  if (shared_.refuse_new_streams.load()) {
+    ++shared_.streams_refused;
+    control.reset_request_stream(stream_id, NGHTTP3_H3_REQUEST_REJECTED);
+    return StreamRole::held;
+  }
+  if (limited() && id >= limit_id()) {
+    ++shared_.streams_over_limit;
+    auto& stream = limited_streams_[stream_id] = {.over_limit = true};
+    if (resetting_over_limit_) reset_over_limit(stream_id, stream, control);
+    return StreamRole::held;
+  }
+  if (id >= shared_.hold_from.load()) {
+    ++shared_.streams_held;
+    return StreamRole::held;
+  }
+  if (limited()) limited_streams_[stream_id] = {};
+  return StreamRole::served;
 }
 
-void ServerConnection::reset_over_limit_streams() {
-  if (options_.goaway_after_requests_mode == GoawayAfterRequests::graceful) return;
+std::optional<std::uint64_t> TestControls::on_request_headers(std::int64_t stream_id, const RouteRequest& request,
+                                                              ConnectionControl& control) {
+  if (auto it = limited_streams_.find(stream_id); it != limited_streams_.end()) count_request(it->second, control);
+  if (options_.reject_first_per_path > 0 && shared_.reject_request_for(request.target, options_.reject_first_per_path)) {
+    ++shared_.requests_rejected;
+    return NGHTTP3_H3_REQUEST_REJECTED;
+  }
+  return std::nullopt;
+}
+
+// A served stream that closes before its headers ended (a cancelled request) counts too.
+void TestControls::on_request_stream_closed(std::int64_t stream_id, ConnectionControl& control) {
+  auto it = limited_streams_.find(stream_id);
+  if (it == limited_streams_.end()) return;
+  count_request(it->second, control);
+  limited_streams_.erase(it);
+}
+
+// A served stream counts once. Once N have counted, every stream below 4N reached nghttp3, so the
+// GOAWAY's id is 4N.
+void TestControls::count_request(LimitedStream& stream, ConnectionControl& control) {
+  if (stream.over_limit || stream.counted) return;
+  stream.counted = true;
+  if (++requests_arrived_ == options_.goaway_after_requests) on_request_limit(control);
+}
+
+void TestControls::on_request_limit(ConnectionControl& control) {
+  const auto mode = options_.goaway_after_requests_mode;
+  control.goaway_and_close_when_idle(mode == GoawayAfterRequests::reset_above ? NGHTTP3_H3_EXCESSIVE_LOAD
+                                                                              : NGHTTP3_H3_NO_ERROR);
+  if (mode == GoawayAfterRequests::graceful) return;
+  if (mode == GoawayAfterRequests::reset_above_and_close_now) control.close_after_next_write(NGHTTP3_H3_EXCESSIVE_LOAD);
   resetting_over_limit_ = true;  // streams opening from now on are reset as they open
-  for (auto& [id, slot] : request_slots_) {
-    if (slot.role == StreamRole::over_limit && !slot.reset_sent) {
-      slot.reset_sent = true;
-      pending_refusals_.emplace_back(id, NGHTTP3_H3_INTERNAL_ERROR);  // reset in process_pending, by id
-    }
-  }
+  for (auto& [id, stream] : limited_streams_) reset_over_limit(id, stream, control);
 }
 
-// Queues the plan's raw bytes. nghttp3 never writes on the request stream (no response is submitted
-// and its write side is shut in nghttp3); raw bytes on nghttp3's own streams are written between its
-// writes, and the acknowledgements of those streams are kept from nghttp3 from then on. They land after
-// nghttp3's stream types and SETTINGS: those are written with the handshake (setup_h3 at 1-RTT keys),
-// before any request can arrive.
-void ServerConnection::start_raw(RequestStream& stream) {
-  auto& raw = *stream.plan.raw;
-  auto* conn = quic();
-  nghttp3_conn_shutdown_stream_write(h3_.get(), stream.id);
-  if (!raw.request_stream.empty()) write_raw(stream.id, std::move(raw.request_stream), true);
-  if (std::int64_t id = -1; !raw.uni_stream.empty() && ngtcp2_conn_open_uni_stream(conn, &id, nullptr) == 0)
-    write_raw(id, std::move(raw.uni_stream), false);
-  if (!raw.qpack_encoder.empty()) write_raw(qpack_encoder_stream_, std::move(raw.qpack_encoder), false);
-  if (!raw.control_stream.empty()) write_raw(control_stream_, std::move(raw.control_stream), false);
-  if (raw.reset_control_stream) ngtcp2_conn_shutdown_stream_write(conn, 0, control_stream_, NGHTTP3_H3_NO_ERROR);
+void TestControls::reset_over_limit(std::int64_t stream_id, LimitedStream& stream, ConnectionControl& control) {
+  if (!stream.over_limit || stream.reset_sent) return;
+  stream.reset_sent = true;
+  control.reset_request_stream(stream_id, NGHTTP3_H3_INTERNAL_ERROR);
 }
 
-// The acknowledgements of a stream with raw bytes never reach nghttp3 (it did not write them).
-void ServerConnection::write_raw(std::int64_t stream_id, std::vector<std::uint8_t> bytes, bool fin) {
-  raw_streams_.push_back(stream_id);
-  transport_->write_raw(stream_id, std::move(bytes), fin);
-}
+}  // namespace
 
-bool ServerConnection::is_request_stream(std::int64_t stream_id) const {
-  return ngtcp2_is_bidi_stream(stream_id) && !ngtcp2_conn_is_local_stream(quic(), stream_id);
-}
-
-RequestSlot& ServerConnection::slot_for(std::int64_t stream_id) {
-  auto it = request_slots_.find(stream_id);
-  return it != request_slots_.end() ? it->second : open_request_stream(stream_id);
-}
-
-// The role is fixed here, from the server's policy at this moment.
-RequestSlot& ServerConnection::open_request_stream(std::int64_t stream_id) {
-  auto& shared = host_.shared();
-  RequestSlot slot;
-  const auto limit = options_.goaway_after_requests;
-  if (shared.refuse_new_streams.load()) {
-    slot.role = StreamRole::refused;
-    pending_refusals_.emplace_back(stream_id, NGHTTP3_H3_REQUEST_REJECTED);  // reset after the read returns
-    ++shared.streams_refused;
-  } else if (limit > 0 && static_cast<std::uint64_t>(stream_id) >= 4 * limit) {
-    slot.role = StreamRole::over_limit;
-    ++shared.streams_over_limit;
-    if (resetting_over_limit_) {
-      slot.reset_sent = true;
-      pending_refusals_.emplace_back(stream_id, NGHTTP3_H3_INTERNAL_ERROR);
-    }
-  } else if (static_cast<std::uint64_t>(stream_id) >= shared.hold_from.load()) {
-    slot.role = StreamRole::held;
-    ++shared.streams_held;
-  }
-  auto& result = request_slots_.insert_or_assign(stream_id, slot).first->second;
-  shared.note_open_streams(request_slots_.size());
-  return result;
-}
-
-// Connection-level credit goes back at once, so an unserved stream cannot starve the others; its own
-// stream window is never reopened.
-void ServerConnection::drop_unserved_data(std::size_t bytes) { ngtcp2_conn_extend_max_offset(quic(), bytes); }
-
-void ServerConnection::refuse_stream(std::int64_t stream_id, std::uint64_t code) {
-  auto it = request_slots_.find(stream_id);
-  if (it == request_slots_.end()) return;  // closed meanwhile
-  if (auto rv = cancel_qpack(stream_id, it->second); rv != 0) {
-    fail_h3(rv);
-    return;
-  }
-  // RESET_STREAM + STOP_SENDING. Only the id is used from here on: a close callback may drop the slot.
-  ngtcp2_conn_shutdown_stream(quic(), 0, stream_id, code);
-}
-
-// An unserved stream's HEADERS are never decoded: tell the peer's QPACK encoder (Stream Cancellation)
-// so it can release the dynamic-table entries they may reference. Once per stream.
-int ServerConnection::cancel_qpack(std::int64_t stream_id, RequestSlot& slot) {
-  if (slot.qpack_cancelled || !h3_) return 0;
-  slot.qpack_cancelled = true;
-  return nghttp3_conn_shutdown_stream_read(h3_.get(), stream_id);
+std::unique_ptr<ConnectionHooks> make_test_controls(const ServerOptions& options, ServerShared& shared) {
+  return std::make_unique<TestControls>(options, shared);
 }
 
 }  // namespace quiver::server

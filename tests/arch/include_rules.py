@@ -7,7 +7,10 @@
   - src/http/ (the contract) includes nothing from h3/, quic/, tls/, pool/ or client/;
   - src/h3/ (the HTTP/3 worker) does not include src/tls/: TLS belongs to the dialer below it;
   - src/test_server/ (the test oracle) shares nothing with the client's protocol code: no http/, h3/,
-    quic/, tls/, pool/ or client/ (util/ and core/ are shared).
+    quic/, tls/, pool/ or client/ (util/ and core/ are shared);
+  - the test server's connection plumbing knows no specific misbehaviour: it reaches the test controls
+    only through ConnectionHooks, so it includes neither test_controls.hpp nor misbehave.hpp and names
+    none of the controls' switches.
 
 Usage: include_rules.py SRC_DIR      checks the tree, prints each violation, exits 1 if any.
        include_rules.py --self-test  checks that a tree with one violation of each rule fails.
@@ -30,6 +33,14 @@ RULES = [
 
 # Known exceptions, each (file, include) with the reason. Remove a line once its include is gone.
 KNOWN_EXCEPTIONS: set = set()  # none: the quic::Dialer took the TLS context over from h3/connection.cpp
+
+# The test server's connection plumbing (transport, session, route runner, stream roles, trampolines)
+# and what it must not know: the test controls behind the hooks (docs/architecture.md, test server).
+SERVER_PLUMBING = ("test_server/server_connection.", "test_server/route_runner.", "test_server/stream_control.",
+                   "test_server/quic_transport.", "test_server/connection_callbacks.")
+MISBEHAVIOUR_INCLUDES = ("test_server/test_controls.hpp", "test_server/misbehave.hpp")
+MISBEHAVIOUR_NAMES = re.compile(r"\b(goaway_in_first_flight|reject_first_per_path|goaway_after_requests|"
+                                r"hold_from|refuse_new_streams|reject_request_for)\b")
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.MULTILINE)
 H3_NAME = re.compile(r"\bh3::")
@@ -57,8 +68,26 @@ def violations(src: pathlib.Path):
                 for number, line in enumerate(text.splitlines(), 1):
                     if H3_NAME.search(line):
                         found.append(f"src/{rel}:{number}: names h3:: (only {COMPOSITION_ROOT} may)")
+    found += plumbing_violations(src)
     stale = KNOWN_EXCEPTIONS - used_exceptions
     return found, stale
+
+
+def plumbing_violations(src: pathlib.Path):
+    found = []
+    for path in sorted((src / "test_server").glob("*")):
+        rel = path.relative_to(src).as_posix()
+        if not rel.startswith(SERVER_PLUMBING):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for include in INCLUDE.findall(text):
+            if include in MISBEHAVIOUR_INCLUDES:
+                found.append(f"src/{rel}: includes \"{include}\" (the plumbing reaches the test controls "
+                             f"only through ConnectionHooks)")
+        for number, line in enumerate(text.splitlines(), 1):
+            if MISBEHAVIOUR_NAMES.search(line.split("//")[0]):
+                found.append(f"src/{rel}:{number}: names a test control (only the hooks may)")
+    return found
 
 
 def self_test() -> int:
@@ -74,13 +103,18 @@ def self_test() -> int:
             "h3/bad.cpp": '#include "tls/tls_session.hpp"\n',
             "test_server/bad.cpp": '#include "quic/quic_transport.hpp"\n',
             "test_server/ok.cpp": '#include "test_server/quic_transport.hpp"\n#include "util/clock.hpp"\n',
+            "test_server/route_runner.cpp": '#include "test_server/misbehave.hpp"\n',
+            "test_server/stream_control.cpp": "if (options_.goaway_after_requests > 0) {}\n",
+            "test_server/server_connection.cpp": "// a comment may say goaway_after_requests\n",
+            "test_server/test_controls.cpp": "if (options_.goaway_after_requests > 0) {}\n",
         }
         for name, text in files.items():
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             (src / name).write_text(text)
         found, stale = violations(src)
         expected = ["src/pool/bad_include.cpp", "src/client/bad_name.cpp", "src/client/tls_user.cpp",
-                    "src/http/bad.hpp", "src/h3/bad.cpp", "src/test_server/bad.cpp"]
+                    "src/http/bad.hpp", "src/h3/bad.cpp", "src/test_server/bad.cpp",
+                    "src/test_server/route_runner.cpp", "src/test_server/stream_control.cpp"]
         missing = [name for name in expected if not any(v.startswith(name) for v in found)]
         wrong = [v for v in found if not any(v.startswith(name) for name in expected)]
         if missing or wrong or stale:

@@ -6,6 +6,7 @@
 
 #include <asio/use_future.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "cli/cli_fixture.hpp"
 #include "cli/serve_process.hpp"
@@ -102,6 +103,49 @@ TEST(Serve, GracefulStopLetsARequestInFlightFinish) {
   ASSERT_TRUE(body) << body.error().to_string();
   EXPECT_EQ(body->size(), 50u);
   EXPECT_NE(result.out.find("draining 1 connection"), std::string::npos) << result.out;
+}
+
+// httpbin's routes on `quiver serve`, asked by the `quiver` command as a curl user would ask httpbin.
+TEST(Serve, AnswersHttpbinRoutesToTheQuiverCommand) {
+  ServeProcess serve({"--cert", data_file("server.pem"), "--key", data_file("server-key.pem")});
+  ASSERT_NE(serve.port(), 0) << serve.describe();
+  const auto ca = data_file("ca.pem");
+
+  auto got = quiver({"--cacert", ca, "-H", "X-Asked-By: cli", serve.url("/get?show=1")});
+  EXPECT_EQ(got.exit_code, 0) << describe(got);
+  auto got_json = nlohmann::json::parse(got.out, nullptr, false);
+  ASSERT_FALSE(got_json.is_discarded()) << got.out;
+  EXPECT_EQ(got_json["args"]["show"], "1");
+  EXPECT_EQ(got_json["headers"]["X-Asked-By"], "cli");
+  EXPECT_EQ(got_json["url"], serve.url("/get?show=1"));
+
+  auto posted = quiver({"--cacert", ca, "-d", "name=quiver&kind=cli", serve.url("/post")});  // -d: a urlencoded form
+  EXPECT_EQ(posted.exit_code, 0) << describe(posted);
+  auto posted_json = nlohmann::json::parse(posted.out, nullptr, false);
+  ASSERT_FALSE(posted_json.is_discarded()) << posted.out;
+  EXPECT_EQ(posted_json["form"], nlohmann::json::parse(R"({"name": "quiver", "kind": "cli"})"));
+
+  auto cookie = quiver({"-i", "--cacert", ca, serve.url("/cookies/set?flavour=oat")});
+  EXPECT_EQ(cookie.exit_code, 0) << describe(cookie);
+  EXPECT_TRUE(cookie.out.starts_with("HTTP/3 302")) << cookie.out;
+  EXPECT_NE(cookie.out.find("set-cookie: flavour=oat; Path=/"), std::string::npos) << cookie.out;
+  EXPECT_NE(cookie.out.find("location: /cookies"), std::string::npos) << cookie.out;
+
+  auto denied = quiver({"-f", "--cacert", ca, serve.url("/basic-auth/user/pass")});
+  EXPECT_EQ(denied.exit_code, 22) << describe(denied);
+
+  auto result = serve.stop(SIGTERM);
+  EXPECT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_NE(result.out.find("] GET /get?show=1 200 "), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("] POST /post 200 "), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("] GET /basic-auth/user/pass 401 "), std::string::npos) << result.out;
+}
+
+TEST(Serve, HelpListsTheHttpbinRoutes) {
+  auto help = quiver({"serve", "--help"});
+  EXPECT_EQ(help.exit_code, 0) << describe(help);
+  for (const std::string route : {"/get", "/anything", "/cookies/set", "/basic-auth/USER/PASSWD", "/range/N", "/drip"})
+    EXPECT_NE(help.out.find(route), std::string::npos) << route << "\n" << help.out;
 }
 
 TEST(Serve, UnreadableCertificateExits1) {

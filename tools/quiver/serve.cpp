@@ -68,7 +68,8 @@ void print_banner(Console& out, const ServeOptions& options, std::uint16_t port,
     out.line(fmt::format("quiver serve: certificate {}", options.cert_file));
   }
   out.line("quiver serve: routes /bytes/N /echo /status/CODE /headers /delay/MS /stream/N /trailers "
-           "/reset/CODE /close/CODE /goaway (see 'quiver serve --help'); Ctrl-C stops");
+           "/reset/CODE /close/CODE /goaway and httpbin's /get /post /anything /cookies /range/N /drip ... "
+           "(see 'quiver serve --help'); Ctrl-C stops");
 }
 
 }  // namespace

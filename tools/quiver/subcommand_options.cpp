@@ -20,6 +20,18 @@ constexpr std::string_view serve_footer = R"(Routes (any method):
   /close/CODE                     close the connection with error CODE
   /goaway?delay_ms=D              answer, then send GOAWAY: the client drains the connection
 
+httpbin's routes (httpbin's methods, fields and JSON; HEAD wherever GET is, OPTIONS lists the methods):
+  /get, /post, /put, /patch, /delete   the request as JSON: args, headers, origin, url (and data, form, json)
+  /anything[/ANY]                 any method: as /post, plus "method"
+  /response-headers?K=V           each K: V as a response field, and the fields as JSON
+  /cookies                        the Cookie fields as JSON
+  /cookies/set?K=V, /cookies/delete?K  set-cookie (or its expiry), then 302 to /cookies
+  /basic-auth/USER/PASSWD, /bearer     401 with a challenge unless the credentials match
+  /range/N                        N pattern bytes honouring Range (206, 416)
+  /etag/E, /cache, /cache/N       conditional requests (304, 412); cache-control max-age=N
+  /uuid, /json, /base64/V         a random UUID, a sample JSON document, V (URL-safe base64) decoded
+  /drip?numbytes=&duration=&delay=&code=   numbytes bytes spread over duration seconds
+
 Without --cert/--key a self-signed ECDSA certificate for localhost, 127.0.0.1 and ::1 (valid 30 days)
 is generated at start; its file and SHA-256 fingerprint are printed: give that file to --cacert.
 One access-log line per request goes to stdout: time, method, path, status, body bytes, duration.
