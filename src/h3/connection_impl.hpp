@@ -20,13 +20,19 @@
 #include <asio/ip/udp.hpp>
 #include <asio/steady_timer.hpp>
 
-#include "h3/body_reader.hpp"
+#include "http/body_reader_impl.hpp"
 #include "h3/connection.hpp"
 #include "h3/h3_session.hpp"
 #include "quic/dialer.hpp"
 #include "quic/quic_transport.hpp"
 
 namespace quiver::h3 {
+
+// Shared with the other workers (src/http).
+using http::BodyReaderImpl;
+using http::BodyReaderOwner;
+using http::PostedAnswers;
+using http::ReaderResources;
 
 class ConnectionImpl final : public Connection,
                              public BodyReaderOwner,

@@ -26,7 +26,7 @@
 
 #include "quic/stream_transport.hpp"
 #include "quic/udp_socket.hpp"
-#include "quic/write_hold.hpp"
+#include "util/write_hold.hpp"
 #include "quiver/error.hpp"
 #include "quiver/options.hpp"
 #include "tls/tls_session.hpp"
@@ -125,8 +125,8 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   void schedule_write() override;
 
   // Holds on the scheduled write: one per answer the worker posts, released when it has run.
-  WriteHold hold_writes() const { return write_holds_.take(); }
-  const WriteHolds& write_holds() const noexcept { return write_holds_; }
+  util::WriteHold hold_writes() const { return write_holds_.take(); }
+  const util::WriteHolds& write_holds() const noexcept { return write_holds_; }
 
   // Sends CONNECTION_CLOSE with an application error and closes; events->on_transport_closed(reason).
   void close(std::uint64_t app_error_code, Error reason);
@@ -163,7 +163,7 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   TransportEvents* events_;                      // borrowed
   StreamApplication* application_ = nullptr;     // borrowed
   std::shared_ptr<void> keepalive_;              // the owner, while open
-  WriteHolds write_holds_;                       // shared with the holders
+  util::WriteHolds write_holds_;                       // shared with the holders
 
   UdpSocket socket_;
   asio::steady_timer expiry_timer_;
