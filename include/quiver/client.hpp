@@ -80,6 +80,8 @@ class ResponseStream {
 
   int status() const noexcept;
   const Headers& headers() const noexcept;
+  // The HTTP version that carries the response: 3 or 2 (as Response::http_version).
+  int http_version() const noexcept;
   // The trailers: empty until a read has reported the end of the body, then complete (safe to call at
   // any time, from any thread).
   const Headers& trailers() const noexcept;

@@ -27,7 +27,7 @@ enum class ErrorKind {
   checkout_timeout,  // no connection could take the request within the pool's checkout timeout
   cancelled,         // the caller cancelled the request
   body_failed,       // the request body's source (file, producer) failed
-  protocol_error,    // the peer broke HTTP/3 rules in a way that only affects this request
+  protocol_error,    // the peer broke HTTP/3 (HTTP/2) rules in a way that only affects this request
   io_error,          // a local I/O failure (socket, file)
   headers_too_large, // the response's header or trailer section is over max_response_header_bytes
   connection_refused, // nothing listens at the server's address (ICMP port unreachable to our Initial)
@@ -67,8 +67,10 @@ class Error {
   // Protocol details, present where they apply.
   std::optional<std::uint64_t> stream_id;       // the request's stream
   std::optional<std::uint64_t> h3_code;         // HTTP/3 application error code (RFC 9114 §8.1)
+  std::optional<std::uint64_t> h2_code;         // HTTP/2 error code (RFC 9113 §7), on HTTP/2 connections
   std::optional<std::uint64_t> transport_code;  // QUIC transport error code (RFC 9000 §20.1)
-  std::optional<std::uint64_t> goaway_id;       // the GOAWAY id that refused the request
+  std::optional<std::uint64_t> goaway_id;       // the GOAWAY id that refused the request (HTTP/2: the last
+                                                // stream id the server processes)
   std::optional<HandshakeFailure> handshake_failure;
   bool unprocessed = false;                     // the server never processed the request
 

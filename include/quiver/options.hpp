@@ -24,12 +24,24 @@ struct TlsOptions {
 
 enum class CongestionControl { cubic, bbr, reno };
 
-// Settings of one HTTP/3 connection.
+// Which HTTP version a connection speaks (curl's --http3-only and --http2).
+enum class HttpVersion {
+  http3_only,  // HTTP/3 over QUIC, nothing else (the default)
+  http2,       // HTTP/2 over TLS over TCP (ALPN h2)
+};
+
+// Settings of one connection (HTTP/3 unless http_version says otherwise; the QUIC-only ones are marked).
 struct ConnectionOptions {
+  HttpVersion http_version = HttpVersion::http3_only;
   TlsOptions tls;
+  // TCP (HTTP/2): with several addresses, the next one is tried this long after the previous attempt
+  // started, IPv6 first (RFC 8305, Happy Eyeballs v2); the first connection wins.
+  std::chrono::milliseconds happy_eyeballs_delay{250};
   // The handshake must finish within this, or queued requests fail with handshake_failed.
   std::chrono::milliseconds connect_timeout{5000};
-  // QUIC max_idle_timeout we advertise; the connection closes after this much silence.
+  // QUIC max_idle_timeout we advertise; the connection closes after this much silence. HTTP/2: the
+  // connection closes after this long without a byte from the server; while requests are in flight a
+  // PING goes out after half of it.
   std::chrono::milliseconds idle_timeout{30000};
   // Flow-control windows we grant the peer: whole connection, and each request stream.
   // The per-stream window is also the most unconsumed body a streamed response holds in memory.
@@ -53,7 +65,7 @@ struct ConnectionOptions {
   // 65,536 bytes as sent (before Huffman decoding) is more than nghttp3's QPACK decoder accepts:
   // that closes the whole connection (transport_error, H3_INTERNAL_ERROR).
   std::uint64_t max_response_header_bytes = 64 * 1024;
-  std::uint64_t max_udp_payload = 1452;
+  std::uint64_t max_udp_payload = 1452;  // QUIC
   // The QPACK dynamic table the server may use for response headers, and how many responses may wait
   // for its inserts. Off by default, as in libcurl and quic-go: a response is then decoded on arrival,
   // never blocked behind a lost encoder-stream packet, and needs no Section Acknowledgment back, so the

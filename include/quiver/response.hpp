@@ -14,6 +14,8 @@ struct Response {
   Headers headers;
   std::string body;
   Headers trailers;
+  // The HTTP version that carried it: 3 (HTTP/3) or 2 (HTTP/2).
+  int http_version = 3;
 };
 
 }  // namespace quiver

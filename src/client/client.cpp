@@ -247,7 +247,7 @@ class StreamCore {
  public:
   StreamCore(std::shared_ptr<ClientCore> client, asio::any_io_executor executor, http::StreamingResponse response)
       : client(std::move(client)), executor(std::move(executor)), status(response.status),
-        headers(std::move(response.headers)), body(std::move(response.body)) {}
+        http_version(response.http_version), headers(std::move(response.headers)), body(std::move(response.body)) {}
 
   ~StreamCore() {
     // The reader is released on its executor; once the io threads are gone, here (nothing else runs).
@@ -264,6 +264,7 @@ class StreamCore {
   std::shared_ptr<ClientCore> client;  // declared first: destroyed last
   asio::any_io_executor executor;
   int status;
+  int http_version;
   Headers headers;
   std::shared_ptr<http::BodyReader> body;  // touched only on `executor`
   Headers trailers;                      // written once, before end_seen is set; read after
@@ -432,6 +433,7 @@ ResponseStream& ResponseStream::operator=(ResponseStream&&) noexcept = default;
 ResponseStream::~ResponseStream() = default;
 
 int ResponseStream::status() const noexcept { return core_->status; }
+int ResponseStream::http_version() const noexcept { return core_->http_version; }
 const Headers& ResponseStream::headers() const noexcept { return core_->headers; }
 
 const Headers& ResponseStream::trailers() const noexcept {

@@ -1,7 +1,9 @@
-// The composition root: the one file above src/h3 that names a protocol implementation. Today every
-// connection is HTTP/3; choosing a protocol (Alt-Svc, TCP fallback) belongs here.
+// The composition root: the one file above the protocol folders that names their implementations. The
+// connection options choose: HTTP/3 (src/h3) unless http_version asks for HTTP/2 (src/h2). Choosing per
+// origin (Alt-Svc, racing, fallback) belongs here too.
 #include "client/connection_factory.hpp"
 
+#include "h2/connection.hpp"
 #include "h3/connection.hpp"
 
 namespace quiver::client {
@@ -12,6 +14,12 @@ class RealConnectionFactory final : public pool::ConnectionFactory {
   std::shared_ptr<http::Connection> create(asio::any_io_executor executor, const Origin& origin,
                                            const ConnectionOptions& options,
                                            http::ConnectionObserver* observer) override {
+    switch (options.http_version) {
+      case HttpVersion::http2:
+        return h2::Connection::create(std::move(executor), origin, options, observer);
+      case HttpVersion::http3_only:
+        break;
+    }
     return h3::Connection::create(std::move(executor), origin, options, observer);
   }
 };

@@ -8,7 +8,7 @@
 
 namespace quiver::client {
 
-// Makes real connections (today all HTTP/3, src/h3).
+// Makes real connections: HTTP/3 (src/h3) or, when ConnectionOptions::http_version says so, HTTP/2 (src/h2).
 std::shared_ptr<pool::ConnectionFactory> real_connection_factory();
 
 }  // namespace quiver::client

@@ -1,6 +1,6 @@
 #pragma once
 // quiver::http::BodyReader — the body of a streamed response as the pool and the client see it, whatever
-// protocol carries it. Each protocol's worker implements it (HTTP/3: h3/body_reader.hpp).
+// protocol carries it. The workers share one implementation (http/body_reader_impl.hpp).
 
 #include <cstddef>
 #include <functional>
@@ -45,6 +45,7 @@ struct StreamingResponse {
   int status = 0;
   Headers headers;
   std::shared_ptr<BodyReader> body;
+  int http_version = 3;  // as Response::http_version
 };
 
 }  // namespace quiver::http

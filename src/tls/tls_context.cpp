@@ -15,6 +15,8 @@ constexpr const char* kPriority =
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:"
     "+AES-128-CCM:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:"
     "%DISABLE_TLS13_COMPAT_MODE";
+// TLS over TCP: TLS 1.3 or 1.2 with GnuTLS's normal (secure) choice of ciphers.
+constexpr const char* kTcpPriority = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
 
 Error ca_error(const std::string& what) {
   Error error(ErrorKind::handshake_failed, ErrorClass::invalid, what);
@@ -51,8 +53,15 @@ Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::create(const TlsOpti
     return std::unexpected(Error(ErrorKind::handshake_failed, ErrorClass::unrecoverable,
                                  fmt::format("TLS priorities: {}", gnutls_strerror(rv))));
   }
-  return std::shared_ptr<ClientTlsContext>(
-      new ClientTlsContext(std::move(credentials), util::GnutlsPriorityPtr(priority), options.verify_peer));
+  util::GnutlsPriorityPtr quic_priority(priority);
+  gnutls_priority_t tcp_priority = nullptr;
+  if (int rv = gnutls_priority_init(&tcp_priority, kTcpPriority, nullptr); rv != 0) {
+    return std::unexpected(Error(ErrorKind::handshake_failed, ErrorClass::unrecoverable,
+                                 fmt::format("TLS priorities (TCP): {}", gnutls_strerror(rv))));
+  }
+  return std::shared_ptr<ClientTlsContext>(new ClientTlsContext(std::move(credentials), std::move(quic_priority),
+                                                                util::GnutlsPriorityPtr(tcp_priority),
+                                                                options.verify_peer));
 }
 
 Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::shared(const TlsOptions& options) {

@@ -1,6 +1,7 @@
 #include "tls/tls_session.hpp"
 
 #include <cstring>
+#include <vector>
 
 #include <asio/ip/address.hpp>
 #include <fmt/format.h>
@@ -23,6 +24,35 @@ Error setup_error(const char* step, int rv) {
                fmt::format("TLS set-up ({}): {}", step, gnutls_strerror(rv)));
 }
 
+// What every client session shares: priorities, credentials, ALPN, SNI (not for IP literals) and, when
+// verifying, the chain and name check GnuTLS runs during the handshake (DNS name or IP address SAN).
+Result<void> configure(gnutls_session_t raw, const ClientTlsContext& context, gnutls_priority_t priority,
+                       const std::string& host, const std::vector<std::string>& alpn, unsigned alpn_flags) {
+  if (int rv = gnutls_priority_set(raw, priority); rv != 0) {
+    return std::unexpected(setup_error("priority", rv));
+  }
+  if (int rv = gnutls_credentials_set(raw, GNUTLS_CRD_CERTIFICATE, context.credentials()); rv != 0) {
+    return std::unexpected(setup_error("credentials", rv));
+  }
+  std::vector<gnutls_datum_t> protocols;
+  for (const std::string& name : alpn) {
+    protocols.push_back({reinterpret_cast<unsigned char*>(const_cast<char*>(name.data())),
+                         static_cast<unsigned>(name.size())});
+  }
+  if (int rv = gnutls_alpn_set_protocols(raw, protocols.data(), static_cast<unsigned>(protocols.size()),
+                                         alpn_flags);
+      rv != 0) {
+    return std::unexpected(setup_error("ALPN", rv));
+  }
+  if (!is_ip_literal(host)) {
+    gnutls_server_name_set(raw, GNUTLS_NAME_DNS, host.data(), host.size());
+  }
+  if (context.verify_peer()) {
+    gnutls_session_set_verify_cert(raw, host.c_str(), 0);
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create(
@@ -37,25 +67,24 @@ Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create(
   if (int rv = ngtcp2_crypto_gnutls_configure_client_session(raw); rv != 0) {
     return std::unexpected(setup_error("QUIC", rv));
   }
-  if (int rv = gnutls_priority_set(raw, context->priority()); rv != 0) {
-    return std::unexpected(setup_error("priority", rv));
-  }
-  if (int rv = gnutls_credentials_set(raw, GNUTLS_CRD_CERTIFICATE, context->credentials()); rv != 0) {
-    return std::unexpected(setup_error("credentials", rv));
-  }
-  gnutls_datum_t alpn{reinterpret_cast<unsigned char*>(const_cast<char*>(kAlpnH3)),
-                      static_cast<unsigned>(std::strlen(kAlpnH3))};
-  if (int rv = gnutls_alpn_set_protocols(raw, &alpn, 1, GNUTLS_ALPN_MANDATORY); rv != 0) {
-    return std::unexpected(setup_error("ALPN", rv));
-  }
-  if (!is_ip_literal(host)) {
-    gnutls_server_name_set(raw, GNUTLS_NAME_DNS, host.data(), host.size());
-  }
-  if (context->verify_peer()) {
-    // GnuTLS verifies chain and name (DNS name or IP address SAN) during the handshake.
-    gnutls_session_set_verify_cert(raw, host.c_str(), 0);
+  if (auto configured = configure(raw, *context, context->priority(), host, {kAlpnH3}, GNUTLS_ALPN_MANDATORY); !configured) {
+    return std::unexpected(configured.error());
   }
   gnutls_session_set_ptr(raw, conn_ref);
+  return std::unique_ptr<ClientTlsSession>(new ClientTlsSession(std::move(context), std::move(session)));
+}
+
+Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create_for_tcp(std::shared_ptr<ClientTlsContext> context,
+                                                                           const std::string& host,
+                                                                           const std::vector<std::string>& alpn) {
+  gnutls_session_t raw = nullptr;
+  if (int rv = gnutls_init(&raw, GNUTLS_CLIENT | GNUTLS_NONBLOCK); rv != 0) {
+    return std::unexpected(setup_error("init", rv));
+  }
+  util::GnutlsSessionPtr session(raw);
+  if (auto configured = configure(raw, *context, context->tcp_priority(), host, alpn, 0); !configured) {
+    return std::unexpected(configured.error());
+  }
   return std::unique_ptr<ClientTlsSession>(new ClientTlsSession(std::move(context), std::move(session)));
 }
 

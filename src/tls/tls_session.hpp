@@ -1,9 +1,11 @@
 #pragma once
-// One client TLS 1.3 session driven by ngtcp2 (QUIC carries the handshake; GnuTLS never touches a socket).
+// One client TLS session: TLS 1.3 driven by ngtcp2 (QUIC carries the handshake; GnuTLS never touches a
+// socket), or TLS over TCP (tcp::TlsStream moves the records). Both verify the same way (TlsOptions).
 
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <ngtcp2/ngtcp2_crypto.h>
 
@@ -20,6 +22,11 @@ class ClientTlsSession {
   static Result<std::unique_ptr<ClientTlsSession>> create(std::shared_ptr<ClientTlsContext> context,
                                                           const std::string& host,
                                                           ngtcp2_crypto_conn_ref* conn_ref);
+  // A session for TLS over TCP (TLS 1.2 or 1.3) offering `alpn` in order (e.g. {"h2", "http/1.1"}); the
+  // caller sets the transport functions that move its records.
+  static Result<std::unique_ptr<ClientTlsSession>> create_for_tcp(std::shared_ptr<ClientTlsContext> context,
+                                                                  const std::string& host,
+                                                                  const std::vector<std::string>& alpn);
 
   gnutls_session_t native_handle() const noexcept { return session_.get(); }
 

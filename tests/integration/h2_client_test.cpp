@@ -1,0 +1,195 @@
+// HTTP/2 through the real Client (ConnectionOptions::http_version = http2) against the test support's
+// misbehaving nghttp2 server (support/h2_test_server.hpp): the protocol-neutral pool over the HTTP/2
+// worker — credit from SETTINGS_MAX_CONCURRENT_STREAMS, GOAWAY drain with the unprocessed requests
+// retried elsewhere (nothing lost or duplicated), REFUSED_STREAM retried, uploads, streamed bodies,
+// trailers; and the worker alone: ready only once the server's SETTINGS arrived, with that credit.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asio/io_context.hpp>
+#include <fmt/format.h>
+
+#include "h2/connection.hpp"
+#include "quiver/client.hpp"
+#include "support/h2_test_server.hpp"
+#include "support/loopback.hpp"
+
+namespace quiver::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class H2ClientTest : public ::testing::Test {
+ protected:
+  void start_server(H2ServerOptions options = {}) { server_ = std::make_unique<H2TestServer>(options); }
+
+  ClientOptions client_options() {
+    ClientOptions options;
+    options.defaults.connection = test_client_options();
+    options.defaults.connection.http_version = HttpVersion::http2;
+    options.defaults.connection.telemetry = telemetry_;
+    return options;
+  }
+
+  std::string url(const std::string& target) const {
+    return fmt::format("https://127.0.0.1:{}{}", server_->port(), target);
+  }
+
+  // Sends `count` GETs of /bytes/<100 + i> at once; returns their results in order.
+  std::vector<Result<Response>> get_concurrently(Client& client, int count) {
+    std::vector<std::future<Result<Response>>> futures;
+    for (int i = 0; i < count; ++i) {
+      futures.push_back(client.async_request(*get(url(fmt::format("/bytes/{}", 100 + i))).timeout(20s).build()));
+    }
+    std::vector<Result<Response>> results;
+    for (auto& future : futures) results.push_back(future.get());
+    return results;
+  }
+
+  void expect_all_served(const std::vector<Result<Response>>& results) {
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      ASSERT_TRUE(results[i]) << "request " << i << ": " << results[i].error().to_string();
+      EXPECT_EQ(results[i]->status, 200);
+      EXPECT_EQ(results[i]->http_version, 2);
+      EXPECT_EQ(results[i]->body, deterministic_bytes(0, 100 + i)) << "request " << i;
+    }
+  }
+
+  std::shared_ptr<RetryCounter> telemetry_ = std::make_shared<RetryCounter>();
+  std::unique_ptr<H2TestServer> server_;
+};
+
+TEST_F(H2ClientTest, GetAndPostOverHttp2) {
+  start_server();
+  Client client(client_options());
+  auto got = client.request(*get(url("/bytes/70000")).build());
+  ASSERT_TRUE(got) << got.error().to_string();
+  EXPECT_EQ(got->status, 200);
+  EXPECT_EQ(got->http_version, 2);
+  EXPECT_EQ(got->body, deterministic_bytes(0, 70000));
+  std::string upload = deterministic_bytes(5, 300000);  // over the default 64 KB stream window
+  auto posted = client.request(*post(url("/echo")).body(upload).build());
+  ASSERT_TRUE(posted) << posted.error().to_string();
+  EXPECT_EQ(posted->body, upload);
+  EXPECT_EQ(server_->connections(), 1);
+}
+
+TEST_F(H2ClientTest, StreamedUploadFromAProducer) {
+  start_server();
+  Client client(client_options());
+  auto chunks = std::make_shared<int>(0);
+  std::string expected;
+  for (int i = 0; i < 20; ++i) expected += deterministic_bytes(static_cast<std::size_t>(i) * 10000, 10000);
+  auto request = post(url("/echo")).body(RequestBody::from_producer([chunks]() -> std::optional<std::string> {
+    if (*chunks == 20) return std::nullopt;
+    int i = (*chunks)++;
+    return deterministic_bytes(static_cast<std::size_t>(i) * 10000, 10000);
+  }));
+  auto response = client.request(*request.build());
+  ASSERT_TRUE(response) << response.error().to_string();
+  EXPECT_EQ(response->body, expected);
+}
+
+TEST_F(H2ClientTest, StreamedDownloadAndTrailers) {
+  start_server();
+  Client client(client_options());
+  auto stream = client.stream(*get(url("/bytes/3000000")).build());
+  ASSERT_TRUE(stream) << stream.error().to_string();
+  EXPECT_EQ(stream->http_version(), 2);
+  auto body = stream->read_all();
+  ASSERT_TRUE(body) << body.error().to_string();
+  EXPECT_EQ(*body, deterministic_bytes(0, 3000000));
+
+  auto trailers = client.request(*get(url("/trailers")).build());
+  ASSERT_TRUE(trailers) << trailers.error().to_string();
+  EXPECT_EQ(trailers->body, "body");
+  EXPECT_EQ(trailers->trailers.get("x-checksum"), std::optional<std::string_view>("42"));
+}
+
+// The server allows 2 streams at once: 12 concurrent requests all complete, never more than 2 open.
+TEST_F(H2ClientTest, ConcurrentStreamsStayWithinTheServersLimit) {
+  start_server({.max_concurrent_streams = 2, .response_delay = 5ms});
+  Client client(client_options());
+  expect_all_served(get_concurrently(client, 12));
+  EXPECT_LE(server_->peak_open_streams(), 2);
+  EXPECT_EQ(server_->requests_refused(), 0);
+  EXPECT_EQ(server_->connections(), 1);
+}
+
+TEST_F(H2ClientTest, HundredConcurrentRequestsOnOneConnection) {
+  start_server();
+  Client client(client_options());
+  expect_all_served(get_concurrently(client, 100));
+  EXPECT_EQ(server_->connections(), 1);
+  EXPECT_EQ(server_->requests_answered(), 100);
+}
+
+// GOAWAY with last stream 3 after five requests: streams 1 and 3 complete on the first connection; the
+// three above it fail unprocessed and the pool sends them again on a second connection. Each request is
+// answered exactly once.
+TEST_F(H2ClientTest, GoawayDrainsAndTheUnprocessedAreRetried) {
+  start_server({.goaway_after_requests = 5, .goaway_last_stream_id = 3, .response_delay = 0ms});
+  Client client(client_options());
+  expect_all_served(get_concurrently(client, 5));
+  EXPECT_EQ(server_->connections(), 2);
+  EXPECT_EQ(server_->requests_answered(), 5);
+  EXPECT_EQ(telemetry_->retries.load(), 3u);
+}
+
+TEST_F(H2ClientTest, RefusedStreamIsRetried) {
+  start_server({.refuse_first_requests = 2});
+  Client client(client_options());
+  auto response = client.request(*get(url("/bytes/10")).timeout(10s).build());
+  ASSERT_TRUE(response) << response.error().to_string();
+  EXPECT_EQ(response->body, deterministic_bytes(0, 10));
+  EXPECT_EQ(server_->requests_refused(), 2);
+  EXPECT_EQ(server_->requests_answered(), 1);
+  EXPECT_EQ(telemetry_->retries.load(), 2u);
+}
+
+// The worker alone: connected only once the server's SETTINGS arrived, with their limit as credit.
+TEST_F(H2ClientTest, ReadyWithTheServersConcurrentStreamLimit) {
+  start_server({.max_concurrent_streams = 7});
+  asio::io_context io;
+  RecordingObserver observer;
+  auto options = test_client_options();
+  options.http_version = HttpVersion::http2;
+  auto connection = h2::Connection::create(io.get_executor(), Origin{"127.0.0.1", server_->port()}, options, &observer);
+  EXPECT_EQ(connection->max_streams(), 0u);
+  connection->start();
+  ASSERT_TRUE(run_until(io, [&] { return !observer.ready_max_streams.empty(); }));
+  EXPECT_EQ(observer.ready_max_streams.front(), 7u);
+  EXPECT_EQ(connection->max_streams(), 7u);
+  connection->close();
+  ASSERT_TRUE(run_until(io, [&] { return observer.closed == 1; }));
+}
+
+// Nothing listens: the request fails promptly with connection_refused, as over QUIC.
+TEST_F(H2ClientTest, NothingListeningFailsWithConnectionRefused) {
+  start_server();
+  std::uint16_t port = server_->port();
+  server_.reset();
+  Client client(client_options());
+  auto response = client.request(*get(fmt::format("https://127.0.0.1:{}/", port)).build());
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().kind(), ErrorKind::connection_refused) << response.error().to_string();
+}
+
+TEST_F(H2ClientTest, UntrustedCertificateFailsTheHandshake) {
+  start_server();
+  auto options = client_options();
+  options.defaults.connection.tls.ca_file.clear();
+  options.defaults.connection.tls.system_trust = true;
+  Client client(options);
+  auto response = client.request(*get(url("/")).build());
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().kind(), ErrorKind::handshake_failed) << response.error().to_string();
+  EXPECT_EQ(response.error().handshake_failure, HandshakeFailure::certificate);
+}
+
+}  // namespace
+}  // namespace quiver::test
