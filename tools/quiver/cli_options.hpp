@@ -31,6 +31,8 @@ struct RequestOptions {
   std::vector<std::string> data;             // -d values as typed ("text", "@file", "@-"); joined with '&'
   std::string ca_file;                       // --cacert; empty: system trust store only
   bool insecure = false;                     // -k
+  bool http2 = false;                        // --http2: HTTP/2 over TLS over TCP instead of HTTP/3
+  bool http3_only = false;                   // --http3-only: the default, said explicitly
   std::optional<std::chrono::milliseconds> connect_timeout;  // unset: the library default
 };
 

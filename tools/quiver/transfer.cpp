@@ -71,13 +71,15 @@ std::optional<Failure> run_transfer(const TransferContext& context, PreparedRequ
 
   auto stream = context.client.stream(std::move(request));
   if (!stream) return failure_from(stream.error());
-  if (context.verbose) context.verbose->show_head(method, target, stream->status(), stream->headers());
+  if (context.verbose) {
+    context.verbose->show_head(method, target, stream->status(), stream->headers(), stream->http_version());
+  }
   if (auto failure = http_failure(stream->status(), url, context.options.fail)) {
     stream->cancel();  // nothing of an error body is wanted
     return failure;
   }
   expect_download(context.counters, stream->headers());
-  if (auto failure = writer.begin(stream->status(), stream->headers())) return failure;
+  if (auto failure = writer.begin(stream->status(), stream->headers(), stream->http_version())) return failure;
   if (auto failure = copy_body(context, *stream, writer)) {
     writer.finish();
     return failure;
