@@ -2,6 +2,7 @@
 // stream and nghttp2, and the one way out.
 #include "h2/connection_impl.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include <asio/post.hpp>
@@ -154,11 +155,12 @@ void ConnectionImpl::finish(Error reason) {
   fail_everything(error);
 }
 
-// One timer for both: silence for idle_timeout ends the connection; with requests in flight, silence
-// for half of it sends a PING (an answer is traffic, and resets the count).
+// One timer for both, checking every quarter of the idle timeout: silence for idle_timeout ends the
+// connection; with requests in flight, silence for half of it sends a PING (its answer is traffic and
+// resets the count), so the PING goes out a quarter of the timeout before the close at the latest.
 void ConnectionImpl::arm_idle_timer() {
   if (options_.idle_timeout.count() <= 0) return;
-  idle_timer_.expires_after(options_.idle_timeout / 2);
+  idle_timer_.expires_after(std::max(options_.idle_timeout / 4, std::chrono::milliseconds(1)));
   idle_timer_.async_wait([weak = weak_from_this()](std::error_code ec) {
     if (auto self = std::static_pointer_cast<ConnectionImpl>(weak.lock()); self && !ec) self->on_idle_check();
   });

@@ -151,6 +151,51 @@ TEST_F(H2ClientTest, RefusedStreamIsRetried) {
   EXPECT_EQ(telemetry_->retries.load(), 2u);
 }
 
+// A response slower than the idle timeout: with the request in flight the quiet connection sends PINGs,
+// whose answers keep it open (without them it would close after 300 ms of silence).
+TEST_F(H2ClientTest, PingsKeepAConnectionWithARequestInFlightOpen) {
+  start_server({.response_delay = 1000ms});
+  auto options = client_options();
+  options.defaults.connection.idle_timeout = 300ms;
+  Client client(options);
+  auto response = client.request(*get(url("/bytes/10")).build());
+  ASSERT_TRUE(response) << response.error().to_string();
+  EXPECT_EQ(response->body, deterministic_bytes(0, 10));
+  EXPECT_EQ(server_->connections(), 1);
+}
+
+// Without requests, silence for the idle timeout closes the connection.
+TEST_F(H2ClientTest, AnIdleConnectionClosesAfterTheIdleTimeout) {
+  start_server();
+  asio::io_context io;
+  RecordingObserver observer;
+  auto options = test_client_options();
+  options.http_version = HttpVersion::http2;
+  options.idle_timeout = 200ms;
+  auto connection = h2::Connection::create(io.get_executor(), Origin{"127.0.0.1", server_->port()}, options, &observer);
+  connection->start();
+  ASSERT_TRUE(run_until(io, [&] { return observer.closed == 1; }));
+  ASSERT_FALSE(observer.events.empty());
+  EXPECT_NE(observer.events.back().find("idle timeout"), std::string::npos) << observer.events.back();
+  EXPECT_EQ(observer.ready_max_streams.size(), 1u);
+}
+
+// Dropping a streamed response half-way resets only its stream: the connection serves the next request.
+TEST_F(H2ClientTest, ADroppedStreamLeavesTheConnectionUsable) {
+  start_server();
+  Client client(client_options());
+  {
+    auto stream = client.stream(*get(url("/bytes/5000000")).build());
+    ASSERT_TRUE(stream) << stream.error().to_string();
+    auto chunk = stream->next_chunk();
+    ASSERT_TRUE(chunk && *chunk) << (chunk ? "end of body" : chunk.error().to_string());
+  }
+  auto response = client.request(*get(url("/bytes/10")).build());
+  ASSERT_TRUE(response) << response.error().to_string();
+  EXPECT_EQ(response->body, deterministic_bytes(0, 10));
+  EXPECT_EQ(server_->connections(), 1);
+}
+
 // The worker alone: connected only once the server's SETTINGS arrived, with their limit as credit.
 TEST_F(H2ClientTest, ReadyWithTheServersConcurrentStreamLimit) {
   start_server({.max_concurrent_streams = 7});
