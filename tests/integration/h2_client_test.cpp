@@ -8,6 +8,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <asio/io_context.hpp>
@@ -194,6 +195,31 @@ TEST_F(H2ClientTest, ADroppedStreamLeavesTheConnectionUsable) {
   ASSERT_TRUE(response) << response.error().to_string();
   EXPECT_EQ(response->body, deterministic_bytes(0, 10));
   EXPECT_EQ(server_->connections(), 1);
+}
+
+// Flow control with bounded memory: a streamed body nobody reads stops at the stream window (credit goes
+// back only as the consumer reads), and the rest arrives, intact, once it does. A second request that
+// completes afterwards shows the server has seen every frame the client sent meanwhile.
+TEST_F(H2ClientTest, AnUnreadStreamedBodyStopsAtTheStreamWindow) {
+  start_server();
+  constexpr std::size_t kWindow = 65536;
+  constexpr std::size_t kBody = 3000000;
+  auto options = client_options();
+  options.defaults.connection.stream_window = kWindow;
+  Client client(options);
+  auto stream = client.stream(*get(url(fmt::format("/bytes/{}", kBody))).build());
+  ASSERT_TRUE(stream) << stream.error().to_string();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (server_->body_bytes_sent() < kWindow && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(2ms);
+  }
+  ASSERT_GE(server_->body_bytes_sent(), kWindow);
+  auto other = client.request(*get(url("/bytes/10")).build());
+  ASSERT_TRUE(other) << other.error().to_string();
+  EXPECT_LE(server_->body_bytes_sent(), kWindow + 10);
+  auto body = stream->read_all();
+  ASSERT_TRUE(body) << body.error().to_string();
+  EXPECT_EQ(*body, deterministic_bytes(0, kBody));
 }
 
 // The worker alone: connected only once the server's SETTINGS arrived, with their limit as credit.

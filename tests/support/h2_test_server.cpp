@@ -165,6 +165,7 @@ struct H2TestServer::Connection {
     std::size_t n = std::min(length, stream.answer.size() - stream.sent);
     std::memcpy(buf, stream.answer.data() + stream.sent, n);
     stream.sent += n;
+    self.server.body_bytes_sent_ += n;
     if (stream.sent == stream.answer.size()) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
       if (stream.trailers) {
