@@ -6,12 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <asio/io_context.hpp>
+#include <asio/use_future.hpp>
 #include <fmt/format.h>
 
 #include "h2/connection.hpp"
@@ -220,6 +222,65 @@ TEST_F(H2ClientTest, AnUnreadStreamedBodyStopsAtTheStreamWindow) {
   auto body = stream->read_all();
   ASSERT_TRUE(body) << body.error().to_string();
   EXPECT_EQ(*body, deterministic_bytes(0, kBody));
+}
+
+// ---- lifetime, as over HTTP/3 (tests/integration/lifetime_test.cpp) ------------------------------
+
+// Destroying the Client inside one of its own completion handlers: the other request in flight still
+// completes during the background drain.
+TEST_F(H2ClientTest, DestroyingTheClientInsideItsOwnHandler) {
+  start_server({.response_delay = 200ms});
+  auto client = std::make_unique<Client>(client_options());
+  ASSERT_TRUE(client->request(*get(url("/bytes/1")).build()));  // connected
+  auto other = client->async_request(*get(url("/bytes/20")).build(), asio::use_future);
+  std::promise<bool> destroyed;
+  client->async_request(*get(url("/bytes/10")).build(), [&](Result<Response> result) {
+    client.reset();  // on the client's own io thread
+    destroyed.set_value(result.has_value());
+  });
+  auto done = destroyed.get_future();
+  ASSERT_EQ(done.wait_for(20s), std::future_status::ready);
+  EXPECT_TRUE(done.get());
+  ASSERT_EQ(other.wait_for(20s), std::future_status::ready);
+  auto result = other.get();
+  ASSERT_TRUE(result) << result.error().to_string();
+  EXPECT_EQ(result->body, deterministic_bytes(0, 20));
+}
+
+// A request the server sits on is closed at the shutdown deadline, with its one completion, an error.
+TEST_F(H2ClientTest, DestructorKeepsTheShutdownDeadline) {
+  start_server({.response_delay = 30s});
+  auto options = client_options();
+  options.shutdown_deadline = 200ms;
+  auto client = std::make_unique<Client>(options);
+  auto slow = client->async_request(*get(url("/bytes/1")).build(), asio::use_future);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (server_->requests_received() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(2ms);
+  }
+  client.reset();
+  ASSERT_EQ(slow.wait_for(20s), std::future_status::ready);
+  EXPECT_FALSE(slow.get());
+}
+
+// A streamed response kept after its Client: reads end with shut_down, nothing hangs or crashes.
+TEST_F(H2ClientTest, AStreamThatOutlivesItsClient) {
+  start_server();
+  std::optional<ResponseStream> stream;
+  {
+    auto options = client_options();
+    options.shutdown_deadline = 200ms;
+    options.defaults.connection.stream_window = 65536;
+    Client client(options);
+    auto opened = client.stream(*get(url("/bytes/5000000")).build());
+    ASSERT_TRUE(opened) << opened.error().to_string();
+    stream.emplace(std::move(*opened));
+  }
+  auto chunk = stream->next_chunk();
+  ASSERT_FALSE(chunk);
+  EXPECT_EQ(chunk.error().kind(), ErrorKind::shut_down);
+  stream->cancel();
+  stream.reset();
 }
 
 // The worker alone: connected only once the server's SETTINGS arrived, with their limit as credit.
