@@ -14,7 +14,7 @@ namespace quiver::tcp {
 
 namespace {
 
-constexpr std::size_t kReadBytes = 64 * 1024;    // one socket read
+constexpr std::size_t kInboundBytes = 128 * 1024;  // the inbound buffer: the most one socket read brings
 constexpr std::size_t kRecordBytes = 16 * 1024;  // one TLS record's plaintext at most
 
 }  // namespace
@@ -34,30 +34,28 @@ struct TlsStream::Callbacks {
   }
   static ssize_t pull(gnutls_transport_ptr_t ptr, void* data, std::size_t size) noexcept {
     auto& self = *static_cast<TlsStream*>(ptr);
-    const std::size_t available = self.inbound_.size() - self.inbound_offset_;
+    const std::size_t available = self.inbound_end_ - self.inbound_begin_;
     if (available == 0) {
       if (self.peer_eof_) return 0;
       gnutls_transport_set_errno(self.session_->native_handle(), EAGAIN);
       return -1;
     }
     const std::size_t n = std::min(size, available);
-    std::memcpy(data, self.inbound_.data() + self.inbound_offset_, n);
-    self.inbound_offset_ += n;
-    if (self.inbound_offset_ == self.inbound_.size()) {
-      self.inbound_.clear();
-      self.inbound_offset_ = 0;
-    }
+    std::memcpy(data, self.inbound_.get() + self.inbound_begin_, n);
+    self.inbound_begin_ += n;
+    if (self.inbound_begin_ == self.inbound_end_) self.inbound_begin_ = self.inbound_end_ = 0;
     return static_cast<ssize_t>(n);
   }
   // GnuTLS asks whether bytes are there without waiting (the default would select() on a descriptor).
   static int pull_timeout(gnutls_transport_ptr_t ptr, unsigned int) noexcept {
     auto& self = *static_cast<TlsStream*>(ptr);
-    return self.inbound_.size() > self.inbound_offset_ || self.peer_eof_ ? 1 : 0;
+    return self.has_inbound() || self.peer_eof_ ? 1 : 0;
   }
 };
 
 TlsStream::TlsStream(asio::ip::tcp::socket socket, std::unique_ptr<tls::ClientTlsSession> session, std::string host)
-    : socket_(std::move(socket)), session_(std::move(session)), host_(std::move(host)), read_buffer_(kReadBytes) {
+    : socket_(std::move(socket)), session_(std::move(session)), host_(std::move(host)),
+      inbound_(std::make_unique_for_overwrite<std::uint8_t[]>(kInboundBytes)) {
   std::error_code ignored;
   peer_ = socket_.remote_endpoint(ignored);
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
@@ -84,7 +82,7 @@ void TlsStream::continue_handshake() {
   bool buffered = false;
   do {
     rv = gnutls_handshake(session_->native_handle());
-    buffered = inbound_offset_ < inbound_.size();  // as in on_read: AGAIN with records still here
+    buffered = has_inbound();  // as in on_read: AGAIN with records still here
   } while (rv < 0 && (rv != GNUTLS_E_AGAIN || buffered) && gnutls_error_is_fatal(rv) == 0);
   flush();
   if (rv == GNUTLS_E_AGAIN && !peer_eof_) {
@@ -129,9 +127,15 @@ void TlsStream::start(StreamEvents* events) {
   asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_read(); });
 }
 
-// One socket read into `inbound_`, then `then` (unless the stream closed meanwhile).
+// One socket read into `inbound_`, behind the unread bytes (moved to the front first when they sit at
+// the end), then `then` (unless the stream closed meanwhile).
 void TlsStream::read_more(std::function<void()> then) {
-  socket_.async_read_some(asio::buffer(read_buffer_),
+  if (inbound_begin_ > 0 && kInboundBytes - inbound_end_ < kRecordBytes) {
+    std::memmove(inbound_.get(), inbound_.get() + inbound_begin_, inbound_end_ - inbound_begin_);
+    inbound_end_ -= inbound_begin_;
+    inbound_begin_ = 0;
+  }
+  socket_.async_read_some(asio::buffer(inbound_.get() + inbound_end_, kInboundBytes - inbound_end_),
                           [self = shared_from_this(), then = std::move(then)](std::error_code ec, std::size_t n) {
                             if (self->closed_) return;
                             if (ec == asio::error::eof) {
@@ -147,8 +151,7 @@ void TlsStream::read_more(std::function<void()> then) {
                               }
                               return;
                             }
-                            self->inbound_.insert(self->inbound_.end(), self->read_buffer_.begin(),
-                                                  self->read_buffer_.begin() + static_cast<std::ptrdiff_t>(n));
+                            self->inbound_end_ += n;
                             then();
                           });
 }
@@ -170,7 +173,7 @@ void TlsStream::on_read() {
     }
     // GnuTLS answers AGAIN after a record without application data (a TLS 1.3 NewSessionTicket) even
     // when more records are buffered: only an empty inbound buffer means "read the socket".
-    if (n == GNUTLS_E_AGAIN && inbound_offset_ < inbound_.size()) continue;
+    if (n == GNUTLS_E_AGAIN && has_inbound()) continue;
     if (n == GNUTLS_E_AGAIN) break;
     if (gnutls_error_is_fatal(static_cast<int>(n)) == 0) continue;  // a warning alert, a TLS 1.2 HelloRequest
     flush();

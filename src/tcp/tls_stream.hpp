@@ -77,6 +77,7 @@ class TlsStream : public std::enable_shared_from_this<TlsStream> {
 
   void continue_handshake();
   void read_more(std::function<void()> then);
+  bool has_inbound() const noexcept { return inbound_begin_ < inbound_end_; }
   void on_read();
   void flush();
   void fail(Error reason);
@@ -90,10 +91,13 @@ class TlsStream : public std::enable_shared_from_this<TlsStream> {
   StreamEvents* events_ = nullptr;  // borrowed
   HandshakeHandler on_handshake_;
 
-  std::vector<std::uint8_t> inbound_;   // ciphertext read, not yet taken by GnuTLS
-  std::size_t inbound_offset_ = 0;
+  // Ciphertext read and not yet taken by GnuTLS: [inbound_begin_, inbound_end_) of a fixed buffer the
+  // socket reads straight into (behind the unread bytes). GnuTLS is asked to receive only after a read
+  // completed, never while one is pending, so the buffer is never moved under a read.
+  std::unique_ptr<std::uint8_t[]> inbound_;
+  std::size_t inbound_begin_ = 0;
+  std::size_t inbound_end_ = 0;
   bool peer_eof_ = false;               // the socket reported end of stream
-  std::vector<std::uint8_t> read_buffer_;
   std::vector<std::uint8_t> plaintext_;  // decrypted bytes of one read, handed to the events
   std::vector<std::uint8_t> outbound_;  // ciphertext queued by GnuTLS, not yet given to the socket
   std::vector<std::uint8_t> writing_;   // ciphertext the socket is writing now
