@@ -224,6 +224,32 @@ TEST_F(H2ClientTest, AnUnreadStreamedBodyStopsAtTheStreamWindow) {
   EXPECT_EQ(*body, deterministic_bytes(0, kBody));
 }
 
+// Bad input fails its own request only: a malformed response is a protocol_error, a header section over
+// max_response_header_bytes is headers_too_large; the connection serves the next request.
+TEST_F(H2ClientTest, AMalformedResponseFailsOnlyItsRequest) {
+  start_server();
+  Client client(client_options());
+  auto bad = client.request(*get(url("/bad-status")).build());
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().kind(), ErrorKind::protocol_error) << bad.error().to_string();
+  auto good = client.request(*get(url("/bytes/10")).build());
+  ASSERT_TRUE(good) << good.error().to_string();
+  EXPECT_EQ(server_->connections(), 1);
+}
+
+TEST_F(H2ClientTest, AHeaderSectionOverTheLimitFailsOnlyItsRequest) {
+  start_server();
+  auto options = client_options();
+  options.defaults.connection.max_response_header_bytes = 4096;
+  Client client(options);
+  auto big = client.request(*get(url("/big-headers")).build());
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().kind(), ErrorKind::headers_too_large) << big.error().to_string();
+  auto good = client.request(*get(url("/bytes/10")).build());
+  ASSERT_TRUE(good) << good.error().to_string();
+  EXPECT_EQ(server_->connections(), 1);
+}
+
 // ---- lifetime, as over HTTP/3 (tests/integration/lifetime_test.cpp) ------------------------------
 
 // Destroying the Client inside one of its own completion handlers: the other request in flight still

@@ -146,13 +146,20 @@ struct H2TestServer::Connection {
       stream.answer = stream.path;
     }
     std::string length = std::to_string(stream.answer.size());
-    nghttp2_nv headers[] = {
-        {(std::uint8_t*)":status", (std::uint8_t*)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+    std::string status = stream.path == "/bad-status" ? "abc" : "200";
+    std::vector<nghttp2_nv> headers = {
+        {(std::uint8_t*)":status", (std::uint8_t*)status.data(), 7, status.size(), NGHTTP2_NV_FLAG_NONE},
         {(std::uint8_t*)"content-length", (std::uint8_t*)length.data(), 14, length.size(), NGHTTP2_NV_FLAG_NONE},
     };
+    std::string filler(500, 'f');
+    if (stream.path == "/big-headers") {
+      for (int i = 0; i < 20; ++i) {
+        headers.push_back({(std::uint8_t*)"x-filler", (std::uint8_t*)filler.data(), 8, filler.size(), NGHTTP2_NV_FLAG_NONE});
+      }
+    }
     nghttp2_data_provider provider{};
     provider.read_callback = read_answer;
-    nghttp2_submit_response(h2, stream_id, headers, std::size(headers), &provider);
+    nghttp2_submit_response(h2, stream_id, headers.data(), headers.size(), &provider);
     ++server.answered_;
   }
 

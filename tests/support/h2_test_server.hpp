@@ -6,7 +6,8 @@
 //     (requests on streams above it are left unanswered: not processed);
 //   - RST_STREAM REFUSED_STREAM for the first requests.
 // Routes: "/bytes/N" answers N bytes (test::deterministic_bytes(0, N)); "/echo" answers the request body;
-// "/trailers" answers "body" and the trailer `x-checksum: 42`; anything else answers its path.
+// "/trailers" answers "body" and the trailer `x-checksum: 42`; "/bad-status" answers `:status: abc` (a
+// malformed response); "/big-headers" adds 20 fields of 500 bytes; anything else answers its path.
 //
 // Each connection runs on its own thread (blocking-free: poll + non-blocking GnuTLS), all of them stopped
 // and joined by the destructor. Counters are safe to read from the test thread.
