@@ -14,8 +14,11 @@ namespace quiver::tcp {
 
 namespace {
 
-constexpr std::size_t kInboundBytes = 128 * 1024;  // the inbound buffer: the most one socket read brings
+constexpr std::size_t kInboundBytes = 64 * 1024;  // the inbound buffer: the most one socket read brings
 constexpr std::size_t kRecordBytes = 16 * 1024;  // one TLS record's plaintext at most
+// Decrypted bytes of one read, handed over in one call: what the inbound buffer holds, plus records
+// GnuTLS kept from the read before.
+constexpr std::size_t kPlaintextBytes = kInboundBytes + 2 * kRecordBytes;
 
 }  // namespace
 
@@ -55,7 +58,8 @@ struct TlsStream::Callbacks {
 
 TlsStream::TlsStream(asio::ip::tcp::socket socket, std::unique_ptr<tls::ClientTlsSession> session, std::string host)
     : socket_(std::move(socket)), session_(std::move(session)), host_(std::move(host)),
-      inbound_(std::make_unique_for_overwrite<std::uint8_t[]>(kInboundBytes)) {
+      inbound_(std::make_unique_for_overwrite<std::uint8_t[]>(kInboundBytes)),
+      plaintext_(std::make_unique_for_overwrite<std::uint8_t[]>(kPlaintextBytes)) {
   std::error_code ignored;
   peer_ = socket_.remote_endpoint(ignored);
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
@@ -159,14 +163,22 @@ void TlsStream::read_more(std::function<void()> then) {
 // Decrypts everything buffered, hands it to the events in one call, and reads on.
 void TlsStream::on_read() {
   if (closed_) return;
-  plaintext_.clear();
+  std::size_t filled = 0;  // decrypted bytes in plaintext_, not yet handed over
+  const auto hand_over = [&] {
+    if (filled > 0 && events_) events_->on_stream_data({plaintext_.get(), filled});
+    filled = 0;
+  };
   bool clean_end = false;
   for (;;) {
-    const std::size_t old = plaintext_.size();
-    plaintext_.resize(old + kRecordBytes);
-    ssize_t n = gnutls_record_recv(session_->native_handle(), plaintext_.data() + old, kRecordBytes);
-    plaintext_.resize(old + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
-    if (n > 0) continue;
+    if (kPlaintextBytes - filled < kRecordBytes) {  // full: hand over and go on
+      hand_over();
+      if (closed_) return;
+    }
+    ssize_t n = gnutls_record_recv(session_->native_handle(), plaintext_.get() + filled, kRecordBytes);
+    if (n > 0) {
+      filled += static_cast<std::size_t>(n);
+      continue;
+    }
     if (n == 0) {
       clean_end = true;
       break;
@@ -177,12 +189,12 @@ void TlsStream::on_read() {
     if (n == GNUTLS_E_AGAIN) break;
     if (gnutls_error_is_fatal(static_cast<int>(n)) == 0) continue;  // a warning alert, a TLS 1.2 HelloRequest
     flush();
-    if (!plaintext_.empty() && events_) events_->on_stream_data(plaintext_);
+    hand_over();
     fail(stream_error(gnutls_strerror(static_cast<int>(n))));
     return;
   }
   flush();  // GnuTLS may answer something itself (key update)
-  if (!plaintext_.empty() && events_) events_->on_stream_data(plaintext_);
+  hand_over();
   if (closed_) return;
   if (clean_end || peer_eof_) {
     fail(stream_error(clean_end ? "closed by the peer" : "closed by the peer (without TLS close_notify)"));

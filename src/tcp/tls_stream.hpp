@@ -98,7 +98,7 @@ class TlsStream : public std::enable_shared_from_this<TlsStream> {
   std::size_t inbound_begin_ = 0;
   std::size_t inbound_end_ = 0;
   bool peer_eof_ = false;               // the socket reported end of stream
-  std::vector<std::uint8_t> plaintext_;  // decrypted bytes of one read, handed to the events
+  std::unique_ptr<std::uint8_t[]> plaintext_;  // decrypted bytes of one read, handed to the events
   std::vector<std::uint8_t> outbound_;  // ciphertext queued by GnuTLS, not yet given to the socket
   std::vector<std::uint8_t> writing_;   // ciphertext the socket is writing now
   bool closed_ = false;
