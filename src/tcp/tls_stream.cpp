@@ -16,6 +16,7 @@ namespace {
 
 constexpr std::size_t kInboundBytes = 64 * 1024;  // the inbound buffer: the most one socket read brings
 constexpr std::size_t kRecordBytes = 16 * 1024;  // one TLS record's plaintext at most
+constexpr std::chrono::seconds kLinger{1};        // a closed stream's last write may take this long
 // Decrypted bytes of one read, handed over in one call: what the inbound buffer holds, plus records
 // GnuTLS kept from the read before.
 constexpr std::size_t kPlaintextBytes = kInboundBytes + 2 * kRecordBytes;
@@ -57,7 +58,10 @@ struct TlsStream::Callbacks {
 };
 
 TlsStream::TlsStream(asio::ip::tcp::socket socket, std::unique_ptr<tls::ClientTlsSession> session, std::string host)
-    : socket_(std::move(socket)), session_(std::move(session)), host_(std::move(host)),
+    : socket_(std::move(socket)),
+      linger_timer_(socket_.get_executor()),
+      session_(std::move(session)),
+      host_(std::move(host)),
       inbound_(std::make_unique_for_overwrite<std::uint8_t[]>(kInboundBytes)),
       plaintext_(std::make_unique_for_overwrite<std::uint8_t[]>(kPlaintextBytes)) {
   std::error_code ignored;
@@ -227,7 +231,10 @@ void TlsStream::flush() {
   std::swap(writing_, outbound_);
   asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](std::error_code ec, std::size_t) {
     self->writing_.clear();
-    if (self->closed_) return;
+    if (self->closed_) {
+      if (self->lingering_) self->finish_linger();
+      return;
+    }
     if (ec) {
       self->fail(self->stream_error(ec.message()));
       return;
@@ -241,15 +248,39 @@ void TlsStream::flush() {
 
 void TlsStream::close(Error reason) {
   if (closed_) return;
-  // close_notify, written at once if the socket is free (best effort: a peer that does not read does
-  // not keep the socket open); a write in flight is cut short.
-  gnutls_bye(session_->native_handle(), GNUTLS_SHUT_WR);
-  if (writing_.empty() && !outbound_.empty() && socket_.is_open()) {
-    std::error_code ignored;
-    socket_.non_blocking(true, ignored);
-    socket_.write_some(asio::buffer(outbound_), ignored);
+  gnutls_bye(session_->native_handle(), GNUTLS_SHUT_WR);  // close_notify, queued behind everything else
+  if (writing_.empty() || !socket_.is_open()) {
+    write_outbound_now();
+    fail(std::move(reason));
+    return;
   }
-  fail(std::move(reason));
+  // A write is in flight (often the GOAWAY that ends a drain): it finishes, close_notify follows, then
+  // the socket closes; a peer that does not read keeps it at most kLinger. The close is reported now.
+  closed_ = true;
+  lingering_ = true;
+  linger_timer_.expires_after(kLinger);
+  linger_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+    if (!ec) self->finish_linger();
+  });
+  report_closed(std::move(reason));
+}
+
+// Best effort, never blocking: what fits into the socket's buffer now.
+void TlsStream::write_outbound_now() {
+  if (outbound_.empty() || !socket_.is_open()) return;
+  std::error_code ignored;
+  socket_.non_blocking(true, ignored);
+  socket_.write_some(asio::buffer(outbound_), ignored);
+  outbound_.clear();
+}
+
+void TlsStream::finish_linger() {
+  if (!lingering_) return;
+  lingering_ = false;
+  linger_timer_.cancel();
+  if (writing_.empty()) write_outbound_now();
+  std::error_code ignored;
+  socket_.close(ignored);
 }
 
 // The stream is over: the socket closes (a pending read or write completes aborted) and the events
@@ -259,6 +290,10 @@ void TlsStream::fail(Error reason) {
   closed_ = true;
   std::error_code ignored;
   socket_.close(ignored);
+  report_closed(std::move(reason));
+}
+
+void TlsStream::report_closed(Error reason) {
   asio::post(socket_.get_executor(), [self = shared_from_this(), reason = std::move(reason)]() mutable {
     if (auto* events = std::exchange(self->events_, nullptr)) events->on_stream_closed(std::move(reason));
   });

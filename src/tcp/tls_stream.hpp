@@ -24,6 +24,7 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
 
 #include "quiver/error.hpp"
 #include "tls/tls_session.hpp"
@@ -67,8 +68,9 @@ class TlsStream : public std::enable_shared_from_this<TlsStream> {
   std::size_t queued_bytes() const noexcept { return outbound_.size() + writing_.size(); }
   bool is_open() const noexcept { return !closed_; }
 
-  // Sends close_notify (best effort), closes the socket, and reports `reason` to on_stream_closed
-  // (posted). Idempotent: only the first reason is reported.
+  // Sends close_notify after what is queued (a write in flight finishes first, for at most a second),
+  // closes the socket, and reports `reason` to on_stream_closed (posted, at once). Idempotent: only the
+  // first reason is reported.
   void close(Error reason);
 
  private:
@@ -81,10 +83,14 @@ class TlsStream : public std::enable_shared_from_this<TlsStream> {
   void on_read();
   void flush();
   void fail(Error reason);
+  void report_closed(Error reason);
+  void write_outbound_now();
+  void finish_linger();
   Error handshake_failure(int gnutls_error) const;
   Error stream_error(const std::string& what) const;
 
   asio::ip::tcp::socket socket_;
+  asio::steady_timer linger_timer_;  // bounds the last write of a closed stream
   std::unique_ptr<tls::ClientTlsSession> session_;
   std::string host_;
   asio::ip::tcp::endpoint peer_;
@@ -102,6 +108,7 @@ class TlsStream : public std::enable_shared_from_this<TlsStream> {
   std::vector<std::uint8_t> outbound_;  // ciphertext queued by GnuTLS, not yet given to the socket
   std::vector<std::uint8_t> writing_;   // ciphertext the socket is writing now
   bool closed_ = false;
+  bool lingering_ = false;  // closed, waiting for the write in flight before closing the socket
 };
 
 }  // namespace quiver::tcp

@@ -250,6 +250,20 @@ TEST_F(H2ClientTest, AHeaderSectionOverTheLimitFailsOnlyItsRequest) {
   EXPECT_EQ(server_->connections(), 1);
 }
 
+// The Client's shutdown drains gracefully: the server receives our GOAWAY before the connection closes.
+TEST_F(H2ClientTest, ShutdownSendsGoaway) {
+  start_server();
+  {
+    Client client(client_options());
+    ASSERT_TRUE(client.request(*get(url("/bytes/10")).build()));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (server_->goaways_received() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(2ms);
+  }
+  EXPECT_EQ(server_->goaways_received(), 1);
+}
+
 // ---- lifetime, as over HTTP/3 (tests/integration/lifetime_test.cpp) ------------------------------
 
 // Destroying the Client inside one of its own completion handlers: the other request in flight still

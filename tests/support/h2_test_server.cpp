@@ -217,6 +217,7 @@ struct H2ServerCallbacks {
   }
   static int frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
     auto& c = self(user_data);
+    if (frame->hd.type == NGHTTP2_GOAWAY) ++c.server.goaways_;
     bool ends = (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
                 (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     if (ends && c.streams.contains(frame->hd.stream_id)) c.on_request(frame->hd.stream_id);

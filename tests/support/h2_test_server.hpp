@@ -48,6 +48,7 @@ class H2TestServer {
   int requests_refused() const noexcept { return refused_.load(); }     // REFUSED_STREAM sent
   int requests_received() const noexcept { return received_.load(); }   // complete requests seen
   int peak_open_streams() const noexcept { return peak_open_.load(); }  // on any one connection
+  int goaways_received() const noexcept { return goaways_.load(); }   // from clients
   // Response body bytes handed to nghttp2 so far (it takes them only as the client's window allows).
   std::size_t body_bytes_sent() const noexcept { return body_bytes_sent_.load(); }
 
@@ -67,6 +68,7 @@ class H2TestServer {
   std::atomic<int> received_{0};
   std::atomic<int> peak_open_{0};
   std::atomic<std::size_t> body_bytes_sent_{0};
+  std::atomic<int> goaways_{0};
   std::mutex threads_mutex_;
   std::vector<std::thread> threads_;
   std::thread acceptor_;
