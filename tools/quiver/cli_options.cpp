@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <gnutls/gnutls.h>
+#include <nghttp2/nghttp2.h>
 #include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2.h>
 
@@ -18,7 +19,7 @@ namespace quiver::cli {
 namespace {
 
 constexpr std::string_view description =
-    "quiver: an HTTP/3 (QUIC) client, load generator and test server.\n\n"
+    "quiver: an HTTP/3 (QUIC) client (HTTP/2 with --http2), load generator and test server.\n\n"
     "  quiver [options] URL...        fetch URLs and print their bodies (options below, as in curl)\n"
     "  quiver SUBCOMMAND [options]    serve, bench or demo (see 'quiver SUBCOMMAND --help')\n\n"
     "Several URLs share one connection per server and are fetched one after another, or all at\n"
@@ -43,8 +44,8 @@ stderr per failed URL, and the first failed URL's code:
   92 stream reset by the server.)";
 
 std::string version_text() {
-  return fmt::format("quiver {} (ngtcp2 {}, nghttp3 {}, GnuTLS {})\n", QUIVER_VERSION,
-                     ngtcp2_version(0)->version_str, nghttp3_version(0)->version_str,
+  return fmt::format("quiver {} (ngtcp2 {}, nghttp3 {}, nghttp2 {}, GnuTLS {})\n", QUIVER_VERSION,
+                     ngtcp2_version(0)->version_str, nghttp3_version(0)->version_str, nghttp2_version(0)->version_str,
                      gnutls_check_version(nullptr));
 }
 
