@@ -38,13 +38,6 @@ Error shut_down_error() {
   return error;
 }
 
-// What a caller's cancellation slot reaches: the pool request, once it exists (set on the pool's executor).
-struct CancelState {
-  std::weak_ptr<pool::OriginPool> pool;
-  std::optional<pool::PoolRequestId> id;
-  bool requested = false;
-};
-
 // After the io threads stopped, what must not hang completes here instead.
 asio::any_io_executor fallback_executor() { return asio::system_executor(); }
 
@@ -280,28 +273,30 @@ class ResponseStreamAccess {
 
 namespace {
 
-// Connects a caller's cancellation slot to a pool request. The slot handler may run on any thread; it
-// hops to the pool's executor, where the request id lives.
-std::shared_ptr<CancelState> connect_cancellation(asio::cancellation_slot slot, const asio::any_io_executor& executor,
-                                                  const std::shared_ptr<pool::OriginPool>& pool) {
+// A caller's cancellation, carried to the pool. The caller's slot handler may run on any thread: it hops
+// to the pool's executor and emits `to_pool` there, whose slot went to the pool with the request. The
+// request reaches the pool before any such hop (both are queued on the pool's one-thread executor, the
+// request first, or the request ran inline), so no cancellation is emitted before the pool listens.
+// Held by the caller's slot handler (until the caller's slot is cleared) and by each hop in flight, so
+// the signal outlives every emit; the pool never touches its slot after request()/stream().
+struct CancelRelay {
+  asio::cancellation_signal to_pool;  // emitted only on the pool's executor
+};
+
+std::shared_ptr<CancelRelay> relay_cancellation(asio::cancellation_slot slot,
+                                                const asio::any_io_executor& executor) {
   if (!slot.is_connected()) return nullptr;
-  auto state = std::make_shared<CancelState>();
-  state->pool = pool;
-  slot.assign([state, executor](asio::cancellation_type type) {
+  auto relay = std::make_shared<CancelRelay>();
+  slot.assign([relay, executor](asio::cancellation_type type) {
     if (type == asio::cancellation_type::none) return;
-    asio::post(executor, [state] {
-      state->requested = true;
-      auto pool = state->pool.lock();
-      if (pool && state->id) pool->cancel(*state->id);
-    });
+    asio::post(executor, [relay, type] { relay->to_pool.emit(type); });
   });
-  return state;
+  return relay;
 }
 
-void remember_id(const std::shared_ptr<CancelState>& state, pool::OriginPool& pool, pool::PoolRequestId id) {
-  if (!state) return;
-  state->id = id;
-  if (state->requested) pool.cancel(id);
+// The slot the pool gets with the request: the relay's, or none when the caller cannot cancel.
+asio::cancellation_slot pool_slot(const std::shared_ptr<CancelRelay>& relay) {
+  return relay ? relay->to_pool.slot() : asio::cancellation_slot();
 }
 
 template <class Value>
@@ -345,31 +340,30 @@ void fail_shut_down(detail::ClientCore& core, Completion completion) {
 void Client::submit(Request request, detail::ResponseCompletion completion, asio::cancellation_slot slot) {
   auto [pool, executor] = core_->pool_for(request.url);
   if (!pool) return fail_shut_down(*core_, std::move(completion));
-  auto cancel = connect_cancellation(slot, executor, pool);
+  auto cancel = relay_cancellation(slot, executor);
   // Dispatched: a request made on the pool's own io thread goes out in the write already scheduled
   // there (with the ACK of the response that prompted it). The pool never completes inside the call.
   asio::dispatch(executor, [pool, cancel, request = std::move(request), completion = std::move(completion)]() mutable {
-    auto id = pool->request(std::move(request), std::move(completion));
-    remember_id(cancel, *pool, id);
+    pool->request(std::move(request), std::move(completion), pool_slot(cancel));
   });
 }
 
 void Client::submit_stream(Request request, detail::StreamCompletion completion, asio::cancellation_slot slot) {
   auto [pool, executor] = core_->pool_for(request.url);
   if (!pool) return fail_shut_down(*core_, std::move(completion));
-  auto cancel = connect_cancellation(slot, executor, pool);
+  auto cancel = relay_cancellation(slot, executor);
   asio::dispatch(executor, [core = core_, pool, executor, cancel, request = std::move(request),
                             completion = std::move(completion)]() mutable {
-    auto id = pool->stream(std::move(request), [core, executor, completion = std::move(completion)](
-                                                   Result<http::StreamingResponse> head) mutable {
+    auto on_headers = [core, executor,
+                       completion = std::move(completion)](Result<http::StreamingResponse> head) mutable {
       if (!head) {
         completion(std::unexpected(head.error()));
         return;
       }
       auto stream = std::make_shared<detail::StreamCore>(core, executor, std::move(*head));
       completion(detail::ResponseStreamAccess::make(std::move(stream)));
-    });
-    remember_id(cancel, *pool, id);
+    };
+    pool->stream(std::move(request), std::move(on_headers), pool_slot(cancel));
   });
 }
 

@@ -21,10 +21,13 @@ namespace quiver::h2 {
 using http::BodyReader;
 using http::ConnectionObserver;
 using http::ConnectionState;
-using http::RequestId;
 using http::ResponseHandler;
 using http::StreamHandler;
 using http::StreamingResponse;
+
+// A request's key inside the worker (its calls, its body readers); unique per connection, never reused,
+// never handed to callers (they cancel through the slot they pass with the request).
+using RequestId = std::uint64_t;
 
 class Connection : public http::Connection {
  public:

@@ -12,6 +12,8 @@
 //    whatever the code (peer_failure); so does one reset with REFUSED_STREAM;
 //  - connected means: TLS agreed on h2 and the server's first SETTINGS arrived (the credit is known);
 //  - a handler is used once (`Call::answered`); after that, failures go to the streaming body reader;
+//  - a request's cancellation handler (installed in its caller's slot) knows the worker weakly and the
+//    call by its RequestId, so it is harmless after the call left or the worker is gone;
 //  - user code (handlers, observer, telemetry) only ever runs from a posted function; nothing is sent
 //    from inside an nghttp2 callback (the pump runs after receive() returns, or posted);
 //  - while not closed the worker holds itself (`self_`); the stream and the dialer hold it only weakly.
@@ -48,9 +50,8 @@ class ConnectionImpl final : public Connection,
 
   // Connection
   void start() override;
-  RequestId request(Request request, ResponseHandler on_done) override;
-  RequestId stream(Request request, StreamHandler on_headers) override;
-  void cancel(RequestId id) override;
+  void request(Request request, ResponseHandler on_done, asio::cancellation_slot cancel) override;
+  void stream(Request request, StreamHandler on_headers, asio::cancellation_slot cancel) override;
   void drain() override;
   void close() override;
   ConnectionState state() const noexcept override { return state_; }
@@ -122,7 +123,8 @@ class ConnectionImpl final : public Connection,
   void emit(const Call& call, RequestEvent::Type type, const Error* error);
 
   // Calls (connection_calls.cpp)
-  RequestId accept(Request request, ResponseHandler on_response, StreamHandler on_headers);
+  void accept(Request request, ResponseHandler on_response, StreamHandler on_headers, asio::cancellation_slot cancel);
+  void listen_for_cancel(asio::cancellation_slot cancel, RequestId id);
   std::optional<Error> refusal() const;
   void send_waiting();
   void send(Call& call);

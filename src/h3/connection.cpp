@@ -23,6 +23,7 @@ ConnectionImpl::ConnectionImpl(asio::any_io_executor executor, Origin origin, Co
       observer_(observer),
       connect_timer_(executor),
       drain_timer_(executor),
+      held_until_closed_(executor),
       dialer_(executor, quic::dial_config(origin_.host, origin_.port, options_), static_cast<quic::DialTarget&>(*this)),
       session_options_(session_options(options_)) {}
 
@@ -35,12 +36,23 @@ void ConnectionImpl::start() {
   started_ = true;
   started_at_ = std::chrono::steady_clock::now();
   emit(connection_event(ConnectionEvent::Type::start));
-  auto self = std::static_pointer_cast<ConnectionImpl>(shared_from_this());
+  hold_self_until_closed();
   connect_timer_.expires_after(options_.connect_timeout);
-  connect_timer_.async_wait([self](std::error_code ec) {
-    if (!ec) self->on_connect_timeout();
+  connect_timer_.async_wait([weak = weak_from_this()](std::error_code ec) {
+    auto self = std::static_pointer_cast<ConnectionImpl>(weak.lock());
+    if (!ec && self) self->on_connect_timeout();
   });
-  dialer_.dial(shared_from_this());
+  dialer_.dial(weak_from_this());  // guards the dialer's own posted work (it is a member of ours)
+}
+
+// The worker holds itself through its own pending work: a wait that ends only when it closes
+// (fail_everything cancels it). Its handler runs posted, so the worker is never released inside the call
+// that closed it (the transport's finish, the dialer, a caller's close()); and if the executor's context
+// is destroyed first, the handler goes with it and so does the worker (no cycle outlives the context).
+void ConnectionImpl::hold_self_until_closed() {
+  if (state_ == ConnectionState::closed) return;
+  held_until_closed_.expires_at(asio::steady_timer::time_point::max());
+  held_until_closed_.async_wait([self = shared_from_this()](std::error_code) {});
 }
 
 // Each attempt's transport gets a fresh session (stream data can come with the handshake's end).
@@ -221,6 +233,7 @@ void ConnectionImpl::fail_everything(const Error& reason) {
   ended.error = error;
   emit(std::move(ended));
   notify_observer([error](ConnectionObserver& o, Connection& c) { o.on_closed(c, error); });
+  held_until_closed_.cancel();  // the worker stops holding itself (see hold_self_until_closed)
 }
 
 Error ConnectionImpl::handshake_error(const Error& cause) const {

@@ -4,8 +4,11 @@
 // It implements the protocol-neutral http::Connection; only the composition root
 // (src/client/connection_factory.cpp) and the worker's own tests name it.
 //
-// Threading and lifetime: those of http::Connection (src/http/connection.hpp).
+// Threading, lifetime and cancellation: those of http::Connection (src/http/connection.hpp). The worker
+// holds itself from start() until it is closed; its transport (quic::QuicTransport) keeps only itself
+// alive and knows the worker as borrowed events, which the worker detaches when it goes.
 
+#include <cstdint>
 #include <memory>
 
 #include <asio/any_io_executor.hpp>
@@ -20,10 +23,13 @@ namespace quiver::h3 {
 using http::BodyReader;
 using http::ConnectionObserver;
 using http::ConnectionState;
-using http::RequestId;
 using http::ResponseHandler;
 using http::StreamHandler;
 using http::StreamingResponse;
+
+// A request's key inside the worker (its calls, its body readers); unique per connection, never reused,
+// never handed to callers (they cancel through the slot they pass with the request).
+using RequestId = std::uint64_t;
 
 class Connection : public http::Connection {
  public:

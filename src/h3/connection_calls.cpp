@@ -37,15 +37,26 @@ void post_answer(PostedAnswers& answers, const asio::any_io_executor& executor, 
 
 // ---- entry points --------------------------------------------------------------------------------
 
-RequestId ConnectionImpl::request(Request request, ResponseHandler on_done) {
-  return accept(std::move(request), std::move(on_done), nullptr);
+void ConnectionImpl::request(Request request, ResponseHandler on_done, asio::cancellation_slot cancel) {
+  accept(std::move(request), std::move(on_done), nullptr, cancel);
 }
 
-RequestId ConnectionImpl::stream(Request request, StreamHandler on_headers) {
-  return accept(std::move(request), nullptr, std::move(on_headers));
+void ConnectionImpl::stream(Request request, StreamHandler on_headers, asio::cancellation_slot cancel) {
+  accept(std::move(request), nullptr, std::move(on_headers), cancel);
 }
 
-void ConnectionImpl::cancel(RequestId id) { abandon(id, cancelled_error()); }
+// The caller's cancellation reaches the call through its slot: the handler is installed once and the slot
+// never touched again (http::Connection's rule). It holds the worker weakly and finds the call by id, so
+// it does nothing once the call has left (or the worker is gone). After the answer it still stops a
+// running upload (abandon -> needs_reset).
+void ConnectionImpl::listen_for_cancel(asio::cancellation_slot cancel, RequestId id) {
+  if (!cancel.is_connected()) return;
+  cancel.assign([weak = weak_from_this(), id](asio::cancellation_type type) {
+    if (type == asio::cancellation_type::none) return;
+    auto self = std::static_pointer_cast<ConnectionImpl>(weak.lock());
+    if (self) self->abandon(id, cancelled_error());
+  });
+}
 
 // Why a new request cannot be taken now, if it cannot.
 std::optional<Error> ConnectionImpl::refusal() const {
@@ -63,7 +74,8 @@ std::optional<Error> ConnectionImpl::refusal() const {
   return std::nullopt;
 }
 
-RequestId ConnectionImpl::accept(Request request, ResponseHandler on_response, StreamHandler on_headers) {
+void ConnectionImpl::accept(Request request, ResponseHandler on_response, StreamHandler on_headers,
+                            asio::cancellation_slot cancel) {
   RequestId id = next_id_++;
   Call call;
   call.id = id;
@@ -75,7 +87,7 @@ RequestId ConnectionImpl::accept(Request request, ResponseHandler on_response, S
   auto fields = http::build_request_fields(request);
   if (!fields) {
     fail(call, fields.error());
-    return id;
+    return;
   }
   call.fields = std::move(*fields);
   if (auto refused = refusal()) {
@@ -83,15 +95,15 @@ RequestId ConnectionImpl::accept(Request request, ResponseHandler on_response, S
     if (state_ != ConnectionState::closed) {
       notify_observer([error = *refused](ConnectionObserver& o, Connection& c) { o.on_stream_open_failed(c, error); });
     }
-    return id;
+    return;
   }
   call.body = std::move(request.body);
   if (request.timeout) call.deadline = arm_deadline(id, *request.timeout);
   emit(call, RequestEvent::Type::start, nullptr);
   calls_.emplace(id, std::move(call));
   waiting_.push_back(id);
+  listen_for_cancel(cancel, id);
   if (state_ == ConnectionState::connected) send_waiting();
-  return id;
 }
 
 std::unique_ptr<asio::steady_timer> ConnectionImpl::arm_deadline(RequestId id, std::chrono::milliseconds timeout) {

@@ -10,7 +10,10 @@
 //  - the peer's resets and close are judged with every GOAWAY of their receive batch known: a request on a
 //    stream at or above the GOAWAY id, or never sent, fails `unprocessed` whatever the code (peer_failure);
 //  - a handler is used once (`Call::answered`); after that, failures go to the streaming body reader;
-//  - user code (handlers, observer, telemetry) only ever runs from a posted function.
+//  - user code (handlers, observer, telemetry) only ever runs from a posted function;
+//  - a request's cancellation handler (installed in its caller's slot) knows the worker weakly and the
+//    call by its RequestId, so it is harmless after the call left or the worker is gone;
+//  - the worker holds itself (held_until_closed_) from start() until closed; nothing it owns holds it.
 
 #include <chrono>
 #include <deque>
@@ -45,9 +48,8 @@ class ConnectionImpl final : public Connection,
 
   // Connection
   void start() override;
-  RequestId request(Request request, ResponseHandler on_done) override;
-  RequestId stream(Request request, StreamHandler on_headers) override;
-  void cancel(RequestId id) override;
+  void request(Request request, ResponseHandler on_done, asio::cancellation_slot cancel) override;
+  void stream(Request request, StreamHandler on_headers, asio::cancellation_slot cancel) override;
   void drain() override;
   void close() override;
   ConnectionState state() const noexcept override { return state_; }
@@ -102,6 +104,7 @@ class ConnectionImpl final : public Connection,
   void on_header_section_too_large(std::int64_t stream_id, bool trailers, std::uint64_t bytes) override;
 
   // Lifecycle (connection.cpp)
+  void hold_self_until_closed();
   void on_connect_timeout();
   void transition(ConnectionState next);
   void enter_draining();
@@ -114,7 +117,9 @@ class ConnectionImpl final : public Connection,
   void emit(const Call& call, RequestEvent::Type type, const Error* error);
 
   // Calls (connection_calls.cpp)
-  RequestId accept(Request request, ResponseHandler on_response, StreamHandler on_headers);
+  void accept(Request request, ResponseHandler on_response, StreamHandler on_headers,
+              asio::cancellation_slot cancel);
+  void listen_for_cancel(asio::cancellation_slot cancel, RequestId id);
   std::optional<Error> refusal() const;
   void send_waiting();
   void send(Call& call);
@@ -140,6 +145,11 @@ class ConnectionImpl final : public Connection,
   ConnectionObserver* observer_;  // borrowed
   asio::steady_timer connect_timer_;
   asio::steady_timer drain_timer_;
+  // The worker holds itself from start() until it is closed: a wait on this timer, which never expires,
+  // holds shared_from_this() and is cancelled by fail_everything. So a request in flight always gets its
+  // reply even if the owner dropped its pointer. Nothing below the worker holds it: the dialer and the
+  // transport only borrow it as their events' target, and the destructor detaches them.
+  asio::steady_timer held_until_closed_;
   quic::Dialer dialer_;                             // resolves, tries the addresses, builds the transports
   SessionOptions session_options_;                  // each attempt's session is built with them
   std::shared_ptr<quic::QuicTransport> transport_;  // the dialer's current one

@@ -26,6 +26,9 @@
 
 namespace quiver::http {
 
+// A request's key inside its worker (calls, body readers); never handed to callers.
+using RequestId = std::uint64_t;
+
 // What a reader tells the worker that feeds it. Calls come on the worker's executor.
 class BodyReaderOwner {
  public:

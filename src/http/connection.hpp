@@ -11,13 +11,30 @@
 //
 // Threading: every member function must be called on the connection's executor, and every handler and
 // observer call happens there too, posted: never inside a protocol library's callback.
-// Lifetime: created as a shared_ptr; pending I/O keeps it alive until it is closed.
+// Lifetime: created as a shared_ptr; once started, the connection holds itself until it is closed (a
+// request in flight gets its reply even if the owner dropped its pointer), then lets go of itself from a
+// posted function, never inside a call.
+//
+// Cancellation rides with the request (no ids are handed out): request() and stream() take an optional
+// Asio cancellation slot. The connection installs its handler in that slot during the call and never
+// touches the slot again; the handler holds the connection only weakly, so the slot's signal may be
+// emitted, re-used or destroyed at any time afterwards, also after the connection is gone. Emitting the
+// signal (any type but `none`) on the connection's executor cancels the request:
+//  - not yet answered: its handler gets ErrorKind::cancelled, posted at once (no network round trip); the
+//    exchange is abandoned on the wire (HTTP/3: stream reset with H3_REQUEST_CANCELLED; HTTP/1.1: the
+//    connection closes), and nothing else is delivered for it;
+//  - answered, but its upload still runs (the response came first): the upload is stopped the same way;
+//  - otherwise (over, or never accepted): nothing happens.
+// The owner of the signal may hand its slot to another request later (the pool does, when it retries a
+// request on another connection): the new handler replaces the old one, which is then never called.
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+
+#include <asio/cancellation_signal.hpp>
 
 #include "core/origin.hpp"
 #include "http/body_reader.hpp"
@@ -53,8 +70,6 @@ std::string_view to_string(ConnectionState state) noexcept;
 
 using ResponseHandler = std::move_only_function<void(Result<Response>)>;
 using StreamHandler = std::move_only_function<void(Result<StreamingResponse>)>;
-// A request's key on its connection; unique per connection, never reused.
-using RequestId = std::uint64_t;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -67,15 +82,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Sends `request` (queued in order while connecting) and calls `on_done` exactly once with the
   // response or the error. The request's URL supplies the target and authority; its origin is not checked.
-  virtual RequestId request(Request request, ResponseHandler on_done) = 0;
+  // `cancel`: see "Cancellation" above (an unconnected slot: the request cannot be cancelled).
+  // (Defaults are given here only; implementations declare their overrides without them.)
+  virtual void request(Request request, ResponseHandler on_done, asio::cancellation_slot cancel = {}) = 0;
   // Like request(), but `on_headers` is called as soon as the final response headers arrive, with a
-  // reader for the body.
-  virtual RequestId stream(Request request, StreamHandler on_headers) = 0;
-  // Cancels a request that has not been answered yet: its handler gets ErrorKind::cancelled at once, the
-  // exchange is abandoned on the wire (HTTP/3: stream reset with H3_REQUEST_CANCELLED), and nothing else
-  // is delivered for it. On a request already answered whose upload still runs (the response came
-  // first), it stops the upload the same way.
-  virtual void cancel(RequestId id) = 0;
+  // reader for the body (whose own cancel() abandons the body).
+  virtual void stream(Request request, StreamHandler on_headers, asio::cancellation_slot cancel = {}) = 0;
 
   // Graceful shutdown: tells the peer (HTTP/3 GOAWAY), refuses new requests, lets those in flight finish
   // (within the drain timeout), then closes. State: draining.

@@ -87,7 +87,7 @@ void Dialer::attempt(std::size_t index) {
     target_.on_dial_failed(created.error());
     return;
   }
-  auto connected = transport_->connect(peer_, tls_context_, owner_.lock());
+  auto connected = transport_->connect(peer_, tls_context_);
   if (connected) {
     transport_live_ = true;
     return;

@@ -6,8 +6,9 @@
 // transport and hears the transport's events through the dialer, which forwards all of them except the
 // refusal of an attempt that has a next address.
 //
-// Owned by the worker and used on its executor; borrows the target. The transport keeps the owner (not
-// the dialer) alive while open; the dialer holds it only weakly.
+// Owned by the worker and used on its executor; borrows the target. Nothing here keeps the owner alive:
+// the owner (the worker) holds itself while its connection lives, and the dialer knows it only weakly, to
+// tell whether its own posted work (a resolve, the next attempt) still has a dialer to run on.
 
 #include <cstdint>
 #include <memory>
@@ -48,8 +49,8 @@ class Dialer final : private TransportEvents {
   Dialer(const Dialer&) = delete;
   Dialer& operator=(const Dialer&) = delete;
 
-  // Resolves the host (an IP literal needs no lookup) and dials its addresses in order. `owner` is what
-  // the transport keeps alive while open (the worker).
+  // Resolves the host (an IP literal needs no lookup) and dials its addresses in order. `owner` is the
+  // object this dialer is a member of (the worker), held weakly: posted work finds it gone and stops.
   void dial(std::weak_ptr<void> owner);
   // Dials these addresses in order (tests; a caller that resolved already).
   void dial(std::weak_ptr<void> owner, std::vector<asio::ip::udp::endpoint> endpoints);
@@ -78,7 +79,7 @@ class Dialer final : private TransportEvents {
   asio::any_io_executor executor_;
   DialConfig config_;
   DialTarget& target_;  // borrowed: the owner
-  std::weak_ptr<void> owner_;
+  std::weak_ptr<void> owner_;  // the owner of this dialer: see dial()
   asio::ip::udp::resolver resolver_;
   std::vector<asio::ip::udp::endpoint> endpoints_;
   std::size_t next_ = 0;                        // the next address to try

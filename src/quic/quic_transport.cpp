@@ -171,8 +171,7 @@ ngtcp2_path QuicTransport::path() noexcept {
 }
 
 Result<void> QuicTransport::connect(const asio::ip::udp::endpoint& peer,
-                                    std::shared_ptr<tls::ClientTlsContext> tls_context,
-                                    std::shared_ptr<void> keepalive) {
+                                    std::shared_ptr<tls::ClientTlsContext> tls_context) {
   if (auto ec = socket_.connect(peer)) {
     return std::unexpected(Error(ErrorKind::handshake_failed, ErrorClass::transient,
                                  fmt::format("UDP socket to {}: {}", peer.address().to_string(), ec.message())));
@@ -224,7 +223,6 @@ Result<void> QuicTransport::connect(const asio::ip::udp::endpoint& peer,
   ngtcp2_conn_set_tls_native_handle(raw, tls_->native_handle());
   ngtcp2_ccerr_default(&last_error_);
 
-  keepalive_ = std::move(keepalive);
   start_reading();
   write_packets();
   after_io();
@@ -622,9 +620,9 @@ void QuicTransport::close(std::uint64_t app_error_code, Error reason) {
 void QuicTransport::finish(Error reason) {
   if (closed_) return;
   closed_ = true;
+  auto self = shared_from_this();  // the events may drop the last other reference to us
   expiry_timer_.cancel();
   socket_.close();
-  auto keepalive = std::move(keepalive_);  // released when this function returns
   TransportEvents* events = std::exchange(events_, nullptr);
   application_ = nullptr;
   if (events != nullptr) events->on_transport_closed(std::move(reason));
@@ -637,7 +635,6 @@ void QuicTransport::detach() noexcept {
     closed_ = true;
     expiry_timer_.cancel();
     socket_.close();
-    keepalive_.reset();
   }
 }
 

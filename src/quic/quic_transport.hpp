@@ -8,6 +8,11 @@
 //  - TransportEvents (the worker): handshake done, new stream credit, closed. Those are made outside any
 //    ngtcp2 call, after the packet or timer that caused them was processed.
 // All methods run on the executor given at construction.
+//
+// Lifetime: the transport keeps only itself alive (its pending reads, writes and timer hold
+// shared_from_this()), never its owner: `events` and the application are borrowed, and whoever owns them
+// must outlive the transport's use of them or detach() it first (the worker holds itself until the
+// transport has reported on_transport_closed, and detaches the transport in its destructor).
 
 #include <array>
 #include <chrono>
@@ -96,11 +101,9 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   QuicTransport(const QuicTransport&) = delete;
   QuicTransport& operator=(const QuicTransport&) = delete;
 
-  // Opens the socket, creates the QUIC connection and sends the first Initial. `keepalive` is held
-  // until the transport closes (the worker keeps itself alive while its connection lives).
+  // Opens the socket, creates the QUIC connection and sends the first Initial.
   Result<void> connect(const asio::ip::udp::endpoint& peer,
-                       std::shared_ptr<tls::ClientTlsContext> tls_context,
-                       std::shared_ptr<void> keepalive);
+                       std::shared_ptr<tls::ClientTlsContext> tls_context);
 
   // The stream layer; borrowed. Set before connect(): stream data can come with the handshake's end.
   void set_application(StreamApplication* application) noexcept { application_ = application; }
@@ -162,8 +165,7 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   TransportConfig config_;
   TransportEvents* events_;                      // borrowed
   StreamApplication* application_ = nullptr;     // borrowed
-  std::shared_ptr<void> keepalive_;              // the owner, while open
-  util::WriteHolds write_holds_;                       // shared with the holders
+  util::WriteHolds write_holds_;                 // shared with the holders
 
   UdpSocket socket_;
   asio::steady_timer expiry_timer_;
