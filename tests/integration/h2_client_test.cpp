@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
 #include <fmt/format.h>
@@ -262,6 +264,31 @@ TEST_F(H2ClientTest, ShutdownSendsGoaway) {
     std::this_thread::sleep_for(2ms);
   }
   EXPECT_EQ(server_->goaways_received(), 1);
+}
+
+// Cancellation rides with the request over HTTP/2 too: the caller's slot reaches the worker, the
+// request fails `cancelled` at once (its stream is reset) and the connection serves the next request.
+TEST_F(H2ClientTest, CancellingThroughTheSlotEndsTheRequest) {
+  start_server({.response_delay = 30s});
+  Client client(client_options());
+  asio::cancellation_signal signal;
+  std::promise<Result<Response>> done;
+  client.async_request(*get(url("/bytes/10")).build(),
+                       asio::bind_cancellation_slot(signal.slot(), [&](Result<Response> result) {
+                         done.set_value(std::move(result));
+                       }));
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (server_->requests_received() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(2ms);
+  }
+  ASSERT_EQ(server_->requests_received(), 1);
+  signal.emit(asio::cancellation_type::terminal);
+  auto future = done.get_future();
+  ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
+  auto result = future.get();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind(), ErrorKind::cancelled) << result.error().to_string();
+  EXPECT_EQ(server_->connections(), 1);
 }
 
 // ---- lifetime, as over HTTP/3 (tests/integration/lifetime_test.cpp) ------------------------------
