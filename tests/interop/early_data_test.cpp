@@ -99,5 +99,31 @@ TEST_F(GtlsserverEarlyDataTest, SecondConnectionResumesWithEarlyData) {
   EXPECT_EQ(qlogs_with_0rtt(server_->qlog_dir()), 1) << "the server received no 0-RTT packet";
 }
 
+// gtlsserver has no switch to refuse early data, but a restarted one has a new ticket key: the ticket
+// (moved to the new server's port in the cache) cannot be resumed, so the early data is rejected, the
+// handshake is a full one (certificate verified), and the early request is sent again and answered
+// (fetch_once checks the body).
+TEST_F(GtlsserverEarlyDataTest, EarlyDataRejectedByARestartedServerIsSentAgain) {
+  fetch_once();
+  ConnectionOptions verifying;
+  verifying.tls.ca_file = test_ca_file().string();
+  auto ticket = cache_->take(tls::session_key("h3", "127.0.0.1", server_->port(), verifying.tls));
+  ASSERT_TRUE(ticket);
+  server_.reset();
+  auto restarted = ExternalServer::start(ServerKind::gtlsserver, docroot_->path());
+  ASSERT_TRUE(restarted) << restarted.error();
+  server_ = std::move(*restarted);
+  cache_->put(tls::session_key("h3", "127.0.0.1", server_->port(), verifying.tls), std::move(*ticket));
+
+  fetch_once();
+  ASSERT_TRUE(events_->last);
+  EXPECT_FALSE(events_->last->resumed);
+  EXPECT_TRUE(events_->last->early_data_offered);
+  EXPECT_FALSE(events_->last->early_data_accepted);
+  EXPECT_EQ(events_->last->early_requests, 1u);
+  // The server could not read the early data (no 0-RTT keys without the ticket): it received none.
+  EXPECT_EQ(qlogs_with_0rtt(server_->qlog_dir()), 0);
+}
+
 }  // namespace
 }  // namespace quiver::interop
