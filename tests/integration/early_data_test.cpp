@@ -162,6 +162,23 @@ TEST_F(EarlyDataTest, PostWaitsForTheHandshakeUnlessItAsks) {
   EXPECT_EQ(server_->stats().early_requests - before.early_requests, 1u);  // the forced POST only
 }
 
+// How many requests go early is the stream limit the server gave the ticket's connection (remembered
+// transport parameters): with 2, the third GET waits for the handshake (and for credit).
+TEST_F(EarlyDataTest, EarlyRequestsStayWithinTheRememberedStreamLimit) {
+  server_.reset();
+  auto options = test_server_options();
+  options.max_streams = 2;
+  start_server(options);
+  get_ticket();
+  const auto before = server_->stats();
+  open(true);
+  auto results = send_all({get("/bytes/1"), get("/bytes/2"), get("/bytes/3")});
+  for (auto& result : results) ASSERT_TRUE(result) << result.error().to_string();
+  EXPECT_EQ(results[2]->body.size(), 3u);
+  EXPECT_EQ(events_->last()->early_requests, 2u);
+  EXPECT_EQ(server_->stats().early_requests - before.early_requests, 2u);
+}
+
 // Without the opt-in a resumed connection sends nothing early.
 TEST_F(EarlyDataTest, OffUnlessAskedFor) {
   get_ticket();
