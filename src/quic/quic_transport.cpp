@@ -229,8 +229,13 @@ Result<void> QuicTransport::connect(const asio::ip::udp::endpoint& peer,
 
   keepalive_ = std::move(keepalive);
   start_reading();
-  if (early_data_offered_ && events_ != nullptr) events_->on_early_data_ready();  // streams for the first flight
-  if (closed_) return {};
+  if (early_data_offered_) {
+    // Streams for the first flight: the worker opens its own now, and the pool hands it requests in a
+    // posted call; the first packet is written after that (one hop later), so they ride in it.
+    if (events_ != nullptr) events_->on_early_data_ready();
+    if (!closed_) schedule_write();
+    return {};
+  }
   write_packets();
   after_io();
   return {};
