@@ -10,15 +10,17 @@
 //   7   nothing answered within the connect timeout, or refused      (curl: COULDNT_CONNECT)
 //   8   the server broke HTTP/3 rules for this request              (curl: WEIRD_SERVER_REPLY)
 //   22  the server answered with status >= 400 and --fail was given (curl: HTTP_RETURNED_ERROR)
-//   23  the output file could not be written                         (curl: WRITE_ERROR)
-//   26  the -d @file data file could not be read                     (curl: READ_ERROR)
+//   23  the output file could not be written, or --no-clobber found   (curl: WRITE_ERROR)
+//       no free name
+//   26  a -d/-F/-T/-H file (or stdin) could not be read               (curl: READ_ERROR)
 //   28  --max-time (or another request deadline) passed              (curl: OPERATION_TIMEDOUT)
+//   33  -C: the server did not answer with the range asked for       (curl: RANGE_ERROR)
 //   35  the QUIC/TLS handshake failed for a reason other than below  (curl: SSL_CONNECT_ERROR)
 //   43  a header or method that HTTP/3 forbids, or a malformed -H    (curl: BAD_FUNCTION_ARGUMENT)
 //   56  the connection failed or was closed before the response      (curl: RECV_ERROR)
 //       completed (transport error, GOAWAY)
 //   60  the server's certificate could not be verified               (curl: PEER_FAILED_VERIFICATION)
-//   77  the --cacert file could not be read                          (curl: SSL_CACERT_BADFILE)
+//   77  the --cacert file could not be read or holds no certificate  (curl: SSL_CACERT_BADFILE)
 //   92  the server reset the request's stream                        (curl: HTTP2_STREAM)
 //   100 the response's header or trailer section was over the limit  (curl: TOO_LARGE)
 
@@ -40,6 +42,7 @@ inline constexpr int http_error = 22;
 inline constexpr int write_failed = 23;
 inline constexpr int read_failed = 26;
 inline constexpr int timed_out = 28;
+inline constexpr int range_error = 33;
 inline constexpr int handshake_failed = 35;
 inline constexpr int invalid_header = 43;
 inline constexpr int connection_failed = 56;
