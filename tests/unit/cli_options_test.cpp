@@ -130,6 +130,17 @@ TEST(ParseCli, RepeatedDataIsKeptInOrder) {
   EXPECT_FALSE(options.request.method.has_value());  // POST is chosen when the request is prepared
 }
 
+// As curl: the last of a repeated single-valued option wins; repeated lists keep every value.
+TEST(ParseCli, RepeatedSingleOptionTakesTheLast) {
+  FetchOptions options = parse_ok({"-X", "GET", "-X", "PUT", "-A", "a", "-A", "b", "-H", "A: 1", "-H", "B: 2",
+                                   "-F", "a=1", "-F", "b=2", "-b", "x=1", "-b", "y=2", "https://h/"});
+  EXPECT_EQ(options.request.method, "PUT");
+  EXPECT_EQ(options.request.user_agent, "b");
+  EXPECT_EQ(options.request.headers, (std::vector<std::string>{"A: 1", "B: 2"}));
+  EXPECT_EQ(options.request.form, (std::vector<std::string>{"a=1", "b=2"}));
+  EXPECT_EQ(options.request.cookies, (std::vector<std::string>{"x=1", "y=2"}));
+}
+
 // curl joins every data option in command-line order, whatever its kind: the parser keeps one list.
 TEST(ParseCli, DataOptionsOfEveryKindKeepOneOrder) {
   FetchOptions options = parse_ok({"--data-binary", "@b", "-d", "a=1", "--data-urlencode", "q=x y", "--data-raw",

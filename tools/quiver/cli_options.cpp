@@ -270,6 +270,8 @@ std::expected<Command, CliExit> parse_cli(int argc, const char* const* argv) {
   app.get_formatter()->column_width(34);
   app.require_subcommand(0, 1);
   RawFetchOptions raw;
+  // As curl: a single-valued option given twice takes the last value (lists such as -H keep all).
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   declare_fetch_options(app, raw);
   auto subcommands = add_subcommands(app);
   try {

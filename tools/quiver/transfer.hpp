@@ -32,8 +32,9 @@ struct TransferContext {
 };
 
 // Sends `request`, writes the body to `writer` (begun once the status is known) and says how it ended.
-// `resume_from` (-C, > 0): the response must be a 206 starting there, or one exactly that long (the file
-// is complete: nothing is written); anything else fails with exit 33.
+// `resume_from` (-C, > 0), as libcurl decides: a 206 starting there is appended; a 416, or a response
+// exactly that long, means the file is complete (nothing written, success); anything else fails with
+// exit 33.
 AttemptOutcome run_transfer(const TransferContext& context, Request request, BodyWriter& writer,
                             std::uint64_t resume_from = 0);
 
