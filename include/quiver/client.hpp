@@ -41,6 +41,7 @@
 #include "quiver/request_builder.hpp"
 #include "quiver/response.hpp"
 #include "quiver/stats.hpp"
+#include "quiver/transfer_options.hpp"
 
 namespace quiver {
 
@@ -57,6 +58,9 @@ struct ClientOptions {
   std::vector<OriginRule> rules;   // the first matching rule wins
   // How long the destructor lets connections drain (requests in flight finish) before closing them.
   std::chrono::milliseconds shutdown_deadline{5000};
+  // Redirects and body decompression for requests that do not set their own (both off by default).
+  RedirectPolicy redirects;
+  Decompression decompression;
 };
 
 namespace detail {
@@ -83,6 +87,9 @@ class ResponseStream {
   // The trailers: empty until a read has reported the end of the body, then complete (safe to call at
   // any time, from any thread).
   const Headers& trailers() const noexcept;
+  // How the response was obtained: final URL, redirects followed, peer, protocol, connection reuse and
+  // timings (Response::transfer). timings.total is zero until a read has reported the end of the body.
+  TransferInfo transfer() const;
 
   // Blocking: the next chunk (at most `max_bytes`), an empty optional at the end, or the error.
   Result<std::optional<std::string>> next_chunk(std::size_t max_bytes = 64 * 1024);

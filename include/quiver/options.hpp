@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "quiver/telemetry.hpp"
 
@@ -23,6 +24,15 @@ struct TlsOptions {
 };
 
 enum class CongestionControl { cubic, bbr, reno };
+
+// Where to connect instead of the URL's host and port (curl's --resolve and --connect-to). The TLS name
+// (SNI, certificate check) and :authority stay the URL's: only the address the packets go to changes.
+struct ConnectOverride {
+  std::string host;                // the URL's host it applies to ("" or "*": any host)
+  std::uint16_t port = 0;          // the URL's port it applies to (0: any port)
+  std::string connect_host;        // a name (resolved) or IP address to connect to ("": the URL's host)
+  std::uint16_t connect_port = 0;  // 0: the URL's port
+};
 
 // Settings of one HTTP/3 connection.
 struct ConnectionOptions {
@@ -62,6 +72,8 @@ struct ConnectionOptions {
   std::uint64_t qpack_table_capacity = 0;
   std::uint64_t qpack_blocked_streams = 0;
   CongestionControl congestion_control = CongestionControl::cubic;
+  // The first override that matches the origin decides where its connections go (none: the URL's host).
+  std::vector<ConnectOverride> connect_to;
   // Optional span sink; shared by every connection that has these options.
   std::shared_ptr<Telemetry> telemetry;
 };

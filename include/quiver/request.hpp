@@ -8,6 +8,7 @@
 
 #include "quiver/body.hpp"
 #include "quiver/headers.hpp"
+#include "quiver/transfer_options.hpp"
 #include "quiver/url.hpp"
 
 namespace quiver {
@@ -23,6 +24,9 @@ struct Request {
   // none when unset. Time spent waiting for a connection is bounded by the pool's checkout timeout. It
   // counts from the first send and bounds the pool's transparent retries too (docs/pool.md).
   std::optional<std::chrono::milliseconds> timeout;
+  // This request's redirect and decompression settings; unset: the Client's (ClientOptions).
+  std::optional<RedirectPolicy> redirects;
+  std::optional<Decompression> decompression;
 };
 
 }  // namespace quiver

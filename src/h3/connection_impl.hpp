@@ -73,6 +73,7 @@ class ConnectionImpl final : public Connection,
     bool body_done = false;                // streaming: the reader reported the end or an error
     bool stream_closed = false;            // its stream closed before the response ended (see fail_after_batch)
     std::uint64_t bytes_received = 0;      // response body bytes (telemetry)
+    bool reused = false;                   // an earlier request was accepted on this connection
     std::chrono::steady_clock::time_point started;
   };
 
@@ -106,6 +107,7 @@ class ConnectionImpl final : public Connection,
   ConnectionEvent connection_event(ConnectionEvent::Type type) const;
   void emit(ConnectionEvent event);
   void emit(const Call& call, RequestEvent::Type type, const Error* error);
+  void note_transfer(Call& call) const;
 
   // Calls (connection_calls.cpp)
   RequestId accept(Request request, ResponseHandler on_response, StreamHandler on_headers);
@@ -142,6 +144,8 @@ class ConnectionImpl final : public Connection,
   ConnectionState state_ = ConnectionState::connecting;
   bool started_ = false;
   std::chrono::steady_clock::time_point started_at_;
+  std::chrono::steady_clock::time_point handshake_at_;  // when the handshake completed (Response::transfer)
+  std::uint64_t accepted_ = 0;                          // requests accepted so far (connection reuse)
   std::optional<std::int64_t> goaway_id_;
   RequestId next_id_ = 1;
   std::unordered_map<RequestId, Call> calls_;

@@ -11,6 +11,7 @@
 
 #include "quiver/error.hpp"
 #include "quiver/headers.hpp"
+#include "quiver/response.hpp"
 
 namespace quiver::http {
 
@@ -45,6 +46,9 @@ struct StreamingResponse {
   int status = 0;
   Headers headers;
   std::shared_ptr<BodyReader> body;
+  // Filled by the connection as for a buffered Response (peer, protocol, reuse, instants up to
+  // first_byte); the Client completes it.
+  TransferInfo transfer{};  // (braced: aggregates may leave it out)
 };
 
 }  // namespace quiver::http

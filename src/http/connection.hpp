@@ -67,6 +67,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Sends `request` (queued in order while connecting) and calls `on_done` exactly once with the
   // response or the error. The request's URL supplies the target and authority; its origin is not checked.
+  // The response's `transfer` carries what the connection knows: http_version, peer_address/peer_port,
+  // connection_reused, and the instants name_lookup, connect, tls (only on the connection's first
+  // request), first_byte and end; the Client fills in the rest.
   virtual RequestId request(Request request, ResponseHandler on_done) = 0;
   // Like request(), but `on_headers` is called as soon as the final response headers arrive, with a
   // reader for the body.

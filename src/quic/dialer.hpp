@@ -9,6 +9,7 @@
 // Owned by the worker and used on its executor; borrows the target. The transport keeps the owner (not
 // the dialer) alive while open; the dialer holds it only weakly.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -35,10 +36,13 @@ class DialTarget : public TransportEvents {
 struct DialConfig {
   std::string host;  // name or IP literal; SNI and the name to verify
   std::uint16_t port = 443;
+  // Where the packets go: host and port unless a ConnectOverride applies (resolved if a name).
+  std::string connect_host;
+  std::uint16_t connect_port = 443;
   TransportOptions transport;
   TlsOptions tls;
 };
-// The QUIC (and dial) slice of the connection options.
+// The QUIC (and dial) slice of the connection options, with the first matching ConnectOverride applied.
 DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options);
 
 class Dialer final : private TransportEvents {
@@ -64,6 +68,8 @@ class Dialer final : private TransportEvents {
   // The ALPN protocol the handshake agreed on ("" before the handshake or if none).
   std::string negotiated_alpn() const;
   const asio::ip::udp::endpoint& peer() const noexcept { return peer_; }
+  // When the host's addresses were known (an IP literal: at once); unset before (curl's namelookup).
+  std::chrono::steady_clock::time_point resolved_at() const noexcept { return resolved_at_; }
 
  private:
   void on_resolved(std::vector<asio::ip::udp::endpoint> endpoints);
@@ -83,6 +89,7 @@ class Dialer final : private TransportEvents {
   std::vector<asio::ip::udp::endpoint> endpoints_;
   std::size_t next_ = 0;                        // the next address to try
   asio::ip::udp::endpoint peer_;                 // the current attempt's address
+  std::chrono::steady_clock::time_point resolved_at_;
   std::shared_ptr<QuicTransport> transport_;     // the current attempt
   std::shared_ptr<tls::ClientTlsContext> tls_context_;
   bool handshake_completed_ = false;
