@@ -1,0 +1,76 @@
+// ConnectionOptions::connect_to (curl's --resolve and --connect-to) through the real Client: the packets
+// go to the override's address while the TLS name and :authority stay the URL's.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "quiver/client.hpp"
+#include "support/loopback.hpp"
+
+namespace quiver::test {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+class ConnectOverrideTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<server::Server>(test_server_options());
+    start_or_throw(*server_);
+  }
+
+  std::unique_ptr<Client> client_with(std::vector<ConnectOverride> overrides, bool verify = true) const {
+    ClientOptions options;
+    options.defaults.connection = test_client_options();
+    options.defaults.connection.connect_timeout = 2s;
+    options.defaults.connection.tls.verify_peer = verify;
+    options.defaults.connection.connect_to = std::move(overrides);
+    options.defaults.request_timeout = 10s;
+    return std::make_unique<Client>(options);
+  }
+
+  std::unique_ptr<server::Server> server_;
+};
+
+TEST_F(ConnectOverrideTest, ResolveSendsANameThatDoesNotResolveToTheGivenAddress) {
+  const std::string url = fmt::format("https://quiver-test.invalid:{}/get", server_->port());
+  auto unresolved = client_with({})->request(get(url));
+  ASSERT_FALSE(unresolved);
+  EXPECT_EQ(unresolved.error().kind(), ErrorKind::resolve_failed);
+
+  // verification off: the test certificate does not name quiver-test.invalid
+  auto client = client_with({{"quiver-test.invalid", server_->port(), "127.0.0.1", 0}}, false);
+  auto response = client->request(get(url));
+  ASSERT_TRUE(response) << response.error().to_string();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(json::parse(response->body)["headers"]["Host"], fmt::format("quiver-test.invalid:{}", server_->port()));
+  EXPECT_EQ(response->transfer.peer_address, "127.0.0.1");
+}
+
+TEST_F(ConnectOverrideTest, TheCertificateIsCheckedForTheUrlsName) {
+  // localhost is in the certificate: verification passes though the packets go to 127.0.0.1 directly.
+  auto client = client_with({{"localhost", 0, "127.0.0.1", 0}});
+  auto response = client->request(get(fmt::format("https://localhost:{}/get", server_->port())));
+  ASSERT_TRUE(response) << response.error().to_string();
+  EXPECT_EQ(response->transfer.peer_address, "127.0.0.1");
+}
+
+TEST_F(ConnectOverrideTest, ConnectToChangesThePortToo) {
+  auto client = client_with({{"localhost", 1, "127.0.0.1", server_->port()}});
+  auto response = client->request(get("https://localhost:1/get"));
+  ASSERT_TRUE(response) << response.error().to_string();
+  EXPECT_EQ(json::parse(response->body)["headers"]["Host"], "localhost:1") << "the authority is the URL's";
+  EXPECT_EQ(response->transfer.peer_port, server_->port());
+}
+
+TEST_F(ConnectOverrideTest, AnOverrideForAnotherPortDoesNotApply) {
+  auto client = client_with({{"quiver-test.invalid", 1, "127.0.0.1", 0}}, false);
+  auto response = client->request(get(fmt::format("https://quiver-test.invalid:{}/get", server_->port())));
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error().kind(), ErrorKind::resolve_failed);
+}
+
+}  // namespace
+}  // namespace quiver::test
