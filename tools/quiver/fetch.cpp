@@ -1,6 +1,7 @@
 #include "fetch.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include "response_output.hpp"
 #include "telemetry_sinks.hpp"
 #include "transfer.hpp"
+#include "write_out.hpp"
 
 namespace quiver::cli {
 
@@ -35,6 +37,7 @@ ClientOptions client_options_for(ConnectionOptions connection, const FetchOption
   client.io_threads = 1;
   client.shutdown_deadline = shutdown_deadline;
   connection.telemetry = std::move(telemetry);
+  connection.connect_to = options.connect_to;
   client.defaults.checkout_timeout = patient_checkout;
   if (options.max_time) {
     connection.connect_timeout = std::min(connection.connect_timeout, *options.max_time);
@@ -42,6 +45,9 @@ ClientOptions client_options_for(ConnectionOptions connection, const FetchOption
     client.defaults.request_timeout = *options.max_time;  // from the request's start to its body's end
   }
   client.defaults.connection = std::move(connection);
+  client.redirects.follow = options.location;
+  client.redirects.max_redirects = options.max_redirs < 0 ? std::numeric_limits<int>::max() : options.max_redirs;
+  client.decompression.enabled = options.compressed;
   return client;
 }
 
@@ -79,9 +85,10 @@ class OrderedStdout {
 // Runs every prepared request and keeps each one's outcome by its index.
 class FetchRun {
  public:
-  FetchRun(const TransferContext& context, Terminal terminal, std::vector<PreparedRequest> requests)
+  FetchRun(const TransferContext& context, Terminal terminal, std::vector<PreparedRequest> requests,
+           std::optional<std::string> write_out)
       : context_(context), terminal_(terminal), requests_(std::move(requests)), failures_(requests_.size()),
-        ordered_(terminal.out, requests_.size()) {}
+        ordered_(terminal.out, requests_.size()), write_out_(std::move(write_out)) {}
 
   // One at a time on this thread, or with -Z on up to --parallel-max threads.
   void run() {
@@ -114,13 +121,26 @@ class FetchRun {
     const std::string method = prepared.request.method, target = prepared.request.url.target();
     VerboseLog* verbose = context_.verbose;
     if (verbose) verbose->expect_request(method, target, prepared.fields);
-    failures_[index] = run_transfer(context_, std::move(prepared), writer);
+    TransferReport report;
+    report.url = prepared.request.url.to_string();
+    failures_[index] = run_transfer(context_, std::move(prepared), writer, &report);
     if (verbose) {
       const auto& failure = failures_[index];
       verbose->finished(method, target, failure ? std::optional(failure->kind + ": " + failure->cause) : std::nullopt);
     }
-    if (buffered && !ordered_.complete(index, writer.take_buffer()) && !failures_[index]) {
+    std::string report_text;
+    if (write_out_) {  // -w: after the body, on stdout
+      if (const auto& failure = failures_[index]) {
+        report.exit_code = failure->exit_code;
+        report.errormsg = failure->cause;
+      }
+      report_text = format_write_out(*write_out_, report);
+    }
+    if (buffered && !ordered_.complete(index, writer.take_buffer() + report_text) && !failures_[index]) {
       failures_[index] = Failure{exit_code::write_failed, "io_error", "cannot write to stdout"};
+    } else if (!buffered && !report_text.empty()) {
+      std::lock_guard lock(report_mutex_);
+      terminal_.out << report_text << std::flush;
     }
     ++context_.counters.finished;
     if (failures_[index] && !silenced(context_.options)) context_.console.line(failures_[index]->line());
@@ -131,6 +151,8 @@ class FetchRun {
   std::vector<PreparedRequest> requests_;
   std::vector<std::optional<Failure>> failures_;  // by index; each written by the one thread that ran it
   OrderedStdout ordered_;
+  std::optional<std::string> write_out_;  // -w's format
+  std::mutex report_mutex_;
   std::atomic<std::size_t> next_{0};
 };
 
@@ -147,6 +169,15 @@ int run_fetch(const FetchOptions& options, Terminal terminal) {
     report_failure(terminal.err, options, prepared.error());
     return prepared.error().exit_code;
   }
+  std::optional<std::string> write_out;
+  if (options.write_out) {
+    auto format = load_write_out(*options.write_out, terminal.in);
+    if (!format) {
+      report_failure(terminal.err, options, format.error());
+      return format.error().exit_code;
+    }
+    write_out = std::move(*format);
+  }
   auto connection = connection_options_for(options.request);
   if (!connection) {
     report_failure(terminal.err, options, connection.error());
@@ -161,7 +192,7 @@ int run_fetch(const FetchOptions& options, Terminal terminal) {
   const bool progress = wants_progress_bar(options, terminal);
   TransferContext context{client, options, console, counters, progress, verbose.get()};
 
-  FetchRun run(context, terminal, std::move(*prepared));
+  FetchRun run(context, terminal, std::move(*prepared), std::move(write_out));
   {
     std::optional<ProgressBar> bar;
     if (progress) bar.emplace(console, counters);
