@@ -54,7 +54,7 @@ struct Response {
   Headers headers;
   std::string body;
   Headers trailers;
-  TransferInfo transfer{};  // (braced: aggregates may leave it out)
+  TransferInfo transfer{};  // braced: `Response{status, headers, body, trailers}` stays warning-free
 };
 
 }  // namespace quiver

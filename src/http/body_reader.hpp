@@ -48,7 +48,7 @@ struct StreamingResponse {
   std::shared_ptr<BodyReader> body;
   // Filled by the connection as for a buffered Response (peer, protocol, reuse, instants up to
   // first_byte); the Client completes it.
-  TransferInfo transfer{};  // (braced: aggregates may leave it out)
+  TransferInfo transfer{};  // braced: `{status, headers, body}` stays warning-free
 };
 
 }  // namespace quiver::http
