@@ -18,6 +18,8 @@ struct TlsOptions {
   bool verify_peer = true;
   // Trust anchors (PEM) in a file, in addition to the system store when system_trust is on.
   std::string ca_file;
+  // Trust anchors (PEM) in every file of a directory (curl's --capath), likewise.
+  std::string ca_path;
   // Also trust the system's store (when verifying). Off: only ca_file's anchors, as curl's --cacert
   // does; loading the system store costs a few MB and ~10 ms at the first connection.
   bool system_trust = true;

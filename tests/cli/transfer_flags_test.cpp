@@ -148,5 +148,18 @@ TEST_F(TransferFlagsTest, ResolveAndConnectToSendThePacketsElsewhere) {
   }
 }
 
+TEST_F(TransferFlagsTest, CapathTrustsTheCertificatesOfADirectory) {
+  TempDir dir;
+  auto without = quiver({"--cacert", ca_file(), "--capath", dir.path().string(), url("/get")});
+  EXPECT_NE(without.exit_code, 0) << "an empty directory holds no anchor: " << describe(without);
+  dir.write("test-ca.pem", read_file(ca_file()));
+  // The system store stays (as curl's --capath); the test CA is only in the directory.
+  auto trusted = quiver({"--capath", dir.path().string(), "-w", "%{http_code}", "-o", "/dev/null", url("/get")});
+  ASSERT_EQ(trusted.exit_code, 0) << describe(trusted);
+  EXPECT_EQ(trusted.out, "200");
+  auto missing = quiver({"--capath", (dir.path() / "none").string(), url("/get")});
+  EXPECT_EQ(missing.exit_code, 77) << describe(missing);
+}
+
 }  // namespace
 }  // namespace quiver::test

@@ -1,6 +1,10 @@
 // ConnectionOptions::connect_to (curl's --resolve and --connect-to) through the real Client: the packets
-// go to the override's address while the TLS name and :authority stay the URL's.
+// go to the override's address while the TLS name and :authority stay the URL's. And TlsOptions::ca_path
+// (curl's --capath), the other way to say where a connection's trust comes from.
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -70,6 +74,28 @@ TEST_F(ConnectOverrideTest, AnOverrideForAnotherPortDoesNotApply) {
   auto response = client->request(get(fmt::format("https://quiver-test.invalid:{}/get", server_->port())));
   ASSERT_FALSE(response);
   EXPECT_EQ(response.error().kind(), ErrorKind::resolve_failed);
+}
+
+TEST_F(ConnectOverrideTest, CaPathTrustsThePemFilesOfADirectory) {
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("quiver-capath-{}", server_->port());
+  std::filesystem::create_directories(dir);
+  const auto request = [&] {
+    ClientOptions options;
+    options.defaults.connection = test_client_options();
+    options.defaults.connection.tls.ca_file.clear();
+    options.defaults.connection.tls.system_trust = false;
+    options.defaults.connection.tls.ca_path = dir.string();
+    return Client(options).request(get(fmt::format("https://127.0.0.1:{}/get", server_->port())));
+  };
+  auto empty = request();
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().kind(), ErrorKind::handshake_failed);
+  EXPECT_NE(empty.error().message().find("cannot load CA directory"), std::string::npos) << empty.error().message();
+  std::filesystem::copy_file(data_file("ca.pem"), dir / "test-ca.pem");
+  auto trusted = request();
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(trusted) << trusted.error().to_string();
+  EXPECT_EQ(trusted->status, 200);
 }
 
 }  // namespace

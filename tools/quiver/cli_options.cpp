@@ -95,6 +95,8 @@ void declare_fetch_options(CLI::App& app, RawFetchOptions& raw) {
   app.add_option("--resolve", raw.resolve, "Connect to ADDRESS for HOST:PORT (TLS name and Host stay the URL's)")
       ->option_text("HOST:PORT:ADDRESS")
       ->allow_extra_args(false);
+  app.add_option("--capath", o.ca_path, "Also trust the CA certificates (PEM) in the files of DIR")
+      ->option_text("DIR");
   app.add_option("--connect-to", raw.connect_to, "For HOST1:PORT1 connect to HOST2:PORT2 instead (empty parts: any/same)")
       ->option_text("HOST1:PORT1:HOST2:PORT2")
       ->allow_extra_args(false);

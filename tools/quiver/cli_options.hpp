@@ -55,6 +55,7 @@ struct FetchOptions {
   bool compressed = false;                   // --compressed: ask for gzip, deflate, br, zstd and decode
   std::optional<std::string> write_out;      // -w: the format as typed ("@file" is read by run_fetch)
   std::vector<ConnectOverride> connect_to;   // --resolve, then --connect-to (connect_overrides.hpp)
+  std::string ca_path;                       // --capath: trust the PEM files of this directory too
 };
 
 // `quiver serve`

@@ -1,13 +1,16 @@
 #include "fetch.hpp"
 
 #include <algorithm>
-#include <limits>
 #include <atomic>
+#include <filesystem>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "cli_request.hpp"
 #include "console.hpp"
@@ -38,6 +41,7 @@ ClientOptions client_options_for(ConnectionOptions connection, const FetchOption
   client.shutdown_deadline = shutdown_deadline;
   connection.telemetry = std::move(telemetry);
   connection.connect_to = options.connect_to;
+  connection.tls.ca_path = options.ca_path;
   client.defaults.checkout_timeout = patient_checkout;
   if (options.max_time) {
     connection.connect_timeout = std::min(connection.connect_timeout, *options.max_time);
@@ -177,6 +181,11 @@ int run_fetch(const FetchOptions& options, Terminal terminal) {
       return format.error().exit_code;
     }
     write_out = std::move(*format);
+  }
+  if (!options.ca_path.empty() && !std::filesystem::is_directory(options.ca_path)) {
+    Failure failure{exit_code::bad_ca_file, "io_error", fmt::format("--capath '{}' is not a directory", options.ca_path)};
+    report_failure(terminal.err, options, failure);
+    return failure.exit_code;
   }
   auto connection = connection_options_for(options.request);
   if (!connection) {
