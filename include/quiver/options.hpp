@@ -20,6 +20,11 @@ struct TlsOptions {
   std::string ca_file;
   // Trust anchors (PEM) in every file of a directory (curl's --capath), likewise.
   std::string ca_path;
+  // Public-key pinning (curl's --pinnedpubkey): when not empty, the server's public key must be one of
+  // these, each "sha256//" and the base64 SHA-256 of the certificate's SubjectPublicKeyInfo; otherwise
+  // the connection is closed after the handshake (handshake_failed, HandshakeFailure::certificate).
+  // Checked in addition to verify_peer, not instead of it.
+  std::vector<std::string> pinned_public_keys;
   // Also trust the system's store (when verifying). Off: only ca_file's anchors, as curl's --cacert
   // does; loading the system store costs a few MB and ~10 ms at the first connection.
   bool system_trust = true;

@@ -76,6 +76,10 @@ void ConnectionImpl::on_handshake_completed() {
     transport_->close(h3_code::no_error, error);
     return;
   }
+  if (auto problem = dialer_.pinned_key_problem()) {
+    transport_->close(h3_code::no_error, handshake_error(*problem));
+    return;
+  }
   if (auto opened = session_->open_control_streams(); !opened) {
     transport_->close(h3_code::internal_error, handshake_error(opened.error()));
     return;

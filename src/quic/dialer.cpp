@@ -1,5 +1,7 @@
 #include "quic/dialer.hpp"
 
+#include <algorithm>
+
 #include <asio/error.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/post.hpp>
@@ -131,6 +133,18 @@ void Dialer::stop() {
 std::string Dialer::negotiated_alpn() const {
   if (!transport_ || !handshake_completed_ || transport_->tls() == nullptr) return {};
   return transport_->tls()->negotiated_alpn();
+}
+
+std::optional<Error> Dialer::pinned_key_problem() const {
+  const auto& pins = config_.tls.pinned_public_keys;
+  if (pins.empty()) return std::nullopt;
+  const std::string pin = transport_ && transport_->tls() ? transport_->tls()->peer_public_key_pin() : std::string();
+  if (!pin.empty() && std::find(pins.begin(), pins.end(), pin) != pins.end()) return std::nullopt;
+  Error error(ErrorKind::handshake_failed, ErrorClass::unrecoverable,
+              fmt::format("the server's public key {} is none of the pinned keys (pinned_public_keys)",
+                          pin.empty() ? "(none)" : pin));
+  error.handshake_failure = HandshakeFailure::certificate;
+  return error;
 }
 
 void Dialer::on_handshake_completed() {

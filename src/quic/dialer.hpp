@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,9 @@ class Dialer final : private TransportEvents {
 
   // The ALPN protocol the handshake agreed on ("" before the handshake or if none).
   std::string negotiated_alpn() const;
+  // After the handshake: why the server's public key is not one of TlsOptions::pinned_public_keys, if
+  // pins are set and it is not (handshake_failed, certificate).
+  std::optional<Error> pinned_key_problem() const;
   const asio::ip::udp::endpoint& peer() const noexcept { return peer_; }
   // When the host's addresses were known (an IP literal: at once); unset before (curl's namelookup).
   std::chrono::steady_clock::time_point resolved_at() const noexcept { return resolved_at_; }

@@ -29,6 +29,9 @@ class ClientTlsSession {
   // After the handshake: whether the server agreed to "h3".
   bool negotiated_h3() const;
   std::string negotiated_alpn() const;  // "" if none was agreed
+  // After the handshake: the server's public key as curl's --pinnedpubkey writes it, "sha256//" and the
+  // base64 SHA-256 of its SubjectPublicKeyInfo; "" if the server sent no certificate.
+  std::string peer_public_key_pin() const;
 
  private:
   ClientTlsSession(std::shared_ptr<ClientTlsContext> context, util::GnutlsSessionPtr session)

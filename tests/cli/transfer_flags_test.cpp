@@ -161,5 +161,18 @@ TEST_F(TransferFlagsTest, CapathTrustsTheCertificatesOfADirectory) {
   EXPECT_EQ(missing.exit_code, 77) << describe(missing);
 }
 
+TEST_F(TransferFlagsTest, PinnedPubkeyMustMatchTheServersKey) {
+  // A pin from a first, unpinned connection would prove nothing; the wrong pin's error names the real one.
+  auto wrong = quiver({"--cacert", ca_file(), "--pinnedpubkey", "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", url("/get")});
+  EXPECT_EQ(wrong.exit_code, 60) << describe(wrong);
+  const auto at = wrong.err.find("public key sha256//");
+  ASSERT_NE(at, std::string::npos) << wrong.err;
+  const auto pin = wrong.err.substr(at + 11, wrong.err.find(' ', at + 11) - at - 11);
+  auto right = quiver({"--cacert", ca_file(), "--pinnedpubkey", "sha256//x;" + pin, "-o", "/dev/null", url("/get")});
+  EXPECT_EQ(right.exit_code, 0) << pin << ": " << describe(right);
+  auto file = quiver({"--pinnedpubkey", "key.pem", url("/get")});
+  EXPECT_EQ(file.exit_code, 2) << describe(file);
+}
+
 }  // namespace
 }  // namespace quiver::test

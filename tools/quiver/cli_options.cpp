@@ -57,6 +57,7 @@ struct RawFetchOptions {
   std::optional<double> max_time;
   bool version = false;
   std::vector<std::string> resolve, connect_to;  // --resolve, --connect-to as typed
+  std::optional<std::string> pinned_public_keys;  // --pinnedpubkey as typed
 };
 
 void declare_fetch_options(CLI::App& app, RawFetchOptions& raw) {
@@ -95,6 +96,9 @@ void declare_fetch_options(CLI::App& app, RawFetchOptions& raw) {
   app.add_option("--resolve", raw.resolve, "Connect to ADDRESS for HOST:PORT (TLS name and Host stay the URL's)")
       ->option_text("HOST:PORT:ADDRESS")
       ->allow_extra_args(false);
+  app.add_option("--pinnedpubkey", raw.pinned_public_keys,
+                 "The server's public key must be one of these (sha256//BASE64, ';'-separated)")
+      ->option_text("HASHES");
   app.add_option("--capath", o.ca_path, "Also trust the CA certificates (PEM) in the files of DIR")
       ->option_text("DIR");
   app.add_option("--connect-to", raw.connect_to, "For HOST1:PORT1 connect to HOST2:PORT2 instead (empty parts: any/same)")
@@ -124,6 +128,18 @@ std::expected<Command, CliExit> finish_fetch(RawFetchOptions raw) {
     auto rule = parse_connect_to(spec);
     if (!rule) return std::unexpected(usage_error(rule.error()));
     options.connect_to.push_back(std::move(*rule));
+  }
+  if (raw.pinned_public_keys) {
+    for (std::string_view rest = *raw.pinned_public_keys; !rest.empty();) {
+      const auto semicolon = rest.find(';');
+      std::string pin(rest.substr(0, semicolon));
+      rest = semicolon == std::string_view::npos ? std::string_view{} : rest.substr(semicolon + 1);
+      if (!pin.starts_with("sha256//") || pin.size() == 8) {
+        return std::unexpected(usage_error(fmt::format(
+            "--pinnedpubkey '{}': only sha256//BASE64 hashes are supported (not a key file)", pin)));
+      }
+      options.pinned_public_keys.push_back(std::move(pin));
+    }
   }
   if (raw.max_time) {
     auto timeout = parse_seconds("--max-time", *raw.max_time);

@@ -56,6 +56,7 @@ struct FetchOptions {
   std::optional<std::string> write_out;      // -w: the format as typed ("@file" is read by run_fetch)
   std::vector<ConnectOverride> connect_to;   // --resolve, then --connect-to (connect_overrides.hpp)
   std::string ca_path;                       // --capath: trust the PEM files of this directory too
+  std::vector<std::string> pinned_public_keys;  // --pinnedpubkey "sha256//...;sha256//..."
 };
 
 // `quiver serve`
