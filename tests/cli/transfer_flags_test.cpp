@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_fixture.hpp"
+#include "cli/serve_process.hpp"
 
 namespace quiver::test {
 namespace {
@@ -172,6 +173,18 @@ TEST_F(TransferFlagsTest, PinnedPubkeyMustMatchTheServersKey) {
   EXPECT_EQ(right.exit_code, 0) << pin << ": " << describe(right);
   auto file = quiver({"--pinnedpubkey", "key.pem", url("/get")});
   EXPECT_EQ(file.exit_code, 2) << describe(file);
+}
+
+TEST_F(TransferFlagsTest, ServePrintsThePinOfItsGeneratedCertificate) {
+  ServeProcess serve({});
+  ASSERT_NE(serve.port(), 0) << serve.describe();
+  std::smatch pin;
+  ASSERT_TRUE(std::regex_search(serve.banner(), pin, std::regex("public key (sha256//[A-Za-z0-9+/=]{44})"))) << serve.banner();
+  auto pinned = quiver({"--cacert", serve.generated_certificate(), "--pinnedpubkey", pin[1], "-o", "/dev/null", serve.url("/get")});
+  EXPECT_EQ(pinned.exit_code, 0) << describe(pinned);
+  auto other = quiver({"--cacert", serve.generated_certificate(), "--pinnedpubkey",
+                       "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", serve.url("/get")});
+  EXPECT_EQ(other.exit_code, 60) << describe(other);
 }
 
 }  // namespace
