@@ -164,7 +164,7 @@ class FieldReader {
 
   std::uint64_t count(const char* name) {
     const auto* value = find(name);
-    if (value && value->is_number_unsigned()) return value->get<std::uint64_t>();
+    if (value && LatencyHistogram::is_count(*value)) return value->get<std::uint64_t>();
     fail(name, "a count");
     return 0;
   }
@@ -376,7 +376,7 @@ std::expected<LoadedBenchReport, std::string> parse_bench_json(const nlohmann::j
   FieldReader statuses(top.object("status_codes"), "status_codes.");
   for (std::size_t n = 1; n <= 5; ++n) r.statuses[n] = statuses.count(fmt::format("{}xx", n).c_str());
   for (const auto& [kind, count] : top.object("errors_by_kind").items()) {
-    if (!count.is_number_unsigned()) return std::unexpected(fmt::format("'errors_by_kind.{}' is not a count", kind));
+    if (!LatencyHistogram::is_count(count)) return std::unexpected(fmt::format("'errors_by_kind.{}' is not a count", kind));
     r.errors[kind] = count.get<std::uint64_t>();
   }
   r.bytes = top.count("bytes");
@@ -397,7 +397,7 @@ std::expected<LoadedBenchReport, std::string> parse_bench_json(const nlohmann::j
     r.connection_rates.push_back(value.get<double>());
   }
   for (const auto& second : top.array("timeline")) {
-    if (!second.is_array() || second.size() != 2 || !second[0].is_number_unsigned() || !second[1].is_number_unsigned()) {
+    if (!second.is_array() || second.size() != 2 || !LatencyHistogram::is_count(second[0]) || !LatencyHistogram::is_count(second[1])) {
       return std::unexpected("'timeline' holds an entry that is not [succeeded, failed]");
     }
     r.timeline.push_back({second[0].get<std::uint64_t>(), second[1].get<std::uint64_t>()});

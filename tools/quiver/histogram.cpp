@@ -91,7 +91,7 @@ nlohmann::ordered_json LatencyHistogram::to_json() const {
 
 std::expected<LatencyHistogram, std::string> LatencyHistogram::from_json(const nlohmann::json& json) {
   const auto unsigned_field = [&](const char* name) -> std::expected<std::uint64_t, std::string> {
-    if (!json.is_object() || !json.contains(name) || !json[name].is_number_unsigned()) {
+    if (!json.is_object() || !json.contains(name) || !is_count(json[name])) {
       return std::unexpected(std::string("histogram field '") + name + "' is missing or not a count");
     }
     return json[name].get<std::uint64_t>();
@@ -113,7 +113,7 @@ std::expected<LatencyHistogram, std::string> LatencyHistogram::from_json(const n
   }
   std::uint64_t total = 0;
   for (const auto& pair : json["buckets"]) {
-    if (!pair.is_array() || pair.size() != 2 || !pair[0].is_number_unsigned() || !pair[1].is_number_unsigned() ||
+    if (!pair.is_array() || pair.size() != 2 || !is_count(pair[0]) || !is_count(pair[1]) ||
         pair[0].get<std::uint64_t>() >= bucket_count) {
       return std::unexpected("histogram bucket " + pair.dump() + " is not [index, count] within the layout");
     }

@@ -52,6 +52,11 @@ class LatencyHistogram {
   // The layout's parameters, written beside the histograms so a reader can check it has the same one.
   static nlohmann::ordered_json layout_json();
 
+  // Whether `json` is a whole number >= 0 (nlohmann keeps parsed and assigned counts apart).
+  static bool is_count(const nlohmann::json& json) noexcept {
+    return json.is_number_unsigned() || (json.is_number_integer() && json.get<std::int64_t>() >= 0);
+  }
+
   // Exposed for tests: the bucket of a value, and the largest value of a bucket.
   static std::size_t bucket_of(std::uint64_t micros) noexcept;
   static std::uint64_t upper_bound_of(std::size_t bucket) noexcept;

@@ -56,7 +56,7 @@ that does not wait for responses (spread over the connections); latency counts f
 intended send time, so a stall shows in the percentiles (as wrk2 does). When all c x m streams are
 busy, due requests wait and the report says how many were late or not sent at all.
 
-Connections: each of the c connections has its own client (one io thread, one connection) and at most
+Concurrency and connections: each of the c connections has its own client (one io thread, one connection) and at most
 m requests in flight on it. -t/--threads is checked (at most -c) and has no other effect: the client
 cannot share an io thread between connections, so bench always runs c io threads.
 --requests-per-connection N closes each connection after N requests and opens a new one.
