@@ -94,9 +94,9 @@ std::string open_loop_text(const OpenLoopStats& o, const BenchSettings& settings
   text += fmt::format("; {} not sent", o.not_sent);
   if (o.waited_for_stream > 0 || o.not_sent > 0) {
     text += fmt::format(
-        "\n                the client could not keep up: every one of the {} x {} streams was busy; latency counts "
-        "from each request's intended send time",
-        settings.connections, settings.streams);
+        "\n                the client fell behind its schedule: {} requests found all {} x {} streams busy, {} were "
+        "never sent; latency counts from each request's intended send time",
+        o.waited_for_stream, settings.connections, settings.streams, o.not_sent);
   }
   return text;
 }
