@@ -126,7 +126,8 @@ Spread spread_of(const std::vector<double>& values) {
 
 std::string cpu_text(const BenchResult& r) {
   const double per_request = r.started > 0 ? r.cpu_seconds * 1e6 / static_cast<double>(r.started) : 0;
-  return fmt::format("{:.2f} s user+system for the process ({:.1f} µs per request sent)", r.cpu_seconds, per_request);
+  const std::string whose = r.reports > 1 ? fmt::format("the {} processes", r.reports) : std::string("the process");
+  return fmt::format("{:.2f} s user+system for {} ({:.1f} µs per request sent)", r.cpu_seconds, whose, per_request);
 }
 
 Json stats_json(const LatencyHistogram& h) {
