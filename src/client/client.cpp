@@ -60,7 +60,8 @@ struct PoolEntry {
 // from then on and callers complete on the system executor instead).
 class ClientCore : public std::enable_shared_from_this<ClientCore> {
  public:
-  explicit ClientCore(ClientOptions options) : options_(std::move(options)) {
+  explicit ClientCore(ClientOptions options)
+      : options_(std::move(options)), connection_factory_(client::real_connection_factory(options_)) {
     std::size_t threads = std::max<std::size_t>(options_.io_threads, 1);
     for (std::size_t i = 0; i < threads; ++i) {
       contexts_.push_back(std::make_unique<asio::io_context>(1));
@@ -92,7 +93,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     if (it != pools_.end()) return it->second;
     asio::any_io_executor executor = contexts_[next_context_++ % contexts_.size()]->get_executor();
     auto pool = pool::OriginPool::create(executor, Origin{url.host(), url.port()},
-                                         client::pool_options_for(options_, url), client::real_connection_factory());
+                                         client::pool_options_for(options_, url), connection_factory_);
     return pools_.emplace(key, PoolEntry{std::move(pool), executor}).first->second;
   }
 
@@ -218,6 +219,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   }
 
   ClientOptions options_;
+  // One for all pools: it holds what their connections share (the TLS session cache).
+  std::shared_ptr<pool::ConnectionFactory> connection_factory_;
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;

@@ -1,6 +1,8 @@
 // The worker's lifecycle: connecting -> connected -> draining -> closed, and the one way out.
 #include "h3/connection_impl.hpp"
 
+#include <algorithm>
+
 #include <asio/ip/address.hpp>
 #include <asio/post.hpp>
 #include <fmt/format.h>
@@ -8,15 +10,16 @@
 namespace quiver::h3 {
 
 std::shared_ptr<Connection> Connection::create(asio::any_io_executor executor, Origin origin,
-                                               ConnectionOptions options, ConnectionObserver* observer) {
+                                               ConnectionOptions options, ConnectionObserver* observer,
+                                               quic::DialShared shared) {
   return std::make_shared<ConnectionImpl>(std::move(executor), std::move(origin), std::move(options),
-                                          observer);
+                                          observer, std::move(shared));
 }
 
 // The options are sliced once, here: QUIC and dial (quic::dial_config), HTTP/3 (session_options); the
 // worker keeps the whole set for its own timers, limits and telemetry.
 ConnectionImpl::ConnectionImpl(asio::any_io_executor executor, Origin origin, ConnectionOptions options,
-                               ConnectionObserver* observer)
+                               ConnectionObserver* observer, quic::DialShared shared)
     : executor_(executor),
       origin_(std::move(origin)),
       options_(std::move(options)),
@@ -24,7 +27,8 @@ ConnectionImpl::ConnectionImpl(asio::any_io_executor executor, Origin origin, Co
       connect_timer_(executor),
       drain_timer_(executor),
       held_until_closed_(executor),
-      dialer_(executor, quic::dial_config(origin_.host, origin_.port, options_), static_cast<quic::DialTarget&>(*this)),
+      dialer_(executor, quic::dial_config(origin_.host, origin_.port, options_, std::move(shared)),
+              static_cast<quic::DialTarget&>(*this)),
       session_options_(session_options(options_)) {}
 
 ConnectionImpl::~ConnectionImpl() {
@@ -88,16 +92,25 @@ void ConnectionImpl::on_handshake_completed() {
     transport_->close(h3_code::no_error, error);
     return;
   }
-  if (auto opened = session_->open_control_streams(); !opened) {
-    transport_->close(h3_code::internal_error, handshake_error(opened.error()));
-    return;
+  if (!control_streams_open_) {  // opened already for 0-RTT, unless the server rejected the early data
+    if (auto opened = session_->open_control_streams(); !opened) {
+      transport_->close(h3_code::internal_error, handshake_error(opened.error()));
+      return;
+    }
+    control_streams_open_ = true;
   }
+  early_ready_ = false;
+  if (!streams_.empty()) transport_->set_keep_alive(true);  // early requests: the transport ignored it before
   connect_timer_.cancel();
   transition(ConnectionState::connected);
   // A GOAWAY that came with the handshake's end (recorded while connecting) leaves no credit to use.
   std::uint64_t streams = goaway_id_ ? 0 : transport_->bidi_streams_left();
   ConnectionEvent connected = connection_event(ConnectionEvent::Type::ready);
   connected.max_streams = streams;
+  connected.resumed = dialer_.session_resumed();
+  connected.early_data_offered = transport_->early_data_offered();
+  connected.early_data_accepted = connected.early_data_offered && !transport_->early_data_rejected();
+  connected.early_requests = early_requests_;
   emit(std::move(connected));
   notify_observer([streams](ConnectionObserver& o, Connection& c) { o.on_ready(c, streams); });
   if (goaway_id_) {
@@ -105,6 +118,17 @@ void ConnectionImpl::on_handshake_completed() {
     return;
   }
   send_waiting();
+}
+
+// 0-RTT (a resumed connection, before its first packet): our control streams and the eligible waiting
+// requests go in the first flight; the pool may hand over more eligible ones (on_early_data_ready).
+void ConnectionImpl::on_early_data_ready() {
+  if (state_ != ConnectionState::connecting) return;
+  if (auto opened = session_->open_control_streams(); !opened) return;  // no early requests; the handshake goes on
+  control_streams_open_ = true;
+  early_ready_ = true;
+  send_early();
+  notify_observer([](ConnectionObserver& o, Connection& c) { o.on_early_data_ready(c); });
 }
 
 void ConnectionImpl::on_stream_credit() {
@@ -148,6 +172,17 @@ std::uint64_t ConnectionImpl::max_streams() const noexcept {
   if (state_ != ConnectionState::connected || !transport_ || goaway_id_) return 0;
   std::uint64_t left = transport_->bidi_streams_left();
   return left > waiting_.size() ? left - waiting_.size() : 0;
+}
+
+std::size_t ConnectionImpl::early_waiting() const {
+  return static_cast<std::size_t>(std::ranges::count_if(waiting_, [this](RequestId id) { return calls_.at(id).early_eligible; }));
+}
+
+std::uint64_t ConnectionImpl::early_streams() const noexcept {
+  if (state_ != ConnectionState::connecting || !early_ready_ || !transport_) return 0;
+  std::uint64_t left = transport_->bidi_streams_left();
+  std::size_t queued = early_waiting();
+  return left > queued ? left - queued : 0;
 }
 
 std::string ConnectionImpl::debug_string() const {

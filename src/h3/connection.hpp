@@ -15,6 +15,7 @@
 
 #include "core/origin.hpp"
 #include "http/connection.hpp"
+#include "quic/dialer.hpp"
 #include "quiver/options.hpp"
 
 namespace quiver::h3 {
@@ -34,10 +35,12 @@ using RequestId = std::uint64_t;
 class Connection : public http::Connection {
  public:
   // A new HTTP/3 connection, not started. `observer` (optional) borrows; it must outlive the connection
-  // or be detached with set_observer.
+  // or be detached with set_observer. `shared`: what the Client's connections share below the worker
+  // (the TLS session cache, the early-data opt-in); the composition root hands it over.
   static std::shared_ptr<Connection> create(asio::any_io_executor executor, Origin origin,
                                             ConnectionOptions options,
-                                            ConnectionObserver* observer = nullptr);
+                                            ConnectionObserver* observer = nullptr,
+                                            quic::DialShared shared = {});
 
  protected:
   Connection() = default;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "h3/connection_impl.hpp"
+#include "http/early_data.hpp"
 #include "http/request_fields.hpp"
 
 namespace quiver::h3 {
@@ -97,13 +98,19 @@ void ConnectionImpl::accept(Request request, ResponseHandler on_response, Stream
     }
     return;
   }
+  call.early_eligible = http::early_data_eligible(request);
   call.body = std::move(request.body);
   if (request.timeout) call.deadline = arm_deadline(id, *request.timeout);
   emit(call, RequestEvent::Type::start, nullptr);
+  const bool early = call.early_eligible;
   calls_.emplace(id, std::move(call));
   waiting_.push_back(id);
   listen_for_cancel(cancel, id);
-  if (state_ == ConnectionState::connected) send_waiting();
+  if (state_ == ConnectionState::connected) {
+    send_waiting();
+  } else if (early_ready_ && early) {
+    send_early();
+  }
 }
 
 std::unique_ptr<asio::steady_timer> ConnectionImpl::arm_deadline(RequestId id, std::chrono::milliseconds timeout) {
@@ -157,6 +164,46 @@ void ConnectionImpl::send_waiting() {
     waiting_.pop_front();
     send(calls_.at(id));
   }
+}
+
+// 0-RTT: the waiting requests that may ride in early data, in arrival order, within the stream limit
+// the server gave the ticket's connection. The others wait for the handshake.
+void ConnectionImpl::send_early() {
+  auto eligible = [this](RequestId id) { return calls_.at(id).early_eligible; };
+  while (transport_->bidi_streams_left() > 0) {
+    auto it = std::ranges::find_if(waiting_, eligible);
+    if (it == waiting_.end()) return;
+    Call& call = calls_.at(*it);
+    waiting_.erase(it);
+    call.sent_early = true;
+    call.early_body = call.body;  // a copy: the session takes the body, a rejection needs it again
+    ++early_requests_;
+    send(call);
+  }
+}
+
+// Inside ngtcp2's handshake callback, after the session started afresh: the early requests were not
+// processed, so they wait again in their places (ahead of later arrivals) and go out after the
+// handshake, each with its body again. Only bookkeeping here; nothing is answered.
+void ConnectionImpl::on_early_data_rejected() {
+  control_streams_open_ = false;
+  std::vector<RequestId> resend;
+  for (auto& [id, call] : calls_) {
+    if (call.sent_early && call.stream_id) resend.push_back(id);
+  }
+  for (RequestId id : resend) {
+    Call& call = calls_.at(id);
+    streams_.erase(*call.stream_id);
+    call.stream_id.reset();
+    if (call.answered) {  // cancelled meanwhile: nothing left to send
+      calls_.erase(id);
+      continue;
+    }
+    call.body = std::move(call.early_body);
+    call.early_body = RequestBody();
+    waiting_.push_back(id);
+  }
+  std::ranges::sort(waiting_);  // ids are arrival order: each goes back to its place
 }
 
 void ConnectionImpl::send(Call& call) {

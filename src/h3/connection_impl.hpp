@@ -43,7 +43,7 @@ class ConnectionImpl final : public Connection,
                              private SessionEvents {
  public:
   ConnectionImpl(asio::any_io_executor executor, Origin origin, ConnectionOptions options,
-                 ConnectionObserver* observer);
+                 ConnectionObserver* observer, quic::DialShared shared);
   ~ConnectionImpl() override;
 
   // Connection
@@ -54,6 +54,7 @@ class ConnectionImpl final : public Connection,
   void close() override;
   ConnectionState state() const noexcept override { return state_; }
   std::uint64_t max_streams() const noexcept override;
+  std::uint64_t early_streams() const noexcept override;
   std::size_t requests_in_flight() const noexcept override { return calls_.size(); }
   std::string debug_string() const override;
   const Origin& origin() const noexcept override { return origin_; }
@@ -82,12 +83,16 @@ class ConnectionImpl final : public Connection,
     bool stream_closed = false;            // its stream closed before the response ended (see fail_after_batch)
     std::uint64_t bytes_received = 0;      // response body bytes (telemetry)
     std::chrono::steady_clock::time_point started;
+    bool early_eligible = false;           // may ride in 0-RTT early data (http::early_data_eligible)
+    bool sent_early = false;               // went out as early data
+    RequestBody early_body;                // a copy while sent early: resent if the server rejects it
   };
 
   // quic::DialTarget (the transport's events come through the dialer)
   Result<void> on_transport_created(std::shared_ptr<quic::QuicTransport> transport) override;
   void on_dial_failed(Error reason) override;
   void on_handshake_completed() override;
+  void on_early_data_ready() override;
   void on_stream_credit() override;
   void on_transport_closed(Error reason) override;
   // SessionEvents (inside library callbacks: record, answer by posting, never run user code)
@@ -102,6 +107,7 @@ class ConnectionImpl final : public Connection,
   void on_body_wanted(std::int64_t stream_id) override;
   void on_stream_malformed(std::int64_t stream_id, std::uint64_t h3_code) override;
   void on_header_section_too_large(std::int64_t stream_id, bool trailers, std::uint64_t bytes) override;
+  void on_early_data_rejected() override;
 
   // Lifecycle (connection.cpp)
   void hold_self_until_closed();
@@ -122,6 +128,8 @@ class ConnectionImpl final : public Connection,
   void listen_for_cancel(asio::cancellation_slot cancel, RequestId id);
   std::optional<Error> refusal() const;
   void send_waiting();
+  void send_early();
+  std::size_t early_waiting() const;
   void send(Call& call);
   void answer(Call& call, Result<Response> result);
   void answer_headers(Call& call);
@@ -157,6 +165,9 @@ class ConnectionImpl final : public Connection,
 
   ConnectionState state_ = ConnectionState::connecting;
   bool started_ = false;
+  bool control_streams_open_ = false;  // for 0-RTT before the handshake; again after rejected early data
+  bool early_ready_ = false;           // 0-RTT possible: eligible requests go before the handshake
+  std::uint64_t early_requests_ = 0;   // requests sent as early data (telemetry)
   std::chrono::steady_clock::time_point started_at_;
   std::optional<std::int64_t> goaway_id_;
   RequestId next_id_ = 1;

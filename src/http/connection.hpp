@@ -63,6 +63,9 @@ class ConnectionObserver {
   virtual void on_draining(Connection& connection) = 0;
   // The connection ended for good; no call follows this one.
   virtual void on_closed(Connection& connection, const Error& reason) = 0;
+  // 0-RTT: the connection is still connecting but takes early_streams() requests that may ride in early
+  // data (http/early_data.hpp) now. Once per connection at most; protocols without 0-RTT never call it.
+  virtual void on_early_data_ready(Connection&) {}
 };
 
 enum class ConnectionState { connecting, connected, draining, closed };
@@ -99,6 +102,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // 0 while connecting or draining; otherwise the requests the peer lets us start now (live credit),
   // less the requests already accepted but waiting for a stream.
   virtual std::uint64_t max_streams() const noexcept = 0;
+  // While connecting with 0-RTT (after on_early_data_ready): how many more early-data-eligible requests it
+  // sends now, before the handshake; 0 otherwise.
+  virtual std::uint64_t early_streams() const noexcept { return 0; }
   virtual std::size_t requests_in_flight() const noexcept = 0;
   // One line for logs: "https://host:port state=connected in_flight=3 ..." (the rest is the protocol's).
   virtual std::string debug_string() const = 0;

@@ -1,6 +1,8 @@
 // The pool of one origin: connections by state, the waiting queue, credit-driven dispatch, retries.
 #include "pool/origin_pool.hpp"
 
+#include "http/early_data.hpp"
+
 #include <algorithm>
 #include <utility>
 
@@ -227,7 +229,22 @@ void OriginPool::serve_waiting() {
     waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(index));
     dispatch(*slot, pending);
   }
+  for (auto& slot : connecting_) serve_early(slot);
   open_connections_for_waiting();
+}
+
+// 0-RTT: hands a connecting connection the waiting requests it can send as early data, in line order.
+void OriginPool::serve_early(PooledConnection& slot) {
+  for (std::size_t index = 0; index < waiting_.size() && slot.connection->early_streams() > 0;) {
+    const PendingRequest& waiting = *waiting_[index];
+    if (waiting.backoff_timer || !waiting.refusals.empty() || !http::early_data_eligible(waiting.request)) {
+      ++index;
+      continue;
+    }
+    PendingPtr pending = std::move(waiting_[index]);
+    waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(index));
+    dispatch(slot, pending);
+  }
 }
 
 // Runs only while the request waits: every way out of the queue resets its checkout timer. A refused
@@ -469,6 +486,11 @@ void OriginPool::on_stream_done(http::Connection& connection) {
 }
 
 void OriginPool::on_stream_credit(http::Connection&) { serve_waiting(); }
+
+void OriginPool::on_early_data_ready(http::Connection& connection) {
+  auto where = locate(connection);
+  if (where && where.list == &connecting_) serve_waiting();
+}
 
 // The worker has already answered the request it could not send (a refusal while draining is marked
 // unprocessed and comes back through on_reply as a retry).

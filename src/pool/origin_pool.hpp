@@ -46,7 +46,13 @@
 // the same slot to the new one (its handler replaces the old one's); while the request waits for its
 // retry, no connection listens.
 //
-// Handshake failure: a connection that closes before it was ready held no requests (see above). If no
+// 0-RTT (serve_early): a connection still connecting that can send early data (on_early_data_ready)
+// takes waiting requests that may ride in it (http::early_data_eligible), in line order, up to its
+// early_streams(); a request that was refused or backs off waits for a connected one. If the server
+// rejects the early data the worker resends them after the handshake; the pool sees nothing of it.
+//
+// Handshake failure: a connection that closes before it was ready held no requests (see above), except
+// those it took for 0-RTT, which it answers itself. If no
 // other connection is connecting or connected, every waiting request fails at once with the handshake
 // error (callers do not wait out the checkout timeout against a server that is down); otherwise they keep
 // waiting for the live connections. Either way no replacement is opened in reply to the failure, so a
@@ -184,6 +190,7 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
   void on_stream_open_failed(http::Connection& connection, const Error& error) override;
   void on_draining(http::Connection& connection) override;
   void on_closed(http::Connection& connection, const Error& reason) override;
+  void on_early_data_ready(http::Connection& connection) override;
 
   // Requests
   void admit(Request request, std::variant<http::ResponseHandler, http::StreamHandler> handler,
@@ -199,6 +206,7 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
   void enqueue(const PendingPtr& pending);
   void leave_queue(const PendingPtr& pending);
   void serve_waiting();
+  void serve_early(PooledConnection& slot);
   void on_checkout_timeout(PoolRequestId id);
   void on_backoff_done(PoolRequestId id);
   void fail_all_waiting(const Error& error);

@@ -5,17 +5,18 @@
 #include <asio/post.hpp>
 #include <fmt/format.h>
 
+#include "tls/session_cache.hpp"
 #include "tls/tls_context.hpp"
 
 namespace quiver::quic {
 
-DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options) {
+DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options, DialShared shared) {
   TransportOptions transport{.idle_timeout = options.idle_timeout,
                              .connection_window = options.connection_window,
                              .stream_window = options.stream_window,
                              .max_udp_payload = options.max_udp_payload,
                              .congestion_control = options.congestion_control};
-  return DialConfig{std::move(host), port, transport, options.tls};
+  return DialConfig{std::move(host), port, transport, options.tls, std::move(shared)};
 }
 
 Dialer::Dialer(asio::any_io_executor executor, DialConfig config, DialTarget& target)
@@ -80,7 +81,10 @@ void Dialer::attempt(std::size_t index) {
   next_ = index + 1;
   peer_ = endpoints_[index];
   if (transport_) transport_->detach();
-  transport_ = std::make_shared<QuicTransport>(executor_, TransportConfig{config_.host, config_.transport},
+  tls::Resumption resumption{config_.shared.sessions,
+                             tls::session_key("h3", config_.host, config_.port, config_.tls),
+                             config_.shared.early_data};
+  transport_ = std::make_shared<QuicTransport>(executor_, TransportConfig{config_.host, config_.transport, resumption},
                                                static_cast<TransportEvents*>(this));
   if (auto created = target_.on_transport_created(transport_); !created) {
     done_ = true;
@@ -121,6 +125,10 @@ void Dialer::stop() {
 std::string Dialer::negotiated_alpn() const {
   if (!transport_ || !handshake_completed_ || transport_->tls() == nullptr) return {};
   return transport_->tls()->negotiated_alpn();
+}
+
+bool Dialer::session_resumed() const {
+  return transport_ && handshake_completed_ && transport_->tls() != nullptr && transport_->tls()->resumed();
 }
 
 void Dialer::on_handshake_completed() {

@@ -33,14 +33,22 @@ class DialTarget : public TransportEvents {
   virtual void on_dial_failed(Error reason) = 0;
 };
 
+// What every connection of a Client shares below the worker, handed down from the composition root.
+struct DialShared {
+  std::shared_ptr<tls::SessionCache> sessions;  // TLS tickets for resumption; null: none kept or used
+  bool early_data = false;                      // ClientOptions::early_data: offer 0-RTT on resumption
+};
+
 struct DialConfig {
   std::string host;  // name or IP literal; SNI and the name to verify
   std::uint16_t port = 443;
   TransportOptions transport;
   TlsOptions tls;
+  DialShared shared;
 };
 // The QUIC (and dial) slice of the connection options.
-DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options);
+DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options,
+                       DialShared shared = {});
 
 class Dialer final : private TransportEvents {
  public:
@@ -64,6 +72,8 @@ class Dialer final : private TransportEvents {
 
   // The ALPN protocol the handshake agreed on ("" before the handshake or if none).
   std::string negotiated_alpn() const;
+  // After the handshake: the TLS session was resumed from a cached ticket.
+  bool session_resumed() const;
   const asio::ip::udp::endpoint& peer() const noexcept { return peer_; }
 
  private:
@@ -73,6 +83,7 @@ class Dialer final : private TransportEvents {
 
   // TransportEvents of the current transport
   void on_handshake_completed() override;
+  void on_early_data_ready() override { target_.on_early_data_ready(); }
   void on_stream_credit() override;
   void on_transport_closed(Error reason) override;
 

@@ -1,5 +1,7 @@
 #include "tls/tls_session.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -57,35 +59,96 @@ Result<void> configure(gnutls_session_t raw, const ClientTlsContext& context, gn
 
 Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create(
     std::shared_ptr<ClientTlsContext> context, const std::string& host,
-    ngtcp2_crypto_conn_ref* conn_ref) {
+    ngtcp2_crypto_conn_ref* conn_ref, Resumption resumption) {
+  std::unique_ptr<ClientTlsSession> self(new ClientTlsSession(std::move(context), std::move(resumption)));
+  std::optional<StoredSession> ticket;
+  if (self->resumption_.cache) ticket = self->resumption_.cache->take(self->resumption_.key);
+  // 0-RTT needs the server's remembered transport parameters as well as the ticket.
+  const bool early = self->resumption_.early_data && ticket && !ticket->transport_params.empty();
+
   gnutls_session_t raw = nullptr;
-  if (int rv = gnutls_init(&raw, GNUTLS_CLIENT | GNUTLS_ENABLE_EARLY_DATA | GNUTLS_NO_END_OF_EARLY_DATA);
+  if (int rv = gnutls_init(&raw, GNUTLS_CLIENT | GNUTLS_NO_END_OF_EARLY_DATA | (early ? GNUTLS_ENABLE_EARLY_DATA : 0));
       rv != 0) {
     return std::unexpected(setup_error("init", rv));
   }
-  util::GnutlsSessionPtr session(raw);
+  self->session_.reset(raw);
+  const ClientTlsContext& tls = *self->context_;
   if (int rv = ngtcp2_crypto_gnutls_configure_client_session(raw); rv != 0) {
     return std::unexpected(setup_error("QUIC", rv));
   }
-  if (auto configured = configure(raw, *context, context->priority(), host, {kAlpnH3}, GNUTLS_ALPN_MANDATORY); !configured) {
+  // A resumed handshake exchanges no certificate: its ticket came from a verified handshake under the
+  // same cache key.
+  if (auto configured = configure(raw, tls, tls.priority(), host, {kAlpnH3}, GNUTLS_ALPN_MANDATORY); !configured) {
     return std::unexpected(configured.error());
   }
-  gnutls_session_set_ptr(raw, conn_ref);
-  return std::unique_ptr<ClientTlsSession>(new ClientTlsSession(std::move(context), std::move(session)));
+  }
+  // A ticket GnuTLS cannot use (damaged, another version's format) just means a full handshake.
+  if (ticket && gnutls_session_set_data(raw, ticket->tls_data.data(), ticket->tls_data.size()) == 0) {
+    self->offered_ticket_ = true;
+    self->offers_early_data_ = early;
+    self->remembered_params_ = std::move(ticket->transport_params);
+  }
+  if (self->resumption_.cache) {
+    gnutls_handshake_set_hook_function(raw, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET, GNUTLS_HOOK_POST,
+                                       on_handshake_message);
+  }
+  self->link_ = Link{*conn_ref, self.get()};
+  gnutls_session_set_ptr(raw, &self->link_);
+  return self;
+}
+
+ClientTlsSession::~ClientTlsSession() = default;
+
+// Inside GnuTLS (inside ngtcp2's packet processing): only records; the transport stores the ticket after
+// the packet (store_ticket). A NewSessionTicket body starts with its lifetime in seconds (RFC 8446 4.6.1).
+int ClientTlsSession::on_handshake_message(gnutls_session_t session, unsigned type, unsigned, unsigned incoming,
+                                           const gnutls_datum_t* message) noexcept {
+  if (type != GNUTLS_HANDSHAKE_NEW_SESSION_TICKET || !incoming) return 0;
+  auto* link = static_cast<Link*>(gnutls_session_get_ptr(session));
+  if (link == nullptr || link->self == nullptr) return 0;
+  std::uint32_t lifetime = 0;
+  if (message != nullptr && message->size >= 4) {
+    for (int i = 0; i < 4; ++i) lifetime = lifetime << 8 | message->data[i];
+  }
+  link->self->ticket_lifetime_s_ = lifetime;
+  link->self->ticket_arrived_ = true;
+  return 0;
+}
+
+void ClientTlsSession::store_ticket(std::vector<std::uint8_t> transport_params) {
+  // A lifetime of 0 means "do not use this ticket" (RFC 8446 4.6.1).
+  if (!resumption_.cache || ticket_lifetime_s_ == 0) return;
+  gnutls_datum_t data{};
+  if (gnutls_session_get_data2(session_.get(), &data) != 0) return;
+  StoredSession stored;
+  stored.tls_data.assign(data.data, data.data + data.size);
+  gnutls_free(data.data);
+  stored.transport_params = std::move(transport_params);
+  auto lifetime = std::min<std::chrono::seconds>(std::chrono::seconds(ticket_lifetime_s_), SessionCache::kMaxLifetime);
+  stored.expires = std::chrono::system_clock::now() + lifetime;
+  resumption_.cache->put(resumption_.key, std::move(stored));
+}
+
+bool ClientTlsSession::resumed() const { return gnutls_session_is_resumed(session_.get()) != 0; }
+
+bool ClientTlsSession::early_data_accepted() const {
+  return offers_early_data_ && (gnutls_session_get_flags(session_.get()) & GNUTLS_SFLAGS_EARLY_DATA) != 0;
 }
 
 Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create_for_tcp(std::shared_ptr<ClientTlsContext> context,
                                                                            const std::string& host,
                                                                            const std::vector<std::string>& alpn) {
+  std::unique_ptr<ClientTlsSession> self(new ClientTlsSession(std::move(context), Resumption{}));
   gnutls_session_t raw = nullptr;
   if (int rv = gnutls_init(&raw, GNUTLS_CLIENT | GNUTLS_NONBLOCK); rv != 0) {
     return std::unexpected(setup_error("init", rv));
   }
-  util::GnutlsSessionPtr session(raw);
-  if (auto configured = configure(raw, *context, context->tcp_priority(), host, alpn, 0); !configured) {
+  self->session_.reset(raw);
+  const ClientTlsContext& tls = *self->context_;
+  if (auto configured = configure(raw, tls, tls.tcp_priority(), host, alpn, 0); !configured) {
     return std::unexpected(configured.error());
   }
-  return std::unique_ptr<ClientTlsSession>(new ClientTlsSession(std::move(context), std::move(session)));
+  return self;
 }
 
 std::optional<std::string> ClientTlsSession::certificate_problem() const {

@@ -289,11 +289,15 @@ std::expected<std::vector<std::string>, std::string> prepare(ServerKind kind, st
       return std::vector<std::string>{binary, "-a", "127.0.0.1", "-d", docroot.string(), "--echo-upload",
                                       "--trailer", "x-quiver-trailer: served", std::to_string(port),
                                       tls.private_key.string(), tls.certificate.string()};
-    case ServerKind::gtlsserver:
+    case ServerKind::gtlsserver: {
       // -q: no per-packet dump; argument order is <ADDR> <PORT> <PRIVATE_KEY_FILE> <CERTIFICATE_FILE>.
-      return std::vector<std::string>{binary, "-q", "-d", docroot.string(), "127.0.0.1",
-                                      std::to_string(port), tls.private_key.string(),
+      // A qlog per connection (qlog_dir()) shows the tests what the server received (0-RTT packets).
+      const fs::path qlog = work_dir / "qlog";
+      fs::create_directories(qlog);
+      return std::vector<std::string>{binary, "-q", "-d", docroot.string(), "--qlog-dir=" + qlog.string(),
+                                      "127.0.0.1", std::to_string(port), tls.private_key.string(),
                                       tls.certificate.string()};
+    }
   }
   return std::unexpected("unknown server kind");
 }
@@ -375,6 +379,8 @@ std::expected<std::unique_ptr<ExternalServer>, std::string> ExternalServer::star
   }
   return std::unexpected(std::string(to_string(kind)) + " did not start:\n" + failures);
 }
+
+fs::path ExternalServer::qlog_dir() const { return work_dir_.path() / "qlog"; }
 
 ExternalServer::ExternalServer(ServerKind kind, TempDir work_dir, std::uint16_t port)
     : kind_(kind), work_dir_(std::move(work_dir)), port_(port) {}

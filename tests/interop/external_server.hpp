@@ -74,6 +74,8 @@ class ExternalServer {
   bool listening() const;
   // The last `max_bytes` of the server's stdout and stderr, for failure messages.
   std::string log_tail(std::size_t max_bytes = 4000) const;
+  // gtlsserver: the folder of its qlog files, one per connection (what the server sent and received).
+  std::filesystem::path qlog_dir() const;
   // The exact command line the server was started with, for failure messages.
   const std::string& command_line() const noexcept { return command_line_; }
 

@@ -80,6 +80,11 @@ void declare_fetch_options(CLI::App& app, RawFetchOptions& raw) {
   app.add_flag("-s,--silent", o.silent, "No progress bar and no error message");
   app.add_flag("-S,--show-error", o.show_error, "With -s, still print the error message");
   app.add_flag("-v,--verbose", o.verbose, "Print connection events and headers to stderr");
+  app.add_option("--ssl-sessions", o.ssl_sessions,
+                 "Keep TLS session tickets in FILE so the next run resumes (created 0600), as curl's")
+      ->option_text("FILE");
+  app.add_flag("--tls-earlydata", o.tls_earlydata,
+               "On a resumed connection send GET/HEAD requests as TLS 1.3 early data (0-RTT), as curl's");
   app.add_flag("--version", raw.version, "Print the version and exit");
 }
 

@@ -47,6 +47,8 @@ struct FetchOptions {
   bool include = false;                      // -i
   bool fail = false;                         // -f
   bool verbose = false;                      // -v
+  std::string ssl_sessions;                  // --ssl-sessions FILE: TLS tickets kept across runs ("": none)
+  bool tls_earlydata = false;                // --tls-earlydata: 0-RTT on resumed connections
   bool silent = false;                       // -s: no progress bar, no error line
   bool show_error = false;                   // -S: the error line even with -s
   std::optional<std::chrono::milliseconds> max_time;  // -m; unset: no overall deadline
@@ -60,6 +62,8 @@ struct ServeOptions {
   std::uint64_t max_streams = 100;           // concurrent requests per connection
   std::chrono::milliseconds idle_timeout{30000};
   std::uint64_t goaway_after = 0;            // GOAWAY after this many requests per connection (0: never)
+  bool session_tickets = true;               // --no-session-tickets turns resumption tickets off
+  bool early_data = true;                    // --reject-early-data refuses 0-RTT
   bool quiet = false;                        // no access log
 };
 

@@ -42,6 +42,8 @@ ClientOptions client_options_for(ConnectionOptions connection, const FetchOption
     client.defaults.request_timeout = *options.max_time;  // from the request's start to its body's end
   }
   client.defaults.connection = std::move(connection);
+  client.session_file = options.ssl_sessions;
+  client.early_data = options.tls_earlydata;
   return client;
 }
 

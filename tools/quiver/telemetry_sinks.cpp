@@ -106,8 +106,13 @@ void VerboseLog::on_connection_event(const ConnectionEvent& event) {
       console_.line(fmt::format("* Connecting to {} ({})", event.origin, event.http_version == 2 ? "TCP" : "QUIC"));
       break;
     case ConnectionEvent::Type::ready:
-      console_.line(fmt::format("* Connected to {} in {} ms, HTTP/{}, peer allows {} streams", event.origin,
-                                format_ms(event.duration), event.http_version, event.max_streams));
+      console_.line(fmt::format("* Connected to {} in {} ms, HTTP/{}, peer allows {} streams{}", event.origin,
+                                format_ms(event.duration), event.http_version, event.max_streams,
+                                event.resumed ? ", TLS session resumed" : ""));
+      if (event.early_data_offered) {
+        console_.line(fmt::format("* Early data (0-RTT): {} request(s) sent early, {}", event.early_requests,
+                                  event.early_data_accepted ? "accepted" : "rejected by the server, sent again"));
+      }
       break;
     case ConnectionEvent::Type::exception:
       console_.line(fmt::format("* Connection to {} failed: {}", event.origin, error_text(event.error)));
