@@ -41,6 +41,7 @@
 #include "quiver/request_builder.hpp"
 #include "quiver/response.hpp"
 #include "quiver/stats.hpp"
+#include "quiver/transfer_options.hpp"
 
 namespace quiver {
 
@@ -78,6 +79,9 @@ struct ClientOptions {
   // Where warnings go that have no request to fail (an unusable session_file). Default: one line on
   // stderr. Called on the constructing thread or an io thread; must not block.
   std::function<void(const std::string&)> on_warning;
+  // Redirects and body decompression for requests that do not set their own (both off by default).
+  RedirectPolicy redirects;
+  Decompression decompression;
 };
 
 namespace detail {
@@ -101,11 +105,12 @@ class ResponseStream {
 
   int status() const noexcept;
   const Headers& headers() const noexcept;
-  // The HTTP version that carries the response: 3 or 2 (as Response::http_version).
-  int http_version() const noexcept;
   // The trailers: empty until a read has reported the end of the body, then complete (safe to call at
   // any time, from any thread).
   const Headers& trailers() const noexcept;
+  // How the response was obtained: final URL, redirects followed, peer, protocol, connection reuse and
+  // timings (Response::transfer). timings.total is zero until a read has reported the end of the body.
+  TransferInfo transfer() const;
 
   // Blocking: the next chunk (at most `max_bytes`), an empty optional at the end, or the error.
   Result<std::optional<std::string>> next_chunk(std::size_t max_bytes = 64 * 1024);

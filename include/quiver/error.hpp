@@ -32,6 +32,11 @@ enum class ErrorKind {
   headers_too_large, // the response's header or trailer section is over max_response_header_bytes
   connection_refused, // nothing listens at the server's address (ICMP port unreachable to our Initial)
   shut_down,         // the Client was shut down (or destroyed) before it could take or finish the call
+  too_many_redirects,   // more redirects than RedirectPolicy::max_redirects (a loop, usually)
+  redirect_failed,      // a redirect that must not be followed: https -> http, a bad location, a body
+                        // that cannot be sent again (307/308)
+  decompression_failed, // the body's content-encoding is unknown, or the body is not valid for it
+  body_too_large,       // the decoded body is over Decompression's size or ratio limit (a bomb)
 };
 
 enum class ErrorClass {
@@ -45,7 +50,8 @@ enum class ErrorClass {
 //   invalid        invalid_url, invalid_request, body_failed
 //   unrecoverable  everything else: stream_reset, transport_error, idle_timeout, request_timeout,
 //                  cancelled, protocol_error, io_error, headers_too_large, shut_down (a shut-down
-//                  client takes no more requests: retry on another Client)
+//                  client takes no more requests: retry on another Client), too_many_redirects,
+//                  redirect_failed, decompression_failed, body_too_large
 // Whoever knows better passes the class explicitly: a reset with H3_REQUEST_REJECTED or a GOAWAY-refused
 // stream is transient (and sets `unprocessed`); a handshake that failed on the certificate or on ALPN is
 // unrecoverable (a new connection would fail the same way); one that failed on a bad CA file is invalid.

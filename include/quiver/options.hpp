@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "quiver/telemetry.hpp"
 
@@ -17,6 +18,13 @@ struct TlsOptions {
   bool verify_peer = true;
   // Trust anchors (PEM) in a file, in addition to the system store when system_trust is on.
   std::string ca_file;
+  // Trust anchors (PEM) in every file of a directory (curl's --capath), likewise.
+  std::string ca_path;
+  // Public-key pinning (curl's --pinnedpubkey): when not empty, the server's public key must be one of
+  // these, each "sha256//" and the base64 SHA-256 of the certificate's SubjectPublicKeyInfo; otherwise
+  // the connection is closed after the handshake (handshake_failed, HandshakeFailure::certificate).
+  // Checked in addition to verify_peer, not instead of it.
+  std::vector<std::string> pinned_public_keys;
   // Also trust the system's store (when verifying). Off: only ca_file's anchors, as curl's --cacert
   // does; loading the system store costs a few MB and ~10 ms at the first connection.
   bool system_trust = true;
@@ -28,6 +36,15 @@ enum class CongestionControl { cubic, bbr, reno };
 enum class HttpVersion {
   http3_only,  // HTTP/3 over QUIC, nothing else (the default)
   http2,       // HTTP/2 over TLS over TCP (ALPN h2)
+};
+
+// Where to connect instead of the URL's host and port (curl's --resolve and --connect-to). The TLS name
+// (SNI, certificate check) and :authority stay the URL's: only the address the packets go to changes.
+struct ConnectOverride {
+  std::string host;                // the URL's host it applies to ("" or "*": any host)
+  std::uint16_t port = 0;          // the URL's port it applies to (0: any port)
+  std::string connect_host;        // a name (resolved) or IP address to connect to ("": the URL's host)
+  std::uint16_t connect_port = 0;  // 0: the URL's port
 };
 
 // Settings of one connection (HTTP/3 unless http_version says otherwise; the QUIC-only ones are marked).
@@ -74,6 +91,8 @@ struct ConnectionOptions {
   std::uint64_t qpack_table_capacity = 0;
   std::uint64_t qpack_blocked_streams = 0;
   CongestionControl congestion_control = CongestionControl::cubic;
+  // The first override that matches the origin decides where its connections go (none: the URL's host).
+  std::vector<ConnectOverride> connect_to;
   // Optional span sink; shared by every connection that has these options.
   std::shared_ptr<Telemetry> telemetry;
 };

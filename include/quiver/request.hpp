@@ -8,6 +8,7 @@
 
 #include "quiver/body.hpp"
 #include "quiver/headers.hpp"
+#include "quiver/transfer_options.hpp"
 #include "quiver/url.hpp"
 
 namespace quiver {
@@ -29,6 +30,9 @@ struct Request {
   // true: send it early even so (a producer body never is: it could not be resent); false: never.
   // Early data the server rejects is resent after the handshake automatically (it was not processed).
   std::optional<bool> early_data;
+  // This request's redirect and decompression settings; unset: the Client's (ClientOptions).
+  std::optional<RedirectPolicy> redirects;
+  std::optional<Decompression> decompression;
 };
 
 }  // namespace quiver

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "client/connection_factory.hpp"
+#include "client/exchange.hpp"
 #include "client/origin_rules.hpp"
 #include "pool/origin_pool.hpp"
 
@@ -243,7 +244,7 @@ class StreamCore {
  public:
   StreamCore(std::shared_ptr<ClientCore> client, asio::any_io_executor executor, http::StreamingResponse response)
       : client(std::move(client)), executor(std::move(executor)), status(response.status),
-        http_version(response.http_version), headers(std::move(response.headers)), body(std::move(response.body)) {}
+        headers(std::move(response.headers)), body(std::move(response.body)), transfer(std::move(response.transfer)) {}
 
   ~StreamCore() {
     // The reader is released on its executor; once the io threads are gone, here (nothing else runs).
@@ -254,16 +255,20 @@ class StreamCore {
   void note_end() {
     if (end_seen.load(std::memory_order_relaxed)) return;
     trailers = body->trailers();
+    transfer_at_end = transfer;
+    transfer_at_end.instants.end = std::chrono::steady_clock::now();
+    quiver::client::compute_timings(transfer_at_end);
     end_seen.store(true, std::memory_order_release);
   }
 
   std::shared_ptr<ClientCore> client;  // declared first: destroyed last
   asio::any_io_executor executor;
   int status;
-  int http_version;
   Headers headers;
   std::shared_ptr<http::BodyReader> body;  // touched only on `executor`
+  TransferInfo transfer;                 // as the headers arrived (timings.total zero)
   Headers trailers;                      // written once, before end_seen is set; read after
+  TransferInfo transfer_at_end;          // likewise: with instants.end and timings.total
   std::atomic<bool> end_seen{false};
 };
 
@@ -338,9 +343,69 @@ void fail_shut_down(detail::ClientCore& core, Completion completion) {
   core.run_or_refuse(core.executor(), fail, fail, detail::ClientCore::Start::post);
 }
 
+// ---- redirects, decompression (client/exchange.hpp) and transfer info -------------------------------
+
+// Sends one hop of an exchange as a stream through the pool of its origin.
+client::SendHop hop_sender(std::shared_ptr<detail::ClientCore> core) {
+  return [core](Request request, std::shared_ptr<client::ExchangeCancel> cancel, client::HeadHandler on_head) {
+    auto [pool, executor] = core->pool_for(request.url);
+    if (!pool) return fail_shut_down(*core, std::move(on_head));
+    asio::dispatch(executor, [pool, executor, cancel, request = std::move(request), on_head = std::move(on_head)]() mutable {
+      auto relay = std::make_shared<CancelRelay>();
+      pool->stream(
+          std::move(request),
+          [executor, on_head = std::move(on_head)](Result<http::StreamingResponse> head) mutable {
+            if (!head) return on_head(std::unexpected(head.error()));
+            on_head(client::Head{executor, std::move(*head)});
+          },
+          relay->to_pool.slot());
+      // After the request reached the pool, as relay_cancellation's contract asks.
+      cancel->set_current([relay, executor] {
+        asio::post(executor, [relay] { relay->to_pool.emit(asio::cancellation_type::terminal); });
+      });
+    });
+  };
+}
+
+// The caller's cancellation slot, connected to every step of an exchange.
+std::shared_ptr<client::ExchangeCancel> exchange_cancel(asio::cancellation_slot slot) {
+  auto cancel = std::make_shared<client::ExchangeCancel>();
+  if (slot.is_connected()) {
+    slot.assign([cancel](asio::cancellation_type type) {
+      if (type != asio::cancellation_type::none) cancel->cancel();
+    });
+  }
+  return cancel;
+}
+
+// What the Client adds to a response that came without an exchange: its URL and start, and the timings.
+void stamp_transfer(TransferInfo& transfer, Url url, std::chrono::steady_clock::time_point start) {
+  transfer.url = std::move(url);
+  transfer.instants.start = start;
+  client::compute_timings(transfer);
+}
+
+detail::ResponseCompletion with_transfer(Url url, detail::ResponseCompletion completion) {
+  return [url = std::move(url), start = std::chrono::steady_clock::now(),
+          completion = std::move(completion)](Result<Response> response) mutable {
+    if (response) stamp_transfer(response->transfer, std::move(url), start);
+    completion(std::move(response));
+  };
+}
+
 }  // namespace
 
 void Client::submit(Request request, detail::ResponseCompletion completion, asio::cancellation_slot slot) {
+  if (auto settings = client::exchange_settings(core_->options(), request); settings.needed()) {
+    auto cancel = exchange_cancel(slot);
+    client::run_exchange(hop_sender(core_), std::move(request), settings, cancel,
+                         [cancel, completion = std::move(completion)](Result<client::Head> head) mutable {
+                           if (!head) return completion(std::unexpected(head.error()));
+                           client::collect_response(std::move(*head), cancel, std::move(completion));
+                         });
+    return;
+  }
+  completion = with_transfer(request.url, std::move(completion));
   auto [pool, executor] = core_->pool_for(request.url);
   if (!pool) return fail_shut_down(*core_, std::move(completion));
   auto cancel = relay_cancellation(slot, executor);
@@ -352,17 +417,27 @@ void Client::submit(Request request, detail::ResponseCompletion completion, asio
 }
 
 void Client::submit_stream(Request request, detail::StreamCompletion completion, asio::cancellation_slot slot) {
+  if (auto settings = client::exchange_settings(core_->options(), request); settings.needed()) {
+    client::run_exchange(hop_sender(core_), std::move(request), settings, exchange_cancel(slot),
+                         [core = core_, completion = std::move(completion)](Result<client::Head> head) mutable {
+                           if (!head) return completion(std::unexpected(head.error()));
+                           auto stream = std::make_shared<detail::StreamCore>(core, head->executor, std::move(head->response));
+                           completion(detail::ResponseStreamAccess::make(std::move(stream)));
+                         });
+    return;
+  }
   auto [pool, executor] = core_->pool_for(request.url);
   if (!pool) return fail_shut_down(*core_, std::move(completion));
   auto cancel = relay_cancellation(slot, executor);
   asio::dispatch(executor, [core = core_, pool, executor, cancel, request = std::move(request),
                             completion = std::move(completion)]() mutable {
-    auto on_headers = [core, executor,
+    auto on_headers = [core, executor, url = request.url, start = std::chrono::steady_clock::now(),
                        completion = std::move(completion)](Result<http::StreamingResponse> head) mutable {
       if (!head) {
         completion(std::unexpected(head.error()));
         return;
       }
+      stamp_transfer(head->transfer, std::move(url), start);
       auto stream = std::make_shared<detail::StreamCore>(core, executor, std::move(*head));
       completion(detail::ResponseStreamAccess::make(std::move(stream)));
     };
@@ -430,8 +505,11 @@ ResponseStream& ResponseStream::operator=(ResponseStream&&) noexcept = default;
 ResponseStream::~ResponseStream() = default;
 
 int ResponseStream::status() const noexcept { return core_->status; }
-int ResponseStream::http_version() const noexcept { return core_->http_version; }
 const Headers& ResponseStream::headers() const noexcept { return core_->headers; }
+
+TransferInfo ResponseStream::transfer() const {
+  return core_->end_seen.load(std::memory_order_acquire) ? core_->transfer_at_end : core_->transfer;
+}
 
 const Headers& ResponseStream::trailers() const noexcept {
   static const Headers none;

@@ -92,6 +92,10 @@ void ConnectionImpl::on_handshake_completed() {
     transport_->close(h3_code::no_error, error);
     return;
   }
+  if (auto problem = dialer_.pinned_key_problem()) {
+    transport_->close(h3_code::no_error, handshake_error(*problem));
+    return;
+  }
   if (!control_streams_open_) {  // opened already for 0-RTT, unless the server rejected the early data
     if (auto opened = session_->open_control_streams(); !opened) {
       transport_->close(h3_code::internal_error, handshake_error(opened.error()));
@@ -102,6 +106,7 @@ void ConnectionImpl::on_handshake_completed() {
   early_ready_ = false;
   if (!streams_.empty()) transport_->set_keep_alive(true);  // early requests: the transport ignored it before
   connect_timer_.cancel();
+  handshake_at_ = std::chrono::steady_clock::now();
   transition(ConnectionState::connected);
   // A GOAWAY that came with the handshake's end (recorded while connecting) leaves no credit to use.
   std::uint64_t streams = goaway_id_ ? 0 : transport_->bidi_streams_left();
@@ -306,6 +311,23 @@ ConnectionEvent ConnectionImpl::connection_event(ConnectionEvent::Type type) con
   event.origin = origin_.to_string();
   event.duration = std::chrono::steady_clock::now() - started_at_;
   return event;
+}
+
+// What a response tells of its exchange (Response::transfer): the peer, the protocol, reuse, and when
+// this connection's phases ended (only for the request that opened it: a reused connection's phases
+// are not this request's) and when the final headers arrived.
+void ConnectionImpl::note_transfer(Call& call) const {
+  TransferInfo& transfer = call.response.transfer;
+  transfer.http_version = "3";
+  transfer.peer_address = dialer_.peer().address().to_string();
+  transfer.peer_port = dialer_.peer().port();
+  transfer.connection_reused = call.reused;
+  if (!call.reused) {
+    transfer.instants.name_lookup = dialer_.resolved_at();
+    transfer.instants.connect = handshake_at_;  // QUIC: connected once the handshake completes
+    transfer.instants.tls = handshake_at_;
+  }
+  transfer.instants.first_byte = std::chrono::steady_clock::now();
 }
 
 void ConnectionImpl::emit(ConnectionEvent event) {

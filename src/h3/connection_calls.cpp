@@ -100,6 +100,7 @@ void ConnectionImpl::accept(Request request, ResponseHandler on_response, Stream
   }
   call.early_eligible = http::early_data_eligible(request);
   call.body = std::move(request.body);
+  call.reused = accepted_++ > 0;
   if (request.timeout) call.deadline = arm_deadline(id, *request.timeout);
   emit(call, RequestEvent::Type::start, nullptr);
   const bool early = call.early_eligible;
@@ -245,7 +246,8 @@ void ConnectionImpl::answer_headers(Call& call) {
                                                  *call.stream_id, options_.stream_idle_timeout);
   reader->start_idle_timer();
   call.reader = reader;
-  StreamingResponse head{call.response.status, std::move(call.response.headers), std::move(reader)};
+  StreamingResponse head{call.response.status, std::move(call.response.headers), std::move(reader),
+                         call.response.transfer};
   post_answer(*answers_, executor_, call.on_headers, Result<StreamingResponse>(std::move(head)));
 }
 
@@ -306,6 +308,7 @@ void ConnectionImpl::on_response_headers(std::int64_t stream_id, int status, Hea
   if (call == nullptr || call->answered) return;
   call->response.status = status;
   call->response.headers = std::move(headers);
+  note_transfer(*call);
   if (!call->streaming) reserve_body(call->response);
   emit(*call, RequestEvent::Type::headers, nullptr);
   if (call->streaming) answer_headers(*call);
@@ -341,6 +344,7 @@ void ConnectionImpl::on_response_end(std::int64_t stream_id) {
   if (call == nullptr) return;
   call->response_ended = true;
   if (!call->streaming) {
+    call->response.transfer.instants.end = std::chrono::steady_clock::now();
     answer(*call, std::move(call->response));
     return;
   }

@@ -82,6 +82,7 @@ class ConnectionImpl final : public Connection,
     bool body_done = false;                // streaming: the reader reported the end or an error
     bool stream_closed = false;            // its stream closed before the response ended (see fail_after_batch)
     std::uint64_t bytes_received = 0;      // response body bytes (telemetry)
+    bool reused = false;                   // an earlier request was accepted on this connection
     std::chrono::steady_clock::time_point started;
     bool early_eligible = false;           // may ride in 0-RTT early data (http::early_data_eligible)
     bool sent_early = false;               // went out as early data
@@ -121,6 +122,7 @@ class ConnectionImpl final : public Connection,
   ConnectionEvent connection_event(ConnectionEvent::Type type) const;
   void emit(ConnectionEvent event);
   void emit(const Call& call, RequestEvent::Type type, const Error* error);
+  void note_transfer(Call& call) const;
 
   // Calls (connection_calls.cpp)
   void accept(Request request, ResponseHandler on_response, StreamHandler on_headers,
@@ -169,6 +171,8 @@ class ConnectionImpl final : public Connection,
   bool early_ready_ = false;           // 0-RTT possible: eligible requests go before the handshake
   std::uint64_t early_requests_ = 0;   // requests sent as early data (telemetry)
   std::chrono::steady_clock::time_point started_at_;
+  std::chrono::steady_clock::time_point handshake_at_;  // when the handshake completed (Response::transfer)
+  std::uint64_t accepted_ = 0;                          // requests accepted so far (connection reuse)
   std::optional<std::int64_t> goaway_id_;
   RequestId next_id_ = 1;
   std::unordered_map<RequestId, Call> calls_;

@@ -11,6 +11,7 @@
 
 #include "quiver/error.hpp"
 #include "quiver/headers.hpp"
+#include "quiver/response.hpp"
 
 namespace quiver::http {
 
@@ -45,7 +46,9 @@ struct StreamingResponse {
   int status = 0;
   Headers headers;
   std::shared_ptr<BodyReader> body;
-  int http_version = 3;  // as Response::http_version
+  // Filled by the connection as for a buffered Response (peer, protocol, reuse, instants up to
+  // first_byte); the Client completes it.
+  TransferInfo transfer{};  // braced: `{status, headers, body}` stays warning-free
 };
 
 }  // namespace quiver::http

@@ -86,6 +86,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Sends `request` (queued in order while connecting) and calls `on_done` exactly once with the
   // response or the error. The request's URL supplies the target and authority; its origin is not checked.
   // `cancel`: see "Cancellation" above (an unconnected slot: the request cannot be cancelled).
+  // The response's `transfer` carries what the connection knows: http_version, peer_address/peer_port,
+  // connection_reused, and the instants name_lookup, connect, tls (only on the connection's first
+  // request), first_byte and end; the Client fills in the rest.
   // (Defaults are given here only; implementations declare their overrides without them.)
   virtual void request(Request request, ResponseHandler on_done, asio::cancellation_slot cancel = {}) = 0;
   // Like request(), but `on_headers` is called as soon as the final response headers arrive, with a

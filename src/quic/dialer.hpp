@@ -10,8 +10,10 @@
 // the owner (the worker) holds itself while its connection lives, and the dialer knows it only weakly, to
 // tell whether its own posted work (a resolve, the next attempt) still has a dialer to run on.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,11 +44,14 @@ struct DialShared {
 struct DialConfig {
   std::string host;  // name or IP literal; SNI and the name to verify
   std::uint16_t port = 443;
+  // Where the packets go: host and port unless a ConnectOverride applies (resolved if a name).
+  std::string connect_host;
+  std::uint16_t connect_port = 443;
   TransportOptions transport;
   TlsOptions tls;
   DialShared shared;
 };
-// The QUIC (and dial) slice of the connection options.
+// The QUIC (and dial) slice of the connection options, with the first matching ConnectOverride applied.
 DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options,
                        DialShared shared = {});
 
@@ -74,7 +79,12 @@ class Dialer final : private TransportEvents {
   std::string negotiated_alpn() const;
   // After the handshake: the TLS session was resumed from a cached ticket.
   bool session_resumed() const;
+  // After the handshake: why the server's public key is not one of TlsOptions::pinned_public_keys, if
+  // pins are set and it is not (handshake_failed, certificate).
+  std::optional<Error> pinned_key_problem() const;
   const asio::ip::udp::endpoint& peer() const noexcept { return peer_; }
+  // When the host's addresses were known (an IP literal: at once); unset before (curl's namelookup).
+  std::chrono::steady_clock::time_point resolved_at() const noexcept { return resolved_at_; }
 
  private:
   void on_resolved(std::vector<asio::ip::udp::endpoint> endpoints);
@@ -95,6 +105,7 @@ class Dialer final : private TransportEvents {
   std::vector<asio::ip::udp::endpoint> endpoints_;
   std::size_t next_ = 0;                        // the next address to try
   asio::ip::udp::endpoint peer_;                 // the current attempt's address
+  std::chrono::steady_clock::time_point resolved_at_;
   std::shared_ptr<QuicTransport> transport_;     // the current attempt
   std::shared_ptr<tls::ClientTlsContext> tls_context_;
   bool handshake_completed_ = false;

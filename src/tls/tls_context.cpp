@@ -27,8 +27,9 @@ Error ca_error(const std::string& what) {
 }  // namespace
 
 Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::create(const TlsOptions& options) {
-  if (options.verify_peer && !options.system_trust && options.ca_file.empty()) {
-    return std::unexpected(ca_error("no trust anchors: TlsOptions::system_trust is off and no ca_file is given"));
+  if (options.verify_peer && !options.system_trust && options.ca_file.empty() && options.ca_path.empty()) {
+    return std::unexpected(
+        ca_error("no trust anchors: TlsOptions::system_trust is off and no ca_file or ca_path is given"));
   }
   gnutls_certificate_credentials_t raw = nullptr;
   if (int rv = gnutls_certificate_allocate_credentials(&raw); rv != 0) {
@@ -46,6 +47,13 @@ Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::create(const TlsOpti
       std::string why = loaded < 0 ? gnutls_strerror(loaded) : "no certificate in it";
       return std::unexpected(
           ca_error(fmt::format("cannot load CA file '{}': {}", options.ca_file, why)));
+    }
+  }
+  if (!options.ca_path.empty()) {
+    int loaded = gnutls_certificate_set_x509_trust_dir(raw, options.ca_path.c_str(), GNUTLS_X509_FMT_PEM);
+    if (loaded <= 0) {
+      std::string why = loaded < 0 ? gnutls_strerror(loaded) : "no certificate in its files";
+      return std::unexpected(ca_error(fmt::format("cannot load CA directory '{}': {}", options.ca_path, why)));
     }
   }
   gnutls_priority_t priority = nullptr;
@@ -66,9 +74,9 @@ Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::create(const TlsOpti
 
 Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::shared(const TlsOptions& options) {
   static std::mutex mutex;
-  static std::map<std::tuple<bool, bool, std::string>, std::weak_ptr<ClientTlsContext>> contexts;
+  static std::map<std::tuple<bool, bool, std::string, std::string>, std::weak_ptr<ClientTlsContext>> contexts;
   std::lock_guard lock(mutex);
-  auto& slot = contexts[{options.verify_peer, options.system_trust, options.ca_file}];
+  auto& slot = contexts[{options.verify_peer, options.system_trust, options.ca_file, options.ca_path}];
   if (auto existing = slot.lock()) return existing;
   auto created = create(options);
   if (created) slot = *created;

@@ -1,9 +1,12 @@
 #include "tls/tls_session.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <vector>
+
+#include <gnutls/x509.h>
 
 #include <asio/ip/address.hpp>
 #include <fmt/format.h>
@@ -80,7 +83,6 @@ Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create(
   // same cache key.
   if (auto configured = configure(raw, tls, tls.priority(), host, {kAlpnH3}, GNUTLS_ALPN_MANDATORY); !configured) {
     return std::unexpected(configured.error());
-  }
   }
   // A ticket GnuTLS cannot use (damaged, another version's format) just means a full handshake.
   if (ticket && gnutls_session_set_data(raw, ticket->tls_data.data(), ticket->tls_data.size()) == 0) {
@@ -177,6 +179,26 @@ std::optional<std::string> ClientTlsSession::certificate_problem() const {
   }
   if (causes.empty()) return detail.empty() ? fmt::format("status 0x{:x}", status) : detail;
   return detail.empty() ? causes : fmt::format("{} ({})", causes, detail);
+}
+
+std::string ClientTlsSession::peer_public_key_pin() const {
+  unsigned count = 0;
+  const gnutls_datum_t* chain = gnutls_certificate_get_peers(session_.get(), &count);
+  if (chain == nullptr || count == 0) return {};
+  gnutls_x509_crt_t leaf = nullptr;
+  if (gnutls_x509_crt_init(&leaf) != 0) return {};
+  std::array<unsigned char, 32> digest{};
+  std::size_t size = digest.size();
+  const bool ok = gnutls_x509_crt_import(leaf, &chain[0], GNUTLS_X509_FMT_DER) == 0 &&
+                  gnutls_x509_crt_get_key_id(leaf, GNUTLS_KEYID_USE_SHA256, digest.data(), &size) == 0;
+  gnutls_x509_crt_deinit(leaf);
+  if (!ok) return {};
+  gnutls_datum_t raw{digest.data(), static_cast<unsigned>(size)};
+  gnutls_datum_t encoded{};
+  if (gnutls_base64_encode2(&raw, &encoded) != 0) return {};
+  std::string pin = "sha256//" + std::string(reinterpret_cast<const char*>(encoded.data), encoded.size);
+  gnutls_free(encoded.data);
+  return pin;
 }
 
 std::string ClientTlsSession::negotiated_alpn() const {

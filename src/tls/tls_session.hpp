@@ -50,6 +50,9 @@ class ClientTlsSession {
   // After the handshake: whether the server agreed to "h3".
   bool negotiated_h3() const;
   std::string negotiated_alpn() const;  // "" if none was agreed
+  // After the handshake: the server's public key as curl's --pinnedpubkey writes it, "sha256//" and the
+  // base64 SHA-256 of its SubjectPublicKeyInfo; "" if the server sent no certificate.
+  std::string peer_public_key_pin() const;
 
   // Resumption. A ticket was offered (taken from the cache) / the handshake resumed it (after the
   // handshake; no certificate was exchanged: the ticket came from a verified connection with the same key).

@@ -264,6 +264,11 @@ std::string caddyfile(std::uint16_t port, const fs::path& work_dir, const fs::pa
       << "\tbind 127.0.0.1\n"
       << "\ttls " << quoted(tls.certificate) << " " << quoted(tls.private_key) << "\n"
       << "\troot * " << quoted(docroot) << "\n"
+      // For -L and --compressed interop (redirect_compression_test.cpp): a redirect, and compression
+      // for clients that ask (accept-encoding); nothing changes for the others.
+      << "\tredir /moved /page.txt 301\n"
+      << "\tredir /moved-relative page.txt 302\n"
+      << "\tencode zstd gzip\n"
       << "\tfile_server\n"
       << "}\n";
   return out.str();

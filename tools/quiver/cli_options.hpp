@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "quiver/headers.hpp"
+#include "quiver/options.hpp"
 
 namespace quiver::cli {
 
@@ -52,6 +53,14 @@ struct FetchOptions {
   bool silent = false;                       // -s: no progress bar, no error line
   bool show_error = false;                   // -S: the error line even with -s
   std::optional<std::chrono::milliseconds> max_time;  // -m; unset: no overall deadline
+  // Redirects, decompression and the -w report (write_out.hpp), with curl's spelling and defaults.
+  bool location = false;                     // -L: follow redirects
+  int max_redirs = 50;                       // --max-redirs: with -L, at most this many (-1: no limit)
+  bool compressed = false;                   // --compressed: ask for gzip, deflate, br, zstd and decode
+  std::optional<std::string> write_out;      // -w: the format as typed ("@file" is read by run_fetch)
+  std::vector<ConnectOverride> connect_to;   // --resolve, then --connect-to (connect_overrides.hpp)
+  std::string ca_path;                       // --capath: trust the PEM files of this directory too
+  std::vector<std::string> pinned_public_keys;  // --pinnedpubkey "sha256//...;sha256//..."
 };
 
 // `quiver serve`

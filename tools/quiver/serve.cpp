@@ -63,6 +63,7 @@ void print_banner(Console& out, const ServeOptions& options, std::uint16_t port,
   if (generated) {
     out.line(fmt::format("quiver serve: self-signed certificate {} (SHA-256 {})", generated->cert_file(),
                          generated->fingerprint()));
+    out.line(fmt::format("quiver serve: public key {} (for --pinnedpubkey)", generated->public_key_pin()));
     out.line(fmt::format("quiver serve: try  quiver --cacert {} {}/bytes/16", generated->cert_file(), origin));
   } else {
     out.line(fmt::format("quiver serve: certificate {}", options.cert_file));
