@@ -72,6 +72,7 @@ void ConnectionImpl::on_dialed(Result<std::shared_ptr<tcp::TlsStream>> dialed) {
   }
   if (!dialed) return fail_everything(handshake_error(dialed.error()));
   stream_ = std::move(*dialed);
+  tls_done_at_ = std::chrono::steady_clock::now();
   if (std::string alpn = stream_->negotiated_alpn(); alpn != "h2") {
     Error error(ErrorKind::handshake_failed, ErrorClass::unrecoverable,
                 fmt::format("{} did not agree to HTTP/2 (ALPN h2; it chose {})", origin_.to_string(),
@@ -83,6 +84,22 @@ void ConnectionImpl::on_dialed(Result<std::shared_ptr<tcp::TlsStream>> dialed) {
   last_received_ = std::chrono::steady_clock::now();
   stream_->start(static_cast<tcp::StreamEvents*>(this));
   pump();
+}
+
+// What a response tells of its exchange (Response::transfer): the peer, the protocol, reuse, and when
+// this connection's phases ended (only for the request that opened it) and when the final headers arrived.
+void ConnectionImpl::note_transfer(Call& call) const {
+  TransferInfo& transfer = call.response.transfer;
+  transfer.http_version = "2";
+  transfer.peer_address = dialer_->peer().address().to_string();
+  transfer.peer_port = dialer_->peer().port();
+  transfer.connection_reused = call.reused;
+  if (!call.reused) {
+    transfer.instants.name_lookup = dialer_->resolved_at();
+    transfer.instants.connect = dialer_->connected_at();
+    transfer.instants.tls = tls_done_at_;
+  }
+  transfer.instants.first_byte = std::chrono::steady_clock::now();
 }
 
 void ConnectionImpl::on_connect_timeout() {

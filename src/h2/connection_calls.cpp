@@ -107,6 +107,7 @@ void ConnectionImpl::accept(Request request, ResponseHandler on_response, Stream
     }
     return;
   }
+  call.reused = accepted_++ > 0;
   call.body = std::move(request.body);
   if (request.timeout) call.deadline = arm_deadline(id, *request.timeout);
   emit(call, RequestEvent::Type::start, nullptr);
@@ -194,7 +195,6 @@ void ConnectionImpl::answer(Call& call, Result<Response> result) {
   call.answered = true;
   call.deadline.reset();
   if (result) {
-    result->http_version = 2;
     emit(call, RequestEvent::Type::stop, nullptr);
   } else {
     emit(call, RequestEvent::Type::exception, &result.error());
@@ -212,7 +212,8 @@ void ConnectionImpl::answer_headers(Call& call) {
                                                  *call.stream_id, options_.stream_idle_timeout);
   reader->start_idle_timer();
   call.reader = reader;
-  StreamingResponse head{call.response.status, std::move(call.response.headers), std::move(reader), 2};
+  StreamingResponse head{call.response.status, std::move(call.response.headers), std::move(reader),
+                         std::move(call.response.transfer)};
   post_answer(*answers_, executor_, call.on_headers, Result<StreamingResponse>(std::move(head)));
 }
 
@@ -277,6 +278,7 @@ void ConnectionImpl::on_response_headers(std::int32_t stream_id, int status, Hea
   if (call == nullptr || call->answered) return;
   call->response.status = status;
   call->response.headers = std::move(headers);
+  note_transfer(*call);
   if (!call->streaming) reserve_body(call->response);
   emit(*call, RequestEvent::Type::headers, nullptr);
   if (call->streaming) answer_headers(*call);
@@ -312,6 +314,7 @@ void ConnectionImpl::on_response_end(std::int32_t stream_id) {
   if (call == nullptr) return;
   call->response_ended = true;
   if (!call->streaming) {
+    call->response.transfer.instants.end = std::chrono::steady_clock::now();
     answer(*call, std::move(call->response));
     return;
   }

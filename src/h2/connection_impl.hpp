@@ -84,10 +84,12 @@ class ConnectionImpl final : public Connection,
     bool stream_closed = false;            // its stream closed before the response ended (see fail_after_batch)
     std::uint64_t bytes_received = 0;      // response body bytes (telemetry)
     std::chrono::steady_clock::time_point started;
+    bool reused = false;  // an earlier request was accepted on this connection
   };
 
   // Dialing and the byte pump (connection.cpp)
   void on_dialed(Result<std::shared_ptr<tcp::TlsStream>> dialed);
+  void note_transfer(Call& call) const;
   void schedule_pump();
   void pump();
   void on_stream_data(std::span<const std::uint8_t> data) override;
@@ -152,7 +154,7 @@ class ConnectionImpl final : public Connection,
   asio::steady_timer connect_timer_;
   asio::steady_timer drain_timer_;
   asio::steady_timer idle_timer_;
-  std::shared_ptr<tcp::Dialer> dialer_;       // until the stream is up
+  std::shared_ptr<tcp::Dialer> dialer_;       // dials; afterwards tells the peer and the dial's instants
   std::shared_ptr<tcp::TlsStream> stream_;    // the connection's bytes
   H2Session session_;
   std::shared_ptr<http::Connection> self_;    // held while not closed (see the invariants)
@@ -164,6 +166,8 @@ class ConnectionImpl final : public Connection,
   std::chrono::steady_clock::time_point last_received_;  // the idle timeout and PINGs count from here
   std::optional<std::int32_t> goaway_last_id_;
   RequestId next_id_ = 1;
+  std::uint64_t accepted_ = 0;                      // requests accepted (the first is not on a reused connection)
+  std::chrono::steady_clock::time_point tls_done_at_;  // the TLS handshake completed (on_dialed)
   std::unordered_map<RequestId, Call> calls_;
   std::deque<RequestId> waiting_;                        // calls without a stream, in arrival order
   std::unordered_map<std::int32_t, RequestId> streams_;  // calls with an open stream

@@ -68,6 +68,7 @@ void Dialer::dial(std::vector<asio::ip::tcp::endpoint> endpoints, Handler on_don
 }
 
 void Dialer::race(std::vector<asio::ip::tcp::endpoint> endpoints) {
+  resolved_at_ = std::chrono::steady_clock::now();
   if (endpoints.empty()) {
     finish(std::unexpected(Error(ErrorKind::resolve_failed, ErrorClass::transient,
                                  fmt::format("no address to connect to for '{}'", config_.host))));
@@ -111,6 +112,7 @@ void Dialer::on_attempt_done(std::size_t index, std::error_code ec) {
 // The first connected socket wins; the other attempts close, and TLS starts on the winner.
 void Dialer::on_connected(std::size_t index) {
   peer_ = attempts_[index]->endpoint;
+  connected_at_ = std::chrono::steady_clock::now();
   asio::ip::tcp::socket socket = std::move(attempts_[index]->socket);
   delay_timer_.cancel();
   close_attempts();

@@ -59,6 +59,10 @@ class Dialer : public std::enable_shared_from_this<Dialer> {
 
   // The address that won (after a successful dial).
   const asio::ip::tcp::endpoint& peer() const noexcept { return peer_; }
+  // When the addresses were known (curl's namelookup) and when the winning TCP connection was
+  // established (curl's connect); unset before.
+  std::chrono::steady_clock::time_point resolved_at() const noexcept { return resolved_at_; }
+  std::chrono::steady_clock::time_point connected_at() const noexcept { return connected_at_; }
 
  private:
   struct Attempt {
@@ -84,6 +88,8 @@ class Dialer : public std::enable_shared_from_this<Dialer> {
   std::size_t failed_ = 0;
   std::optional<Error> last_error_;
   asio::ip::tcp::endpoint peer_;
+  std::chrono::steady_clock::time_point resolved_at_;
+  std::chrono::steady_clock::time_point connected_at_;
   std::shared_ptr<TlsStream> handshaking_;
   bool finished_ = false;
 };

@@ -59,7 +59,7 @@ class H2ClientTest : public ::testing::Test {
     for (std::size_t i = 0; i < results.size(); ++i) {
       ASSERT_TRUE(results[i]) << "request " << i << ": " << results[i].error().to_string();
       EXPECT_EQ(results[i]->status, 200);
-      EXPECT_EQ(results[i]->http_version, 2);
+      EXPECT_EQ(results[i]->transfer.http_version, "2");
       EXPECT_EQ(results[i]->body, deterministic_bytes(0, 100 + i)) << "request " << i;
     }
   }
@@ -74,12 +74,19 @@ TEST_F(H2ClientTest, GetAndPostOverHttp2) {
   auto got = client.request(*get(url("/bytes/70000")).build());
   ASSERT_TRUE(got) << got.error().to_string();
   EXPECT_EQ(got->status, 200);
-  EXPECT_EQ(got->http_version, 2);
+  EXPECT_EQ(got->transfer.http_version, "2");
+  EXPECT_EQ(got->transfer.peer_address, "127.0.0.1");
+  EXPECT_FALSE(got->transfer.connection_reused);
+  EXPECT_GT(got->transfer.timings.connect.count(), 0);  // the first request on the connection dialed it
+  EXPECT_GE(got->transfer.timings.tls, got->transfer.timings.connect);
+  EXPECT_GE(got->transfer.timings.first_byte, got->transfer.timings.tls);
   EXPECT_EQ(got->body, deterministic_bytes(0, 70000));
   std::string upload = deterministic_bytes(5, 300000);  // over the default 64 KB stream window
   auto posted = client.request(*post(url("/echo")).body(upload).build());
   ASSERT_TRUE(posted) << posted.error().to_string();
   EXPECT_EQ(posted->body, upload);
+  EXPECT_TRUE(posted->transfer.connection_reused);
+  EXPECT_EQ(posted->transfer.timings.connect.count(), 0);
   EXPECT_EQ(server_->connections(), 1);
 }
 
@@ -104,7 +111,7 @@ TEST_F(H2ClientTest, StreamedDownloadAndTrailers) {
   Client client(client_options());
   auto stream = client.stream(*get(url("/bytes/3000000")).build());
   ASSERT_TRUE(stream) << stream.error().to_string();
-  EXPECT_EQ(stream->http_version(), 2);
+  EXPECT_EQ(stream->transfer().http_version, "2");
   auto body = stream->read_all();
   ASSERT_TRUE(body) << body.error().to_string();
   EXPECT_EQ(*body, deterministic_bytes(0, 3000000));

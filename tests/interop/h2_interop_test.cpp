@@ -54,7 +54,7 @@ TEST_P(H2Interop, DownloadsAreByteIdentical) {
     auto response = client_->request(*get(url("/" + file.name)).timeout(60s).build());
     ASSERT_TRUE(response) << file.label << ": " << response.error().to_string() << diagnostics();
     EXPECT_EQ(response->status, 200) << file.label;
-    EXPECT_EQ(response->http_version, 2) << file.label;
+    EXPECT_EQ(response->transfer.http_version, "2") << file.label;
     EXPECT_TRUE(response->body == docroot().contents(file.name)) << file.label << ": " << response->body.size()
                                                                  << " bytes differ from the file";
   }
@@ -64,7 +64,7 @@ TEST_P(H2Interop, StreamedDownloadIsByteIdentical) {
   const ServedFile& large = standard_files().back();
   auto stream = client_->stream(*get(url("/" + large.name)).timeout(60s).build());
   ASSERT_TRUE(stream) << stream.error().to_string() << diagnostics();
-  EXPECT_EQ(stream->http_version(), 2);
+  EXPECT_EQ(stream->transfer().http_version, "2");
   std::string body;
   std::vector<char> buffer(32 * 1024);
   for (;;) {

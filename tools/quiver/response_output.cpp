@@ -8,10 +8,10 @@
 
 namespace quiver::cli {
 
-std::string status_line(int status, int http_version) { return fmt::format("HTTP/{} {}", http_version, status); }
+std::string status_line(int status, std::string_view http_version) { return fmt::format("HTTP/{} {}", http_version, status); }
 
 void write_head(std::ostream& out, int status, const Headers& headers, std::string_view prefix, std::string_view eol,
-                int http_version) {
+                std::string_view http_version) {
   out << prefix << status_line(status, http_version) << eol;
   for (const Header& field : headers) out << prefix << field.name << ": " << field.value << eol;
 }
@@ -41,7 +41,7 @@ OutputTarget OutputTarget::for_url(const FetchOptions& options, const Url& url, 
 BodyWriter::BodyWriter(OutputTarget target, std::ostream& stdout_stream, bool include_head)
     : target_(std::move(target)), include_head_(include_head), stdout_(stdout_stream) {}
 
-std::optional<Failure> BodyWriter::begin(int status, const Headers& headers, int http_version) {
+std::optional<Failure> BodyWriter::begin(int status, const Headers& headers, std::string_view http_version) {
   switch (target_.kind) {
     case OutputTarget::Kind::stdout_stream: sink_ = &stdout_; break;
     case OutputTarget::Kind::buffer: sink_ = &buffer_; break;

@@ -79,7 +79,7 @@ void VerboseLog::final_line_locked(const RequestEvent& event, std::string line) 
 }
 
 void VerboseLog::show_head(const std::string& method, const std::string& target, int status, const Headers& headers,
-                           int http_version) {
+                           std::string_view http_version) {
   std::lock_guard lock(mutex_);
   console_.line("< " + status_line(status, http_version));
   for (const Header& field : headers) console_.line(fmt::format("< {}: {}", field.name, field.value));
