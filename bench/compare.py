@@ -258,7 +258,9 @@ class Commands:
 
     def common(self, scenario: Scenario, requests: int) -> list[str]:
         body = ["-d", "@" + self.args.post_body] if scenario.post else []
-        return ["-n", str(requests), "-c", "1", "-m", str(scenario.streams), "--cacert", self.args.cacert, *body]
+        protocol = ["--http2"] if self.args.http2 else []
+        return ["-n", str(requests), "-c", "1", "-m", str(scenario.streams), "--cacert", self.args.cacert, *body,
+                *protocol]
 
     def quiver(self, scenario: Scenario, requests: int) -> list[str]:
         return [self.args.quiver, "bench", self.url(scenario), *self.common(scenario, requests), "--json"]
@@ -395,6 +397,7 @@ def parse_args(argv):
     parser.add_argument("--post-body", required=True)
     parser.add_argument("--cacert", required=True)
     parser.add_argument("--server", default="gtlsserver")
+    parser.add_argument("--http2", action="store_true", help="both clients over HTTP/2 (TLS over TCP) instead of HTTP/3")
     parser.add_argument("--quiver", required=True)
     parser.add_argument("--curl-bench", required=True)
     parser.add_argument("--baseline", help="another build of the quiver CLI, run as a third client (before/after)")
@@ -440,7 +443,7 @@ def main(argv) -> int:
         for by_client in results.values():
             by_client["quiver"] = []
 
-    print(f"\nquiver vs libcurl, HTTP/3, 1 connection, server {args.server}, {args.rounds} rounds, "
+    print(f"\nquiver vs libcurl, {'HTTP/2' if args.http2 else 'HTTP/3'}, 1 connection, server {args.server}, {args.rounds} rounds, "
           f"medians; ratio = quiver/libcurl per round, median over rounds")
     print(f"machine: {machine_line()}; load average {load_before:.1f} → {os.getloadavg()[0]:.1f}; "
           f"{time.monotonic() - started:.0f} s")

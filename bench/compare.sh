@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# quiver bench vs libcurl (bench/curl_h3_bench) over HTTP/3 on loopback, against the same server: the
-# comparison of issue 6. Starts the server, then bench/compare.py runs both clients in alternating
+# quiver bench vs libcurl (bench/curl_h3_bench) over HTTP/3 (or, with --http2, HTTP/2) on loopback,
+# against the same server: the comparison of issues 6 and 14. Starts the server, then bench/compare.py runs both clients in alternating
 # order for R rounds and prints medians and pair-by-pair ratios. Other suites (bench/suites.py) measure
 # memory per idle connection, scaling over threads and connections, and the cost per request from 1k to
 # 1M requests. See docs/benchmarks.md.
@@ -18,7 +18,10 @@
 #     --sizes LIST          flat: request counts (default 1000,10000,100000,1000000)
 #     -n, --requests N      scale: requests per run (default 200000)
 #     --with-libcurl        flat: run curl_h3_bench at each size too
-#     --server KIND         gtlsserver (default; ngtcp2's example server) or quiver (`quiver serve`)
+#     --server KIND         gtlsserver (default; ngtcp2's example server) or quiver (`quiver serve`);
+#                           with --http2: nghttpd (nghttp2's server, the default then) or caddy
+#     --http2               both clients over HTTP/2 (TLS over TCP): `quiver bench --http2` and
+#                           `curl_h3_bench --http2` (libcurl's CURL_HTTP_VERSION_2TLS)
 #     --port P              UDP port on 127.0.0.1 (default 14433)
 #     --quiver PATH         the quiver CLI (default build/tools/quiver/quiver, else build-bench/...;
 #                           skipped if it has no bench)
@@ -36,14 +39,15 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 rounds=5
 port=14433
-server_kind=gtlsserver
+server_kind=
+http2=
 quiver=
 curl_bench=
 rss_probe=
 suite=compare
 extra=()
 
-usage() { sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "compare.sh: $*" >&2; exit 2; }
 
 while (($#)); do
@@ -59,6 +63,7 @@ while (($#)); do
     --with-libcurl) extra+=(--with-libcurl); shift ;;
     --rss-probe) rss_probe=${2:?}; shift 2 ;;
     --server) server_kind=${2:?}; shift 2 ;;
+    --http2) http2=1; extra+=(--http2); shift ;;
     --port) port=${2:?}; shift 2 ;;
     --quiver) quiver=${2:?}; shift 2 ;;
     --curl-bench) curl_bench=${2:?}; shift 2 ;;
@@ -68,6 +73,13 @@ while (($#)); do
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
+
+if [[ -z $server_kind ]]; then
+  server_kind=gtlsserver
+  [[ -z $http2 ]] || server_kind=nghttpd
+fi
+[[ -z $http2 || $server_kind == nghttpd || $server_kind == caddy ]] || die "--http2: --server nghttpd or caddy"
+[[ -n $http2 || ( $server_kind != nghttpd && $server_kind != caddy ) ]] || die "--server $server_kind speaks HTTP/2 here: add --http2"
 
 case $suite in
   compare) script=compare.py ;;
@@ -152,14 +164,26 @@ case $server_kind in
     timeout "$server_limit" "$quiver" serve -q --host 127.0.0.1 --port "$port" --max-streams 100 \
       --cert "$data/server.pem" --key "$data/server-key.pem" >"$work/server.log" 2>&1 &
     small=/bytes/1024 large=/bytes/1048576 ;;
-  *) die "--server: gtlsserver or quiver" ;;
+  nghttpd)
+    [[ -x /usr/sbin/nghttpd ]] || die "nghttpd not found (apt-get install nghttp2-server)"
+    timeout "$server_limit" /usr/sbin/nghttpd -a 127.0.0.1 -d "$work" "$port" "$data/server-key.pem" "$data/server.pem" \
+      >"$work/server.log" 2>&1 &
+    small=/1k.bin large=/1m.bin ;;
+  caddy)
+    command -v caddy >/dev/null || die "caddy not found (apt-get install caddy)"
+    printf '{\n\tadmin off\n\tauto_https disable_redirects\n\tstorage file_system %s\n}\nhttps://127.0.0.1:%s {\n\tbind 127.0.0.1\n\ttls %s %s\n\troot * %s\n\tfile_server\n}\n' \
+      "$work/caddy-data" "$port" "$data/server.pem" "$data/server-key.pem" "$work" >"$work/Caddyfile"
+    HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work timeout "$server_limit" caddy run --config "$work/Caddyfile" \
+      --adapter caddyfile >"$work/server.log" 2>&1 &
+    small=/1k.bin large=/1m.bin ;;
+  *) die "--server: gtlsserver, quiver, nghttpd or caddy" ;;
 esac
 server_pid=$!
 
-# Ready when one verified HTTP/3 request succeeds (UDP has no listen state to poll).
+# Ready when one verified request succeeds (UDP has no listen state to poll).
 origin=https://127.0.0.1:$port
 for _ in $(seq 50); do
-  if timeout 5 "$curl_bench" -n 1 -m 1 --timeout 1 --cacert "$data/ca.pem" "$origin$small" >/dev/null 2>&1; then
+  if timeout 5 "$curl_bench" -n 1 -m 1 --timeout 1 --cacert "$data/ca.pem" ${http2:+--http2} "$origin$small" >/dev/null 2>&1; then
     ready=1
     break
   fi

@@ -31,7 +31,8 @@ install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/quiver"
 install(TARGETS quiver_cli
   RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT runtime)
 
-# The CMake package. quiver is static, so its private dependencies (fmt, ngtcp2, nghttp3, GnuTLS) are
+# The CMake package. quiver is static, so its private dependencies (fmt, ngtcp2, nghttp3, nghttp2, GnuTLS,
+# uriparser, zlib, brotli, zstd) are
 # link dependencies of consumers: quiverConfig.cmake finds them before it loads the targets.
 install(EXPORT quiverTargets
   NAMESPACE quiver::

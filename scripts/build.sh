@@ -7,10 +7,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 needs_setup() {
   ! pkg-config --atleast-version=1.11 libngtcp2 2>/dev/null ||
   ! pkg-config --atleast-version=1.8 libnghttp3 2>/dev/null ||
+  ! pkg-config --exists libnghttp2 2>/dev/null || [ ! -x /usr/sbin/nghttpd ] ||
   ! command -v cmake >/dev/null || ! command -v ninja >/dev/null ||
   ! command -v caddy >/dev/null || ! command -v gtlsserver >/dev/null ||
   [ ! -f /usr/include/asio.hpp ] || [ ! -d /usr/include/CLI ] || [ ! -d /usr/include/gtest ] ||
-  ! pkg-config --exists libcurl || ! command -v clang++-19 >/dev/null
+  ! pkg-config --exists libcurl || ! command -v clang++-19 >/dev/null ||
+  ! pkg-config --exists liburiparser zlib libbrotlidec libbrotlienc libzstd
 }
 
 if needs_setup; then

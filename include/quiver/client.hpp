@@ -41,6 +41,7 @@
 #include "quiver/request_builder.hpp"
 #include "quiver/response.hpp"
 #include "quiver/stats.hpp"
+#include "quiver/transfer_options.hpp"
 
 namespace quiver {
 
@@ -57,6 +58,30 @@ struct ClientOptions {
   std::vector<OriginRule> rules;   // the first matching rule wins
   // How long the destructor lets connections drain (requests in flight finish) before closing them.
   std::chrono::milliseconds shutdown_deadline{5000};
+  // TLS session resumption: the session tickets servers send are kept (at most this many, least
+  // recently received dropped first; 0 turns resumption off) and a new connection to the same origin
+  // with the same TLS settings offers one (each ticket is used once; expired ones never). Shared by
+  // every origin's pool. A resumed connection skips the certificate exchange; ConnectionEvent::resumed
+  // says when it happened.
+  std::size_t session_cache_size = 256;
+  // Keep the tickets in this file too (curl's --ssl-sessions): read when the client starts, written
+  // after every change (atomically: a temporary file, mode 0600, renamed over it). A file that is not
+  // a session file, or corrupt or truncated, is ignored as a whole with a warning (on_warning) and
+  // replaced at the next change. "" = memory only.
+  std::string session_file;
+  // 0-RTT (curl's --tls-earlydata): on a resumed connection whose ticket allows it, requests that may
+  // (Request::early_data; by default GET/HEAD/OPTIONS/TRACE without a body) are sent in TLS early data
+  // with the first flight, saving a round trip. Others wait for the handshake as usual. If the server
+  // rejects the early data, those requests are sent again after the handshake, transparently.
+  // ConnectionEvent (ready) says whether early data was offered and accepted. Off by default: a request
+  // in early data can be replayed by an attacker.
+  bool early_data = false;
+  // Where warnings go that have no request to fail (an unusable session_file). Default: one line on
+  // stderr. Called on the constructing thread or an io thread; must not block.
+  std::function<void(const std::string&)> on_warning;
+  // Redirects and body decompression for requests that do not set their own (both off by default).
+  RedirectPolicy redirects;
+  Decompression decompression;
 };
 
 namespace detail {
@@ -83,6 +108,9 @@ class ResponseStream {
   // The trailers: empty until a read has reported the end of the body, then complete (safe to call at
   // any time, from any thread).
   const Headers& trailers() const noexcept;
+  // How the response was obtained: final URL, redirects followed, peer, protocol, connection reuse and
+  // timings (Response::transfer). timings.total is zero until a read has reported the end of the body.
+  TransferInfo transfer() const;
 
   // Blocking: the next chunk (at most `max_bytes`), an empty optional at the end, or the error.
   Result<std::optional<std::string>> next_chunk(std::size_t max_bytes = 64 * 1024);

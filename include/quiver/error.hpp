@@ -27,11 +27,16 @@ enum class ErrorKind {
   checkout_timeout,  // no connection could take the request within the pool's checkout timeout
   cancelled,         // the caller cancelled the request
   body_failed,       // the request body's source (file, producer) failed
-  protocol_error,    // the peer broke HTTP/3 rules in a way that only affects this request
+  protocol_error,    // the peer broke HTTP/3 (HTTP/2) rules in a way that only affects this request
   io_error,          // a local I/O failure (socket, file)
   headers_too_large, // the response's header or trailer section is over max_response_header_bytes
   connection_refused, // nothing listens at the server's address (ICMP port unreachable to our Initial)
   shut_down,         // the Client was shut down (or destroyed) before it could take or finish the call
+  too_many_redirects,   // more redirects than RedirectPolicy::max_redirects (a loop, usually)
+  redirect_failed,      // a redirect that must not be followed: https -> http, a bad location, a body
+                        // that cannot be sent again (307/308)
+  decompression_failed, // the body's content-encoding is unknown, or the body is not valid for it
+  body_too_large,       // the decoded body is over Decompression's size or ratio limit (a bomb)
 };
 
 enum class ErrorClass {
@@ -45,7 +50,8 @@ enum class ErrorClass {
 //   invalid        invalid_url, invalid_request, body_failed
 //   unrecoverable  everything else: stream_reset, transport_error, idle_timeout, request_timeout,
 //                  cancelled, protocol_error, io_error, headers_too_large, shut_down (a shut-down
-//                  client takes no more requests: retry on another Client)
+//                  client takes no more requests: retry on another Client), too_many_redirects,
+//                  redirect_failed, decompression_failed, body_too_large
 // Whoever knows better passes the class explicitly: a reset with H3_REQUEST_REJECTED or a GOAWAY-refused
 // stream is transient (and sets `unprocessed`); a handshake that failed on the certificate or on ALPN is
 // unrecoverable (a new connection would fail the same way); one that failed on a bad CA file is invalid.
@@ -67,8 +73,10 @@ class Error {
   // Protocol details, present where they apply.
   std::optional<std::uint64_t> stream_id;       // the request's stream
   std::optional<std::uint64_t> h3_code;         // HTTP/3 application error code (RFC 9114 §8.1)
+  std::optional<std::uint64_t> h2_code;         // HTTP/2 error code (RFC 9113 §7), on HTTP/2 connections
   std::optional<std::uint64_t> transport_code;  // QUIC transport error code (RFC 9000 §20.1)
-  std::optional<std::uint64_t> goaway_id;       // the GOAWAY id that refused the request
+  std::optional<std::uint64_t> goaway_id;       // the GOAWAY id that refused the request (HTTP/2: the last
+                                                // stream id the server processes)
   std::optional<HandshakeFailure> handshake_failure;
   bool unprocessed = false;                     // the server never processed the request
 

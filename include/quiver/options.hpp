@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "quiver/telemetry.hpp"
 
@@ -17,6 +18,13 @@ struct TlsOptions {
   bool verify_peer = true;
   // Trust anchors (PEM) in a file, in addition to the system store when system_trust is on.
   std::string ca_file;
+  // Trust anchors (PEM) in every file of a directory (curl's --capath), likewise.
+  std::string ca_path;
+  // Public-key pinning (curl's --pinnedpubkey): when not empty, the server's public key must be one of
+  // these, each "sha256//" and the base64 SHA-256 of the certificate's SubjectPublicKeyInfo; otherwise
+  // the connection is closed after the handshake (handshake_failed, HandshakeFailure::certificate).
+  // Checked in addition to verify_peer, not instead of it.
+  std::vector<std::string> pinned_public_keys;
   // Also trust the system's store (when verifying). Off: only ca_file's anchors, as curl's --cacert
   // does; loading the system store costs a few MB and ~10 ms at the first connection.
   bool system_trust = true;
@@ -24,12 +32,33 @@ struct TlsOptions {
 
 enum class CongestionControl { cubic, bbr, reno };
 
-// Settings of one HTTP/3 connection.
+// Which HTTP version a connection speaks (curl's --http3-only and --http2).
+enum class HttpVersion {
+  http3_only,  // HTTP/3 over QUIC, nothing else (the default)
+  http2,       // HTTP/2 over TLS over TCP (ALPN h2)
+};
+
+// Where to connect instead of the URL's host and port (curl's --resolve and --connect-to). The TLS name
+// (SNI, certificate check) and :authority stay the URL's: only the address the packets go to changes.
+struct ConnectOverride {
+  std::string host;                // the URL's host it applies to ("" or "*": any host)
+  std::uint16_t port = 0;          // the URL's port it applies to (0: any port)
+  std::string connect_host;        // a name (resolved) or IP address to connect to ("": the URL's host)
+  std::uint16_t connect_port = 0;  // 0: the URL's port
+};
+
+// Settings of one connection (HTTP/3 unless http_version says otherwise; the QUIC-only ones are marked).
 struct ConnectionOptions {
+  HttpVersion http_version = HttpVersion::http3_only;
   TlsOptions tls;
+  // TCP (HTTP/2): with several addresses, the next one is tried this long after the previous attempt
+  // started, IPv6 first (RFC 8305, Happy Eyeballs v2); the first connection wins.
+  std::chrono::milliseconds happy_eyeballs_delay{250};
   // The handshake must finish within this, or queued requests fail with handshake_failed.
   std::chrono::milliseconds connect_timeout{5000};
-  // QUIC max_idle_timeout we advertise; the connection closes after this much silence.
+  // QUIC max_idle_timeout we advertise; the connection closes after this much silence. HTTP/2: the
+  // connection closes after this long without a byte from the server; while requests are in flight a
+  // PING goes out after half of it.
   std::chrono::milliseconds idle_timeout{30000};
   // Flow-control windows we grant the peer: whole connection, and each request stream.
   // The per-stream window is also the most unconsumed body a streamed response holds in memory.
@@ -53,7 +82,7 @@ struct ConnectionOptions {
   // 65,536 bytes as sent (before Huffman decoding) is more than nghttp3's QPACK decoder accepts:
   // that closes the whole connection (transport_error, H3_INTERNAL_ERROR).
   std::uint64_t max_response_header_bytes = 64 * 1024;
-  std::uint64_t max_udp_payload = 1452;
+  std::uint64_t max_udp_payload = 1452;  // QUIC
   // The QPACK dynamic table the server may use for response headers, and how many responses may wait
   // for its inserts. Off by default, as in libcurl and quic-go: a response is then decoded on arrival,
   // never blocked behind a lost encoder-stream packet, and needs no Section Acknowledgment back, so the
@@ -62,6 +91,8 @@ struct ConnectionOptions {
   std::uint64_t qpack_table_capacity = 0;
   std::uint64_t qpack_blocked_streams = 0;
   CongestionControl congestion_control = CongestionControl::cubic;
+  // The first override that matches the origin decides where its connections go (none: the URL's host).
+  std::vector<ConnectOverride> connect_to;
   // Optional span sink; shared by every connection that has these options.
   std::shared_ptr<Telemetry> telemetry;
 };

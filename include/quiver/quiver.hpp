@@ -13,4 +13,5 @@
 #include "quiver/response.hpp"
 #include "quiver/stats.hpp"
 #include "quiver/telemetry.hpp"
+#include "quiver/transfer_options.hpp"
 #include "quiver/url.hpp"

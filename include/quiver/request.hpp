@@ -8,6 +8,7 @@
 
 #include "quiver/body.hpp"
 #include "quiver/headers.hpp"
+#include "quiver/transfer_options.hpp"
 #include "quiver/url.hpp"
 
 namespace quiver {
@@ -23,6 +24,15 @@ struct Request {
   // none when unset. Time spent waiting for a connection is bounded by the pool's checkout timeout. It
   // counts from the first send and bounds the pool's transparent retries too (docs/pool.md).
   std::optional<std::chrono::milliseconds> timeout;
+  // 0-RTT (ClientOptions::early_data): may this request ride in TLS early data on a resumed connection,
+  // before the handshake completes? Early data can be replayed by an attacker, so by default (unset)
+  // only replay-safe requests do: GET, HEAD, OPTIONS or TRACE without a body (RFC 9110 §9.2.1, RFC 8470).
+  // true: send it early even so (a producer body never is: it could not be resent); false: never.
+  // Early data the server rejects is resent after the handshake automatically (it was not processed).
+  std::optional<bool> early_data;
+  // This request's redirect and decompression settings; unset: the Client's (ClientOptions).
+  std::optional<RedirectPolicy> redirects;
+  std::optional<Decompression> decompression;
 };
 
 }  // namespace quiver

@@ -51,6 +51,22 @@ class RequestBuilder {
     return *this;
   }
   RequestBuilder&& timeout(std::chrono::milliseconds limit) && { return std::move(timeout(limit)); }
+  // Follows up to `max_redirects` redirects (RedirectPolicy), whatever the Client's setting.
+  RequestBuilder& follow_redirects(int max_redirects = RedirectPolicy{}.max_redirects) & {
+    redirects_ = RedirectPolicy{.follow = true, .max_redirects = max_redirects};
+    return *this;
+  }
+  RequestBuilder&& follow_redirects(int max_redirects = RedirectPolicy{}.max_redirects) && {
+    return std::move(follow_redirects(max_redirects));
+  }
+  // Asks for a compressed body and decodes it (Decompression), whatever the Client's setting.
+  RequestBuilder& decompress(Decompression settings = Decompression{.enabled = true}) & {
+    decompression_ = settings;
+    return *this;
+  }
+  RequestBuilder&& decompress(Decompression settings = Decompression{.enabled = true}) && {
+    return std::move(decompress(settings));
+  }
 
   // The request, or invalid_url naming what is wrong with the URL.
   Result<Request> build() const {
@@ -62,6 +78,8 @@ class RequestBuilder {
     request.headers = headers_;
     request.body = body_;
     request.timeout = timeout_;
+    request.redirects = redirects_;
+    request.decompression = decompression_;
     return request;
   }
 
@@ -71,6 +89,8 @@ class RequestBuilder {
   Headers headers_;
   RequestBody body_;
   std::optional<std::chrono::milliseconds> timeout_;
+  std::optional<RedirectPolicy> redirects_;
+  std::optional<Decompression> decompression_;
 };
 
 inline RequestBuilder get(std::string url) { return RequestBuilder("GET", std::move(url)); }

@@ -16,17 +16,27 @@ namespace quiver {
 struct ConnectionEvent {
   enum class Type {
     start,      // resolving and handshaking begins
-    ready,      // handshake complete; `duration` is the handshake time, `max_streams` the credit
+    ready,      // handshake complete; `duration` is the handshake time, `max_streams` the credit,
+                // `resumed` / `early_data_*` what resumption and 0-RTT did
     exception,  // the handshake failed; `error` says why (no `closed` follows)
     draining,   // GOAWAY received or sent; `goaway_id` set when known
     closed,     // the connection ended; `duration` is its lifetime, `error` its reason
   };
   Type type;
   std::string origin;
+  int http_version = 3;  // the connection's: 3 (HTTP/3 over QUIC) or 2 (HTTP/2 over TCP)
   std::chrono::nanoseconds duration{0};
   std::uint64_t max_streams = 0;
   std::optional<std::uint64_t> goaway_id;
   std::optional<Error> error;
+  // ready: the TLS session was resumed from a ticket a server gave an earlier connection (no certificate
+  // exchange; the ticket came from a verified connection with the same TLS settings).
+  bool resumed = false;
+  // ready: requests went out as 0-RTT early data (`early_requests` of them), and whether the server
+  // accepted it. Rejected early data (offered, not accepted) was sent again after the handshake.
+  bool early_data_offered = false;
+  bool early_data_accepted = false;
+  std::uint64_t early_requests = 0;
 };
 
 struct RequestEvent {

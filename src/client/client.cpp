@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "client/connection_factory.hpp"
+#include "client/exchange.hpp"
 #include "client/origin_rules.hpp"
 #include "pool/origin_pool.hpp"
 
@@ -37,13 +38,6 @@ Error shut_down_error() {
   Error error(ErrorKind::shut_down, "the client is shut down");
   return error;
 }
-
-// What a caller's cancellation slot reaches: the pool request, once it exists (set on the pool's executor).
-struct CancelState {
-  std::weak_ptr<pool::OriginPool> pool;
-  std::optional<pool::PoolRequestId> id;
-  bool requested = false;
-};
 
 // After the io threads stopped, what must not hang completes here instead.
 asio::any_io_executor fallback_executor() { return asio::system_executor(); }
@@ -67,7 +61,8 @@ struct PoolEntry {
 // from then on and callers complete on the system executor instead).
 class ClientCore : public std::enable_shared_from_this<ClientCore> {
  public:
-  explicit ClientCore(ClientOptions options) : options_(std::move(options)) {
+  explicit ClientCore(ClientOptions options)
+      : options_(std::move(options)), connection_factory_(client::real_connection_factory(options_)) {
     std::size_t threads = std::max<std::size_t>(options_.io_threads, 1);
     for (std::size_t i = 0; i < threads; ++i) {
       contexts_.push_back(std::make_unique<asio::io_context>(1));
@@ -99,7 +94,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     if (it != pools_.end()) return it->second;
     asio::any_io_executor executor = contexts_[next_context_++ % contexts_.size()]->get_executor();
     auto pool = pool::OriginPool::create(executor, Origin{url.host(), url.port()},
-                                         client::pool_options_for(options_, url), client::real_connection_factory());
+                                         client::pool_options_for(options_, url), connection_factory_);
     return pools_.emplace(key, PoolEntry{std::move(pool), executor}).first->second;
   }
 
@@ -225,6 +220,8 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   }
 
   ClientOptions options_;
+  // One for all pools: it holds what their connections share (the TLS session cache).
+  std::shared_ptr<pool::ConnectionFactory> connection_factory_;
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;
@@ -247,7 +244,7 @@ class StreamCore {
  public:
   StreamCore(std::shared_ptr<ClientCore> client, asio::any_io_executor executor, http::StreamingResponse response)
       : client(std::move(client)), executor(std::move(executor)), status(response.status),
-        headers(std::move(response.headers)), body(std::move(response.body)) {}
+        headers(std::move(response.headers)), body(std::move(response.body)), transfer(std::move(response.transfer)) {}
 
   ~StreamCore() {
     // The reader is released on its executor; once the io threads are gone, here (nothing else runs).
@@ -258,6 +255,9 @@ class StreamCore {
   void note_end() {
     if (end_seen.load(std::memory_order_relaxed)) return;
     trailers = body->trailers();
+    transfer_at_end = transfer;
+    transfer_at_end.instants.end = std::chrono::steady_clock::now();
+    quiver::client::compute_timings(transfer_at_end);
     end_seen.store(true, std::memory_order_release);
   }
 
@@ -266,7 +266,9 @@ class StreamCore {
   int status;
   Headers headers;
   std::shared_ptr<http::BodyReader> body;  // touched only on `executor`
+  TransferInfo transfer;                 // as the headers arrived (timings.total zero)
   Headers trailers;                      // written once, before end_seen is set; read after
+  TransferInfo transfer_at_end;          // likewise: with instants.end and timings.total
   std::atomic<bool> end_seen{false};
 };
 
@@ -279,28 +281,30 @@ class ResponseStreamAccess {
 
 namespace {
 
-// Connects a caller's cancellation slot to a pool request. The slot handler may run on any thread; it
-// hops to the pool's executor, where the request id lives.
-std::shared_ptr<CancelState> connect_cancellation(asio::cancellation_slot slot, const asio::any_io_executor& executor,
-                                                  const std::shared_ptr<pool::OriginPool>& pool) {
+// A caller's cancellation, carried to the pool. The caller's slot handler may run on any thread: it hops
+// to the pool's executor and emits `to_pool` there, whose slot went to the pool with the request. The
+// request reaches the pool before any such hop (both are queued on the pool's one-thread executor, the
+// request first, or the request ran inline), so no cancellation is emitted before the pool listens.
+// Held by the caller's slot handler (until the caller's slot is cleared) and by each hop in flight, so
+// the signal outlives every emit; the pool never touches its slot after request()/stream().
+struct CancelRelay {
+  asio::cancellation_signal to_pool;  // emitted only on the pool's executor
+};
+
+std::shared_ptr<CancelRelay> relay_cancellation(asio::cancellation_slot slot,
+                                                const asio::any_io_executor& executor) {
   if (!slot.is_connected()) return nullptr;
-  auto state = std::make_shared<CancelState>();
-  state->pool = pool;
-  slot.assign([state, executor](asio::cancellation_type type) {
+  auto relay = std::make_shared<CancelRelay>();
+  slot.assign([relay, executor](asio::cancellation_type type) {
     if (type == asio::cancellation_type::none) return;
-    asio::post(executor, [state] {
-      state->requested = true;
-      auto pool = state->pool.lock();
-      if (pool && state->id) pool->cancel(*state->id);
-    });
+    asio::post(executor, [relay, type] { relay->to_pool.emit(type); });
   });
-  return state;
+  return relay;
 }
 
-void remember_id(const std::shared_ptr<CancelState>& state, pool::OriginPool& pool, pool::PoolRequestId id) {
-  if (!state) return;
-  state->id = id;
-  if (state->requested) pool.cancel(id);
+// The slot the pool gets with the request: the relay's, or none when the caller cannot cancel.
+asio::cancellation_slot pool_slot(const std::shared_ptr<CancelRelay>& relay) {
+  return relay ? relay->to_pool.slot() : asio::cancellation_slot();
 }
 
 template <class Value>
@@ -339,36 +343,105 @@ void fail_shut_down(detail::ClientCore& core, Completion completion) {
   core.run_or_refuse(core.executor(), fail, fail, detail::ClientCore::Start::post);
 }
 
+// ---- redirects, decompression (client/exchange.hpp) and transfer info -------------------------------
+
+// Sends one hop of an exchange as a stream through the pool of its origin.
+client::SendHop hop_sender(std::shared_ptr<detail::ClientCore> core) {
+  return [core](Request request, std::shared_ptr<client::ExchangeCancel> cancel, client::HeadHandler on_head) {
+    auto [pool, executor] = core->pool_for(request.url);
+    if (!pool) return fail_shut_down(*core, std::move(on_head));
+    asio::dispatch(executor, [pool, executor, cancel, request = std::move(request), on_head = std::move(on_head)]() mutable {
+      auto relay = std::make_shared<CancelRelay>();
+      pool->stream(
+          std::move(request),
+          [executor, on_head = std::move(on_head)](Result<http::StreamingResponse> head) mutable {
+            if (!head) return on_head(std::unexpected(head.error()));
+            on_head(client::Head{executor, std::move(*head)});
+          },
+          relay->to_pool.slot());
+      // After the request reached the pool, as relay_cancellation's contract asks.
+      cancel->set_current([relay, executor] {
+        asio::post(executor, [relay] { relay->to_pool.emit(asio::cancellation_type::terminal); });
+      });
+    });
+  };
+}
+
+// The caller's cancellation slot, connected to every step of an exchange.
+std::shared_ptr<client::ExchangeCancel> exchange_cancel(asio::cancellation_slot slot) {
+  auto cancel = std::make_shared<client::ExchangeCancel>();
+  if (slot.is_connected()) {
+    slot.assign([cancel](asio::cancellation_type type) {
+      if (type != asio::cancellation_type::none) cancel->cancel();
+    });
+  }
+  return cancel;
+}
+
+// What the Client adds to a response that came without an exchange: its URL and start, and the timings.
+void stamp_transfer(TransferInfo& transfer, Url url, std::chrono::steady_clock::time_point start) {
+  transfer.url = std::move(url);
+  transfer.instants.start = start;
+  client::compute_timings(transfer);
+}
+
+detail::ResponseCompletion with_transfer(Url url, detail::ResponseCompletion completion) {
+  return [url = std::move(url), start = std::chrono::steady_clock::now(),
+          completion = std::move(completion)](Result<Response> response) mutable {
+    if (response) stamp_transfer(response->transfer, std::move(url), start);
+    completion(std::move(response));
+  };
+}
+
 }  // namespace
 
 void Client::submit(Request request, detail::ResponseCompletion completion, asio::cancellation_slot slot) {
+  if (auto settings = client::exchange_settings(core_->options(), request); settings.needed()) {
+    auto cancel = exchange_cancel(slot);
+    client::run_exchange(hop_sender(core_), std::move(request), settings, cancel,
+                         [cancel, completion = std::move(completion)](Result<client::Head> head) mutable {
+                           if (!head) return completion(std::unexpected(head.error()));
+                           client::collect_response(std::move(*head), cancel, std::move(completion));
+                         });
+    return;
+  }
+  completion = with_transfer(request.url, std::move(completion));
   auto [pool, executor] = core_->pool_for(request.url);
   if (!pool) return fail_shut_down(*core_, std::move(completion));
-  auto cancel = connect_cancellation(slot, executor, pool);
+  auto cancel = relay_cancellation(slot, executor);
   // Dispatched: a request made on the pool's own io thread goes out in the write already scheduled
   // there (with the ACK of the response that prompted it). The pool never completes inside the call.
   asio::dispatch(executor, [pool, cancel, request = std::move(request), completion = std::move(completion)]() mutable {
-    auto id = pool->request(std::move(request), std::move(completion));
-    remember_id(cancel, *pool, id);
+    pool->request(std::move(request), std::move(completion), pool_slot(cancel));
   });
 }
 
 void Client::submit_stream(Request request, detail::StreamCompletion completion, asio::cancellation_slot slot) {
+  if (auto settings = client::exchange_settings(core_->options(), request); settings.needed()) {
+    client::run_exchange(hop_sender(core_), std::move(request), settings, exchange_cancel(slot),
+                         [core = core_, completion = std::move(completion)](Result<client::Head> head) mutable {
+                           if (!head) return completion(std::unexpected(head.error()));
+                           auto stream = std::make_shared<detail::StreamCore>(core, head->executor, std::move(head->response));
+                           completion(detail::ResponseStreamAccess::make(std::move(stream)));
+                         });
+    return;
+  }
   auto [pool, executor] = core_->pool_for(request.url);
   if (!pool) return fail_shut_down(*core_, std::move(completion));
-  auto cancel = connect_cancellation(slot, executor, pool);
+  auto cancel = relay_cancellation(slot, executor);
   asio::dispatch(executor, [core = core_, pool, executor, cancel, request = std::move(request),
                             completion = std::move(completion)]() mutable {
-    auto id = pool->stream(std::move(request), [core, executor, completion = std::move(completion)](
-                                                   Result<http::StreamingResponse> head) mutable {
+    auto on_headers = [core, executor, url = request.url, start = std::chrono::steady_clock::now(),
+                       completion = std::move(completion)](Result<http::StreamingResponse> head) mutable {
       if (!head) {
         completion(std::unexpected(head.error()));
         return;
       }
+      stamp_transfer(head->transfer, std::move(url), start);
       auto stream = std::make_shared<detail::StreamCore>(core, executor, std::move(*head));
       completion(detail::ResponseStreamAccess::make(std::move(stream)));
-    });
-    remember_id(cancel, *pool, id);
+    };
+    pool->stream(std::move(request), std::move(on_headers), pool_slot(cancel));
   });
 }
 
@@ -433,6 +506,10 @@ ResponseStream::~ResponseStream() = default;
 
 int ResponseStream::status() const noexcept { return core_->status; }
 const Headers& ResponseStream::headers() const noexcept { return core_->headers; }
+
+TransferInfo ResponseStream::transfer() const {
+  return core_->end_seen.load(std::memory_order_acquire) ? core_->transfer_at_end : core_->transfer;
+}
 
 const Headers& ResponseStream::trailers() const noexcept {
   static const Headers none;

@@ -28,6 +28,10 @@ ErrorClass usual_class(ErrorKind kind) noexcept {
     case ErrorKind::io_error:
     case ErrorKind::headers_too_large:
     case ErrorKind::shut_down:
+    case ErrorKind::too_many_redirects:
+    case ErrorKind::redirect_failed:
+    case ErrorKind::decompression_failed:
+    case ErrorKind::body_too_large:
       return ErrorClass::unrecoverable;
   }
   return ErrorClass::unrecoverable;
@@ -71,6 +75,10 @@ std::string_view to_string(ErrorKind kind) noexcept {
     case ErrorKind::headers_too_large: return "headers_too_large";
     case ErrorKind::connection_refused: return "connection_refused";
     case ErrorKind::shut_down: return "shut_down";
+    case ErrorKind::too_many_redirects: return "too_many_redirects";
+    case ErrorKind::redirect_failed: return "redirect_failed";
+    case ErrorKind::decompression_failed: return "decompression_failed";
+    case ErrorKind::body_too_large: return "body_too_large";
   }
   return "unknown";
 }

@@ -1,6 +1,8 @@
 // The worker's lifecycle: connecting -> connected -> draining -> closed, and the one way out.
 #include "h3/connection_impl.hpp"
 
+#include <algorithm>
+
 #include <asio/ip/address.hpp>
 #include <asio/post.hpp>
 #include <fmt/format.h>
@@ -8,22 +10,25 @@
 namespace quiver::h3 {
 
 std::shared_ptr<Connection> Connection::create(asio::any_io_executor executor, Origin origin,
-                                               ConnectionOptions options, ConnectionObserver* observer) {
+                                               ConnectionOptions options, ConnectionObserver* observer,
+                                               quic::DialShared shared) {
   return std::make_shared<ConnectionImpl>(std::move(executor), std::move(origin), std::move(options),
-                                          observer);
+                                          observer, std::move(shared));
 }
 
 // The options are sliced once, here: QUIC and dial (quic::dial_config), HTTP/3 (session_options); the
 // worker keeps the whole set for its own timers, limits and telemetry.
 ConnectionImpl::ConnectionImpl(asio::any_io_executor executor, Origin origin, ConnectionOptions options,
-                               ConnectionObserver* observer)
+                               ConnectionObserver* observer, quic::DialShared shared)
     : executor_(executor),
       origin_(std::move(origin)),
       options_(std::move(options)),
       observer_(observer),
       connect_timer_(executor),
       drain_timer_(executor),
-      dialer_(executor, quic::dial_config(origin_.host, origin_.port, options_), static_cast<quic::DialTarget&>(*this)),
+      held_until_closed_(executor),
+      dialer_(executor, quic::dial_config(origin_.host, origin_.port, options_, std::move(shared)),
+              static_cast<quic::DialTarget&>(*this)),
       session_options_(session_options(options_)) {}
 
 ConnectionImpl::~ConnectionImpl() {
@@ -35,12 +40,23 @@ void ConnectionImpl::start() {
   started_ = true;
   started_at_ = std::chrono::steady_clock::now();
   emit(connection_event(ConnectionEvent::Type::start));
-  auto self = std::static_pointer_cast<ConnectionImpl>(shared_from_this());
+  hold_self_until_closed();
   connect_timer_.expires_after(options_.connect_timeout);
-  connect_timer_.async_wait([self](std::error_code ec) {
-    if (!ec) self->on_connect_timeout();
+  connect_timer_.async_wait([weak = weak_from_this()](std::error_code ec) {
+    auto self = std::static_pointer_cast<ConnectionImpl>(weak.lock());
+    if (!ec && self) self->on_connect_timeout();
   });
-  dialer_.dial(shared_from_this());
+  dialer_.dial(weak_from_this());  // guards the dialer's own posted work (it is a member of ours)
+}
+
+// The worker holds itself through its own pending work: a wait that ends only when it closes
+// (fail_everything cancels it). Its handler runs posted, so the worker is never released inside the call
+// that closed it (the transport's finish, the dialer, a caller's close()); and if the executor's context
+// is destroyed first, the handler goes with it and so does the worker (no cycle outlives the context).
+void ConnectionImpl::hold_self_until_closed() {
+  if (state_ == ConnectionState::closed) return;
+  held_until_closed_.expires_at(asio::steady_timer::time_point::max());
+  held_until_closed_.async_wait([self = shared_from_this()](std::error_code) {});
 }
 
 // Each attempt's transport gets a fresh session (stream data can come with the handshake's end).
@@ -76,16 +92,30 @@ void ConnectionImpl::on_handshake_completed() {
     transport_->close(h3_code::no_error, error);
     return;
   }
-  if (auto opened = session_->open_control_streams(); !opened) {
-    transport_->close(h3_code::internal_error, handshake_error(opened.error()));
+  if (auto problem = dialer_.pinned_key_problem()) {
+    transport_->close(h3_code::no_error, handshake_error(*problem));
     return;
   }
+  if (!control_streams_open_) {  // opened already for 0-RTT, unless the server rejected the early data
+    if (auto opened = session_->open_control_streams(); !opened) {
+      transport_->close(h3_code::internal_error, handshake_error(opened.error()));
+      return;
+    }
+    control_streams_open_ = true;
+  }
+  early_ready_ = false;
+  if (!streams_.empty()) transport_->set_keep_alive(true);  // early requests: the transport ignored it before
   connect_timer_.cancel();
+  handshake_at_ = std::chrono::steady_clock::now();
   transition(ConnectionState::connected);
   // A GOAWAY that came with the handshake's end (recorded while connecting) leaves no credit to use.
   std::uint64_t streams = goaway_id_ ? 0 : transport_->bidi_streams_left();
   ConnectionEvent connected = connection_event(ConnectionEvent::Type::ready);
   connected.max_streams = streams;
+  connected.resumed = dialer_.session_resumed();
+  connected.early_data_offered = transport_->early_data_offered();
+  connected.early_data_accepted = connected.early_data_offered && !transport_->early_data_rejected();
+  connected.early_requests = early_requests_;
   emit(std::move(connected));
   notify_observer([streams](ConnectionObserver& o, Connection& c) { o.on_ready(c, streams); });
   if (goaway_id_) {
@@ -93,6 +123,17 @@ void ConnectionImpl::on_handshake_completed() {
     return;
   }
   send_waiting();
+}
+
+// 0-RTT (a resumed connection, before its first packet): our control streams and the eligible waiting
+// requests go in the first flight; the pool may hand over more eligible ones (on_early_data_ready).
+void ConnectionImpl::on_early_data_ready() {
+  if (state_ != ConnectionState::connecting) return;
+  if (auto opened = session_->open_control_streams(); !opened) return;  // no early requests; the handshake goes on
+  control_streams_open_ = true;
+  early_ready_ = true;
+  send_early();
+  notify_observer([](ConnectionObserver& o, Connection& c) { o.on_early_data_ready(c); });
 }
 
 void ConnectionImpl::on_stream_credit() {
@@ -136,6 +177,17 @@ std::uint64_t ConnectionImpl::max_streams() const noexcept {
   if (state_ != ConnectionState::connected || !transport_ || goaway_id_) return 0;
   std::uint64_t left = transport_->bidi_streams_left();
   return left > waiting_.size() ? left - waiting_.size() : 0;
+}
+
+std::size_t ConnectionImpl::early_waiting() const {
+  return static_cast<std::size_t>(std::ranges::count_if(waiting_, [this](RequestId id) { return calls_.at(id).early_eligible; }));
+}
+
+std::uint64_t ConnectionImpl::early_streams() const noexcept {
+  if (state_ != ConnectionState::connecting || !early_ready_ || !transport_) return 0;
+  std::uint64_t left = transport_->bidi_streams_left();
+  std::size_t queued = early_waiting();
+  return left > queued ? left - queued : 0;
 }
 
 std::string ConnectionImpl::debug_string() const {
@@ -221,6 +273,7 @@ void ConnectionImpl::fail_everything(const Error& reason) {
   ended.error = error;
   emit(std::move(ended));
   notify_observer([error](ConnectionObserver& o, Connection& c) { o.on_closed(c, error); });
+  held_until_closed_.cancel();  // the worker stops holding itself (see hold_self_until_closed)
 }
 
 Error ConnectionImpl::handshake_error(const Error& cause) const {
@@ -258,6 +311,23 @@ ConnectionEvent ConnectionImpl::connection_event(ConnectionEvent::Type type) con
   event.origin = origin_.to_string();
   event.duration = std::chrono::steady_clock::now() - started_at_;
   return event;
+}
+
+// What a response tells of its exchange (Response::transfer): the peer, the protocol, reuse, and when
+// this connection's phases ended (only for the request that opened it: a reused connection's phases
+// are not this request's) and when the final headers arrived.
+void ConnectionImpl::note_transfer(Call& call) const {
+  TransferInfo& transfer = call.response.transfer;
+  transfer.http_version = "3";
+  transfer.peer_address = dialer_.peer().address().to_string();
+  transfer.peer_port = dialer_.peer().port();
+  transfer.connection_reused = call.reused;
+  if (!call.reused) {
+    transfer.instants.name_lookup = dialer_.resolved_at();
+    transfer.instants.connect = handshake_at_;  // QUIC: connected once the handshake completes
+    transfer.instants.tls = handshake_at_;
+  }
+  transfer.instants.first_byte = std::chrono::steady_clock::now();
 }
 
 void ConnectionImpl::emit(ConnectionEvent event) {

@@ -4,14 +4,18 @@
 // It implements the protocol-neutral http::Connection; only the composition root
 // (src/client/connection_factory.cpp) and the worker's own tests name it.
 //
-// Threading and lifetime: those of http::Connection (src/http/connection.hpp).
+// Threading, lifetime and cancellation: those of http::Connection (src/http/connection.hpp). The worker
+// holds itself from start() until it is closed; its transport (quic::QuicTransport) keeps only itself
+// alive and knows the worker as borrowed events, which the worker detaches when it goes.
 
+#include <cstdint>
 #include <memory>
 
 #include <asio/any_io_executor.hpp>
 
 #include "core/origin.hpp"
 #include "http/connection.hpp"
+#include "quic/dialer.hpp"
 #include "quiver/options.hpp"
 
 namespace quiver::h3 {
@@ -20,18 +24,23 @@ namespace quiver::h3 {
 using http::BodyReader;
 using http::ConnectionObserver;
 using http::ConnectionState;
-using http::RequestId;
 using http::ResponseHandler;
 using http::StreamHandler;
 using http::StreamingResponse;
 
+// A request's key inside the worker (its calls, its body readers); unique per connection, never reused,
+// never handed to callers (they cancel through the slot they pass with the request).
+using RequestId = std::uint64_t;
+
 class Connection : public http::Connection {
  public:
   // A new HTTP/3 connection, not started. `observer` (optional) borrows; it must outlive the connection
-  // or be detached with set_observer.
+  // or be detached with set_observer. `shared`: what the Client's connections share below the worker
+  // (the TLS session cache, the early-data opt-in); the composition root hands it over.
   static std::shared_ptr<Connection> create(asio::any_io_executor executor, Origin origin,
                                             ConnectionOptions options,
-                                            ConnectionObserver* observer = nullptr);
+                                            ConnectionObserver* observer = nullptr,
+                                            quic::DialShared shared = {});
 
  protected:
   Connection() = default;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "h3/connection_impl.hpp"
+#include "http/early_data.hpp"
 #include "http/request_fields.hpp"
 
 namespace quiver::h3 {
@@ -37,15 +38,26 @@ void post_answer(PostedAnswers& answers, const asio::any_io_executor& executor, 
 
 // ---- entry points --------------------------------------------------------------------------------
 
-RequestId ConnectionImpl::request(Request request, ResponseHandler on_done) {
-  return accept(std::move(request), std::move(on_done), nullptr);
+void ConnectionImpl::request(Request request, ResponseHandler on_done, asio::cancellation_slot cancel) {
+  accept(std::move(request), std::move(on_done), nullptr, cancel);
 }
 
-RequestId ConnectionImpl::stream(Request request, StreamHandler on_headers) {
-  return accept(std::move(request), nullptr, std::move(on_headers));
+void ConnectionImpl::stream(Request request, StreamHandler on_headers, asio::cancellation_slot cancel) {
+  accept(std::move(request), nullptr, std::move(on_headers), cancel);
 }
 
-void ConnectionImpl::cancel(RequestId id) { abandon(id, cancelled_error()); }
+// The caller's cancellation reaches the call through its slot: the handler is installed once and the slot
+// never touched again (http::Connection's rule). It holds the worker weakly and finds the call by id, so
+// it does nothing once the call has left (or the worker is gone). After the answer it still stops a
+// running upload (abandon -> needs_reset).
+void ConnectionImpl::listen_for_cancel(asio::cancellation_slot cancel, RequestId id) {
+  if (!cancel.is_connected()) return;
+  cancel.assign([weak = weak_from_this(), id](asio::cancellation_type type) {
+    if (type == asio::cancellation_type::none) return;
+    auto self = std::static_pointer_cast<ConnectionImpl>(weak.lock());
+    if (self) self->abandon(id, cancelled_error());
+  });
+}
 
 // Why a new request cannot be taken now, if it cannot.
 std::optional<Error> ConnectionImpl::refusal() const {
@@ -63,7 +75,8 @@ std::optional<Error> ConnectionImpl::refusal() const {
   return std::nullopt;
 }
 
-RequestId ConnectionImpl::accept(Request request, ResponseHandler on_response, StreamHandler on_headers) {
+void ConnectionImpl::accept(Request request, ResponseHandler on_response, StreamHandler on_headers,
+                            asio::cancellation_slot cancel) {
   RequestId id = next_id_++;
   Call call;
   call.id = id;
@@ -75,7 +88,7 @@ RequestId ConnectionImpl::accept(Request request, ResponseHandler on_response, S
   auto fields = http::build_request_fields(request);
   if (!fields) {
     fail(call, fields.error());
-    return id;
+    return;
   }
   call.fields = std::move(*fields);
   if (auto refused = refusal()) {
@@ -83,15 +96,22 @@ RequestId ConnectionImpl::accept(Request request, ResponseHandler on_response, S
     if (state_ != ConnectionState::closed) {
       notify_observer([error = *refused](ConnectionObserver& o, Connection& c) { o.on_stream_open_failed(c, error); });
     }
-    return id;
+    return;
   }
+  call.early_eligible = http::early_data_eligible(request);
   call.body = std::move(request.body);
+  call.reused = accepted_++ > 0;
   if (request.timeout) call.deadline = arm_deadline(id, *request.timeout);
   emit(call, RequestEvent::Type::start, nullptr);
+  const bool early = call.early_eligible;
   calls_.emplace(id, std::move(call));
   waiting_.push_back(id);
-  if (state_ == ConnectionState::connected) send_waiting();
-  return id;
+  listen_for_cancel(cancel, id);
+  if (state_ == ConnectionState::connected) {
+    send_waiting();
+  } else if (early_ready_ && early) {
+    send_early();
+  }
 }
 
 std::unique_ptr<asio::steady_timer> ConnectionImpl::arm_deadline(RequestId id, std::chrono::milliseconds timeout) {
@@ -147,6 +167,46 @@ void ConnectionImpl::send_waiting() {
   }
 }
 
+// 0-RTT: the waiting requests that may ride in early data, in arrival order, within the stream limit
+// the server gave the ticket's connection. The others wait for the handshake.
+void ConnectionImpl::send_early() {
+  auto eligible = [this](RequestId id) { return calls_.at(id).early_eligible; };
+  while (transport_->bidi_streams_left() > 0) {
+    auto it = std::ranges::find_if(waiting_, eligible);
+    if (it == waiting_.end()) return;
+    Call& call = calls_.at(*it);
+    waiting_.erase(it);
+    call.sent_early = true;
+    call.early_body = call.body;  // a copy: the session takes the body, a rejection needs it again
+    ++early_requests_;
+    send(call);
+  }
+}
+
+// Inside ngtcp2's handshake callback, after the session started afresh: the early requests were not
+// processed, so they wait again in their places (ahead of later arrivals) and go out after the
+// handshake, each with its body again. Only bookkeeping here; nothing is answered.
+void ConnectionImpl::on_early_data_rejected() {
+  control_streams_open_ = false;
+  std::vector<RequestId> resend;
+  for (auto& [id, call] : calls_) {
+    if (call.sent_early && call.stream_id) resend.push_back(id);
+  }
+  for (RequestId id : resend) {
+    Call& call = calls_.at(id);
+    streams_.erase(*call.stream_id);
+    call.stream_id.reset();
+    if (call.answered) {  // cancelled meanwhile: nothing left to send
+      calls_.erase(id);
+      continue;
+    }
+    call.body = std::move(call.early_body);
+    call.early_body = RequestBody();
+    waiting_.push_back(id);
+  }
+  std::ranges::sort(waiting_);  // ids are arrival order: each goes back to its place
+}
+
 void ConnectionImpl::send(Call& call) {
   auto stream_id = session_->submit_request(call.fields, std::move(call.body));
   if (!stream_id) {
@@ -186,7 +246,8 @@ void ConnectionImpl::answer_headers(Call& call) {
                                                  *call.stream_id, options_.stream_idle_timeout);
   reader->start_idle_timer();
   call.reader = reader;
-  StreamingResponse head{call.response.status, std::move(call.response.headers), std::move(reader)};
+  StreamingResponse head{call.response.status, std::move(call.response.headers), std::move(reader),
+                         call.response.transfer};
   post_answer(*answers_, executor_, call.on_headers, Result<StreamingResponse>(std::move(head)));
 }
 
@@ -247,6 +308,7 @@ void ConnectionImpl::on_response_headers(std::int64_t stream_id, int status, Hea
   if (call == nullptr || call->answered) return;
   call->response.status = status;
   call->response.headers = std::move(headers);
+  note_transfer(*call);
   if (!call->streaming) reserve_body(call->response);
   emit(*call, RequestEvent::Type::headers, nullptr);
   if (call->streaming) answer_headers(*call);
@@ -282,6 +344,7 @@ void ConnectionImpl::on_response_end(std::int64_t stream_id) {
   if (call == nullptr) return;
   call->response_ended = true;
   if (!call->streaming) {
+    call->response.transfer.instants.end = std::chrono::steady_clock::now();
     answer(*call, std::move(call->response));
     return;
   }

@@ -10,7 +10,10 @@
 //  - the peer's resets and close are judged with every GOAWAY of their receive batch known: a request on a
 //    stream at or above the GOAWAY id, or never sent, fails `unprocessed` whatever the code (peer_failure);
 //  - a handler is used once (`Call::answered`); after that, failures go to the streaming body reader;
-//  - user code (handlers, observer, telemetry) only ever runs from a posted function.
+//  - user code (handlers, observer, telemetry) only ever runs from a posted function;
+//  - a request's cancellation handler (installed in its caller's slot) knows the worker weakly and the
+//    call by its RequestId, so it is harmless after the call left or the worker is gone;
+//  - the worker holds itself (held_until_closed_) from start() until closed; nothing it owns holds it.
 
 #include <chrono>
 #include <deque>
@@ -20,7 +23,7 @@
 #include <asio/ip/udp.hpp>
 #include <asio/steady_timer.hpp>
 
-#include "h3/body_reader.hpp"
+#include "http/body_reader_impl.hpp"
 #include "h3/connection.hpp"
 #include "h3/h3_session.hpp"
 #include "quic/dialer.hpp"
@@ -28,24 +31,30 @@
 
 namespace quiver::h3 {
 
+// Shared with the other workers (src/http).
+using http::BodyReaderImpl;
+using http::BodyReaderOwner;
+using http::PostedAnswers;
+using http::ReaderResources;
+
 class ConnectionImpl final : public Connection,
                              public BodyReaderOwner,
                              private quic::DialTarget,
                              private SessionEvents {
  public:
   ConnectionImpl(asio::any_io_executor executor, Origin origin, ConnectionOptions options,
-                 ConnectionObserver* observer);
+                 ConnectionObserver* observer, quic::DialShared shared);
   ~ConnectionImpl() override;
 
   // Connection
   void start() override;
-  RequestId request(Request request, ResponseHandler on_done) override;
-  RequestId stream(Request request, StreamHandler on_headers) override;
-  void cancel(RequestId id) override;
+  void request(Request request, ResponseHandler on_done, asio::cancellation_slot cancel) override;
+  void stream(Request request, StreamHandler on_headers, asio::cancellation_slot cancel) override;
   void drain() override;
   void close() override;
   ConnectionState state() const noexcept override { return state_; }
   std::uint64_t max_streams() const noexcept override;
+  std::uint64_t early_streams() const noexcept override;
   std::size_t requests_in_flight() const noexcept override { return calls_.size(); }
   std::string debug_string() const override;
   const Origin& origin() const noexcept override { return origin_; }
@@ -73,13 +82,18 @@ class ConnectionImpl final : public Connection,
     bool body_done = false;                // streaming: the reader reported the end or an error
     bool stream_closed = false;            // its stream closed before the response ended (see fail_after_batch)
     std::uint64_t bytes_received = 0;      // response body bytes (telemetry)
+    bool reused = false;                   // an earlier request was accepted on this connection
     std::chrono::steady_clock::time_point started;
+    bool early_eligible = false;           // may ride in 0-RTT early data (http::early_data_eligible)
+    bool sent_early = false;               // went out as early data
+    RequestBody early_body;                // a copy while sent early: resent if the server rejects it
   };
 
   // quic::DialTarget (the transport's events come through the dialer)
   Result<void> on_transport_created(std::shared_ptr<quic::QuicTransport> transport) override;
   void on_dial_failed(Error reason) override;
   void on_handshake_completed() override;
+  void on_early_data_ready() override;
   void on_stream_credit() override;
   void on_transport_closed(Error reason) override;
   // SessionEvents (inside library callbacks: record, answer by posting, never run user code)
@@ -94,8 +108,10 @@ class ConnectionImpl final : public Connection,
   void on_body_wanted(std::int64_t stream_id) override;
   void on_stream_malformed(std::int64_t stream_id, std::uint64_t h3_code) override;
   void on_header_section_too_large(std::int64_t stream_id, bool trailers, std::uint64_t bytes) override;
+  void on_early_data_rejected() override;
 
   // Lifecycle (connection.cpp)
+  void hold_self_until_closed();
   void on_connect_timeout();
   void transition(ConnectionState next);
   void enter_draining();
@@ -106,11 +122,16 @@ class ConnectionImpl final : public Connection,
   ConnectionEvent connection_event(ConnectionEvent::Type type) const;
   void emit(ConnectionEvent event);
   void emit(const Call& call, RequestEvent::Type type, const Error* error);
+  void note_transfer(Call& call) const;
 
   // Calls (connection_calls.cpp)
-  RequestId accept(Request request, ResponseHandler on_response, StreamHandler on_headers);
+  void accept(Request request, ResponseHandler on_response, StreamHandler on_headers,
+              asio::cancellation_slot cancel);
+  void listen_for_cancel(asio::cancellation_slot cancel, RequestId id);
   std::optional<Error> refusal() const;
   void send_waiting();
+  void send_early();
+  std::size_t early_waiting() const;
   void send(Call& call);
   void answer(Call& call, Result<Response> result);
   void answer_headers(Call& call);
@@ -134,6 +155,11 @@ class ConnectionImpl final : public Connection,
   ConnectionObserver* observer_;  // borrowed
   asio::steady_timer connect_timer_;
   asio::steady_timer drain_timer_;
+  // The worker holds itself from start() until it is closed: a wait on this timer, which never expires,
+  // holds shared_from_this() and is cancelled by fail_everything. So a request in flight always gets its
+  // reply even if the owner dropped its pointer. Nothing below the worker holds it: the dialer and the
+  // transport only borrow it as their events' target, and the destructor detaches them.
+  asio::steady_timer held_until_closed_;
   quic::Dialer dialer_;                             // resolves, tries the addresses, builds the transports
   SessionOptions session_options_;                  // each attempt's session is built with them
   std::shared_ptr<quic::QuicTransport> transport_;  // the dialer's current one
@@ -141,7 +167,12 @@ class ConnectionImpl final : public Connection,
 
   ConnectionState state_ = ConnectionState::connecting;
   bool started_ = false;
+  bool control_streams_open_ = false;  // for 0-RTT before the handshake; again after rejected early data
+  bool early_ready_ = false;           // 0-RTT possible: eligible requests go before the handshake
+  std::uint64_t early_requests_ = 0;   // requests sent as early data (telemetry)
   std::chrono::steady_clock::time_point started_at_;
+  std::chrono::steady_clock::time_point handshake_at_;  // when the handshake completed (Response::transfer)
+  std::uint64_t accepted_ = 0;                          // requests accepted so far (connection reuse)
   std::optional<std::int64_t> goaway_id_;
   RequestId next_id_ = 1;
   std::unordered_map<RequestId, Call> calls_;

@@ -220,6 +220,22 @@ Result<void> H3Session::start() {
   return {};
 }
 
+// Inside ngtcp2's handshake callback (nghttp3 is not on the stack): ngtcp2 dropped every stream we
+// opened for 0-RTT, so their state goes too and a new nghttp3 connection takes the server's streams.
+bool H3Session::on_early_data_rejected() {
+  streams_.clear();
+  close_codes_.clear();
+  refused_.clear();
+  outgoing_chunks_.clear();
+  conn_.reset();
+  if (auto started = start(); !started) {
+    record_failure(NGHTTP3_ERR_NOMEM, "restart after rejected early data");
+    return false;
+  }
+  events_.on_early_data_rejected();
+  return true;
+}
+
 Result<void> H3Session::open_control_streams() {
   nghttp3_conn* raw = conn_.get();
   auto control = transport_.open_uni_stream();

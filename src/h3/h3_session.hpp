@@ -52,6 +52,9 @@ class SessionEvents {
   virtual void on_header_section_too_large(std::int64_t stream_id, bool trailers, std::uint64_t bytes) = 0;
   // A streamed request body needs its next chunk: call H3Session::pull_body soon, outside callbacks.
   virtual void on_body_wanted(std::int64_t stream_id) = 0;
+  // The server rejected our 0-RTT early data: every request stream (and our control streams) is gone and
+  // the session has started afresh (no control streams yet). The requests were not processed.
+  virtual void on_early_data_rejected() {}
 };
 
 // The HTTP/3 slice of the connection options (sliced once where the connection is built).
@@ -117,6 +120,7 @@ class H3Session final : public quic::StreamApplication {
   bool on_outgoing_accepted(std::int64_t stream_id, std::size_t bytes) override;
   void on_stream_blocked(std::int64_t stream_id) override;
   void on_stream_write_shut(std::int64_t stream_id) override;
+  bool on_early_data_rejected() override;
   std::pair<std::uint64_t, std::string> fatal_error() const override;
   std::string error_name(std::uint64_t app_error_code) const override { return h3_error_name(app_error_code); }
 

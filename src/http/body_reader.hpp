@@ -1,6 +1,6 @@
 #pragma once
 // quiver::http::BodyReader — the body of a streamed response as the pool and the client see it, whatever
-// protocol carries it. Each protocol's worker implements it (HTTP/3: h3/body_reader.hpp).
+// protocol carries it. The workers share one implementation (http/body_reader_impl.hpp).
 
 #include <cstddef>
 #include <functional>
@@ -11,6 +11,7 @@
 
 #include "quiver/error.hpp"
 #include "quiver/headers.hpp"
+#include "quiver/response.hpp"
 
 namespace quiver::http {
 
@@ -45,6 +46,9 @@ struct StreamingResponse {
   int status = 0;
   Headers headers;
   std::shared_ptr<BodyReader> body;
+  // Filled by the connection as for a buffered Response (peer, protocol, reuse, instants up to
+  // first_byte); the Client completes it.
+  TransferInfo transfer{};  // braced: `{status, headers, body}` stays warning-free
 };
 
 }  // namespace quiver::http

@@ -11,13 +11,30 @@
 //
 // Threading: every member function must be called on the connection's executor, and every handler and
 // observer call happens there too, posted: never inside a protocol library's callback.
-// Lifetime: created as a shared_ptr; pending I/O keeps it alive until it is closed.
+// Lifetime: created as a shared_ptr; once started, the connection holds itself until it is closed (a
+// request in flight gets its reply even if the owner dropped its pointer), then lets go of itself from a
+// posted function, never inside a call.
+//
+// Cancellation rides with the request (no ids are handed out): request() and stream() take an optional
+// Asio cancellation slot. The connection installs its handler in that slot during the call and never
+// touches the slot again; the handler holds the connection only weakly, so the slot's signal may be
+// emitted, re-used or destroyed at any time afterwards, also after the connection is gone. Emitting the
+// signal (any type but `none`) on the connection's executor cancels the request:
+//  - not yet answered: its handler gets ErrorKind::cancelled, posted at once (no network round trip); the
+//    exchange is abandoned on the wire (HTTP/3: stream reset with H3_REQUEST_CANCELLED; HTTP/1.1: the
+//    connection closes), and nothing else is delivered for it;
+//  - answered, but its upload still runs (the response came first): the upload is stopped the same way;
+//  - otherwise (over, or never accepted): nothing happens.
+// The owner of the signal may hand its slot to another request later (the pool does, when it retries a
+// request on another connection): the new handler replaces the old one, which is then never called.
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+
+#include <asio/cancellation_signal.hpp>
 
 #include "core/origin.hpp"
 #include "http/body_reader.hpp"
@@ -46,6 +63,9 @@ class ConnectionObserver {
   virtual void on_draining(Connection& connection) = 0;
   // The connection ended for good; no call follows this one.
   virtual void on_closed(Connection& connection, const Error& reason) = 0;
+  // 0-RTT: the connection is still connecting but takes early_streams() requests that may ride in early
+  // data (http/early_data.hpp) now. Once per connection at most; protocols without 0-RTT never call it.
+  virtual void on_early_data_ready(Connection&) {}
 };
 
 enum class ConnectionState { connecting, connected, draining, closed };
@@ -53,8 +73,6 @@ std::string_view to_string(ConnectionState state) noexcept;
 
 using ResponseHandler = std::move_only_function<void(Result<Response>)>;
 using StreamHandler = std::move_only_function<void(Result<StreamingResponse>)>;
-// A request's key on its connection; unique per connection, never reused.
-using RequestId = std::uint64_t;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -67,15 +85,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Sends `request` (queued in order while connecting) and calls `on_done` exactly once with the
   // response or the error. The request's URL supplies the target and authority; its origin is not checked.
-  virtual RequestId request(Request request, ResponseHandler on_done) = 0;
+  // `cancel`: see "Cancellation" above (an unconnected slot: the request cannot be cancelled).
+  // The response's `transfer` carries what the connection knows: http_version, peer_address/peer_port,
+  // connection_reused, and the instants name_lookup, connect, tls (only on the connection's first
+  // request), first_byte and end; the Client fills in the rest.
+  // (Defaults are given here only; implementations declare their overrides without them.)
+  virtual void request(Request request, ResponseHandler on_done, asio::cancellation_slot cancel = {}) = 0;
   // Like request(), but `on_headers` is called as soon as the final response headers arrive, with a
-  // reader for the body.
-  virtual RequestId stream(Request request, StreamHandler on_headers) = 0;
-  // Cancels a request that has not been answered yet: its handler gets ErrorKind::cancelled at once, the
-  // exchange is abandoned on the wire (HTTP/3: stream reset with H3_REQUEST_CANCELLED), and nothing else
-  // is delivered for it. On a request already answered whose upload still runs (the response came
-  // first), it stops the upload the same way.
-  virtual void cancel(RequestId id) = 0;
+  // reader for the body (whose own cancel() abandons the body).
+  virtual void stream(Request request, StreamHandler on_headers, asio::cancellation_slot cancel = {}) = 0;
 
   // Graceful shutdown: tells the peer (HTTP/3 GOAWAY), refuses new requests, lets those in flight finish
   // (within the drain timeout), then closes. State: draining.
@@ -87,6 +105,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // 0 while connecting or draining; otherwise the requests the peer lets us start now (live credit),
   // less the requests already accepted but waiting for a stream.
   virtual std::uint64_t max_streams() const noexcept = 0;
+  // While connecting with 0-RTT (after on_early_data_ready): how many more early-data-eligible requests it
+  // sends now, before the handshake; 0 otherwise.
+  virtual std::uint64_t early_streams() const noexcept { return 0; }
   virtual std::size_t requests_in_flight() const noexcept = 0;
   // One line for logs: "https://host:port state=connected in_flight=3 ..." (the rest is the protocol's).
   virtual std::string debug_string() const = 0;

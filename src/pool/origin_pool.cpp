@@ -1,6 +1,8 @@
 // The pool of one origin: connections by state, the waiting queue, credit-driven dispatch, retries.
 #include "pool/origin_pool.hpp"
 
+#include "http/early_data.hpp"
+
 #include <algorithm>
 #include <utility>
 
@@ -56,15 +58,16 @@ OriginPool::~OriginPool() {
 
 // ---- requests ------------------------------------------------------------------------------------
 
-PoolRequestId OriginPool::request(Request request, http::ResponseHandler on_done) {
-  return admit(std::move(request), std::move(on_done));
+void OriginPool::request(Request request, http::ResponseHandler on_done, asio::cancellation_slot cancel) {
+  admit(std::move(request), std::move(on_done), cancel);
 }
 
-PoolRequestId OriginPool::stream(Request request, http::StreamHandler on_headers) {
-  return admit(std::move(request), std::move(on_headers));
+void OriginPool::stream(Request request, http::StreamHandler on_headers, asio::cancellation_slot cancel) {
+  admit(std::move(request), std::move(on_headers), cancel);
 }
 
-PoolRequestId OriginPool::admit(Request request, std::variant<http::ResponseHandler, http::StreamHandler> handler) {
+void OriginPool::admit(Request request, std::variant<http::ResponseHandler, http::StreamHandler> handler,
+                       asio::cancellation_slot cancel) {
   auto pending = std::make_shared<PendingRequest>();
   pending->id = next_request_id_++;
   pending->handler = std::move(handler);
@@ -74,36 +77,49 @@ PoolRequestId OriginPool::admit(Request request, std::variant<http::ResponseHand
 
   if (shutting_down_) {
     answer_later(*pending, pool_error(ErrorKind::goaway, fmt::format("pool for {} shutting down", origin_.to_string())));
-    return pending->id;
+    return;
   }
   requests_.emplace(pending->id, pending);
+  listen_for_cancel(cancel, *pending);
   // Nobody waits ahead of it: it may go straight to a connection.
   if (waiting_.empty()) {
     if (PooledConnection* slot = route(*pending)) {
       dispatch(*slot, pending);
-      return pending->id;
+      return;
     }
   }
   if (waiting_.size() >= options_.max_waiting) {
     answer_later(*pending, pool_error(ErrorKind::checkout_timeout,
                                       fmt::format("pool for {} is full: {} requests already waiting",
                                                   origin_.to_string(), waiting_.size())));
-    return pending->id;
+    return;
   }
   enqueue(pending);
   serve_waiting();
-  return pending->id;
 }
 
-void OriginPool::cancel(PoolRequestId id) {
+// Installs the pool's handler in the caller's slot (once; the slot is not touched again). It knows the
+// pool weakly and the request by its key, so it does nothing once the request is answered.
+void OriginPool::listen_for_cancel(asio::cancellation_slot cancel, PendingRequest& pending) {
+  if (!cancel.is_connected()) return;
+  pending.cancel_on_connection = std::make_unique<asio::cancellation_signal>();
+  cancel.assign([weak = weak_from_this(), id = pending.id](asio::cancellation_type type) {
+    if (type == asio::cancellation_type::none) return;
+    if (auto pool = weak.lock()) pool->cancel(id, type);
+  });
+}
+
+// The caller cancelled (on the pool's executor). Unanswered: the caller hears `cancelled` now (posted),
+// and the connection the request is on, if any, hears it through the slot it was given; its own
+// `cancelled` reply then finds the request answered. Waiting (also for a retry): it just leaves the queue.
+void OriginPool::cancel(PoolRequestId id, asio::cancellation_type type) {
   auto found = requests_.find(id);
-  if (found == requests_.end()) return;
+  if (found == requests_.end()) return;  // answered already: nothing to cancel
   PendingPtr pending = found->second;
   leave_queue(pending);
-  auto connection = pending->connection.lock();
-  answer_later(*pending, Error(ErrorKind::cancelled, fmt::format("request {} cancelled", id)));
-  // The connection answers its own handler with `cancelled` too; that reply finds us answered.
-  if (connection) connection->cancel(pending->connection_request_id);
+  answer_later(*pending,
+               Error(ErrorKind::cancelled, fmt::format("request to {} cancelled by the caller", origin_.to_string())));
+  if (pending->cancel_on_connection) pending->cancel_on_connection->emit(type);
 }
 
 // The connection for `pending`: the least loaded one with credit that has not refused it. Only when every
@@ -153,21 +169,25 @@ void OriginPool::dispatch(PooledConnection& slot, const PendingPtr& pending) {
   } else if (to_send.timeout) {
     pending->deadline = clock_->now() + *to_send.timeout;
   }
-  pending->connection = slot.connection;
   pending->connection_serial = slot.serial;
-  pending->connection_request_id = send(*slot.connection, std::move(to_send), pending);
+  send(*slot.connection, std::move(to_send), pending);
 }
 
-http::RequestId OriginPool::send(http::Connection& connection, Request request, const PendingPtr& pending) {
+// The request goes with the slot of the pool's cancellation signal (when the caller can cancel), so a
+// cancel() re-emitted there reaches this connection.
+void OriginPool::send(http::Connection& connection, Request request, const PendingPtr& pending) {
   std::weak_ptr<OriginPool> weak = weak_from_this();
+  asio::cancellation_slot cancel =
+      pending->cancel_on_connection ? pending->cancel_on_connection->slot() : asio::cancellation_slot();
   if (std::holds_alternative<http::ResponseHandler>(pending->handler)) {
-    return connection.request(std::move(request), [weak, pending](Result<Response> result) {
-      on_connection_reply(weak, pending, std::move(result));
-    });
+    auto on_done = [weak, pending](Result<Response> result) { on_connection_reply(weak, pending, std::move(result)); };
+    connection.request(std::move(request), std::move(on_done), cancel);
+    return;
   }
-  return connection.stream(std::move(request), [weak, pending](Result<http::StreamingResponse> result) {
+  auto on_headers = [weak, pending](Result<http::StreamingResponse> result) {
     on_connection_reply(weak, pending, std::move(result));
-  });
+  };
+  connection.stream(std::move(request), std::move(on_headers), cancel);
 }
 
 // Puts `pending` in its place in line (the queue is sorted by id) with a fresh checkout deadline, or the
@@ -209,7 +229,22 @@ void OriginPool::serve_waiting() {
     waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(index));
     dispatch(*slot, pending);
   }
+  for (auto& slot : connecting_) serve_early(slot);
   open_connections_for_waiting();
+}
+
+// 0-RTT: hands a connecting connection the waiting requests it can send as early data, in line order.
+void OriginPool::serve_early(PooledConnection& slot) {
+  for (std::size_t index = 0; index < waiting_.size() && slot.connection->early_streams() > 0;) {
+    const PendingRequest& waiting = *waiting_[index];
+    if (waiting.backoff_timer || !waiting.refusals.empty() || !http::early_data_eligible(waiting.request)) {
+      ++index;
+      continue;
+    }
+    PendingPtr pending = std::move(waiting_[index]);
+    waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(index));
+    dispatch(slot, pending);
+  }
 }
 
 // Runs only while the request waits: every way out of the queue resets its checkout timer. A refused
@@ -327,7 +362,8 @@ std::chrono::milliseconds OriginPool::repeat_refusal_backoff(int repeat) {
 // connection, only once its backoff has passed. The caller sees this only in telemetry.
 void OriginPool::retry(const PendingPtr& pending, int repeat) {
   report_retry(*pending, *pending->last_refusal);
-  pending->connection.reset();
+  // The connection that refused it stops listening: a cancel while it waits is the pool's alone.
+  if (pending->cancel_on_connection) pending->cancel_on_connection->slot().clear();
   if (repeat >= 2) {
     auto on_backoff_done = [weak = weak_from_this(), id = pending->id] {
       if (auto pool = weak.lock()) pool->on_backoff_done(id);
@@ -450,6 +486,11 @@ void OriginPool::on_stream_done(http::Connection& connection) {
 }
 
 void OriginPool::on_stream_credit(http::Connection&) { serve_waiting(); }
+
+void OriginPool::on_early_data_ready(http::Connection& connection) {
+  auto where = locate(connection);
+  if (where && where.list == &connecting_) serve_waiting();
+}
 
 // The worker has already answered the request it could not send (a refusal while draining is marked
 // unprocessed and comes back through on_reply as a retry).

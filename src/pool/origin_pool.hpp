@@ -26,10 +26,11 @@
 // on for one waiting request: a new connection opens while more requests wait than connections are
 // connecting, up to PoolOptions::max_connections (connecting + connected; draining ones do not count).
 //
-// The waiting queue is ordered by admission (PoolRequestId): a new request joins at the back, a refused
-// one goes back to its place in line, ahead of every request admitted after it. serve_waiting() hands
-// out credit in that order; a request that may not use any connection with credit right now (every such
-// connection refused it, or it is backing off) is passed over without losing its place.
+// The waiting queue is ordered by admission (the pool's internal request key): a new request joins at
+// the back, a refused one goes back to its place in line, ahead of every request admitted after it.
+// serve_waiting() hands out credit in that order; a request that may not use any connection with credit
+// right now (every such connection refused it, or it is backing off) is passed over without losing its
+// place.
 //
 // Refusals (see on_reply() and retry()): a request refused unprocessed is sent again, up to
 // PoolOptions::max_refusal_retries times and within its deadline (its timeout counted from its first
@@ -38,7 +39,20 @@
 // only when every possible connection refused it does it go back to one of them, and a connection that
 // refuses the same request a second time makes it back off first (repeat_refusal_backoff()).
 //
-// Handshake failure: a connection that closes before it was ready held no requests (see above). If no
+// Cancellation (see cancel()): rides with the request as an Asio cancellation slot, never as an id. The
+// pool installs its handler in the caller's slot; while the request waits in the queue the pool answers it
+// itself; on a connection it re-emits the cancellation through a signal of its own, whose slot went to
+// that connection with the request (http::Connection's contract). A retry onto another connection hands
+// the same slot to the new one (its handler replaces the old one's); while the request waits for its
+// retry, no connection listens.
+//
+// 0-RTT (serve_early): a connection still connecting that can send early data (on_early_data_ready)
+// takes waiting requests that may ride in it (http::early_data_eligible), in line order, up to its
+// early_streams(); a request that was refused or backs off waits for a connected one. If the server
+// rejects the early data the worker resends them after the handshake; the pool sees nothing of it.
+//
+// Handshake failure: a connection that closes before it was ready held no requests (see above), except
+// those it took for 0-RTT, which it answers itself. If no
 // other connection is connecting or connected, every waiting request fails at once with the handshake
 // error (callers do not wait out the checkout timeout against a server that is down); otherwise they keep
 // waiting for the live connections. Either way no replacement is opened in reply to the failure, so a
@@ -58,6 +72,7 @@
 #include <vector>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/cancellation_signal.hpp>
 
 #include "http/connection.hpp"
 #include "pool/clock.hpp"
@@ -67,9 +82,6 @@
 #include "quiver/stats.hpp"
 
 namespace quiver::pool {
-
-// The pool's own id of a request; it stays the same across transparent retries.
-using PoolRequestId = std::uint64_t;
 
 class OriginPool final : public std::enable_shared_from_this<OriginPool>, private http::ConnectionObserver {
   struct PrivateTag {};
@@ -88,13 +100,17 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
 
   // Sends `request` on one of the pool's connections; `on_done` is called exactly once. If the request
   // sets no timeout, PoolOptions::request_timeout (when > 0) becomes its timeout.
-  PoolRequestId request(Request request, http::ResponseHandler on_done);
+  //
+  // `cancel` (optional): the pool installs its handler in this slot during the call and never touches the
+  // slot again; the handler holds the pool and the request only weakly, so the signal may be destroyed at
+  // any time. Emit the signal on the pool's executor (a caller on another thread hops there first, as the
+  // client does): if the request has not been answered, its handler gets ErrorKind::cancelled (posted)
+  // and nothing else; a request on a connection is cancelled there too (its stream is reset). After the
+  // answer it does nothing.
+  void request(Request request, http::ResponseHandler on_done, asio::cancellation_slot cancel = {});
   // Like request(), but `on_headers` is called exactly once: with the response headers and a body
   // reader, or with the error.
-  PoolRequestId stream(Request request, http::StreamHandler on_headers);
-  // If the request has not been answered, its handler gets ErrorKind::cancelled (posted) and nothing
-  // else; a request on a connection is cancelled there too (its stream is reset). Unknown ids are ignored.
-  void cancel(PoolRequestId id);
+  void stream(Request request, http::StreamHandler on_headers, asio::cancellation_slot cancel = {});
 
   PoolStats stats() const;
 
@@ -109,6 +125,10 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
   void shutdown(std::chrono::milliseconds deadline, std::move_only_function<void()> done);
 
  private:
+  // The pool's own key of a request (internal: callers cancel through their slot); it stays the same
+  // across transparent retries and is the request's place in line.
+  using PoolRequestId = std::uint64_t;
+
   // The pool's own number of a connection, never reused (an address could be), so a request can
   // remember which connections refused it after they are gone.
   using ConnectionSerial = std::uint64_t;
@@ -134,10 +154,12 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
     std::unique_ptr<Timer> checkout_timer;
     // Set while it waits out repeat_refusal_backoff() (in the queue, in its place): no connection takes it.
     std::unique_ptr<Timer> backoff_timer;
-    // While on a connection: which one (not owning), its serial, and the request's id there.
-    std::weak_ptr<http::Connection> connection;
+    // The serial of the connection it was last sent to (whose refusal is counted against it).
     ConnectionSerial connection_serial = 0;
-    http::RequestId connection_request_id = 0;
+    // Set when the caller can cancel: its slot goes with the request to each connection it is sent to
+    // (that connection's handler replaces the previous one's); cleared while the request waits for a retry.
+    // Emitted by cancel() after the caller's answer is on its way.
+    std::unique_ptr<asio::cancellation_signal> cancel_on_connection;
     // Refusals so far: every connection that refused it, the total, and the latest error.
     std::vector<Refusal> refusals;
     int refusal_count = 0;
@@ -168,18 +190,23 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
   void on_stream_open_failed(http::Connection& connection, const Error& error) override;
   void on_draining(http::Connection& connection) override;
   void on_closed(http::Connection& connection, const Error& reason) override;
+  void on_early_data_ready(http::Connection& connection) override;
 
   // Requests
-  PoolRequestId admit(Request request, std::variant<http::ResponseHandler, http::StreamHandler> handler);
+  void admit(Request request, std::variant<http::ResponseHandler, http::StreamHandler> handler,
+             asio::cancellation_slot cancel);
+  void listen_for_cancel(asio::cancellation_slot cancel, PendingRequest& pending);
+  void cancel(PoolRequestId id, asio::cancellation_type type);
   PooledConnection* route(const PendingRequest& pending);
   PooledConnection* least_loaded(const PendingRequest* avoid_refusers_of);
   bool only_refusers_remain(const PendingRequest& pending) const;
   static bool has_refused(const PendingRequest& pending, ConnectionSerial connection);
   void dispatch(PooledConnection& slot, const PendingPtr& pending);
-  http::RequestId send(http::Connection& connection, Request request, const PendingPtr& pending);
+  void send(http::Connection& connection, Request request, const PendingPtr& pending);
   void enqueue(const PendingPtr& pending);
   void leave_queue(const PendingPtr& pending);
   void serve_waiting();
+  void serve_early(PooledConnection& slot);
   void on_checkout_timeout(PoolRequestId id);
   void on_backoff_done(PoolRequestId id);
   void fail_all_waiting(const Error& error);

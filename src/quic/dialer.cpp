@@ -1,21 +1,34 @@
 #include "quic/dialer.hpp"
 
+#include <algorithm>
+
 #include <asio/error.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/post.hpp>
 #include <fmt/format.h>
 
+#include "tls/session_cache.hpp"
 #include "tls/tls_context.hpp"
 
 namespace quiver::quic {
 
-DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options) {
+DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options, DialShared shared) {
   TransportOptions transport{.idle_timeout = options.idle_timeout,
                              .connection_window = options.connection_window,
                              .stream_window = options.stream_window,
                              .max_udp_payload = options.max_udp_payload,
                              .congestion_control = options.congestion_control};
-  return DialConfig{std::move(host), port, transport, options.tls};
+  std::string connect_host = host;
+  std::uint16_t connect_port = port;
+  for (const auto& rule : options.connect_to) {
+    if (!rule.host.empty() && rule.host != "*" && rule.host != host) continue;
+    if (rule.port != 0 && rule.port != port) continue;
+    if (!rule.connect_host.empty()) connect_host = rule.connect_host;
+    if (rule.connect_port != 0) connect_port = rule.connect_port;
+    break;
+  }
+  return DialConfig{std::move(host), port, std::move(connect_host), connect_port, transport, options.tls,
+                    std::move(shared)};
 }
 
 Dialer::Dialer(asio::any_io_executor executor, DialConfig config, DialTarget& target)
@@ -29,14 +42,14 @@ Dialer::~Dialer() {
 void Dialer::dial(std::weak_ptr<void> owner) {
   owner_ = std::move(owner);
   std::error_code not_literal;
-  if (auto address = asio::ip::make_address(config_.host, not_literal); !not_literal) {
+  if (auto address = asio::ip::make_address(config_.connect_host, not_literal); !not_literal) {
     // An IP literal needs no lookup (Asio's resolver would start a thread for it).
-    asio::post(executor_, [this, owner = owner_, peer = asio::ip::udp::endpoint(address, config_.port)] {
+    asio::post(executor_, [this, owner = owner_, peer = asio::ip::udp::endpoint(address, config_.connect_port)] {
       if (auto keep = owner.lock(); keep && !done_) on_resolved({peer});
     });
     return;
   }
-  resolver_.async_resolve(config_.host, std::to_string(config_.port),
+  resolver_.async_resolve(config_.connect_host, std::to_string(config_.connect_port),
                           [this, owner = owner_](std::error_code ec,
                                                  asio::ip::udp::resolver::results_type results) {
                             auto keep = owner.lock();  // the owner owns this dialer
@@ -45,7 +58,7 @@ void Dialer::dial(std::weak_ptr<void> owner) {
                               done_ = true;
                               target_.on_dial_failed(Error(
                                   ErrorKind::resolve_failed, ErrorClass::transient,
-                                  fmt::format("cannot resolve host '{}': {}", config_.host,
+                                  fmt::format("cannot resolve host '{}': {}", config_.connect_host,
                                               ec ? ec.message() : "no address")));
                               return;
                             }
@@ -63,6 +76,7 @@ void Dialer::dial(std::weak_ptr<void> owner, std::vector<asio::ip::udp::endpoint
 }
 
 void Dialer::on_resolved(std::vector<asio::ip::udp::endpoint> endpoints) {
+  resolved_at_ = std::chrono::steady_clock::now();
   auto tls_context = tls::ClientTlsContext::shared(config_.tls);
   if (!tls_context) {
     done_ = true;
@@ -80,14 +94,17 @@ void Dialer::attempt(std::size_t index) {
   next_ = index + 1;
   peer_ = endpoints_[index];
   if (transport_) transport_->detach();
-  transport_ = std::make_shared<QuicTransport>(executor_, TransportConfig{config_.host, config_.transport},
+  tls::Resumption resumption{config_.shared.sessions,
+                             tls::session_key("h3", config_.host, config_.port, config_.tls),
+                             config_.shared.early_data};
+  transport_ = std::make_shared<QuicTransport>(executor_, TransportConfig{config_.host, config_.transport, resumption},
                                                static_cast<TransportEvents*>(this));
   if (auto created = target_.on_transport_created(transport_); !created) {
     done_ = true;
     target_.on_dial_failed(created.error());
     return;
   }
-  auto connected = transport_->connect(peer_, tls_context_, owner_.lock());
+  auto connected = transport_->connect(peer_, tls_context_);
   if (connected) {
     transport_live_ = true;
     return;
@@ -121,6 +138,22 @@ void Dialer::stop() {
 std::string Dialer::negotiated_alpn() const {
   if (!transport_ || !handshake_completed_ || transport_->tls() == nullptr) return {};
   return transport_->tls()->negotiated_alpn();
+}
+
+bool Dialer::session_resumed() const {
+  return transport_ && handshake_completed_ && transport_->tls() != nullptr && transport_->tls()->resumed();
+}
+
+std::optional<Error> Dialer::pinned_key_problem() const {
+  const auto& pins = config_.tls.pinned_public_keys;
+  if (pins.empty()) return std::nullopt;
+  const std::string pin = transport_ && transport_->tls() ? transport_->tls()->peer_public_key_pin() : std::string();
+  if (!pin.empty() && std::find(pins.begin(), pins.end(), pin) != pins.end()) return std::nullopt;
+  Error error(ErrorKind::handshake_failed, ErrorClass::unrecoverable,
+              fmt::format("the server's public key {} is none of the pinned keys (pinned_public_keys)",
+                          pin.empty() ? "(none)" : pin));
+  error.handshake_failure = HandshakeFailure::certificate;
+  return error;
 }
 
 void Dialer::on_handshake_completed() {

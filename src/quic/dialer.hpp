@@ -6,11 +6,14 @@
 // transport and hears the transport's events through the dialer, which forwards all of them except the
 // refusal of an attempt that has a next address.
 //
-// Owned by the worker and used on its executor; borrows the target. The transport keeps the owner (not
-// the dialer) alive while open; the dialer holds it only weakly.
+// Owned by the worker and used on its executor; borrows the target. Nothing here keeps the owner alive:
+// the owner (the worker) holds itself while its connection lives, and the dialer knows it only weakly, to
+// tell whether its own posted work (a resolve, the next attempt) still has a dialer to run on.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,14 +35,25 @@ class DialTarget : public TransportEvents {
   virtual void on_dial_failed(Error reason) = 0;
 };
 
+// What every connection of a Client shares below the worker, handed down from the composition root.
+struct DialShared {
+  std::shared_ptr<tls::SessionCache> sessions;  // TLS tickets for resumption; null: none kept or used
+  bool early_data = false;                      // ClientOptions::early_data: offer 0-RTT on resumption
+};
+
 struct DialConfig {
   std::string host;  // name or IP literal; SNI and the name to verify
   std::uint16_t port = 443;
+  // Where the packets go: host and port unless a ConnectOverride applies (resolved if a name).
+  std::string connect_host;
+  std::uint16_t connect_port = 443;
   TransportOptions transport;
   TlsOptions tls;
+  DialShared shared;
 };
-// The QUIC (and dial) slice of the connection options.
-DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options);
+// The QUIC (and dial) slice of the connection options, with the first matching ConnectOverride applied.
+DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options,
+                       DialShared shared = {});
 
 class Dialer final : private TransportEvents {
  public:
@@ -48,8 +62,8 @@ class Dialer final : private TransportEvents {
   Dialer(const Dialer&) = delete;
   Dialer& operator=(const Dialer&) = delete;
 
-  // Resolves the host (an IP literal needs no lookup) and dials its addresses in order. `owner` is what
-  // the transport keeps alive while open (the worker).
+  // Resolves the host (an IP literal needs no lookup) and dials its addresses in order. `owner` is the
+  // object this dialer is a member of (the worker), held weakly: posted work finds it gone and stops.
   void dial(std::weak_ptr<void> owner);
   // Dials these addresses in order (tests; a caller that resolved already).
   void dial(std::weak_ptr<void> owner, std::vector<asio::ip::udp::endpoint> endpoints);
@@ -63,7 +77,14 @@ class Dialer final : private TransportEvents {
 
   // The ALPN protocol the handshake agreed on ("" before the handshake or if none).
   std::string negotiated_alpn() const;
+  // After the handshake: the TLS session was resumed from a cached ticket.
+  bool session_resumed() const;
+  // After the handshake: why the server's public key is not one of TlsOptions::pinned_public_keys, if
+  // pins are set and it is not (handshake_failed, certificate).
+  std::optional<Error> pinned_key_problem() const;
   const asio::ip::udp::endpoint& peer() const noexcept { return peer_; }
+  // When the host's addresses were known (an IP literal: at once); unset before (curl's namelookup).
+  std::chrono::steady_clock::time_point resolved_at() const noexcept { return resolved_at_; }
 
  private:
   void on_resolved(std::vector<asio::ip::udp::endpoint> endpoints);
@@ -72,17 +93,19 @@ class Dialer final : private TransportEvents {
 
   // TransportEvents of the current transport
   void on_handshake_completed() override;
+  void on_early_data_ready() override { target_.on_early_data_ready(); }
   void on_stream_credit() override;
   void on_transport_closed(Error reason) override;
 
   asio::any_io_executor executor_;
   DialConfig config_;
   DialTarget& target_;  // borrowed: the owner
-  std::weak_ptr<void> owner_;
+  std::weak_ptr<void> owner_;  // the owner of this dialer: see dial()
   asio::ip::udp::resolver resolver_;
   std::vector<asio::ip::udp::endpoint> endpoints_;
   std::size_t next_ = 0;                        // the next address to try
   asio::ip::udp::endpoint peer_;                 // the current attempt's address
+  std::chrono::steady_clock::time_point resolved_at_;
   std::shared_ptr<QuicTransport> transport_;     // the current attempt
   std::shared_ptr<tls::ClientTlsContext> tls_context_;
   bool handshake_completed_ = false;

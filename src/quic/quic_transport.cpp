@@ -71,10 +71,7 @@ struct QuicTransport::Callbacks {
     return static_cast<QuicTransport*>(ref->user_data)->conn_.get();
   }
   static int handshake_completed(ngtcp2_conn*, void* user_data) noexcept {
-    auto& transport = self(user_data);
-    transport.handshake_completed_ = true;
-    transport.handshake_event_pending_ = true;
-    return 0;
+    return self(user_data).on_handshake_completed_inside();
   }
   static int recv_stream_data(ngtcp2_conn*, std::uint32_t flags, std::int64_t stream_id,
                               std::uint64_t, const std::uint8_t* data, std::size_t length,
@@ -171,8 +168,7 @@ ngtcp2_path QuicTransport::path() noexcept {
 }
 
 Result<void> QuicTransport::connect(const asio::ip::udp::endpoint& peer,
-                                    std::shared_ptr<tls::ClientTlsContext> tls_context,
-                                    std::shared_ptr<void> keepalive) {
+                                    std::shared_ptr<tls::ClientTlsContext> tls_context) {
   if (auto ec = socket_.connect(peer)) {
     return std::unexpected(Error(ErrorKind::handshake_failed, ErrorClass::transient,
                                  fmt::format("UDP socket to {}: {}", peer.address().to_string(), ec.message())));
@@ -181,7 +177,7 @@ Result<void> QuicTransport::connect(const asio::ip::udp::endpoint& peer,
   remote_endpoint_ = socket_.remote_endpoint();
 
   conn_ref_ = {Callbacks::get_conn, this};
-  auto tls = tls::ClientTlsSession::create(std::move(tls_context), config_.host, &conn_ref_);
+  auto tls = tls::ClientTlsSession::create(std::move(tls_context), config_.host, &conn_ref_, config_.resumption);
   if (!tls) return std::unexpected(tls.error());
   tls_ = std::move(*tls);
 
@@ -223,12 +219,37 @@ Result<void> QuicTransport::connect(const asio::ip::udp::endpoint& peer,
   conn_.reset(raw);
   ngtcp2_conn_set_tls_native_handle(raw, tls_->native_handle());
   ngtcp2_ccerr_default(&last_error_);
+  if (tls_->offers_early_data()) {
+    // The limits the server gave the ticket's connection bound what 0-RTT may open and send.
+    const auto& remembered = tls_->remembered_transport_params();
+    early_data_offered_ =
+        ngtcp2_conn_decode_and_set_0rtt_transport_params(raw, remembered.data(), remembered.size()) == 0;
+  }
 
-  keepalive_ = std::move(keepalive);
   start_reading();
+  if (early_data_offered_) {
+    // Streams for the first flight: the worker opens its own now, and the pool hands it requests in a
+    // posted call; the first packet is written after that (one hop later), so they ride in it.
+    if (events_ != nullptr) events_->on_early_data_ready();
+    if (!closed_) schedule_write();
+    return {};
+  }
   write_packets();
   after_io();
   return {};
+}
+
+// Inside ngtcp2 (the handshake's last packet). GnuTLS tells only now whether the server took our early
+// data; if not, ngtcp2 must drop the early streams and the application start afresh here, before the
+// server's streams in the same packets reach it (as ngtcp2's example client does).
+int QuicTransport::on_handshake_completed_inside() {
+  handshake_completed_ = true;
+  handshake_event_pending_ = true;
+  if (!early_data_offered_ || tls_->early_data_accepted()) return 0;
+  early_data_rejected_ = true;
+  if (ngtcp2_conn_tls_early_data_rejected(conn_.get()) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
+  if (application_ != nullptr && !application_->on_early_data_rejected()) return NGTCP2_ERR_CALLBACK_FAILURE;
+  return 0;
 }
 
 Result<std::int64_t> QuicTransport::open_bidi_stream() {
@@ -250,7 +271,7 @@ Result<std::int64_t> QuicTransport::open_uni_stream() {
 }
 
 std::uint64_t QuicTransport::bidi_streams_left() const noexcept {
-  if (!conn_ || closed_ || !handshake_completed_) return 0;
+  if (!conn_ || closed_ || (!handshake_completed_ && !early_data_offered_)) return 0;
   return ngtcp2_conn_get_streams_bidi_left(conn_.get());
 }
 
@@ -517,6 +538,7 @@ void QuicTransport::on_expiry() {
 // Delivers the events collected during the last read or write, then re-arms the timer.
 void QuicTransport::after_io() {
   if (closed_) return;
+  if (tls_ && tls_->take_ticket_arrival()) store_ticket();
   if (handshake_event_pending_) {
     handshake_event_pending_ = false;
     if (events_ != nullptr) events_->on_handshake_completed();
@@ -528,6 +550,15 @@ void QuicTransport::after_io() {
   }
   if (closed_) return;
   arm_expiry_timer();
+}
+
+// A NewSessionTicket arrived: keep it with what 0-RTT on a later connection needs from this one.
+void QuicTransport::store_ticket() {
+  std::array<std::uint8_t, 256> params{};
+  ngtcp2_ssize length = ngtcp2_conn_encode_0rtt_transport_params(conn_.get(), params.data(), params.size());
+  std::vector<std::uint8_t> remembered;
+  if (length > 0) remembered.assign(params.data(), params.data() + length);
+  tls_->store_ticket(std::move(remembered));
 }
 
 // ---- closing -------------------------------------------------------------------------------------
@@ -622,9 +653,9 @@ void QuicTransport::close(std::uint64_t app_error_code, Error reason) {
 void QuicTransport::finish(Error reason) {
   if (closed_) return;
   closed_ = true;
+  auto self = shared_from_this();  // the events may drop the last other reference to us
   expiry_timer_.cancel();
   socket_.close();
-  auto keepalive = std::move(keepalive_);  // released when this function returns
   TransportEvents* events = std::exchange(events_, nullptr);
   application_ = nullptr;
   if (events != nullptr) events->on_transport_closed(std::move(reason));
@@ -637,7 +668,6 @@ void QuicTransport::detach() noexcept {
     closed_ = true;
     expiry_timer_.cancel();
     socket_.close();
-    keepalive_.reset();
   }
 }
 

@@ -8,6 +8,11 @@
 //  - TransportEvents (the worker): handshake done, new stream credit, closed. Those are made outside any
 //    ngtcp2 call, after the packet or timer that caused them was processed.
 // All methods run on the executor given at construction.
+//
+// Lifetime: the transport keeps only itself alive (its pending reads, writes and timer hold
+// shared_from_this()), never its owner: `events` and the application are borrowed, and whoever owns them
+// must outlive the transport's use of them or detach() it first (the worker holds itself until the
+// transport has reported on_transport_closed, and detaches the transport in its destructor).
 
 #include <array>
 #include <chrono>
@@ -26,7 +31,7 @@
 
 #include "quic/stream_transport.hpp"
 #include "quic/udp_socket.hpp"
-#include "quic/write_hold.hpp"
+#include "util/write_hold.hpp"
 #include "quiver/error.hpp"
 #include "quiver/options.hpp"
 #include "tls/tls_session.hpp"
@@ -58,6 +63,11 @@ class StreamApplication {
   virtual void on_stream_blocked(std::int64_t stream_id) = 0;    // peer's stream window is full
   virtual void on_stream_write_shut(std::int64_t stream_id) = 0; // our send side is closed
 
+  // The server rejected our 0-RTT early data: ngtcp2 has discarded every stream we opened (inside the
+  // handshake's last callback; the server's streams of the same packets follow). The application starts
+  // afresh on this transport; its early requests were not processed.
+  virtual bool on_early_data_rejected() { return true; }
+
   // After a `false`: the application error code to close the connection with, and the whole message of
   // the resulting Error (the application names its own codes; the transport knows none of them).
   virtual std::pair<std::uint64_t, std::string> fatal_error() const = 0;
@@ -69,6 +79,10 @@ class TransportEvents {
  public:
   virtual ~TransportEvents() = default;
   virtual void on_handshake_completed() = 0;
+  // A resumed connection may send 0-RTT early data: streams can be opened now (within the remembered
+  // limits) and what is written goes out with the first flight. Called once, from connect(), before the
+  // first packet is written.
+  virtual void on_early_data_ready() {}
   virtual void on_stream_credit() = 0;  // the peer raised our bidi stream limit
   // The connection is gone (closed by either side, failed, timed out). Called once; last call.
   virtual void on_transport_closed(Error reason) = 0;
@@ -86,6 +100,7 @@ struct TransportOptions {
 struct TransportConfig {
   std::string host;  // SNI and name to verify
   TransportOptions options;
+  tls::Resumption resumption;  // where tickets come from and go to (optional)
 };
 
 class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public StreamTransport {
@@ -96,11 +111,9 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   QuicTransport(const QuicTransport&) = delete;
   QuicTransport& operator=(const QuicTransport&) = delete;
 
-  // Opens the socket, creates the QUIC connection and sends the first Initial. `keepalive` is held
-  // until the transport closes (the worker keeps itself alive while its connection lives).
+  // Opens the socket, creates the QUIC connection and sends the first Initial.
   Result<void> connect(const asio::ip::udp::endpoint& peer,
-                       std::shared_ptr<tls::ClientTlsContext> tls_context,
-                       std::shared_ptr<void> keepalive);
+                       std::shared_ptr<tls::ClientTlsContext> tls_context);
 
   // The stream layer; borrowed. Set before connect(): stream data can come with the handshake's end.
   void set_application(StreamApplication* application) noexcept { application_ = application; }
@@ -121,12 +134,12 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   void set_keep_alive(bool on);
 
   // Coalesces writes: one write loop runs soon on the executor for any number of calls. It waits a few
-  // hops while more than one write hold is alive (quic/write_hold.hpp).
+  // hops while more than one write hold is alive (util/write_hold.hpp).
   void schedule_write() override;
 
   // Holds on the scheduled write: one per answer the worker posts, released when it has run.
-  WriteHold hold_writes() const { return write_holds_.take(); }
-  const WriteHolds& write_holds() const noexcept { return write_holds_; }
+  util::WriteHold hold_writes() const { return write_holds_.take(); }
+  const util::WriteHolds& write_holds() const noexcept { return write_holds_; }
 
   // Sends CONNECTION_CLOSE with an application error and closes; events->on_transport_closed(reason).
   void close(std::uint64_t app_error_code, Error reason);
@@ -134,6 +147,10 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   void detach() noexcept;
 
   bool handshake_completed() const noexcept { return handshake_completed_; }
+  // 0-RTT: early data was attempted (streams opened before the handshake), and, after the handshake,
+  // whether the server rejected it.
+  bool early_data_offered() const noexcept { return early_data_offered_; }
+  bool early_data_rejected() const noexcept { return early_data_rejected_; }
   const tls::ClientTlsSession* tls() const noexcept { return tls_.get(); }
 
  private:
@@ -150,6 +167,8 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   void arm_expiry_timer();
   void on_expiry();
   void after_io();
+  void store_ticket();
+  int on_handshake_completed_inside();
   void fail(int ngtcp2_error);
   bool refuses_handshake(const std::error_code& ec) const noexcept;
   Error refused_error() const;
@@ -162,8 +181,7 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   TransportConfig config_;
   TransportEvents* events_;                      // borrowed
   StreamApplication* application_ = nullptr;     // borrowed
-  std::shared_ptr<void> keepalive_;              // the owner, while open
-  WriteHolds write_holds_;                       // shared with the holders
+  util::WriteHolds write_holds_;                 // shared with the holders
 
   UdpSocket socket_;
   asio::steady_timer expiry_timer_;
@@ -177,6 +195,8 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   std::size_t blocked_segment_ = 0;
   std::uint64_t armed_expiry_ = UINT64_MAX;      // when the expiry timer fires; UINT64_MAX: not armed
   bool handshake_completed_ = false;
+  bool early_data_offered_ = false;    // 0-RTT transport parameters set; streams may open before the handshake
+  bool early_data_rejected_ = false;
   bool handshake_event_pending_ = false;
   bool stream_credit_event_pending_ = false;
   bool write_scheduled_ = false;

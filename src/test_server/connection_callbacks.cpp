@@ -79,6 +79,9 @@ struct Trampolines {
   static int recv_tx_key(ngtcp2_conn*, ngtcp2_encryption_level level, void* user_data) noexcept {
     return quic_guard([&] { return level == NGTCP2_ENCRYPTION_LEVEL_1RTT ? events(user_data).on_handshake_keys() : 0; });
   }
+  static int handshake_completed(ngtcp2_conn*, void* user_data) noexcept {
+    return quic_guard([&] { return transport(user_data).on_handshake_completed(); });
+  }
   static void rand(uint8_t* dest, size_t destlen, const ngtcp2_rand_ctx*) noexcept {
     gnutls_rnd(GNUTLS_RND_RANDOM, dest, destlen);
   }
@@ -156,6 +159,7 @@ const ngtcp2_callbacks& quic_callbacks() noexcept {
     c.get_new_connection_id = Trampolines::get_new_connection_id;
     c.remove_connection_id = Trampolines::remove_connection_id;
     c.recv_tx_key = Trampolines::recv_tx_key;
+    c.handshake_completed = Trampolines::handshake_completed;
     return c;
   }();
   return callbacks;

@@ -19,6 +19,8 @@
 #include <nlohmann/json.hpp>
 #include <uriparser/Uri.h>
 
+#include "test_server/compression.hpp"
+
 namespace quiver::server {
 namespace {
 
@@ -582,6 +584,90 @@ ResponsePlan drip_route(RouteRequest&, std::string_view, std::string_view query)
   return plan;
 }
 
+// ---- redirects (httpbin's) and compressed bodies (httpbin's, plus /bomb and /corrupt) -------------------
+
+constexpr std::uint64_t kMaxRedirects = 1000;
+constexpr std::uint64_t kMaxBombBytes = std::uint64_t{4} << 30;  // /bomb: 4 GiB decoded at most
+
+std::optional<std::uint64_t> redirect_count(std::string_view arg) {
+  auto n = parse_number(arg);
+  if (!n || *n == 0 || *n > kMaxRedirects) return std::nullopt;
+  return n;
+}
+
+// /relative-redirect/N: 302 to /relative-redirect/N-1 (a path-absolute reference), the last to /get.
+ResponsePlan relative_redirect_route(RouteRequest&, std::string_view arg, std::string_view) {
+  auto n = redirect_count(arg);
+  if (!n) return text_response(404, "not found\n");
+  return redirect_response(*n == 1 ? "/get" : fmt::format("/relative-redirect/{}", *n - 1), {});
+}
+
+// /absolute-redirect/N: the same with absolute https URLs.
+ResponsePlan absolute_redirect_route(RouteRequest& request, std::string_view arg, std::string_view) {
+  auto n = redirect_count(arg);
+  if (!n) return text_response(404, "not found\n");
+  auto base = fmt::format("https://{}", request.authority);
+  return redirect_response(*n == 1 ? base + "/get" : fmt::format("{}/absolute-redirect/{}", base, *n - 1), {});
+}
+
+// /redirect/N[?absolute=true]: as httpbin, relative redirects unless absolute=true.
+ResponsePlan redirect_route(RouteRequest& request, std::string_view arg, std::string_view query) {
+  if (query_param(query, "absolute") == "true") return absolute_redirect_route(request, arg, query);
+  return relative_redirect_route(request, arg, query);
+}
+
+// /redirect-to?url=U[&status_code=C]: C (302 unless a 3xx is given) to U, as given (relative or absolute).
+ResponsePlan redirect_to_route(RouteRequest&, std::string_view, std::string_view query) {
+  std::optional<std::string> url;
+  std::uint64_t status = 302;
+  for (const auto& [name, value] : decode_pairs(query)) {
+    if (name == "url") url = value;
+    if (auto code = parse_number(value); name == "status_code" && code && *code >= 300 && *code < 400) status = *code;
+  }
+  if (!url || !valid_field_value(*url)) return text_response(400, "bad request: url\n");
+  auto plan = redirect_response(*url, {});
+  plan.status = static_cast<int>(status);
+  return plan;
+}
+
+// /gzip, /deflate, /brotli, /zstd: httpbin's JSON ({"gzipped": true, headers, method, origin}; for zstd,
+// which httpbin lacks, "zstd": true) compressed with that coding, content-encoding set.
+ResponsePlan encoded_route(RouteRequest& request, std::string_view, std::string_view) {
+  auto name = split_target(request.target).path.substr(1);
+  auto coding = content_coding(name).value_or("gzip");
+  static constexpr std::pair<std::string_view, std::string_view> kFlags[] = {
+      {"gzip", "gzipped"}, {"deflate", "deflated"}, {"br", "brotli"}, {"zstd", "zstd"}};
+  auto flag = std::ranges::find(kFlags, std::string_view(coding), &std::pair<std::string_view, std::string_view>::first)->second;
+  json object = {{std::string(flag), true},
+                 {"headers", headers_object(request)},
+                 {"method", request.method},
+                 {"origin", request.peer}};
+  return with_body(200, "application/json", compress(coding, dump(object)), {{"content-encoding", coding}});
+}
+
+// /bomb/CODING?size=N (quiver's own): N (64 MiB) zero bytes compressed with CODING: a decompression bomb.
+ResponsePlan bomb_route(RouteRequest&, std::string_view arg, std::string_view query) {
+  auto coding = content_coding(arg);
+  auto size = parse_number(query_param(query, "size").value_or("67108864"));
+  if (!coding || !size || *size > kMaxBombBytes) return text_response(400, "bad request: /bomb/{gzip,deflate,br,zstd}?size=N\n");
+  return with_body(200, "application/octet-stream", compressed_zeros(*coding, *size), {{"content-encoding", *coding}});
+}
+
+// /corrupt/CODING[?truncate=1] (quiver's own): /get's JSON compressed with CODING, then 8 bytes in the
+// middle inverted (gzip, deflate and zstd carry a checksum, so the damage is always found), or, with
+// truncate=1, only the first half sent.
+ResponsePlan corrupt_route(RouteRequest& request, std::string_view arg, std::string_view query) {
+  auto coding = content_coding(arg);
+  if (!coding) return text_response(400, "bad request: /corrupt/{gzip,deflate,br,zstd}\n");
+  auto body = compress(*coding, dump(get_object(request)));
+  if (query_param(query, "truncate") == "1") {
+    body.resize(body.size() / 2);
+  } else {
+    for (std::size_t i = body.size() / 2; i < std::min(body.size(), body.size() / 2 + 8); ++i) body[i] = static_cast<char>(~body[i]);
+  }
+  return with_body(200, "application/json", std::move(body), {{"content-encoding", *coding}});
+}
+
 // ---- the table and method rules ----------------------------------------------------------------------
 
 using Handler = ResponsePlan (*)(RouteRequest&, std::string_view arg, std::string_view query);
@@ -617,6 +703,16 @@ constexpr HttpbinRoute kHttpbinRoutes[] = {
     {"/json", false, "GET", false, json_route},
     {"/base64", true, "GET", false, base64_route},
     {"/drip", false, "GET", false, drip_route},
+    {"/redirect", true, "GET", false, redirect_route},
+    {"/relative-redirect", true, "GET", false, relative_redirect_route},
+    {"/absolute-redirect", true, "GET", false, absolute_redirect_route},
+    {"/redirect-to", false, "GET POST PUT DELETE PATCH", false, redirect_to_route},
+    {"/gzip", false, "GET", false, encoded_route},
+    {"/deflate", false, "GET", false, encoded_route},
+    {"/brotli", false, "GET", false, encoded_route},
+    {"/zstd", false, "GET", false, encoded_route},
+    {"/bomb", true, "GET", false, bomb_route},
+    {"/corrupt", true, "GET", false, corrupt_route},
 };
 
 struct HttpbinMatch {

@@ -32,6 +32,17 @@
 //   /base64/V                  GET    V decoded (URL-safe base64) as text/html; httpbin's hint if invalid
 //   /drip?numbytes=&duration=&delay=&code=  GET  after `delay` s, `numbytes` (10, at most 10 MiB) '*'
 //                                     bytes spread over `duration` s (2), status `code` (200)
+//   /redirect/N[?absolute=true] GET   302 N times, then /get: relative locations (absolute with the flag)
+//   /relative-redirect/N       GET    302 to /relative-redirect/N-1 (path-absolute location), the last to /get
+//   /absolute-redirect/N       GET    the same with absolute https URLs
+//   /redirect-to?url=U&status_code=C  GET POST PUT DELETE PATCH  C (302; a 3xx) with location U as given
+//   /gzip /deflate /brotli /zstd  GET  {"gzipped"|"deflated"|"brotli"|"zstd": true, headers, method,
+//                                     origin} compressed so (deflate: the zlib format), content-encoding set
+// and quiver's own, for decompression's bad cases:
+//   /bomb/CODING?size=N        GET    N (64 MiB; at most 4 GiB) zero bytes compressed with CODING (gzip,
+//                                     deflate, br or brotli, zstd): a decompression bomb
+//   /corrupt/CODING[?truncate=1] GET  /get's JSON compressed, 8 bytes in the middle inverted (or only the
+//                                     first half sent)
 //
 // Not like httpbin: entity tags are sent quoted, as RFC 9110 §8.8.3 wants ("range30", "E"; httpbin sends
 // them bare), and compared without quotes and W/ as httpbin does; form bodies are parsed when urlencoded

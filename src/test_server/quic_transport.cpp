@@ -9,6 +9,8 @@
 #include <gnutls/crypto.h>
 
 #include "test_server/connection_callbacks.hpp"
+#include "test_server/server_shared.hpp"
+#include "test_server/tls_server_context.hpp"
 #include "util/clock.hpp"
 
 namespace quiver::server {
@@ -69,6 +71,7 @@ Result<void> QuicTransport::accept(const TlsServerContext& tls, const ngtcp2_pkt
   auto session = tls.new_session(&conn_ref_);
   if (!session) return std::unexpected(session.error());
   tls_ = std::move(*session);
+  tls_context_ = &tls;
 
   ngtcp2_cid scid;
   scid.datalen = kCidLength;
@@ -128,6 +131,14 @@ void QuicTransport::add_cid(const ngtcp2_cid& cid) {
   auto key = cid_key(cid);
   host_.add_cid(key, owner_);
   cids_.push_back(std::move(key));
+}
+
+int QuicTransport::on_handshake_completed() {
+  ServerShared& shared = host_.shared();
+  if (gnutls_session_is_resumed(tls_.get()) != 0) ++shared.handshakes_resumed;
+  if ((gnutls_session_get_flags(tls_.get()) & GNUTLS_SFLAGS_EARLY_DATA) != 0) ++shared.early_data_accepted;
+  tls_context_->after_handshake(tls_.get());
+  return 0;
 }
 
 std::chrono::nanoseconds QuicTransport::pto() const noexcept {

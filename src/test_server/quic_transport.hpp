@@ -159,6 +159,7 @@ class QuicTransport {
   // ngtcp2 callbacks that are the transport's own (the stream ones go to events_ directly).
   int on_new_connection_id(ngtcp2_cid* cid, std::uint8_t* token, std::size_t cidlen);
   int on_remove_connection_id(const ngtcp2_cid* cid);
+  int on_handshake_completed();  // counts resumption and early data, sends a session ticket
 
   asio::any_io_executor executor_;
   ConnectionHost& host_;
@@ -169,6 +170,7 @@ class QuicTransport {
   Endpoint local_, remote_;
 
   ngtcp2_crypto_conn_ref conn_ref_{};  // GnuTLS session pointer -> this; lives as long as tls_
+  const TlsServerContext* tls_context_ = nullptr;  // borrowed from the Server (set by accept)
   // Destroyed in reverse order: quic_, then the TLS session it used.
   util::GnutlsSessionPtr tls_;
   util::NgtcpConnPtr quic_;

@@ -40,6 +40,15 @@ class Server::Impl final : public ConnectionHost {
   void send_goaway();
   void hold_streams_from(std::uint64_t stream_id) { shared_.hold_from = stream_id; }
   void refuse_new_streams(bool on) { shared_.refuse_new_streams = on; }
+  // The TLS switches (usable once started; tls_ is set before start() returns and kept until ~Impl).
+  void issue_session_tickets(bool on) {
+    std::lock_guard lock(mutex_);
+    if (tls_) tls_->issue_tickets(on);
+  }
+  void accept_early_data(bool on) {
+    std::lock_guard lock(mutex_);
+    if (tls_) tls_->accept_early_data(on);
+  }
   ServerStats stats() const;
   std::uint16_t port() const { return port_.load(); }
   std::size_t connection_count() const { return connection_count_.load(); }
@@ -98,6 +107,8 @@ Result<void> Server::Impl::start() {
   auto tls = TlsServerContext::load(options_.cert_file, options_.key_file);
   if (!tls) return std::unexpected(tls.error());
   tls_ = std::move(*tls);
+  tls_->issue_tickets(options_.session_tickets);
+  tls_->accept_early_data(options_.early_data);
   if (auto bound = bind(); !bound) return bound;
   if (gnutls_rnd(GNUTLS_RND_RANDOM, reset_secret_.data(), reset_secret_.size()) != 0)
     return std::unexpected(Error(ErrorKind::io_error, "gnutls_rnd failed"));
@@ -187,6 +198,9 @@ ServerStats Server::Impl::stats() const {
   stats.requests_rejected = shared_.requests_rejected.load();
   stats.streams_over_limit = shared_.streams_over_limit.load();
   stats.goaways_sent = shared_.goaways_sent.load();
+  stats.handshakes_resumed = shared_.handshakes_resumed.load();
+  stats.early_data_accepted = shared_.early_data_accepted.load();
+  stats.early_requests = shared_.early_requests.load();
   return stats;
 }
 
@@ -344,6 +358,8 @@ std::size_t Server::connection_count() const { return impl_->connection_count();
 void Server::hold_streams_from(std::uint64_t stream_id) { impl_->hold_streams_from(stream_id); }
 void Server::send_goaway() { impl_->send_goaway(); }
 void Server::refuse_new_streams(bool on) { impl_->refuse_new_streams(on); }
+void Server::issue_session_tickets(bool on) { impl_->issue_session_tickets(on); }
+void Server::accept_early_data(bool on) { impl_->accept_early_data(on); }
 ServerStats Server::stats() const { return impl_->stats(); }
 
 }  // namespace quiver::server

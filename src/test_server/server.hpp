@@ -10,6 +10,7 @@
 //   send_goaway()            GOAWAY(max id) then GOAWAY(id) on every connection; each one closes when
 //                            its last processed request is done; new connections are still accepted
 //   refuse_new_streams(on)   every new request stream is reset at once with H3_REQUEST_REJECTED
+//   issue_session_tickets(on), accept_early_data(on)   TLS resumption tickets and 0-RTT acceptance
 // and, fixed at start() through ServerOptions (see there):
 //   goaway_in_first_flight   GOAWAY(0) in the packets that complete the handshake; every request refused
 //   reject_first_per_path    the first K requests for each :path are reset with H3_REQUEST_REJECTED
@@ -92,6 +93,15 @@ struct ServerOptions {
   // `goaway_after_requests_mode` says. Streams with id >= 4N are never processed.
   std::uint64_t goaway_after_requests = 0;
   GoawayAfterRequests goaway_after_requests_mode = GoawayAfterRequests::graceful;
+
+  // TLS 1.3 resumption and 0-RTT. Every connection accepts session tickets (the ticket key is made at
+  // start, so tickets are good for this server's life); while `session_tickets` is on each handshake is
+  // followed by one new ticket. While `early_data` is on, 0-RTT is accepted from a resuming client, once
+  // per ClientHello (anti-replay: GnuTLS's time window plus a record of every ClientHello seen); off, the
+  // early data is rejected (the handshake goes on; the client must resend). Both can be switched while
+  // running: Server::issue_session_tickets, Server::accept_early_data.
+  bool session_tickets = true;
+  bool early_data = true;
 };
 
 // Counters since start(); a snapshot from Server::stats().
@@ -106,6 +116,10 @@ struct ServerStats {
   std::uint64_t requests_rejected = 0;        // requests reset by ServerOptions::reject_first_per_path
   std::uint64_t streams_over_limit = 0;       // streams >= the goaway_after_requests id (never processed)
   std::uint64_t goaways_sent = 0;             // final GOAWAYs sent (all causes)
+  std::uint64_t handshakes_resumed = 0;       // handshakes that resumed a session from a ticket
+  std::uint64_t early_data_accepted = 0;      // handshakes whose 0-RTT early data was accepted
+  std::uint64_t early_requests = 0;           // requests whose headers arrived before the handshake
+                                              // completed (in 0-RTT early data); in requests_started too
 };
 
 class Server {
@@ -152,6 +166,11 @@ class Server {
   // While on, every new request stream is reset at once with H3_REQUEST_REJECTED (RESET_STREAM and
   // STOP_SENDING) without being processed. Takes effect for streams opened after the call returns.
   void refuse_new_streams(bool on);
+
+  // Resumption and 0-RTT switches (ServerOptions::session_tickets / early_data) for connections whose
+  // handshake completes (tickets) or starts (early data) after the call. Thread-safe; no-op before start().
+  void issue_session_tickets(bool on);
+  void accept_early_data(bool on);
 
   // Counters since start(). Thread-safe; each counter is read atomically (not all at one instant).
   ServerStats stats() const;

@@ -383,6 +383,8 @@ int ServerConnection::on_h3_end_headers(std::int64_t stream_id) {
   if (!stream) return 0;
   if (refuse_request(*stream)) return 0;  // reset after the read returns, never routed
   ++host_.shared().requests_started;
+  // Headers complete before our handshake is: the request came in 0-RTT early data.
+  if (ngtcp2_conn_get_handshake_completed(quic()) == 0) ++host_.shared().early_requests;
   stream->traits = route_traits(stream->request.target);
   if (stream->traits.before_body) {
     plan(*stream);  // now: the body that follows in this same read may be the route's (an upload)

@@ -67,13 +67,47 @@ Result<std::unique_ptr<TlsServerContext>> TlsServerContext::load(const std::stri
   if (auto ok = check(gnutls_priority_init(&priority, kPriority, nullptr), "gnutls_priority_init"); !ok)
     return std::unexpected(ok.error());
   context->priority_.reset(priority);
+  if (auto ok = check(gnutls_session_ticket_key_generate(&context->ticket_key_), "gnutls_session_ticket_key_generate");
+      !ok)
+    return std::unexpected(ok.error());
+  if (auto ok = check(gnutls_anti_replay_init(&context->anti_replay_), "gnutls_anti_replay_init"); !ok)
+    return std::unexpected(ok.error());
+  gnutls_anti_replay_set_add_function(context->anti_replay_, remember_client_hello);
+  gnutls_anti_replay_set_ptr(context->anti_replay_, context.get());
   return context;
+}
+
+TlsServerContext::~TlsServerContext() {
+  if (anti_replay_ != nullptr) gnutls_anti_replay_deinit(anti_replay_);
+  if (ticket_key_.data != nullptr) {
+    gnutls_memset(ticket_key_.data, 0, ticket_key_.size);
+    gnutls_free(ticket_key_.data);
+  }
+}
+
+// GnuTLS's anti-replay database: a ClientHello seen before gets no early data.
+int TlsServerContext::remember_client_hello(void* context, time_t, const gnutls_datum_t* key,
+                                            const gnutls_datum_t*) noexcept {
+  try {
+    auto& self = *static_cast<TlsServerContext*>(context);
+    std::lock_guard lock(self.seen_mutex_);
+    bool fresh = self.seen_client_hellos_.emplace(reinterpret_cast<const char*>(key->data), key->size).second;
+    return fresh ? 0 : GNUTLS_E_DB_ENTRY_EXISTS;
+  } catch (...) {
+    return GNUTLS_E_MEMORY_ERROR;
+  }
+}
+
+void TlsServerContext::after_handshake(gnutls_session_t session) const {
+  if (issue_tickets_) (void)gnutls_session_ticket_send(session, 1, 0);  // best effort: resumption is optional
 }
 
 Result<util::GnutlsSessionPtr> TlsServerContext::new_session(ngtcp2_crypto_conn_ref* conn_ref) const {
   gnutls_session_t raw = nullptr;
-  if (auto ok = check(gnutls_init(&raw, GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET), "gnutls_init"); !ok)
-    return std::unexpected(ok.error());
+  const bool early_data = accept_early_data_;
+  unsigned flags = GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET | GNUTLS_NO_END_OF_EARLY_DATA;
+  if (early_data) flags |= GNUTLS_ENABLE_EARLY_DATA;
+  if (auto ok = check(gnutls_init(&raw, flags), "gnutls_init"); !ok) return std::unexpected(ok.error());
   util::GnutlsSessionPtr session(raw);
 
   gnutls_datum_t alpn{const_cast<unsigned char*>(reinterpret_cast<const unsigned char*>(kAlpnH3.data())),
@@ -87,6 +121,12 @@ Result<util::GnutlsSessionPtr> TlsServerContext::new_session(ngtcp2_crypto_conn_
   }
   if (configured)
     configured = check(gnutls_alpn_set_protocols(raw, &alpn, 1, GNUTLS_ALPN_MANDATORY), "gnutls_alpn_set_protocols");
+  if (configured)
+    configured = check(gnutls_session_ticket_enable_server(raw, &ticket_key_), "gnutls_session_ticket_enable_server");
+  if (configured && early_data) {
+    gnutls_anti_replay_enable(raw, anti_replay_);
+    configured = check(gnutls_record_set_max_early_data_size(raw, 0xffffffffU), "gnutls_record_set_max_early_data_size");
+  }
   if (!configured) return std::unexpected(configured.error());
   gnutls_handshake_set_hook_function(raw, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_POST, require_h3);
   return session;

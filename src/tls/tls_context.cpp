@@ -15,6 +15,8 @@ constexpr const char* kPriority =
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:"
     "+AES-128-CCM:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:"
     "%DISABLE_TLS13_COMPAT_MODE";
+// TLS over TCP: TLS 1.3 or 1.2 with GnuTLS's normal (secure) choice of ciphers.
+constexpr const char* kTcpPriority = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
 
 Error ca_error(const std::string& what) {
   Error error(ErrorKind::handshake_failed, ErrorClass::invalid, what);
@@ -25,8 +27,9 @@ Error ca_error(const std::string& what) {
 }  // namespace
 
 Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::create(const TlsOptions& options) {
-  if (options.verify_peer && !options.system_trust && options.ca_file.empty()) {
-    return std::unexpected(ca_error("no trust anchors: TlsOptions::system_trust is off and no ca_file is given"));
+  if (options.verify_peer && !options.system_trust && options.ca_file.empty() && options.ca_path.empty()) {
+    return std::unexpected(
+        ca_error("no trust anchors: TlsOptions::system_trust is off and no ca_file or ca_path is given"));
   }
   gnutls_certificate_credentials_t raw = nullptr;
   if (int rv = gnutls_certificate_allocate_credentials(&raw); rv != 0) {
@@ -46,20 +49,34 @@ Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::create(const TlsOpti
           ca_error(fmt::format("cannot load CA file '{}': {}", options.ca_file, why)));
     }
   }
+  if (!options.ca_path.empty()) {
+    int loaded = gnutls_certificate_set_x509_trust_dir(raw, options.ca_path.c_str(), GNUTLS_X509_FMT_PEM);
+    if (loaded <= 0) {
+      std::string why = loaded < 0 ? gnutls_strerror(loaded) : "no certificate in its files";
+      return std::unexpected(ca_error(fmt::format("cannot load CA directory '{}': {}", options.ca_path, why)));
+    }
+  }
   gnutls_priority_t priority = nullptr;
   if (int rv = gnutls_priority_init(&priority, kPriority, nullptr); rv != 0) {
     return std::unexpected(Error(ErrorKind::handshake_failed, ErrorClass::unrecoverable,
                                  fmt::format("TLS priorities: {}", gnutls_strerror(rv))));
   }
-  return std::shared_ptr<ClientTlsContext>(
-      new ClientTlsContext(std::move(credentials), util::GnutlsPriorityPtr(priority), options.verify_peer));
+  util::GnutlsPriorityPtr quic_priority(priority);
+  gnutls_priority_t tcp_priority = nullptr;
+  if (int rv = gnutls_priority_init(&tcp_priority, kTcpPriority, nullptr); rv != 0) {
+    return std::unexpected(Error(ErrorKind::handshake_failed, ErrorClass::unrecoverable,
+                                 fmt::format("TLS priorities (TCP): {}", gnutls_strerror(rv))));
+  }
+  return std::shared_ptr<ClientTlsContext>(new ClientTlsContext(std::move(credentials), std::move(quic_priority),
+                                                                util::GnutlsPriorityPtr(tcp_priority),
+                                                                options.verify_peer));
 }
 
 Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::shared(const TlsOptions& options) {
   static std::mutex mutex;
-  static std::map<std::tuple<bool, bool, std::string>, std::weak_ptr<ClientTlsContext>> contexts;
+  static std::map<std::tuple<bool, bool, std::string, std::string>, std::weak_ptr<ClientTlsContext>> contexts;
   std::lock_guard lock(mutex);
-  auto& slot = contexts[{options.verify_peer, options.system_trust, options.ca_file}];
+  auto& slot = contexts[{options.verify_peer, options.system_trust, options.ca_file, options.ca_path}];
   if (auto existing = slot.lock()) return existing;
   auto created = create(options);
   if (created) slot = *created;

@@ -21,15 +21,23 @@ class ClientTlsContext {
   static Result<std::shared_ptr<ClientTlsContext>> shared(const TlsOptions& options);
 
   gnutls_certificate_credentials_t credentials() const noexcept { return credentials_.get(); }
+  // TLS 1.3 only (QUIC).
   gnutls_priority_t priority() const noexcept { return priority_.get(); }
+  // TLS 1.3 or 1.2 (TLS over TCP: servers without TLS 1.3 remain reachable).
+  gnutls_priority_t tcp_priority() const noexcept { return tcp_priority_.get(); }
   bool verify_peer() const noexcept { return verify_peer_; }
 
  private:
-  ClientTlsContext(util::GnutlsCredentialsPtr credentials, util::GnutlsPriorityPtr priority, bool verify_peer)
-      : credentials_(std::move(credentials)), priority_(std::move(priority)), verify_peer_(verify_peer) {}
+  ClientTlsContext(util::GnutlsCredentialsPtr credentials, util::GnutlsPriorityPtr priority,
+                   util::GnutlsPriorityPtr tcp_priority, bool verify_peer)
+      : credentials_(std::move(credentials)),
+        priority_(std::move(priority)),
+        tcp_priority_(std::move(tcp_priority)),
+        verify_peer_(verify_peer) {}
 
   util::GnutlsCredentialsPtr credentials_;
   util::GnutlsPriorityPtr priority_;
+  util::GnutlsPriorityPtr tcp_priority_;
   bool verify_peer_;
 };
 

@@ -1,6 +1,12 @@
 #include "tls/tls_session.hpp"
 
+#include <algorithm>
+#include <array>
+#include <chrono>
 #include <cstring>
+#include <vector>
+
+#include <gnutls/x509.h>
 
 #include <asio/ip/address.hpp>
 #include <fmt/format.h>
@@ -23,40 +29,128 @@ Error setup_error(const char* step, int rv) {
                fmt::format("TLS set-up ({}): {}", step, gnutls_strerror(rv)));
 }
 
-}  // namespace
-
-Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create(
-    std::shared_ptr<ClientTlsContext> context, const std::string& host,
-    ngtcp2_crypto_conn_ref* conn_ref) {
-  gnutls_session_t raw = nullptr;
-  if (int rv = gnutls_init(&raw, GNUTLS_CLIENT | GNUTLS_ENABLE_EARLY_DATA | GNUTLS_NO_END_OF_EARLY_DATA);
-      rv != 0) {
-    return std::unexpected(setup_error("init", rv));
-  }
-  util::GnutlsSessionPtr session(raw);
-  if (int rv = ngtcp2_crypto_gnutls_configure_client_session(raw); rv != 0) {
-    return std::unexpected(setup_error("QUIC", rv));
-  }
-  if (int rv = gnutls_priority_set(raw, context->priority()); rv != 0) {
+// What every client session shares: priorities, credentials, ALPN, SNI (not for IP literals) and, when
+// verifying, the chain and name check GnuTLS runs during the handshake (DNS name or IP address SAN).
+Result<void> configure(gnutls_session_t raw, const ClientTlsContext& context, gnutls_priority_t priority,
+                       const std::string& host, const std::vector<std::string>& alpn, unsigned alpn_flags) {
+  if (int rv = gnutls_priority_set(raw, priority); rv != 0) {
     return std::unexpected(setup_error("priority", rv));
   }
-  if (int rv = gnutls_credentials_set(raw, GNUTLS_CRD_CERTIFICATE, context->credentials()); rv != 0) {
+  if (int rv = gnutls_credentials_set(raw, GNUTLS_CRD_CERTIFICATE, context.credentials()); rv != 0) {
     return std::unexpected(setup_error("credentials", rv));
   }
-  gnutls_datum_t alpn{reinterpret_cast<unsigned char*>(const_cast<char*>(kAlpnH3)),
-                      static_cast<unsigned>(std::strlen(kAlpnH3))};
-  if (int rv = gnutls_alpn_set_protocols(raw, &alpn, 1, GNUTLS_ALPN_MANDATORY); rv != 0) {
+  std::vector<gnutls_datum_t> protocols;
+  for (const std::string& name : alpn) {
+    protocols.push_back({reinterpret_cast<unsigned char*>(const_cast<char*>(name.data())),
+                         static_cast<unsigned>(name.size())});
+  }
+  if (int rv = gnutls_alpn_set_protocols(raw, protocols.data(), static_cast<unsigned>(protocols.size()),
+                                         alpn_flags);
+      rv != 0) {
     return std::unexpected(setup_error("ALPN", rv));
   }
   if (!is_ip_literal(host)) {
     gnutls_server_name_set(raw, GNUTLS_NAME_DNS, host.data(), host.size());
   }
-  if (context->verify_peer()) {
-    // GnuTLS verifies chain and name (DNS name or IP address SAN) during the handshake.
+  if (context.verify_peer()) {
     gnutls_session_set_verify_cert(raw, host.c_str(), 0);
   }
-  gnutls_session_set_ptr(raw, conn_ref);
-  return std::unique_ptr<ClientTlsSession>(new ClientTlsSession(std::move(context), std::move(session)));
+  return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create(
+    std::shared_ptr<ClientTlsContext> context, const std::string& host,
+    ngtcp2_crypto_conn_ref* conn_ref, Resumption resumption) {
+  std::unique_ptr<ClientTlsSession> self(new ClientTlsSession(std::move(context), std::move(resumption)));
+  std::optional<StoredSession> ticket;
+  if (self->resumption_.cache) ticket = self->resumption_.cache->take(self->resumption_.key);
+  // 0-RTT needs the server's remembered transport parameters as well as the ticket.
+  const bool early = self->resumption_.early_data && ticket && !ticket->transport_params.empty();
+
+  gnutls_session_t raw = nullptr;
+  if (int rv = gnutls_init(&raw, GNUTLS_CLIENT | GNUTLS_NO_END_OF_EARLY_DATA | (early ? GNUTLS_ENABLE_EARLY_DATA : 0));
+      rv != 0) {
+    return std::unexpected(setup_error("init", rv));
+  }
+  self->session_.reset(raw);
+  const ClientTlsContext& tls = *self->context_;
+  if (int rv = ngtcp2_crypto_gnutls_configure_client_session(raw); rv != 0) {
+    return std::unexpected(setup_error("QUIC", rv));
+  }
+  // A resumed handshake exchanges no certificate: its ticket came from a verified handshake under the
+  // same cache key.
+  if (auto configured = configure(raw, tls, tls.priority(), host, {kAlpnH3}, GNUTLS_ALPN_MANDATORY); !configured) {
+    return std::unexpected(configured.error());
+  }
+  // A ticket GnuTLS cannot use (damaged, another version's format) just means a full handshake.
+  if (ticket && gnutls_session_set_data(raw, ticket->tls_data.data(), ticket->tls_data.size()) == 0) {
+    self->offered_ticket_ = true;
+    self->offers_early_data_ = early;
+    self->remembered_params_ = std::move(ticket->transport_params);
+  }
+  if (self->resumption_.cache) {
+    gnutls_handshake_set_hook_function(raw, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET, GNUTLS_HOOK_POST,
+                                       on_handshake_message);
+  }
+  self->link_ = Link{*conn_ref, self.get()};
+  gnutls_session_set_ptr(raw, &self->link_);
+  return self;
+}
+
+ClientTlsSession::~ClientTlsSession() = default;
+
+// Inside GnuTLS (inside ngtcp2's packet processing): only records; the transport stores the ticket after
+// the packet (store_ticket). A NewSessionTicket body starts with its lifetime in seconds (RFC 8446 4.6.1).
+int ClientTlsSession::on_handshake_message(gnutls_session_t session, unsigned type, unsigned, unsigned incoming,
+                                           const gnutls_datum_t* message) noexcept {
+  if (type != GNUTLS_HANDSHAKE_NEW_SESSION_TICKET || !incoming) return 0;
+  auto* link = static_cast<Link*>(gnutls_session_get_ptr(session));
+  if (link == nullptr || link->self == nullptr) return 0;
+  std::uint32_t lifetime = 0;
+  if (message != nullptr && message->size >= 4) {
+    for (int i = 0; i < 4; ++i) lifetime = lifetime << 8 | message->data[i];
+  }
+  link->self->ticket_lifetime_s_ = lifetime;
+  link->self->ticket_arrived_ = true;
+  return 0;
+}
+
+void ClientTlsSession::store_ticket(std::vector<std::uint8_t> transport_params) {
+  // A lifetime of 0 means "do not use this ticket" (RFC 8446 4.6.1).
+  if (!resumption_.cache || ticket_lifetime_s_ == 0) return;
+  gnutls_datum_t data{};
+  if (gnutls_session_get_data2(session_.get(), &data) != 0) return;
+  StoredSession stored;
+  stored.tls_data.assign(data.data, data.data + data.size);
+  gnutls_free(data.data);
+  stored.transport_params = std::move(transport_params);
+  auto lifetime = std::min<std::chrono::seconds>(std::chrono::seconds(ticket_lifetime_s_), SessionCache::kMaxLifetime);
+  stored.expires = std::chrono::system_clock::now() + lifetime;
+  resumption_.cache->put(resumption_.key, std::move(stored));
+}
+
+bool ClientTlsSession::resumed() const { return gnutls_session_is_resumed(session_.get()) != 0; }
+
+bool ClientTlsSession::early_data_accepted() const {
+  return offers_early_data_ && (gnutls_session_get_flags(session_.get()) & GNUTLS_SFLAGS_EARLY_DATA) != 0;
+}
+
+Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create_for_tcp(std::shared_ptr<ClientTlsContext> context,
+                                                                           const std::string& host,
+                                                                           const std::vector<std::string>& alpn) {
+  std::unique_ptr<ClientTlsSession> self(new ClientTlsSession(std::move(context), Resumption{}));
+  gnutls_session_t raw = nullptr;
+  if (int rv = gnutls_init(&raw, GNUTLS_CLIENT | GNUTLS_NONBLOCK); rv != 0) {
+    return std::unexpected(setup_error("init", rv));
+  }
+  self->session_.reset(raw);
+  const ClientTlsContext& tls = *self->context_;
+  if (auto configured = configure(raw, tls, tls.tcp_priority(), host, alpn, 0); !configured) {
+    return std::unexpected(configured.error());
+  }
+  return self;
 }
 
 std::optional<std::string> ClientTlsSession::certificate_problem() const {
@@ -85,6 +179,26 @@ std::optional<std::string> ClientTlsSession::certificate_problem() const {
   }
   if (causes.empty()) return detail.empty() ? fmt::format("status 0x{:x}", status) : detail;
   return detail.empty() ? causes : fmt::format("{} ({})", causes, detail);
+}
+
+std::string ClientTlsSession::peer_public_key_pin() const {
+  unsigned count = 0;
+  const gnutls_datum_t* chain = gnutls_certificate_get_peers(session_.get(), &count);
+  if (chain == nullptr || count == 0) return {};
+  gnutls_x509_crt_t leaf = nullptr;
+  if (gnutls_x509_crt_init(&leaf) != 0) return {};
+  std::array<unsigned char, 32> digest{};
+  std::size_t size = digest.size();
+  const bool ok = gnutls_x509_crt_import(leaf, &chain[0], GNUTLS_X509_FMT_DER) == 0 &&
+                  gnutls_x509_crt_get_key_id(leaf, GNUTLS_KEYID_USE_SHA256, digest.data(), &size) == 0;
+  gnutls_x509_crt_deinit(leaf);
+  if (!ok) return {};
+  gnutls_datum_t raw{digest.data(), static_cast<unsigned>(size)};
+  gnutls_datum_t encoded{};
+  if (gnutls_base64_encode2(&raw, &encoded) != 0) return {};
+  std::string pin = "sha256//" + std::string(reinterpret_cast<const char*>(encoded.data), encoded.size);
+  gnutls_free(encoded.data);
+  return pin;
 }
 
 std::string ClientTlsSession::negotiated_alpn() const {

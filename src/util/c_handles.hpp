@@ -4,6 +4,7 @@
 #include <memory>
 
 #include <gnutls/gnutls.h>
+#include <nghttp2/nghttp2.h>
 #include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2.h>
 
@@ -14,6 +15,15 @@ struct NgtcpConnDeleter {
 };
 struct Nghttp3ConnDeleter {
   void operator()(nghttp3_conn* conn) const noexcept { nghttp3_conn_del(conn); }
+};
+struct Nghttp2SessionDeleter {
+  void operator()(nghttp2_session* session) const noexcept { nghttp2_session_del(session); }
+};
+struct Nghttp2OptionDeleter {
+  void operator()(nghttp2_option* option) const noexcept { nghttp2_option_del(option); }
+};
+struct Nghttp2CallbacksDeleter {
+  void operator()(nghttp2_session_callbacks* callbacks) const noexcept { nghttp2_session_callbacks_del(callbacks); }
 };
 struct GnutlsSessionDeleter {
   void operator()(gnutls_session_int* session) const noexcept { gnutls_deinit(session); }
@@ -30,6 +40,9 @@ struct GnutlsPriorityDeleter {
 
 using NgtcpConnPtr = std::unique_ptr<ngtcp2_conn, NgtcpConnDeleter>;
 using Nghttp3ConnPtr = std::unique_ptr<nghttp3_conn, Nghttp3ConnDeleter>;
+using Nghttp2SessionPtr = std::unique_ptr<nghttp2_session, Nghttp2SessionDeleter>;
+using Nghttp2OptionPtr = std::unique_ptr<nghttp2_option, Nghttp2OptionDeleter>;
+using Nghttp2CallbacksPtr = std::unique_ptr<nghttp2_session_callbacks, Nghttp2CallbacksDeleter>;
 using GnutlsSessionPtr = std::unique_ptr<gnutls_session_int, GnutlsSessionDeleter>;
 using GnutlsCredentialsPtr =
     std::unique_ptr<gnutls_certificate_credentials_st, GnutlsCredentialsDeleter>;

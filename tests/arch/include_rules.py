@@ -2,10 +2,12 @@
 """Checks the layer rules of docs/architecture.md over src/ (a CTest test: arch.include_rules).
 
   - src/pool/ and src/client/ speak only the protocol-neutral contract (src/http/): they include nothing
-    from src/h3/, src/quic/ or src/tls/ and name nothing `h3::`, except the composition root
-    (src/client/connection_factory.cpp), the one place that chooses a protocol;
-  - src/http/ (the contract) includes nothing from h3/, quic/, tls/, pool/ or client/;
-  - src/h3/ (the HTTP/3 worker) does not include src/tls/: TLS belongs to the dialer below it;
+    from src/h3/, src/h2/, src/quic/, src/tcp/ or src/tls/ and name nothing `h3::` or `h2::`, except the
+    composition root (src/client/connection_factory.cpp), the one place that chooses a protocol;
+  - src/http/ (the contract) includes nothing from h3/, h2/, quic/, tcp/, tls/, pool/ or client/;
+  - src/h3/ and src/h2/ (the workers) do not include src/tls/ (TLS belongs to the dialers below them),
+    nor each other, nor the other protocol's transport (h3/ no tcp/, h2/ no quic/);
+  - src/quic/ and src/tcp/ (transports and dialers) include no worker (h3/, h2/) and not each other;
   - src/test_server/ (the test oracle) shares nothing with the client's protocol code: no http/, h3/,
     quic/, tls/, pool/ or client/ (util/ and core/ are shared);
   - the test server's connection plumbing knows no specific misbehaviour: it reaches the test controls
@@ -24,11 +26,14 @@ COMPOSITION_ROOT = "client/connection_factory.cpp"
 
 # (folder, forbidden include prefixes, whether `h3::` names are forbidden)
 RULES = [
-    ("pool", ("h3/", "quic/", "tls/"), True),
-    ("client", ("h3/", "quic/", "tls/"), True),
-    ("http", ("h3/", "quic/", "tls/", "pool/", "client/"), True),
-    ("h3", ("tls/",), False),
-    ("test_server", ("http/", "h3/", "quic/", "tls/", "pool/", "client/"), True),
+    ("pool", ("h3/", "h2/", "quic/", "tcp/", "tls/"), True),
+    ("client", ("h3/", "h2/", "quic/", "tcp/", "tls/"), True),
+    ("http", ("h3/", "h2/", "quic/", "tcp/", "tls/", "pool/", "client/"), True),
+    ("h3", ("tls/", "h2/", "tcp/"), False),
+    ("h2", ("tls/", "h3/", "quic/"), False),
+    ("quic", ("h3/", "h2/", "tcp/"), False),
+    ("tcp", ("h3/", "h2/", "quic/"), False),
+    ("test_server", ("http/", "h3/", "h2/", "quic/", "tcp/", "tls/", "pool/", "client/"), True),
 ]
 
 # Known exceptions, each (file, include) with the reason. Remove a line once its include is gone.
@@ -43,7 +48,7 @@ MISBEHAVIOUR_NAMES = re.compile(r"\b(goaway_in_first_flight|reject_first_per_pat
                                 r"hold_from|refuse_new_streams|reject_request_for)\b")
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.MULTILINE)
-H3_NAME = re.compile(r"\bh3::")
+H3_NAME = re.compile(r"\bh[23]::")
 
 
 def violations(src: pathlib.Path):
@@ -67,7 +72,8 @@ def violations(src: pathlib.Path):
             if no_h3_names:
                 for number, line in enumerate(text.splitlines(), 1):
                     if H3_NAME.search(line):
-                        found.append(f"src/{rel}:{number}: names h3:: (only {COMPOSITION_ROOT} may)")
+                        found.append(f"src/{rel}:{number}: names a protocol namespace, h3:: or h2:: (only "
+                                     f"{COMPOSITION_ROOT} may)")
     found += plumbing_violations(src)
     stale = KNOWN_EXCEPTIONS - used_exceptions
     return found, stale
@@ -98,7 +104,15 @@ def self_test() -> int:
             "pool/bad_include.cpp": '#include "h3/connection.hpp"\n',
             "client/bad_name.cpp": "auto x = h3::Connection::create();\n",
             "client/tls_user.cpp": '#include "tls/tls_context.hpp"\n',
-            COMPOSITION_ROOT: '#include "h3/connection.hpp"\nauto c = h3::Connection::create();\n',
+            "pool/h2_user.cpp": '#include "h2/connection.hpp"\n',
+            "client/h2_name.cpp": "auto y = h2::Connection::create();\n",
+            "client/tcp_user.cpp": '#include "tcp/dialer.hpp"\n',
+            "h2/bad.cpp": '#include "tls/tls_context.hpp"\n',
+            "h2/ok.cpp": '#include "tcp/dialer.hpp"\n#include "http/connection.hpp"\n',
+            "tcp/bad.cpp": '#include "h2/connection.hpp"\n',
+            "tcp/ok.cpp": '#include "tls/tls_context.hpp"\n',
+            COMPOSITION_ROOT: ('#include "h3/connection.hpp"\n#include "h2/connection.hpp"\n'
+                               'auto c = h3::Connection::create();\nauto d = h2::Connection::create();\n'),
             "http/bad.hpp": '#include "pool/origin_pool.hpp"\n',
             "h3/bad.cpp": '#include "tls/tls_session.hpp"\n',
             "test_server/bad.cpp": '#include "quic/quic_transport.hpp"\n',
@@ -113,6 +127,8 @@ def self_test() -> int:
             (src / name).write_text(text)
         found, stale = violations(src)
         expected = ["src/pool/bad_include.cpp", "src/client/bad_name.cpp", "src/client/tls_user.cpp",
+                    "src/pool/h2_user.cpp", "src/client/h2_name.cpp", "src/client/tcp_user.cpp",
+                    "src/h2/bad.cpp", "src/tcp/bad.cpp",
                     "src/http/bad.hpp", "src/h3/bad.cpp", "src/test_server/bad.cpp",
                     "src/test_server/route_runner.cpp", "src/test_server/stream_control.cpp"]
         missing = [name for name in expected if not any(v.startswith(name) for v in found)]

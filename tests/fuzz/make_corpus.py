@@ -188,3 +188,39 @@ write("response_assembly_fuzz", "regression_single_byte_lf_header_value",
 write("response_assembly_fuzz", "regression_closed_while_qpack_blocked",
       data(3, CONTROL) + data(0, HEADERS(DYNAMIC_STATUS) + DATA_FRAME(b"late"), fin=True) + op(CLOSE, 0) +
       b"\x00" + data(7, ENCODER + SET_CAPACITY_4096 + INSERT_STATUS_200))
+
+# ---- h2_response_assembly_fuzz: raw HTTP/2 frames (RFC 9113 §4.1) from the server ---------------------
+
+def h2_frame(frame_type, flags, stream, payload=b""):
+    return len(payload).to_bytes(3, "big") + bytes([frame_type, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def h2_recv(payload):  # op 0: RECV len:u16 bytes
+    return b"\x00" + len(payload).to_bytes(2, "big") + payload
+
+
+H2_DATA, H2_HEADERS, H2_RST, H2_SETTINGS, H2_PING, H2_GOAWAY, H2_WINDOW = 0, 1, 3, 4, 6, 7, 8
+END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
+H2_STATUS_200 = b"\x88"  # HPACK static index 8
+H2_SEND, H2_CONSUME = b"\x01", b"\x02"
+write("h2_response_assembly_fuzz", "get_200_body",
+      h2_recv(h2_frame(H2_HEADERS, END_HEADERS, 1, H2_STATUS_200) + h2_frame(H2_DATA, END_STREAM, 1, b"hello")) +
+      H2_SEND + H2_CONSUME + H2_SEND)
+write("h2_response_assembly_fuzz", "headers_only",
+      h2_recv(h2_frame(H2_HEADERS, END_HEADERS | END_STREAM, 3, H2_STATUS_200)) + H2_SEND)
+write("h2_response_assembly_fuzz", "trailers",
+      h2_recv(h2_frame(H2_HEADERS, END_HEADERS, 1, H2_STATUS_200) + h2_frame(H2_DATA, 0, 1, b"abc") +
+              h2_frame(H2_HEADERS, END_HEADERS | END_STREAM, 1, b"\x40\x01x\x01y")) + H2_SEND)
+write("h2_response_assembly_fuzz", "refused_stream",
+      h2_recv(h2_frame(H2_RST, 0, 3, (7).to_bytes(4, "big"))) + H2_SEND)
+write("h2_response_assembly_fuzz", "goaway_last_1",
+      h2_recv(h2_frame(H2_GOAWAY, 0, 0, (1).to_bytes(4, "big") + (0).to_bytes(4, "big"))) + H2_SEND +
+      h2_recv(h2_frame(H2_HEADERS, END_HEADERS | END_STREAM, 1, H2_STATUS_200)))
+write("h2_response_assembly_fuzz", "informational_then_final",
+      h2_recv(h2_frame(H2_HEADERS, END_HEADERS, 5, b"\x08\x03" + b"100") +
+              h2_frame(H2_HEADERS, END_HEADERS | END_STREAM, 5, H2_STATUS_200)))
+write("h2_response_assembly_fuzz", "upload_and_ping",
+      b"\x04\x01\x05\x04\x02\x21\x06\x01" + h2_recv(h2_frame(H2_PING, 0, 0, b"12345678")) +
+      b"\x07\x01\x03\x01\x05\x01")
+write("h2_response_assembly_fuzz", "settings_ack_and_window",
+      h2_recv(h2_frame(H2_SETTINGS, ACK, 0) + h2_frame(H2_WINDOW, 0, 0, (1000).to_bytes(4, "big"))) + H2_SEND)

@@ -1,6 +1,7 @@
 // The worker against the project's server on loopback: real QUIC, real TLS, real HTTP/3.
 #include <gtest/gtest.h>
 
+#include <asio/cancellation_signal.hpp>
 #include <asio/ip/udp.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -409,6 +410,52 @@ TEST_F(ConnectionTest, ObserverHearsReadyDoneAndClosedOnce) {
   EXPECT_EQ(observer_.events[0], "ready 100");
   EXPECT_EQ(observer_.events[1], "done");
   EXPECT_EQ(observer_.events[2].rfind("closed", 0), 0u);
+}
+
+// The worker holds itself while its connection lives (nothing below it does): a request in flight is
+// answered after the owner dropped its pointer, and once closed the worker lets go of itself.
+TEST_F(ConnectionTest, ARequestInFlightIsAnsweredAfterTheOwnerDroppedTheConnection) {
+  start_server();
+  connect();
+  std::optional<Result<Response>> reply;
+  connection_->request(get("/delay/200"), [&](Result<Response> r) { reply = std::move(r); });
+  std::weak_ptr<h3::Connection> worker = connection_;
+  connection_.reset();
+  ASSERT_TRUE(run_until(io_, [&] { return reply.has_value(); })) << "the request died with the pointer";
+  ASSERT_TRUE(*reply) << reply->error().to_string();
+  EXPECT_EQ((*reply)->body, "delayed");
+  auto alive = worker.lock();
+  ASSERT_TRUE(alive) << "the worker let go of itself while its connection was open";
+  alive->close();
+  alive.reset();
+  EXPECT_TRUE(run_until(io_, [&] { return worker.expired(); })) << "a closed worker still holds itself";
+}
+
+// A request's cancellation handler knows the worker weakly: emitting it after the worker is gone is
+// harmless, and the request had its one answer from the close.
+TEST_F(ConnectionTest, CancellingAfterTheWorkerIsGoneIsHarmless) {
+  start_server();
+  connect();
+  ASSERT_TRUE(wait_connected());  // so the request goes on the wire at once
+  std::optional<Result<Response>> reply;
+  int replies = 0;
+  asio::cancellation_signal cancel;
+  connection_->request(
+      get("/delay/3000"),
+      [&](Result<Response> r) {
+        ++replies;
+        reply = std::move(r);
+      },
+      cancel.slot());
+  std::weak_ptr<h3::Connection> worker = connection_;
+  connection_->close();
+  connection_.reset();
+  ASSERT_TRUE(run_until(io_, [&] { return worker.expired(); }));
+  cancel.emit(asio::cancellation_type::terminal);
+  run_until(io_, [] { return false; }, 20ms);
+  ASSERT_EQ(replies, 1);
+  ASSERT_FALSE(*reply);
+  EXPECT_EQ(reply->error().kind(), ErrorKind::transport_error);
 }
 
 TEST_F(ConnectionTest, DebugStringShowsOriginStateAndCredit) {

@@ -56,7 +56,7 @@ struct RecordingTarget : quic::DialTarget {
 
 class DialerTest : public ConnectionTest {
  protected:
-  std::shared_ptr<int> owner_ = std::make_shared<int>(0);  // what the transport keeps alive (the worker)
+  std::shared_ptr<int> owner_ = std::make_shared<int>(0);  // stands for the dialer's owner (the worker)
   RecordingTarget target_;
 };
 

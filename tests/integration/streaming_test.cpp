@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <asio/cancellation_signal.hpp>
+
 #include "support/connection_fixture.hpp"
 
 namespace quiver::test {
@@ -337,12 +339,13 @@ TEST_F(StreamingTest, CancelFailsTheRequestAtOnceAndResetsItsStream) {
   connect();
   ASSERT_TRUE(wait_connected());
   std::optional<Result<Response>> reply;
-  auto id = connection_->request(get("/delay/3000"), [&](Result<Response> r) { reply = std::move(r); });
+  asio::cancellation_signal cancel;
+  connection_->request(get("/delay/3000"), [&](Result<Response> r) { reply = std::move(r); }, cancel.slot());
   ASSERT_TRUE(run_until(io_, [&] { return server_->stats().requests_started == 1; }));  // in flight there
-  connection_->cancel(id);
+  cancel.emit(asio::cancellation_type::terminal);
   io_.restart();
-  io_.poll();  // the answer is posted by cancel() itself: no network round trip
-  ASSERT_TRUE(reply.has_value()) << "cancel() did not answer at once";
+  io_.poll();  // the answer is posted by the cancellation itself: no network round trip
+  ASSERT_TRUE(reply.has_value()) << "the cancellation did not answer at once";
   ASSERT_FALSE(*reply);
   EXPECT_EQ(reply->error().kind(), ErrorKind::cancelled);
   ASSERT_TRUE(run_until(io_, [&] { return observer_.done == 1; }));
@@ -351,7 +354,7 @@ TEST_F(StreamingTest, CancelFailsTheRequestAtOnceAndResetsItsStream) {
 }
 
 // A response complete before the upload ended (the server answered at the headers and keeps reading):
-// cancel() then stops the upload (the stream is reset) instead of letting it run for ever.
+// cancelling it then stops the upload (the stream is reset) instead of letting it run for ever.
 TEST_F(StreamingTest, CancelAfterTheResponseStopsTheUpload) {
   start_server();
   connect();
@@ -365,14 +368,15 @@ TEST_F(StreamingTest, CancelAfterTheResponseStopsTheUpload) {
   request.method = "POST";
   request.body = RequestBody::from_producer(endless);
   std::optional<Result<Response>> reply;
-  auto id = connection_->request(std::move(request), [&](Result<Response> r) { reply = std::move(r); });
+  asio::cancellation_signal cancel;
+  connection_->request(std::move(request), [&](Result<Response> r) { reply = std::move(r); }, cancel.slot());
   ASSERT_TRUE(run_until(io_, [&] { return reply.has_value(); }));
   ASSERT_TRUE(*reply) << reply->error().to_string();
   EXPECT_EQ((*reply)->status, 200);
   const auto pulls_at_answer = pulls;
   ASSERT_TRUE(run_until(io_, [&] { return pulls > pulls_at_answer + 4; })) << "the upload is not running";
   EXPECT_EQ(observer_.done, 0);
-  connection_->cancel(id);
+  cancel.emit(asio::cancellation_type::terminal);
   ASSERT_TRUE(run_until(io_, [&] { return observer_.done == 1; })) << "the upload still runs";
   const auto pulls_at_close = pulls;
   run_until(io_, [] { return false; }, 100ms);
@@ -410,9 +414,10 @@ TEST_F(StreamingTest, CancelWhileConnectingNeverSendsTheRequest) {
   start_server();
   connect();
   std::optional<Result<Response>> cancelled, kept;
-  auto id = connection_->request(get("/bytes/1"), [&](Result<Response> r) { cancelled = std::move(r); });
+  asio::cancellation_signal cancel;
+  connection_->request(get("/bytes/1"), [&](Result<Response> r) { cancelled = std::move(r); }, cancel.slot());
   connection_->request(get("/bytes/2"), [&](Result<Response> r) { kept = std::move(r); });
-  connection_->cancel(id);
+  cancel.emit(asio::cancellation_type::terminal);
   ASSERT_TRUE(run_until(io_, [&] { return cancelled && kept; }));
   EXPECT_EQ(cancelled->error().kind(), ErrorKind::cancelled);
   EXPECT_TRUE(*kept);

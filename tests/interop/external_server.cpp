@@ -264,6 +264,11 @@ std::string caddyfile(std::uint16_t port, const fs::path& work_dir, const fs::pa
       << "\tbind 127.0.0.1\n"
       << "\ttls " << quoted(tls.certificate) << " " << quoted(tls.private_key) << "\n"
       << "\troot * " << quoted(docroot) << "\n"
+      // For -L and --compressed interop (redirect_compression_test.cpp): a redirect, and compression
+      // for clients that ask (accept-encoding); nothing changes for the others.
+      << "\tredir /moved /page.txt 301\n"
+      << "\tredir /moved-relative page.txt 302\n"
+      << "\tencode zstd gzip\n"
       << "\tfile_server\n"
       << "}\n";
   return out.str();
@@ -284,19 +289,28 @@ std::expected<std::vector<std::string>, std::string> prepare(ServerKind kind, st
       }
       return std::vector<std::string>{binary, "run", "--config", config.string(), "--adapter", "caddyfile"};
     }
-    case ServerKind::gtlsserver:
+    case ServerKind::nghttpd:
+      // Argument order is <PORT> <PRIVATE_KEY> <CERT>.
+      return std::vector<std::string>{binary, "-a", "127.0.0.1", "-d", docroot.string(), "--echo-upload",
+                                      "--trailer", "x-quiver-trailer: served", std::to_string(port),
+                                      tls.private_key.string(), tls.certificate.string()};
+    case ServerKind::gtlsserver: {
       // -q: no per-packet dump; argument order is <ADDR> <PORT> <PRIVATE_KEY_FILE> <CERTIFICATE_FILE>.
-      return std::vector<std::string>{binary, "-q", "-d", docroot.string(), "127.0.0.1",
-                                      std::to_string(port), tls.private_key.string(),
+      // A qlog per connection (qlog_dir()) shows the tests what the server received (0-RTT packets).
+      const fs::path qlog = work_dir / "qlog";
+      fs::create_directories(qlog);
+      return std::vector<std::string>{binary, "-q", "-d", docroot.string(), "--qlog-dir=" + qlog.string(),
+                                      "127.0.0.1", std::to_string(port), tls.private_key.string(),
                                       tls.certificate.string()};
+    }
   }
   return std::unexpected("unknown server kind");
 }
 
 std::string missing_binary_message(ServerKind kind) {
+  const char* variable = kind == ServerKind::caddy ? "CADDY" : kind == ServerKind::nghttpd ? "NGHTTPD" : "GTLSSERVER";
   return std::string(to_string(kind)) + " is not installed: no executable at " +
-         server_binary(kind).string() + " (scripts/setup.sh installs it; or set $QUIVER_" +
-         (kind == ServerKind::caddy ? "CADDY" : "GTLSSERVER") + ")";
+         server_binary(kind).string() + " (scripts/setup.sh installs it; or set $QUIVER_" + variable + ")";
 }
 
 }  // namespace
@@ -309,17 +323,26 @@ std::string_view to_string(ServerKind kind) noexcept {
       return "caddy";
     case ServerKind::gtlsserver:
       return "gtlsserver";
+    case ServerKind::nghttpd:
+      return "nghttpd";
   }
   return "unknown";
 }
 
 fs::path server_binary(ServerKind kind) {
-  const bool caddy = kind == ServerKind::caddy;
-  const char* override_path = std::getenv(caddy ? "QUIVER_CADDY" : "QUIVER_GTLSSERVER");
+  const char* variable = kind == ServerKind::caddy     ? "QUIVER_CADDY"
+                         : kind == ServerKind::nghttpd ? "QUIVER_NGHTTPD"
+                                                       : "QUIVER_GTLSSERVER";
+  const char* override_path = std::getenv(variable);
   if (override_path != nullptr && *override_path != '\0') {
     return override_path;
   }
-  return caddy ? "/usr/bin/caddy" : "/usr/sbin/gtlsserver";
+  switch (kind) {
+    case ServerKind::caddy: return "/usr/bin/caddy";
+    case ServerKind::nghttpd: return "/usr/sbin/nghttpd";
+    case ServerKind::gtlsserver: break;
+  }
+  return "/usr/sbin/gtlsserver";
 }
 
 ServerTls test_server_tls() {
@@ -362,6 +385,8 @@ std::expected<std::unique_ptr<ExternalServer>, std::string> ExternalServer::star
   return std::unexpected(std::string(to_string(kind)) + " did not start:\n" + failures);
 }
 
+fs::path ExternalServer::qlog_dir() const { return work_dir_.path() / "qlog"; }
+
 ExternalServer::ExternalServer(ServerKind kind, TempDir work_dir, std::uint16_t port)
     : kind_(kind), work_dir_(std::move(work_dir)), port_(port) {}
 
@@ -399,10 +424,13 @@ std::expected<void, std::string> ExternalServer::launch(const fs::path& docroot,
 bool ExternalServer::running() const { return pid_ > 0 && !has_exited(pid_); }
 
 bool ExternalServer::listening() const {
-  if (!running() || !holds_socket_on_port(pid_, "/proc/net/udp", port_)) {
+  if (!running()) {
     return false;
   }
-  return kind_ != ServerKind::caddy || holds_socket_on_port(pid_, "/proc/net/tcp", port_);
+  const bool udp = kind_ != ServerKind::nghttpd;
+  const bool tcp = kind_ != ServerKind::gtlsserver;
+  return (!udp || holds_socket_on_port(pid_, "/proc/net/udp", port_)) &&
+         (!tcp || holds_socket_on_port(pid_, "/proc/net/tcp", port_));
 }
 
 std::string ExternalServer::log_tail(std::size_t max_bytes) const {

@@ -1,9 +1,10 @@
 #pragma once
-// ExternalServer: a real third-party HTTP/3 server (Debian's caddy or ngtcp2's gtlsserver) run as a child
-// process on 127.0.0.1 at a free port, serving a directory, for the interop tests.
+// ExternalServer: a real third-party server (Debian's caddy for HTTP/3 and HTTP/2, ngtcp2's gtlsserver for
+// HTTP/3, nghttp2's nghttpd for HTTP/2) run as a child process on 127.0.0.1 at a free port, serving a
+// directory, for the interop tests.
 //
 // Invariants:
-// - A started server has bound its sockets (UDP, and TCP for caddy) on 127.0.0.1:port() — checked by
+// - A started server has bound its sockets (UDP and/or TCP, as it serves) on 127.0.0.1:port() — checked by
 //   matching the socket inodes in /proc/net/{udp,tcp} against the child's own open fds, so a port
 //   taken by someone else never passes for ready.
 // - The destructor always stops and reaps the child (SIGTERM, bounded wait, then SIGKILL), and every
@@ -27,13 +28,15 @@
 
 namespace quiver::interop {
 
-enum class ServerKind { caddy, gtlsserver };
+enum class ServerKind { caddy, gtlsserver, nghttpd };
 std::string_view to_string(ServerKind kind) noexcept;
 // For GoogleTest's messages about parameterized tests.
 inline void PrintTo(ServerKind kind, std::ostream* out) { *out << to_string(kind); }
 
-// The executable for `kind`: $QUIVER_CADDY / $QUIVER_GTLSSERVER if set, else the Debian package's path
-// (/usr/bin/caddy, /usr/sbin/gtlsserver).
+// The executable for `kind`: $QUIVER_CADDY / $QUIVER_GTLSSERVER / $QUIVER_NGHTTPD if set, else the Debian
+// package's path (/usr/bin/caddy, /usr/sbin/gtlsserver, /usr/sbin/nghttpd). nghttpd runs with
+// --echo-upload (a POST's body comes back) and adds the trailer `x-quiver-trailer: served` to responses
+// with a body.
 std::filesystem::path server_binary(ServerKind kind);
 
 // The certificate and key (PEM) the server presents.
@@ -67,10 +70,12 @@ class ExternalServer {
   pid_t pid() const noexcept { return pid_; }
   // True while the child has not exited.
   bool running() const;
-  // True if the child has bound 127.0.0.1:port() — UDP, and TCP too for caddy.
+  // True if the child has bound 127.0.0.1:port() — UDP (caddy, gtlsserver) and TCP (caddy, nghttpd).
   bool listening() const;
   // The last `max_bytes` of the server's stdout and stderr, for failure messages.
   std::string log_tail(std::size_t max_bytes = 4000) const;
+  // gtlsserver: the folder of its qlog files, one per connection (what the server sent and received).
+  std::filesystem::path qlog_dir() const;
   // The exact command line the server was started with, for failure messages.
   const std::string& command_line() const noexcept { return command_line_; }
 

@@ -55,6 +55,12 @@ TEST(ParseCli, UrlOnlyGivesDefaults) {
   EXPECT_FALSE(options.max_time.has_value());
 }
 
+TEST(ParseCli, Http2AndHttp3OnlyFlags) {
+  EXPECT_FALSE(parse_ok({"https://h/"}).request.http2);
+  EXPECT_TRUE(parse_ok({"--http2", "https://h/"}).request.http2);
+  EXPECT_FALSE(parse_ok({"--http3-only", "https://h/"}).request.http2);
+}
+
 TEST(ParseCli, ShortOptions) {
   FetchOptions options = parse_ok({"-X", "PUT", "-o", "out.bin", "-i", "-k", "-f", "-v", "-m", "2.5", "https://h/"});
   EXPECT_EQ(options.request.method, "PUT");

@@ -182,6 +182,13 @@ TEST(ConnectionOptionsFor, MapsTlsAndTimeout) {
   EXPECT_EQ(defaults->connect_timeout, ConnectionOptions{}.connect_timeout);
 }
 
+TEST(ConnectionOptionsFor, Http2ChoosesTheHttp2Worker) {
+  RequestOptions options = options_for("https://h/");
+  EXPECT_EQ(connection_options_for(options)->http_version, HttpVersion::http3_only);
+  options.http2 = true;
+  EXPECT_EQ(connection_options_for(options)->http_version, HttpVersion::http2);
+}
+
 TEST(ConnectionOptionsFor, UnreadableCaFileIsNamed) {
   RequestOptions options = options_for("https://h/");
   options.ca_file = "/nonexistent/ca.pem";

@@ -1,7 +1,9 @@
 #pragma once
 // A scripted http::Connection for the pool's unit tests. The test decides its state, its stream credit and
 // every reply; the fake records what the pool handed it. Like the real worker, it posts every reply and
-// every observer call to the executor, and counts one stream of credit per request it is handed.
+// every observer call to the executor, and counts one stream of credit per request it is handed. Like the
+// real worker, it listens for cancellation on the slot handed with a request (weakly: the handler is
+// harmless once the fake is gone) and records each cancellation that reaches it.
 
 #include <cstddef>
 #include <cstdint>
@@ -22,11 +24,11 @@ class FakeConnection final : public http::Connection {
  public:
   // One request the pool handed over.
   struct Handed {
-    http::RequestId id = 0;
     Request request;
     std::variant<http::ResponseHandler, http::StreamHandler> handler;
     bool answered = false;  // its handler has been used
     bool done = false;      // its stream is over (no longer in flight)
+    bool cancellable = false;  // it came with a connected cancellation slot
   };
 
   FakeConnection(asio::any_io_executor executor, quiver::Origin origin, http::ConnectionObserver* observer)
@@ -34,17 +36,11 @@ class FakeConnection final : public http::Connection {
 
   // ---- http::Connection ----
   void start() override { ++start_calls; }
-  http::RequestId request(Request request, http::ResponseHandler on_done) override {
-    return hand(std::move(request), std::move(on_done));
+  void request(Request request, http::ResponseHandler on_done, asio::cancellation_slot cancel) override {
+    hand(std::move(request), std::move(on_done), cancel);
   }
-  http::RequestId stream(Request request, http::StreamHandler on_headers) override {
-    return hand(std::move(request), std::move(on_headers));
-  }
-  void cancel(http::RequestId id) override {
-    cancelled_ids.push_back(id);
-    for (std::size_t i = 0; i < handed.size(); ++i) {
-      if (handed[i].id == id) finish(i, Error(ErrorKind::cancelled, "cancelled by the caller"));
-    }
+  void stream(Request request, http::StreamHandler on_headers, asio::cancellation_slot cancel) override {
+    hand(std::move(request), std::move(on_headers), cancel);
   }
   void drain() override { ++drain_calls; }
   void close() override {
@@ -115,7 +111,7 @@ class FakeConnection final : public http::Connection {
   }
 
   std::vector<Handed> handed;
-  std::vector<http::RequestId> cancelled_ids;
+  std::vector<std::size_t> cancelled;  // indexes into `handed`, each time a cancellation reached one
   int start_calls = 0;
   int drain_calls = 0;
   int close_calls = 0;
@@ -126,16 +122,22 @@ class FakeConnection final : public http::Connection {
 
  private:
   template <class Handler>
-  http::RequestId hand(Request request, Handler handler) {
+  void hand(Request request, Handler handler, asio::cancellation_slot cancel) {
     if (state_ != http::ConnectionState::connected) ++handed_while_not_connected;
     if (credit_ == 0) {
       ++handed_beyond_credit;
     } else {
       --credit_;
     }
-    http::RequestId id = next_id_++;
-    handed.push_back(Handed{id, std::move(request), std::move(handler), false, false});
-    return id;
+    std::size_t index = handed.size();
+    handed.push_back(Handed{std::move(request), std::move(handler), false, false, cancel.is_connected()});
+    if (!cancel.is_connected()) return;
+    cancel.assign([weak = weak_from_this(), index](asio::cancellation_type) {
+      auto self = std::static_pointer_cast<FakeConnection>(weak.lock());
+      if (!self) return;
+      self->cancelled.push_back(index);
+      self->finish(index, Error(ErrorKind::cancelled, "cancelled by the caller"));
+    });
   }
 
   void finish(std::size_t index, const Error& error) {
@@ -177,7 +179,6 @@ class FakeConnection final : public http::Connection {
   std::uint64_t credit_ = 0;
   bool ended_ = false;  // close_with ran: on_closed was sent
   bool stale_credit_ = false;
-  http::RequestId next_id_ = 100;  // distinct from the pool's ids, so a mix-up shows
 };
 
 // Makes FakeConnections and keeps them for the test to drive.

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
 #include <gtest/gtest.h>
 
@@ -27,6 +28,7 @@ template <class Value>
 struct Outcome {
   int calls = 0;
   std::optional<Result<Value>> result;
+  asio::cancellation_signal cancel;  // its slot goes with the request: emit it to cancel
 
   bool answered() const { return calls > 0; }
   bool ok() const { return result && result->has_value(); }
@@ -114,19 +116,30 @@ class OriginPoolTest : public ::testing::Test {
   }
   std::shared_ptr<Outcome<Response>> send(Request request) {
     auto outcome = std::make_shared<Outcome<Response>>();
-    last_id = pool().request(std::move(request), [outcome](Result<Response> result) {
-      ++outcome->calls;
-      outcome->result = std::move(result);
-    });
+    pool().request(
+        std::move(request),
+        [outcome](Result<Response> result) {
+          ++outcome->calls;
+          outcome->result = std::move(result);
+        },
+        outcome->cancel.slot());
     return outcome;
   }
   std::shared_ptr<Outcome<http::StreamingResponse>> send_stream(const std::string& target) {
     auto outcome = std::make_shared<Outcome<http::StreamingResponse>>();
-    last_id = pool().stream(make_request(target), [outcome](Result<http::StreamingResponse> result) {
-      ++outcome->calls;
-      outcome->result = std::move(result);
-    });
+    pool().stream(
+        make_request(target),
+        [outcome](Result<http::StreamingResponse> result) {
+          ++outcome->calls;
+          outcome->result = std::move(result);
+        },
+        outcome->cancel.slot());
     return outcome;
+  }
+  // As the client does it: on the pool's executor.
+  template <class Value>
+  static void cancel(Outcome<Value>& outcome) {
+    outcome.cancel.emit(asio::cancellation_type::terminal);
   }
 
   FakeConnection& connection(std::size_t index) { return *factory->created.at(index); }
@@ -136,7 +149,6 @@ class OriginPoolTest : public ::testing::Test {
   std::shared_ptr<FakeConnectionFactory> factory = std::make_shared<FakeConnectionFactory>();
   std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>();
   PoolOptions options;
-  PoolRequestId last_id = 0;
 
  private:
   std::shared_ptr<OriginPool> pool_;
@@ -856,7 +868,7 @@ TEST_F(OriginPoolTest, StreamedRequestIsRoutedAndRetried) {
 
 TEST_F(OriginPoolTest, CancelOfAWaitingRequestAnswersItAndNeverSendsIt) {
   auto outcome = send("/1");
-  pool().cancel(last_id);
+  cancel(*outcome);
   EXPECT_FALSE(outcome->answered());
   EXPECT_EQ(clock->pending(), 0u) << "its checkout deadline is cancelled with it";
   settle();
@@ -868,21 +880,102 @@ TEST_F(OriginPoolTest, CancelOfAWaitingRequestAnswersItAndNeverSendsIt) {
   EXPECT_EQ(pool().stats().waiting, 0u);
 }
 
-TEST_F(OriginPoolTest, CancelOfAnInFlightRequestIsForwardedToItsConnection) {
+TEST_F(OriginPoolTest, CancelOfAnInFlightRequestReachesItsConnection) {
   auto outcome = send("/1");
-  PoolRequestId id = last_id;
+  auto other = send("/2");
   connection(0).become_ready(10);
   settle();
-  ASSERT_EQ(connection(0).handed.size(), 1u);
-  pool().cancel(id);
+  ASSERT_EQ(connection(0).handed.size(), 2u);
+  EXPECT_TRUE(connection(0).handed[0].cancellable) << "the slot goes with the request";
+  cancel(*outcome);
   settle();
-  ASSERT_EQ(connection(0).cancelled_ids.size(), 1u);
-  EXPECT_EQ(connection(0).cancelled_ids[0], connection(0).handed[0].id);
+  ASSERT_EQ(connection(0).cancelled, (std::vector<std::size_t>{0})) << "only its own request is cancelled";
   EXPECT_EQ(outcome->calls, 1) << "the connection's own cancelled reply must not reach the caller twice";
   EXPECT_EQ(outcome->error_kind(), ErrorKind::cancelled);
-  pool().cancel(id);  // already answered: ignored
+  EXPECT_FALSE(other->answered());
+  cancel(*outcome);  // already answered: ignored
   settle();
-  EXPECT_EQ(connection(0).cancelled_ids.size(), 1u);
+  EXPECT_EQ(connection(0).cancelled.size(), 1u);
+  EXPECT_EQ(outcome->calls, 1);
+}
+
+TEST_F(OriginPoolTest, CancelOfAStreamedRequestReachesItsConnection) {
+  auto outcome = send_stream("/events");
+  connection(0).become_ready(10);
+  settle();
+  cancel(*outcome);
+  settle();
+  EXPECT_EQ(connection(0).cancelled, (std::vector<std::size_t>{0}));
+  ASSERT_EQ(outcome->calls, 1);
+  EXPECT_EQ(outcome->error_kind(), ErrorKind::cancelled);
+}
+
+// A refused request is sent again on a second connection: a cancel then reaches that one, not the first.
+TEST_F(OriginPoolTest, CancelAfterARetryReachesTheConnectionItWasRetriedOn) {
+  options.max_connections = 2;
+  auto outcome = send("/1");
+  connection(0).become_ready(10);
+  settle();
+  connection(0).fail(0, unprocessed_goaway());
+  connection(0).begin_draining();
+  settle();
+  ASSERT_EQ(connections_created(), 2u);
+  connection(1).become_ready(10);
+  settle();
+  ASSERT_EQ(connection(1).handed.size(), 1u) << "the retry";
+  EXPECT_TRUE(connection(1).handed[0].cancellable) << "the slot goes with the retry too";
+  cancel(*outcome);
+  settle();
+  EXPECT_TRUE(connection(0).cancelled.empty());
+  EXPECT_EQ(connection(1).cancelled, (std::vector<std::size_t>{0}));
+  ASSERT_EQ(outcome->calls, 1);
+  EXPECT_EQ(outcome->error_kind(), ErrorKind::cancelled);
+}
+
+// Between the refusal and the retry the request waits in the queue: the pool answers the cancel itself,
+// and the connection that refused it no longer listens.
+TEST_F(OriginPoolTest, CancelWhileWaitingForARetryStaysInThePool) {
+  options.max_connections = 2;
+  auto outcome = send("/1");
+  connection(0).become_ready(10);
+  settle();
+  connection(0).fail(0, unprocessed_goaway());
+  connection(0).begin_draining();
+  settle();
+  ASSERT_EQ(pool().stats().waiting, 1u);
+  cancel(*outcome);
+  settle();
+  EXPECT_TRUE(connection(0).cancelled.empty()) << "the refusing connection still heard the cancel";
+  ASSERT_EQ(outcome->calls, 1);
+  EXPECT_EQ(outcome->error_kind(), ErrorKind::cancelled);
+  EXPECT_EQ(pool().stats().waiting, 0u);
+  connection(1).become_ready(10);
+  settle();
+  EXPECT_TRUE(connection(1).handed.empty()) << "a cancelled request is never sent again";
+}
+
+TEST_F(OriginPoolTest, CancelAfterTheAnswerIsANoOp) {
+  auto outcome = send("/1");
+  connection(0).become_ready(10);
+  settle();
+  connection(0).respond(0);
+  settle();
+  ASSERT_TRUE(outcome->ok());
+  cancel(*outcome);
+  settle();
+  EXPECT_TRUE(connection(0).cancelled.empty()) << "the cancel reached the connection after the answer";
+  EXPECT_EQ(outcome->calls, 1);
+  EXPECT_TRUE(outcome->ok());
+}
+
+// The pool's handler in the caller's slot knows the pool only weakly.
+TEST_F(OriginPoolTest, CancelAfterThePoolIsGoneIsHarmless) {
+  auto outcome = send("/1");
+  drop_pool();
+  settle();
+  ASSERT_EQ(outcome->calls, 1);
+  cancel(*outcome);
+  settle();
   EXPECT_EQ(outcome->calls, 1);
 }
 

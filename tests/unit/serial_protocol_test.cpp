@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <asio/cancellation_signal.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <gtest/gtest.h>
@@ -31,24 +32,22 @@ class SerialConnection final : public http::Connection {
 
   // ---- http::Connection ----
   void start() override { ++start_calls; }
-  http::RequestId request(Request request, http::ResponseHandler on_done) override {
+  void request(Request request, http::ResponseHandler on_done, asio::cancellation_slot cancel) override {
     if (state_ != http::ConnectionState::connected || current_) ++handed_while_busy;
     targets.push_back(request.url.target());
-    current_ = Current{next_id_, std::move(on_done)};
-    return next_id_++;
+    std::uint64_t number = next_number_++;
+    current_ = Current{number, std::move(on_done)};
+    if (cancel.is_connected()) {
+      cancel.assign([weak = weak_from_this(), number](asio::cancellation_type) {
+        if (auto self = std::static_pointer_cast<SerialConnection>(weak.lock())) self->cancel(number);
+      });
+    }
   }
-  http::RequestId stream(Request, http::StreamHandler on_headers) override {
+  void stream(Request, http::StreamHandler on_headers, asio::cancellation_slot) override {
     ++handed_while_busy;  // not used by these tests
     post([on_headers = std::move(on_headers)]() mutable {
       on_headers(std::unexpected(Error(ErrorKind::invalid_request, "serial fake: no streaming")));
     });
-    return next_id_++;
-  }
-  // HTTP/1.1 cannot abandon a request and keep the connection: the request fails, the connection closes.
-  void cancel(http::RequestId id) override {
-    if (!current_ || current_->id != id) return;
-    finish_current(std::unexpected(Error(ErrorKind::cancelled, "cancelled by the caller")));
-    close_with(Error(ErrorKind::cancelled, ErrorClass::transient, "closed: a request was cancelled"));
   }
   void drain() override {
     if (state_ == http::ConnectionState::closed) return;
@@ -89,9 +88,17 @@ class SerialConnection final : public http::Connection {
 
  private:
   struct Current {
-    http::RequestId id = 0;
+    std::uint64_t number = 0;  // which request this is on the connection (its key; never handed out)
     http::ResponseHandler on_done;
   };
+
+  // HTTP/1.1 cannot abandon a request and keep the connection: the request fails, the connection closes.
+  // A cancellation of an exchange that is over changes nothing.
+  void cancel(std::uint64_t number) {
+    if (!current_ || current_->number != number) return;
+    finish_current(std::unexpected(Error(ErrorKind::cancelled, "cancelled by the caller")));
+    close_with(Error(ErrorKind::cancelled, ErrorClass::transient, "closed: a request was cancelled"));
+  }
 
   Error drained() const {
     return Error(ErrorKind::goaway, ErrorClass::transient, "connection to " + origin_.to_string() + " closed");
@@ -130,7 +137,7 @@ class SerialConnection final : public http::Connection {
   http::ConnectionObserver* observer_;  // borrowed
   http::ConnectionState state_ = http::ConnectionState::connecting;
   std::optional<Current> current_;
-  http::RequestId next_id_ = 1;
+  std::uint64_t next_number_ = 1;
 };
 
 class SerialConnectionFactory final : public ConnectionFactory {
@@ -147,6 +154,7 @@ class SerialConnectionFactory final : public ConnectionFactory {
 struct Outcome {
   int calls = 0;
   std::optional<Result<Response>> result;
+  asio::cancellation_signal cancel;  // its slot goes with the request
   bool ok() const { return calls == 1 && result && result->has_value(); }
 };
 
@@ -175,10 +183,13 @@ class SerialProtocolPoolTest : public ::testing::Test {
     Request request;
     request.url = Url::parse("https://example.test" + target).value();
     auto outcome = std::make_shared<Outcome>();
-    last_id = pool().request(std::move(request), [outcome](Result<Response> result) {
-      ++outcome->calls;
-      outcome->result = std::move(result);
-    });
+    pool().request(
+        std::move(request),
+        [outcome](Result<Response> result) {
+          ++outcome->calls;
+          outcome->result = std::move(result);
+        },
+        outcome->cancel.slot());
     return outcome;
   }
   SerialConnection& connection(std::size_t index) { return *factory->created.at(index); }
@@ -187,7 +198,6 @@ class SerialProtocolPoolTest : public ::testing::Test {
   std::shared_ptr<SerialConnectionFactory> factory = std::make_shared<SerialConnectionFactory>();
   std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>();
   PoolOptions options;
-  PoolRequestId last_id = 0;
 
  private:
   std::shared_ptr<OriginPool> pool_;
@@ -283,12 +293,11 @@ TEST_F(SerialProtocolPoolTest, NothingIsLostAcrossRepeatedDrains) {
 
 TEST_F(SerialProtocolPoolTest, CancellingTheRequestInFlightClosesItsConnectionOnly) {
   auto first = send("/1");
-  PoolRequestId first_id = last_id;
   auto second = send("/2");
   settle();
   connection(0).connect();
   settle();
-  pool().cancel(first_id);
+  first->cancel.emit(asio::cancellation_type::terminal);
   settle();
   ASSERT_EQ(first->calls, 1);
   EXPECT_EQ(first->result->error().kind(), ErrorKind::cancelled);

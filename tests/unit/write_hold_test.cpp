@@ -8,8 +8,8 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
-#include "h3/posted_answers.hpp"
-#include "quic/write_hold.hpp"
+#include "http/posted_answers.hpp"
+#include "util/write_hold.hpp"
 
 namespace quiver {
 namespace {
@@ -21,8 +21,8 @@ constexpr std::size_t kDeferrals = 4;  // as the transport's bound
 // sends a follow-up request. The flush is posted last, as the transport's schedule_write does.
 struct Burst {
   asio::io_context io;
-  quic::WriteHolds holds;  // the transport's
-  std::shared_ptr<h3::PostedAnswers> answers = std::make_shared<h3::PostedAnswers>();
+  util::WriteHolds holds;  // the transport's
+  std::shared_ptr<http::PostedAnswers> answers = std::make_shared<http::PostedAnswers>();
   int requests_queued = 0;
   int requests_in_write = -1;  // what the flush found queued when it ran
   std::vector<std::string> order;
@@ -88,8 +88,8 @@ TEST(WriteHold, ASingleAnswerDoesNotHoldTheFlushBack) {
 // Leaked holds and a steady flow of work cannot hold the flush back for more than `max_deferrals` hops.
 TEST(WriteHold, TheWaitIsBounded) {
   asio::io_context io;
-  quic::WriteHolds holds;
-  quic::WriteHold leaked_a = holds.take(), leaked_b = holds.take();
+  util::WriteHolds holds;
+  util::WriteHold leaked_a = holds.take(), leaked_b = holds.take();
   bool flowing = true;
   int hops_before_flush = -1, hops = 0;
   std::function<void()> flow = [&] {
@@ -107,14 +107,14 @@ TEST(WriteHold, TheWaitIsBounded) {
 }
 
 TEST(WriteHold, AHoldCountsUntilReleasedOrDestroyedAndMovesOnce) {
-  quic::WriteHolds holds;
-  quic::WriteHolds same = holds;  // copies share the count
+  util::WriteHolds holds;
+  util::WriteHolds same = holds;  // copies share the count
   {
-    quic::WriteHold a = holds.take();
-    quic::WriteHold b = same.take();
+    util::WriteHold a = holds.take();
+    util::WriteHold b = same.take();
     EXPECT_EQ(holds.alive(), 2u);
     EXPECT_TRUE(holds.holding());
-    quic::WriteHold moved = std::move(a);
+    util::WriteHold moved = std::move(a);
     EXPECT_EQ(holds.alive(), 2u);
     b.release();
     b.release();
@@ -126,8 +126,8 @@ TEST(WriteHold, AHoldCountsUntilReleasedOrDestroyedAndMovesOnce) {
 
 TEST(PostedAnswers, AnAnswerHoldsTheFlushUntilItHasRun) {
   asio::io_context io;
-  quic::WriteHolds holds;
-  auto answers = std::make_shared<h3::PostedAnswers>();
+  util::WriteHolds holds;
+  auto answers = std::make_shared<http::PostedAnswers>();
   answers->hold_writes_of(holds);
   std::vector<std::size_t> alive_seen;
   answers->post(io.get_executor(), [&] { alive_seen.push_back(holds.alive()); });
@@ -140,10 +140,10 @@ TEST(PostedAnswers, AnAnswerHoldsTheFlushUntilItHasRun) {
 }
 
 TEST(PostedAnswers, AnAnswerDroppedUnrunReleasesItsHold) {
-  quic::WriteHolds holds;
+  util::WriteHolds holds;
   {
     asio::io_context io;
-    h3::PostedAnswers answers;
+    http::PostedAnswers answers;
     answers.hold_writes_of(holds);
     answers.post(io.get_executor(), [] {});
     EXPECT_EQ(holds.alive(), 1u);
@@ -153,7 +153,7 @@ TEST(PostedAnswers, AnAnswerDroppedUnrunReleasesItsHold) {
 
 TEST(PostedAnswers, WorkPostedByAnAnswerRunsAfterTheAnswersAlreadyQueued) {
   asio::io_context io;
-  auto answers = std::make_shared<h3::PostedAnswers>();
+  auto answers = std::make_shared<http::PostedAnswers>();
   std::vector<int> order;
   answers->post(io.get_executor(), [&] {
     order.push_back(1);
@@ -168,7 +168,7 @@ TEST(PostedAnswers, OutlivesItsOwnerWhileAnswersAreQueued) {
   asio::io_context io;
   bool ran = false;
   {
-    auto answers = std::make_shared<h3::PostedAnswers>();
+    auto answers = std::make_shared<http::PostedAnswers>();
     answers->post(io.get_executor(), [&] { ran = true; });
   }  // the connection is gone; its answer is still delivered
   io.run();

@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 #include <gnutls/gnutls.h>
+#include <nghttp2/nghttp2.h>
 #include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2.h>
 
+#include "connect_overrides.hpp"
 #include "exit_codes.hpp"
 #include "option_parsing.hpp"
 #include "subcommand_options.hpp"
@@ -18,7 +20,7 @@ namespace quiver::cli {
 namespace {
 
 constexpr std::string_view description =
-    "quiver: an HTTP/3 (QUIC) client, load generator and test server.\n\n"
+    "quiver: an HTTP/3 (QUIC) client (HTTP/2 with --http2), load generator and test server.\n\n"
     "  quiver [options] URL...        fetch URLs and print their bodies (options below, as in curl)\n"
     "  quiver SUBCOMMAND [options]    serve, bench or demo (see 'quiver SUBCOMMAND --help')\n\n"
     "Several URLs share one connection per server and are fetched one after another, or all at\n"
@@ -40,11 +42,12 @@ stderr per failed URL, and the first failed URL's code:
   connection refused, 8 HTTP/3 protocol error, 22 HTTP status >= 400 with --fail, 23 cannot write
   output, 26 cannot read -d file, 28 --max-time passed, 35 handshake failed, 43 forbidden or
   malformed header, 56 connection failed, 60 certificate not trusted, 77 cannot read --cacert file,
-  92 stream reset by the server.)";
+  92 stream reset by the server; with -L 47 too many redirects, 1 a redirect refused (https to http);
+  with --compressed 61 a body that cannot be decoded, 63 a body over the decoding limits.)";
 
 std::string version_text() {
-  return fmt::format("quiver {} (ngtcp2 {}, nghttp3 {}, GnuTLS {})\n", QUIVER_VERSION,
-                     ngtcp2_version(0)->version_str, nghttp3_version(0)->version_str,
+  return fmt::format("quiver {} (ngtcp2 {}, nghttp3 {}, nghttp2 {}, GnuTLS {})\n", QUIVER_VERSION,
+                     ngtcp2_version(0)->version_str, nghttp3_version(0)->version_str, nghttp2_version(0)->version_str,
                      gnutls_check_version(nullptr));
 }
 
@@ -54,6 +57,8 @@ struct RawFetchOptions {
   FetchOptions options;
   std::optional<double> max_time;
   bool version = false;
+  std::vector<std::string> resolve, connect_to;  // --resolve, --connect-to as typed
+  std::optional<std::string> pinned_public_keys;  // --pinnedpubkey as typed
 };
 
 void declare_fetch_options(CLI::App& app, RawFetchOptions& raw) {
@@ -79,7 +84,32 @@ void declare_fetch_options(CLI::App& app, RawFetchOptions& raw) {
   app.add_flag("-s,--silent", o.silent, "No progress bar and no error message");
   app.add_flag("-S,--show-error", o.show_error, "With -s, still print the error message");
   app.add_flag("-v,--verbose", o.verbose, "Print connection events and headers to stderr");
+  app.add_option("--ssl-sessions", o.ssl_sessions,
+                 "Keep TLS session tickets in FILE so the next run resumes (created 0600), as curl's")
+      ->option_text("FILE");
+  app.add_flag("--tls-earlydata", o.tls_earlydata,
+               "On a resumed connection send GET/HEAD requests as TLS 1.3 early data (0-RTT), as curl's");
   app.add_flag("--version", raw.version, "Print the version and exit");
+  // Redirects, decompression, -w (write_out.hpp)
+  app.add_flag("-L,--location", o.location, "Follow redirects (https only; see --max-redirs)");
+  app.add_option("--max-redirs", o.max_redirs, "With -L, follow at most NUM redirects (default 50; -1: no limit)")
+      ->option_text("NUM")
+      ->check(CLI::Range(-1, 1000000));
+  app.add_flag("--compressed", o.compressed, "Ask for a compressed body (gzip, deflate, br, zstd) and decode it");
+  app.add_option("-w,--write-out", o.write_out,
+                 "After each transfer print FORMAT to stdout, with curl's %{variables} (@file: read it)")
+      ->option_text("FORMAT");
+  app.add_option("--resolve", raw.resolve, "Connect to ADDRESS for HOST:PORT (TLS name and Host stay the URL's)")
+      ->option_text("HOST:PORT:ADDRESS")
+      ->allow_extra_args(false);
+  app.add_option("--pinnedpubkey", raw.pinned_public_keys,
+                 "The server's public key must be one of these (sha256//BASE64, ';'-separated)")
+      ->option_text("HASHES");
+  app.add_option("--capath", o.ca_path, "Also trust the CA certificates (PEM) in the files of DIR")
+      ->option_text("DIR");
+  app.add_option("--connect-to", raw.connect_to, "For HOST1:PORT1 connect to HOST2:PORT2 instead (empty parts: any/same)")
+      ->option_text("HOST1:PORT1:HOST2:PORT2")
+      ->allow_extra_args(false);
 }
 
 std::expected<Command, CliExit> finish_fetch(RawFetchOptions raw) {
@@ -95,6 +125,28 @@ std::expected<Command, CliExit> finish_fetch(RawFetchOptions raw) {
   if (options.output_file && options.remote_name) return std::unexpected(usage_error("-o and -O exclude each other"));
   if (options.output_dir && !options.remote_name) return std::unexpected(usage_error("--output-dir needs -O"));
   if (options.output_file == "-") options.output_file.reset();  // "-o -" is stdout, as in curl
+  for (const auto& spec : raw.resolve) {
+    auto rule = parse_resolve(spec);
+    if (!rule) return std::unexpected(usage_error(rule.error()));
+    options.connect_to.push_back(std::move(*rule));
+  }
+  for (const auto& spec : raw.connect_to) {
+    auto rule = parse_connect_to(spec);
+    if (!rule) return std::unexpected(usage_error(rule.error()));
+    options.connect_to.push_back(std::move(*rule));
+  }
+  if (raw.pinned_public_keys) {
+    for (std::string_view rest = *raw.pinned_public_keys; !rest.empty();) {
+      const auto semicolon = rest.find(';');
+      std::string pin(rest.substr(0, semicolon));
+      rest = semicolon == std::string_view::npos ? std::string_view{} : rest.substr(semicolon + 1);
+      if (!pin.starts_with("sha256//") || pin.size() == 8) {
+        return std::unexpected(usage_error(fmt::format(
+            "--pinnedpubkey '{}': only sha256//BASE64 hashes are supported (not a key file)", pin)));
+      }
+      options.pinned_public_keys.push_back(std::move(pin));
+    }
+  }
   if (raw.max_time) {
     auto timeout = parse_seconds("--max-time", *raw.max_time);
     if (!timeout) return std::unexpected(std::move(timeout.error()));

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "quiver/headers.hpp"
+#include "quiver/options.hpp"
 
 namespace quiver::cli {
 
@@ -31,6 +32,8 @@ struct RequestOptions {
   std::vector<std::string> data;             // -d values as typed ("text", "@file", "@-"); joined with '&'
   std::string ca_file;                       // --cacert; empty: system trust store only
   bool insecure = false;                     // -k
+  bool http2 = false;                        // --http2: HTTP/2 over TLS over TCP instead of HTTP/3
+  bool http3_only = false;                   // --http3-only: the default, said explicitly
   std::optional<std::chrono::milliseconds> connect_timeout;  // unset: the library default
 };
 
@@ -45,9 +48,19 @@ struct FetchOptions {
   bool include = false;                      // -i
   bool fail = false;                         // -f
   bool verbose = false;                      // -v
+  std::string ssl_sessions;                  // --ssl-sessions FILE: TLS tickets kept across runs ("": none)
+  bool tls_earlydata = false;                // --tls-earlydata: 0-RTT on resumed connections
   bool silent = false;                       // -s: no progress bar, no error line
   bool show_error = false;                   // -S: the error line even with -s
   std::optional<std::chrono::milliseconds> max_time;  // -m; unset: no overall deadline
+  // Redirects, decompression and the -w report (write_out.hpp), with curl's spelling and defaults.
+  bool location = false;                     // -L: follow redirects
+  int max_redirs = 50;                       // --max-redirs: with -L, at most this many (-1: no limit)
+  bool compressed = false;                   // --compressed: ask for gzip, deflate, br, zstd and decode
+  std::optional<std::string> write_out;      // -w: the format as typed ("@file" is read by run_fetch)
+  std::vector<ConnectOverride> connect_to;   // --resolve, then --connect-to (connect_overrides.hpp)
+  std::string ca_path;                       // --capath: trust the PEM files of this directory too
+  std::vector<std::string> pinned_public_keys;  // --pinnedpubkey "sha256//...;sha256//..."
 };
 
 // `quiver serve`
@@ -58,6 +71,8 @@ struct ServeOptions {
   std::uint64_t max_streams = 100;           // concurrent requests per connection
   std::chrono::milliseconds idle_timeout{30000};
   std::uint64_t goaway_after = 0;            // GOAWAY after this many requests per connection (0: never)
+  bool session_tickets = true;               // --no-session-tickets turns resumption tickets off
+  bool early_data = true;                    // --reject-early-data refuses 0-RTT
   bool quiet = false;                        // no access log
 };
 

@@ -45,6 +45,10 @@ int exit_code_for(const Error& error) noexcept {
     case ErrorKind::body_failed: return exit_code::read_failed;
     case ErrorKind::protocol_error: return exit_code::protocol_error;
     case ErrorKind::headers_too_large: return exit_code::too_large;
+    case ErrorKind::too_many_redirects: return exit_code::too_many_redirects;
+    case ErrorKind::redirect_failed: return exit_code::redirect_refused;
+    case ErrorKind::decompression_failed: return exit_code::bad_content_encoding;
+    case ErrorKind::body_too_large: return exit_code::body_too_large;
     case ErrorKind::cancelled:
     case ErrorKind::io_error:
     case ErrorKind::shut_down:

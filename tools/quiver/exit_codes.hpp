@@ -14,10 +14,15 @@
 //   26  the -d @file data file could not be read                     (curl: READ_ERROR)
 //   28  --max-time (or another request deadline) passed              (curl: OPERATION_TIMEDOUT)
 //   35  the QUIC/TLS handshake failed for a reason other than below  (curl: SSL_CONNECT_ERROR)
+//   1   a redirect that must not be followed (https -> http, bad      (curl: UNSUPPORTED_PROTOCOL)
+//       location, a body that cannot be sent again)
 //   43  a header or method that HTTP/3 forbids, or a malformed -H    (curl: BAD_FUNCTION_ARGUMENT)
+//   47  more redirects than --max-redirs                             (curl: TOO_MANY_REDIRECTS)
 //   56  the connection failed or was closed before the response      (curl: RECV_ERROR)
 //       completed (transport error, GOAWAY)
 //   60  the server's certificate could not be verified               (curl: PEER_FAILED_VERIFICATION)
+//   61  --compressed: unknown content-encoding or a corrupt body     (curl: BAD_CONTENT_ENCODING)
+//   63  --compressed: the body decodes past the size or ratio limit  (curl: FILESIZE_EXCEEDED)
 //   77  the --cacert file could not be read                          (curl: SSL_CACERT_BADFILE)
 //   92  the server reset the request's stream                        (curl: HTTP2_STREAM)
 //   100 the response's header or trailer section was over the limit  (curl: TOO_LARGE)
@@ -31,6 +36,7 @@ namespace quiver::cli {
 namespace exit_code {
 inline constexpr int ok = 0;
 inline constexpr int failure = 1;
+inline constexpr int redirect_refused = 1;
 inline constexpr int usage = 2;
 inline constexpr int bad_url = 3;
 inline constexpr int resolve_failed = 6;
@@ -42,8 +48,11 @@ inline constexpr int read_failed = 26;
 inline constexpr int timed_out = 28;
 inline constexpr int handshake_failed = 35;
 inline constexpr int invalid_header = 43;
+inline constexpr int too_many_redirects = 47;
 inline constexpr int connection_failed = 56;
 inline constexpr int certificate = 60;
+inline constexpr int bad_content_encoding = 61;
+inline constexpr int body_too_large = 63;
 inline constexpr int bad_ca_file = 77;
 inline constexpr int stream_reset = 92;
 inline constexpr int too_large = 100;

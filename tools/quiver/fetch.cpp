@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "cli_request.hpp"
 #include "console.hpp"
@@ -16,6 +20,7 @@
 #include "response_output.hpp"
 #include "telemetry_sinks.hpp"
 #include "transfer.hpp"
+#include "write_out.hpp"
 
 namespace quiver::cli {
 
@@ -35,6 +40,9 @@ ClientOptions client_options_for(ConnectionOptions connection, const FetchOption
   client.io_threads = 1;
   client.shutdown_deadline = shutdown_deadline;
   connection.telemetry = std::move(telemetry);
+  connection.connect_to = options.connect_to;
+  connection.tls.ca_path = options.ca_path;
+  connection.tls.pinned_public_keys = options.pinned_public_keys;
   client.defaults.checkout_timeout = patient_checkout;
   if (options.max_time) {
     connection.connect_timeout = std::min(connection.connect_timeout, *options.max_time);
@@ -42,6 +50,11 @@ ClientOptions client_options_for(ConnectionOptions connection, const FetchOption
     client.defaults.request_timeout = *options.max_time;  // from the request's start to its body's end
   }
   client.defaults.connection = std::move(connection);
+  client.session_file = options.ssl_sessions;
+  client.early_data = options.tls_earlydata;
+  client.redirects.follow = options.location;
+  client.redirects.max_redirects = options.max_redirs < 0 ? std::numeric_limits<int>::max() : options.max_redirs;
+  client.decompression.enabled = options.compressed;
   return client;
 }
 
@@ -79,9 +92,10 @@ class OrderedStdout {
 // Runs every prepared request and keeps each one's outcome by its index.
 class FetchRun {
  public:
-  FetchRun(const TransferContext& context, Terminal terminal, std::vector<PreparedRequest> requests)
+  FetchRun(const TransferContext& context, Terminal terminal, std::vector<PreparedRequest> requests,
+           std::optional<std::string> write_out)
       : context_(context), terminal_(terminal), requests_(std::move(requests)), failures_(requests_.size()),
-        ordered_(terminal.out, requests_.size()) {}
+        ordered_(terminal.out, requests_.size()), write_out_(std::move(write_out)) {}
 
   // One at a time on this thread, or with -Z on up to --parallel-max threads.
   void run() {
@@ -114,13 +128,26 @@ class FetchRun {
     const std::string method = prepared.request.method, target = prepared.request.url.target();
     VerboseLog* verbose = context_.verbose;
     if (verbose) verbose->expect_request(method, target, prepared.fields);
-    failures_[index] = run_transfer(context_, std::move(prepared), writer);
+    TransferReport report;
+    report.url = prepared.request.url.to_string();
+    failures_[index] = run_transfer(context_, std::move(prepared), writer, &report);
     if (verbose) {
       const auto& failure = failures_[index];
       verbose->finished(method, target, failure ? std::optional(failure->kind + ": " + failure->cause) : std::nullopt);
     }
-    if (buffered && !ordered_.complete(index, writer.take_buffer()) && !failures_[index]) {
+    std::string report_text;
+    if (write_out_) {  // -w: after the body, on stdout
+      if (const auto& failure = failures_[index]) {
+        report.exit_code = failure->exit_code;
+        report.errormsg = failure->cause;
+      }
+      report_text = format_write_out(*write_out_, report);
+    }
+    if (buffered && !ordered_.complete(index, writer.take_buffer() + report_text) && !failures_[index]) {
       failures_[index] = Failure{exit_code::write_failed, "io_error", "cannot write to stdout"};
+    } else if (!buffered && !report_text.empty()) {
+      std::lock_guard lock(report_mutex_);
+      terminal_.out << report_text << std::flush;
     }
     ++context_.counters.finished;
     if (failures_[index] && !silenced(context_.options)) context_.console.line(failures_[index]->line());
@@ -131,6 +158,8 @@ class FetchRun {
   std::vector<PreparedRequest> requests_;
   std::vector<std::optional<Failure>> failures_;  // by index; each written by the one thread that ran it
   OrderedStdout ordered_;
+  std::optional<std::string> write_out_;  // -w's format
+  std::mutex report_mutex_;
   std::atomic<std::size_t> next_{0};
 };
 
@@ -147,6 +176,20 @@ int run_fetch(const FetchOptions& options, Terminal terminal) {
     report_failure(terminal.err, options, prepared.error());
     return prepared.error().exit_code;
   }
+  std::optional<std::string> write_out;
+  if (options.write_out) {
+    auto format = load_write_out(*options.write_out, terminal.in);
+    if (!format) {
+      report_failure(terminal.err, options, format.error());
+      return format.error().exit_code;
+    }
+    write_out = std::move(*format);
+  }
+  if (!options.ca_path.empty() && !std::filesystem::is_directory(options.ca_path)) {
+    Failure failure{exit_code::bad_ca_file, "io_error", fmt::format("--capath '{}' is not a directory", options.ca_path)};
+    report_failure(terminal.err, options, failure);
+    return failure.exit_code;
+  }
   auto connection = connection_options_for(options.request);
   if (!connection) {
     report_failure(terminal.err, options, connection.error());
@@ -161,7 +204,7 @@ int run_fetch(const FetchOptions& options, Terminal terminal) {
   const bool progress = wants_progress_bar(options, terminal);
   TransferContext context{client, options, console, counters, progress, verbose.get()};
 
-  FetchRun run(context, terminal, std::move(*prepared));
+  FetchRun run(context, terminal, std::move(*prepared), std::move(write_out));
   {
     std::optional<ProgressBar> bar;
     if (progress) bar.emplace(console, counters);

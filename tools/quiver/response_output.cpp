@@ -8,10 +8,11 @@
 
 namespace quiver::cli {
 
-std::string status_line(int status) { return fmt::format("HTTP/3 {}", status); }
+std::string status_line(int status, std::string_view http_version) { return fmt::format("HTTP/{} {}", http_version, status); }
 
-void write_head(std::ostream& out, int status, const Headers& headers, std::string_view prefix, std::string_view eol) {
-  out << prefix << status_line(status) << eol;
+void write_head(std::ostream& out, int status, const Headers& headers, std::string_view prefix, std::string_view eol,
+                std::string_view http_version) {
+  out << prefix << status_line(status, http_version) << eol;
   for (const Header& field : headers) out << prefix << field.name << ": " << field.value << eol;
 }
 
@@ -40,7 +41,7 @@ OutputTarget OutputTarget::for_url(const FetchOptions& options, const Url& url, 
 BodyWriter::BodyWriter(OutputTarget target, std::ostream& stdout_stream, bool include_head)
     : target_(std::move(target)), include_head_(include_head), stdout_(stdout_stream) {}
 
-std::optional<Failure> BodyWriter::begin(int status, const Headers& headers) {
+std::optional<Failure> BodyWriter::begin(int status, const Headers& headers, std::string_view http_version) {
   switch (target_.kind) {
     case OutputTarget::Kind::stdout_stream: sink_ = &stdout_; break;
     case OutputTarget::Kind::buffer: sink_ = &buffer_; break;
@@ -50,7 +51,7 @@ std::optional<Failure> BodyWriter::begin(int status, const Headers& headers) {
       break;
   }
   if (include_head_ && *sink_) {
-    write_head(*sink_, status, headers, "", "\r\n");
+    write_head(*sink_, status, headers, "", "\r\n", http_version);
     *sink_ << "\r\n";
   }
   return check();

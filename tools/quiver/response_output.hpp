@@ -17,11 +17,12 @@
 
 namespace quiver::cli {
 
-// "HTTP/3 200"
-std::string status_line(int status);
+// "HTTP/3 200" ("HTTP/2 200" over HTTP/2)
+std::string status_line(int status, std::string_view http_version = "3");
 
 // The status line and header fields, each line starting with `prefix` and ending with `eol`.
-void write_head(std::ostream& out, int status, const Headers& headers, std::string_view prefix, std::string_view eol);
+void write_head(std::ostream& out, int status, const Headers& headers, std::string_view prefix, std::string_view eol,
+                std::string_view http_version = "3");
 
 // -O's file name for `url`: the last segment of its path (query dropped, as is), or "index.html" when
 // that is empty, "." or "..".
@@ -50,7 +51,7 @@ class BodyWriter {
   BodyWriter& operator=(const BodyWriter&) = delete;
 
   // Opens the target and, with -i, writes the head.
-  std::optional<Failure> begin(int status, const Headers& headers);
+  std::optional<Failure> begin(int status, const Headers& headers, std::string_view http_version = "3");
   std::optional<Failure> write(std::string_view chunk);
   // Flushes (and closes a file).
   std::optional<Failure> finish();

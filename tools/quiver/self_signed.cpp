@@ -116,6 +116,16 @@ std::string fingerprint_of(gnutls_x509_crt_t crt) {
   return text;
 }
 
+std::string public_key_pin_of(gnutls_x509_crt_t crt) {
+  std::array<unsigned char, 32> digest{};
+  std::size_t size = digest.size();
+  check(gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA256, digest.data(), &size), "public key id");
+  gnutls_datum_t raw{digest.data(), static_cast<unsigned>(size)};
+  Datum encoded;
+  check(gnutls_base64_encode2(&raw, &encoded.value), "base64");
+  return "sha256//" + std::string(reinterpret_cast<const char*>(encoded.value.data), encoded.value.size);
+}
+
 void write_file(const std::string& path, std::string_view contents) {
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
   file << contents;
@@ -139,6 +149,7 @@ SelfSignedCertificate::SelfSignedCertificate() {
   check(gnutls_x509_privkey_export2(key.get(), GNUTLS_X509_FMT_PEM, &key_pem.value), "exporting the key");
   check(gnutls_x509_crt_export2(crt.get(), GNUTLS_X509_FMT_PEM, &cert_pem.value), "exporting the certificate");
   fingerprint_ = fingerprint_of(crt.get());
+  public_key_pin_ = public_key_pin_of(crt.get());
 
   dir_ = make_private_dir();
   cert_file_ = (dir_ / "cert.pem").string();

@@ -23,10 +23,12 @@ class SelfSignedCertificate {
   const std::string& key_file() const noexcept { return key_file_; }
   // SHA-256 of the DER certificate, "AB:CD:..." (as `openssl x509 -fingerprint -sha256` prints it).
   const std::string& fingerprint() const noexcept { return fingerprint_; }
+  // Its public key as curl's --pinnedpubkey takes it: "sha256//" + base64 SHA-256 of the SPKI.
+  const std::string& public_key_pin() const noexcept { return public_key_pin_; }
 
  private:
   std::filesystem::path dir_;
-  std::string cert_file_, key_file_, fingerprint_;
+  std::string cert_file_, key_file_, fingerprint_, public_key_pin_;
 };
 
 }  // namespace quiver::cli

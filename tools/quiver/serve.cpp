@@ -63,6 +63,7 @@ void print_banner(Console& out, const ServeOptions& options, std::uint16_t port,
   if (generated) {
     out.line(fmt::format("quiver serve: self-signed certificate {} (SHA-256 {})", generated->cert_file(),
                          generated->fingerprint()));
+    out.line(fmt::format("quiver serve: public key {} (for --pinnedpubkey)", generated->public_key_pin()));
     out.line(fmt::format("quiver serve: try  quiver --cacert {} {}/bytes/16", generated->cert_file(), origin));
   } else {
     out.line(fmt::format("quiver serve: certificate {}", options.cert_file));
@@ -103,6 +104,8 @@ int run_serve(const ServeOptions& options, Terminal terminal) {
     server_options.max_streams = options.max_streams;
     server_options.idle_timeout = options.idle_timeout;
     server_options.goaway_after_requests = options.goaway_after;
+    server_options.session_tickets = options.session_tickets;
+    server_options.early_data = options.early_data;
     if (!options.quiet) {
       // Runs on the server's io thread; `out` outlives the server (declared first).
       server_options.access_log = [&out](const server::AccessLogEntry& entry) { out.line(format_access_log(entry)); };

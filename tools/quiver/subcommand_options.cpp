@@ -107,6 +107,9 @@ class ServeCommand final : public SubcommandBase<ServeOptions> {
                      "Serve N requests per connection, then GOAWAY and close it, as nginx's keepalive_requests "
                      "(default 0: never)")
         ->option_text("N");
+    app_->add_flag("--no-session-tickets{false}", o.session_tickets,
+                   "Send no TLS session tickets (clients cannot resume)");
+    app_->add_flag("--reject-early-data{false}", o.early_data, "Refuse TLS 1.3 early data (0-RTT)");
     app_->add_flag("-q,--quiet", o.quiet, "No access log");
   }
 

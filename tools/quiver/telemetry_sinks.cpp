@@ -78,9 +78,10 @@ void VerboseLog::final_line_locked(const RequestEvent& event, std::string line) 
   console_.line(line);
 }
 
-void VerboseLog::show_head(const std::string& method, const std::string& target, int status, const Headers& headers) {
+void VerboseLog::show_head(const std::string& method, const std::string& target, int status, const Headers& headers,
+                           std::string_view http_version) {
   std::lock_guard lock(mutex_);
-  console_.line("< " + status_line(status));
+  console_.line("< " + status_line(status, http_version));
   for (const Header& field : headers) console_.line(fmt::format("< {}: {}", field.name, field.value));
   Tracked* tracked = find_locked(key_of(method, target));
   if (tracked == nullptr) return;
@@ -102,11 +103,16 @@ void VerboseLog::finished(const std::string& method, const std::string& target,
 void VerboseLog::on_connection_event(const ConnectionEvent& event) {
   switch (event.type) {
     case ConnectionEvent::Type::start:
-      console_.line(fmt::format("* Connecting to {} (QUIC)", event.origin));
+      console_.line(fmt::format("* Connecting to {} ({})", event.origin, event.http_version == 2 ? "TCP" : "QUIC"));
       break;
     case ConnectionEvent::Type::ready:
-      console_.line(fmt::format("* Connected to {} in {} ms, HTTP/3, peer allows {} streams", event.origin,
-                                format_ms(event.duration), event.max_streams));
+      console_.line(fmt::format("* Connected to {} in {} ms, HTTP/{}, peer allows {} streams{}", event.origin,
+                                format_ms(event.duration), event.http_version, event.max_streams,
+                                event.resumed ? ", TLS session resumed" : ""));
+      if (event.early_data_offered) {
+        console_.line(fmt::format("* Early data (0-RTT): {} request(s) sent early, {}", event.early_requests,
+                                  event.early_data_accepted ? "accepted" : "rejected by the server, sent again"));
+      }
       break;
     case ConnectionEvent::Type::exception:
       console_.line(fmt::format("* Connection to {} failed: {}", event.origin, error_text(event.error)));

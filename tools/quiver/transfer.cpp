@@ -38,15 +38,26 @@ void expect_download(TransferCounters& counters, const Headers& headers) {
   }
 }
 
-// Reads the body to its end into `writer`.
-std::optional<Failure> copy_body(const TransferContext& context, ResponseStream& stream, BodyWriter& writer) {
+// Reads the body to its end into `writer`, counting its bytes into `received`.
+std::optional<Failure> copy_body(const TransferContext& context, ResponseStream& stream, BodyWriter& writer,
+                                 std::uint64_t& received) {
   for (;;) {
     auto chunk = stream.next_chunk(chunk_size);
     if (!chunk) return failure_from(chunk.error());
     if (!*chunk) return std::nullopt;
     if (auto failure = writer.write(**chunk)) return failure;
     context.counters.downloaded += (*chunk)->size();
+    received += (*chunk)->size();
   }
+}
+
+// -w: what the response said, once it is over (the timings' total is known then).
+void note_response(TransferReport* report, const ResponseStream& stream, std::uint64_t received) {
+  if (!report) return;
+  report->http_code = stream.status();
+  report->content_type = std::string(stream.headers().get("content-type").value_or(""));
+  report->size_download = received;
+  report->transfer = stream.transfer();
 }
 
 }  // namespace
@@ -63,24 +74,31 @@ RequestBody counting_body(std::string bytes, std::atomic<std::uint64_t>& uploade
   });
 }
 
-std::optional<Failure> run_transfer(const TransferContext& context, PreparedRequest prepared, BodyWriter& writer) {
+std::optional<Failure> run_transfer(const TransferContext& context, PreparedRequest prepared, BodyWriter& writer,
+                                    TransferReport* report) {
   Request& request = prepared.request;
   const std::string url = request.url.to_string();
   const std::string method = request.method, target = request.url.target();
-  if (context.count_upload) count_upload(request, context.counters);
+  // A counted upload is a producer, which a 307/308 could not send again: not counted with -L.
+  if (context.count_upload && !context.options.location) count_upload(request, context.counters);
 
   auto stream = context.client.stream(std::move(request));
   if (!stream) return failure_from(stream.error());
-  if (context.verbose) context.verbose->show_head(method, target, stream->status(), stream->headers());
+  if (context.verbose) context.verbose->show_head(method, target, stream->status(), stream->headers(),
+                                                   stream->transfer().http_version);
+  std::uint64_t received = 0;
   if (auto failure = http_failure(stream->status(), url, context.options.fail)) {
     stream->cancel();  // nothing of an error body is wanted
+    note_response(report, *stream, received);
     return failure;
   }
   expect_download(context.counters, stream->headers());
-  if (auto failure = writer.begin(stream->status(), stream->headers())) return failure;
-  if (auto failure = copy_body(context, *stream, writer)) {
+  if (auto failure = writer.begin(stream->status(), stream->headers(), stream->transfer().http_version)) return failure;
+  auto copied = copy_body(context, *stream, writer, received);
+  note_response(report, *stream, received);
+  if (copied) {
     writer.finish();
-    return failure;
+    return copied;
   }
   if (context.verbose) {
     for (const Header& field : stream->trailers()) context.console.line(fmt::format("< {}: {} (trailer)", field.name, field.value));

@@ -12,6 +12,7 @@
 #include "quiver/client.hpp"
 #include "response_output.hpp"
 #include "telemetry_sinks.hpp"
+#include "write_out.hpp"
 
 namespace quiver::cli {
 
@@ -28,7 +29,9 @@ struct TransferContext {
 
 // Sends `prepared`, writes the body to `writer` (begun once the status is known) and returns the
 // failure that decides the exit code, if any.
-std::optional<Failure> run_transfer(const TransferContext& context, PreparedRequest prepared, BodyWriter& writer);
+// With `report` (-w), also what the write-out report needs.
+std::optional<Failure> run_transfer(const TransferContext& context, PreparedRequest prepared, BodyWriter& writer,
+                                    TransferReport* report = nullptr);
 
 // A producer body that hands out `bytes` in chunks and adds each chunk's size to `uploaded` (which must
 // outlive the request). One-shot: a producer body is never retried transparently.

@@ -20,7 +20,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/post.hpp>
 
-namespace quiver::quic {
+namespace quiver::util {
 
 // One hold on a transport's flush; released when destroyed. Move-only.
 class WriteHold {
@@ -76,4 +76,4 @@ class WriteHolds {
   std::shared_ptr<std::size_t> count_ = std::make_shared<std::size_t>(0);
 };
 
-}  // namespace quiver::quic
+}  // namespace quiver::util

@@ -1,7 +1,7 @@
 #pragma once
 // The answers a connection posts to its consumers (responses, body reads): each holds the transport's
-// flush (quic::WriteHold) from when it is posted until it has run, so a handler's follow-up request
-// shares the packet that carries the ACK (the rule and the bound are the transport's: quic/write_hold.hpp).
+// flush (util::WriteHold) from when it is posted until it has run, so a handler's follow-up request
+// shares the packet that carries the ACK (the rule and the bound are the transport's: util/write_hold.hpp).
 // Used only on the connection's executor.
 
 #include <memory>
@@ -10,14 +10,14 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/post.hpp>
 
-#include "quic/write_hold.hpp"
+#include "util/write_hold.hpp"
 
-namespace quiver::h3 {
+namespace quiver::http {
 
 class PostedAnswers {
  public:
   // The transport whose flush the answers hold; until set, holds count on a handle nobody reads.
-  void hold_writes_of(quic::WriteHolds holds) { holds_ = std::move(holds); }
+  void hold_writes_of(util::WriteHolds holds) { holds_ = std::move(holds); }
 
   // Posts `handler` (an answer) to `executor`, holding the flush until it has run (or is dropped unrun).
   template <class Handler>
@@ -29,7 +29,7 @@ class PostedAnswers {
   }
 
  private:
-  quic::WriteHolds holds_;
+  util::WriteHolds holds_;
 };
 
-}  // namespace quiver::h3
+}  // namespace quiver::http

@@ -1,9 +1,9 @@
 #pragma once
-// The worker's BodyReader: the unread part of one streamed response body, and the consumer's pending
-// read. Flow-control credit goes back to the peer only as the consumer takes bytes, so the buffer never
+// The workers' BodyReader (HTTP/3 and HTTP/2 alike): the unread part of one streamed response body, and
+// the consumer's pending read. Flow-control credit goes back to the peer only as the consumer takes bytes, so the buffer never
 // holds more than the stream window.
 //
-// Bytes arrive a packet at a time. While a buffer read (async_read_some) waits, they are copied straight
+// Bytes arrive a packet (or record) at a time. While a buffer read (async_read_some) waits, they are copied straight
 // into the consumer's buffer; otherwise they are appended to blocks from the connection's BlockPool (an
 // emptied block goes back there). A pending read is answered from a posted step, so everything that
 // arrived in one receive burst goes out in one answer; a chunk read usually gets a whole block, moved.
@@ -20,11 +20,14 @@
 #include <asio/steady_timer.hpp>
 
 #include "http/block_pool.hpp"
-#include "h3/connection.hpp"
-#include "h3/posted_answers.hpp"
+#include "http/connection.hpp"
+#include "http/posted_answers.hpp"
 #include "util/clock.hpp"
 
-namespace quiver::h3 {
+namespace quiver::http {
+
+// A request's key inside its worker (calls, body readers); never handed to callers.
+using RequestId = std::uint64_t;
 
 // What a reader tells the worker that feeds it. Calls come on the worker's executor.
 class BodyReaderOwner {
@@ -40,7 +43,7 @@ class BodyReaderOwner {
 // What a reader shares with its connection (it may outlive the connection).
 struct ReaderResources {
   asio::any_io_executor executor;  // the connection's: every call of the owner and of the reader runs there
-  std::shared_ptr<http::BlockPool> blocks;
+  std::shared_ptr<BlockPool> blocks;
   std::shared_ptr<PostedAnswers> answers;  // the reader's answers are posted through it
 };
 
@@ -96,7 +99,7 @@ class BodyReaderImpl final : public BodyReader, public std::enable_shared_from_t
 
   asio::any_io_executor executor_;
   std::weak_ptr<BodyReaderOwner> owner_;
-  std::shared_ptr<http::BlockPool> blocks_;
+  std::shared_ptr<BlockPool> blocks_;
   std::shared_ptr<PostedAnswers> answers_;
   RequestId id_;
   std::int64_t stream_id_;
@@ -115,4 +118,4 @@ class BodyReaderImpl final : public BodyReader, public std::enable_shared_from_t
   std::optional<Error> error_;
 };
 
-}  // namespace quiver::h3
+}  // namespace quiver::http

@@ -1,4 +1,4 @@
-#include "h3/body_reader.hpp"
+#include "http/body_reader_impl.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -8,7 +8,7 @@
 
 #include "util/clock.hpp"
 
-namespace quiver::h3 {
+namespace quiver::http {
 
 
 BodyReaderImpl::BodyReaderImpl(ReaderResources resources, std::weak_ptr<BodyReaderOwner> owner, RequestId id,
@@ -251,4 +251,4 @@ void BodyReaderImpl::on_idle_check() {
              fmt::format("response body idle for {} ms (no read and no data)", idle_timeout_.count())));
 }
 
-}  // namespace quiver::h3
+}  // namespace quiver::http

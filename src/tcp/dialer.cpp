@@ -1,0 +1,170 @@
+#include "tcp/dialer.hpp"
+
+#include <algorithm>
+
+#include <asio/connect.hpp>
+#include <asio/error.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/post.hpp>
+#include <fmt/format.h>
+
+#include "tls/tls_context.hpp"
+
+namespace quiver::tcp {
+
+DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options) {
+  DialConfig config;
+  config.host = std::move(host);
+  config.port = port;
+  config.tls = options.tls;
+  config.happy_eyeballs_delay = options.happy_eyeballs_delay;
+  return config;
+}
+
+std::vector<asio::ip::tcp::endpoint> happy_eyeballs_order(std::vector<asio::ip::tcp::endpoint> endpoints) {
+  std::vector<asio::ip::tcp::endpoint> v6, v4, ordered;
+  for (const auto& endpoint : endpoints) (endpoint.address().is_v6() ? v6 : v4).push_back(endpoint);
+  for (std::size_t i = 0; i < std::max(v6.size(), v4.size()); ++i) {
+    if (i < v6.size()) ordered.push_back(v6[i]);
+    if (i < v4.size()) ordered.push_back(v4[i]);
+  }
+  return ordered;
+}
+
+Dialer::Dialer(asio::any_io_executor executor, DialConfig config)
+    : executor_(executor), config_(std::move(config)), resolver_(executor), delay_timer_(executor) {}
+
+void Dialer::dial(Handler on_done) {
+  on_done_ = std::move(on_done);
+  std::error_code not_literal;
+  if (auto address = asio::ip::make_address(config_.host, not_literal); !not_literal) {
+    // An IP literal needs no lookup (Asio's resolver would start a thread for it).
+    asio::post(executor_, [self = shared_from_this(), peer = asio::ip::tcp::endpoint(address, config_.port)] {
+      if (!self->finished_) self->race({peer});
+    });
+    return;
+  }
+  resolver_.async_resolve(config_.host, std::to_string(config_.port),
+                          [self = shared_from_this()](std::error_code ec, asio::ip::tcp::resolver::results_type results) {
+                            if (self->finished_) return;
+                            if (ec || results.empty()) {
+                              self->finish(std::unexpected(Error(
+                                  ErrorKind::resolve_failed, ErrorClass::transient,
+                                  fmt::format("cannot resolve host '{}': {}", self->config_.host,
+                                              ec ? ec.message() : "no address"))));
+                              return;
+                            }
+                            std::vector<asio::ip::tcp::endpoint> endpoints;
+                            for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+                            self->race(happy_eyeballs_order(std::move(endpoints)));
+                          });
+}
+
+void Dialer::dial(std::vector<asio::ip::tcp::endpoint> endpoints, Handler on_done) {
+  on_done_ = std::move(on_done);
+  asio::post(executor_, [self = shared_from_this(), endpoints = std::move(endpoints)]() mutable {
+    if (!self->finished_) self->race(std::move(endpoints));
+  });
+}
+
+void Dialer::race(std::vector<asio::ip::tcp::endpoint> endpoints) {
+  resolved_at_ = std::chrono::steady_clock::now();
+  if (endpoints.empty()) {
+    finish(std::unexpected(Error(ErrorKind::resolve_failed, ErrorClass::transient,
+                                 fmt::format("no address to connect to for '{}'", config_.host))));
+    return;
+  }
+  endpoints_ = std::move(endpoints);
+  start_next_attempt();
+}
+
+// Starts the next address's connection and arms the delay after which the one after it starts.
+void Dialer::start_next_attempt() {
+  if (finished_ || peer_ != asio::ip::tcp::endpoint() || attempts_.size() >= endpoints_.size()) return;
+  const std::size_t index = attempts_.size();
+  attempts_.push_back(std::make_unique<Attempt>(Attempt{asio::ip::tcp::socket(executor_), endpoints_[index]}));
+  attempts_.back()->socket.async_connect(endpoints_[index], [self = shared_from_this(), index](std::error_code ec) {
+    self->on_attempt_done(index, ec);
+  });
+  if (attempts_.size() == endpoints_.size()) return;
+  delay_timer_.expires_after(config_.happy_eyeballs_delay);
+  delay_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+    if (!ec) self->start_next_attempt();
+  });
+}
+
+void Dialer::on_attempt_done(std::size_t index, std::error_code ec) {
+  if (finished_ || ec == asio::error::operation_aborted) return;
+  Attempt& attempt = *attempts_[index];
+  if (!ec) return on_connected(index);
+  ++failed_;
+  last_error_ = connect_error(ec, attempt.endpoint);
+  std::error_code ignored;
+  attempt.socket.close(ignored);
+  if (failed_ == endpoints_.size()) return finish(std::unexpected(*last_error_));
+  // RFC 8305 §5: a failed attempt starts the next one at once.
+  if (attempts_.size() < endpoints_.size() && failed_ == attempts_.size()) {
+    delay_timer_.cancel();
+    start_next_attempt();
+  }
+}
+
+// The first connected socket wins; the other attempts close, and TLS starts on the winner.
+void Dialer::on_connected(std::size_t index) {
+  peer_ = attempts_[index]->endpoint;
+  connected_at_ = std::chrono::steady_clock::now();
+  asio::ip::tcp::socket socket = std::move(attempts_[index]->socket);
+  delay_timer_.cancel();
+  close_attempts();
+  auto context = tls::ClientTlsContext::shared(config_.tls);
+  if (!context) return finish(std::unexpected(context.error()));
+  auto session = tls::ClientTlsSession::create_for_tcp(std::move(*context), config_.host, config_.alpn);
+  if (!session) return finish(std::unexpected(session.error()));
+  handshaking_ = std::make_shared<TlsStream>(std::move(socket), std::move(*session), config_.host);
+  handshaking_->async_handshake([self = shared_from_this()](Result<void> done) {
+    if (self->finished_) return;
+    auto stream = std::move(self->handshaking_);
+    if (!done) return self->finish(std::unexpected(done.error()));
+    self->finish(std::move(stream));
+  });
+}
+
+void Dialer::close_attempts() {
+  for (auto& attempt : attempts_) {
+    std::error_code ignored;
+    attempt->socket.close(ignored);
+  }
+}
+
+void Dialer::abort(Error reason) {
+  if (finished_) return;
+  resolver_.cancel();
+  delay_timer_.cancel();
+  close_attempts();
+  if (handshaking_) handshaking_->close(reason);
+  handshaking_.reset();
+  finish(std::unexpected(std::move(reason)));
+}
+
+void Dialer::finish(Result<std::shared_ptr<TlsStream>> result) {
+  if (finished_) return;
+  finished_ = true;
+  delay_timer_.cancel();
+  if (auto done = std::move(on_done_)) done(std::move(result));
+}
+
+Error Dialer::connect_error(std::error_code ec, const asio::ip::tcp::endpoint& endpoint) const {
+  std::string where = fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+  if (ec == asio::error::connection_refused) {
+    Error error(ErrorKind::connection_refused, ErrorClass::transient,
+                fmt::format("nothing listens at {} for '{}' (TCP connection refused)", where, config_.host));
+    error.handshake_failure = HandshakeFailure::refused;
+    return error;
+  }
+  Error error(ErrorKind::handshake_failed, ErrorClass::transient,
+              fmt::format("cannot connect to {} for '{}': {}", where, config_.host, ec.message()));
+  error.handshake_failure = HandshakeFailure::transport;
+  return error;
+}
+
+}  // namespace quiver::tcp

@@ -1,0 +1,97 @@
+#pragma once
+// tcp::Dialer: opens the TLS-over-TCP stream an HTTP/2 worker runs on. It resolves the host (every
+// address), races the addresses per RFC 8305 (Happy Eyeballs v2: IPv6 first, families interleaved; the
+// next attempt starts `happy_eyeballs_delay` after the previous one, or at once when it fails; the first
+// TCP connection to complete wins and the others are closed), takes the shared TLS context, runs the TLS
+// handshake on the winner (ALPN, SNI, verification as TlsOptions says) and hands over the connected
+// stream, which reports the negotiated ALPN.
+//
+// Owned by the worker (a shared_ptr: its asynchronous steps keep it alive) and used on the worker's
+// executor. The handler is called exactly once: from an Asio completion with the stream or the error, or
+// inside abort() with its reason.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "quiver/error.hpp"
+#include "quiver/options.hpp"
+#include "tcp/tls_stream.hpp"
+
+namespace quiver::tcp {
+
+struct DialConfig {
+  std::string host;  // name or IP literal; SNI and the name to verify
+  std::uint16_t port = 443;
+  TlsOptions tls;
+  std::vector<std::string> alpn{"h2", "http/1.1"};  // offered in this order
+  std::chrono::milliseconds happy_eyeballs_delay{250};  // RFC 8305's Connection Attempt Delay
+};
+// The TCP (and dial) slice of the connection options.
+DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options);
+
+// RFC 8305 §4: the order to try `endpoints` in: IPv6 first, then alternating families, each family in
+// the resolver's order.
+std::vector<asio::ip::tcp::endpoint> happy_eyeballs_order(std::vector<asio::ip::tcp::endpoint> endpoints);
+
+class Dialer : public std::enable_shared_from_this<Dialer> {
+ public:
+  using Handler = std::move_only_function<void(Result<std::shared_ptr<TlsStream>>)>;
+
+  Dialer(asio::any_io_executor executor, DialConfig config);
+  Dialer(const Dialer&) = delete;
+  Dialer& operator=(const Dialer&) = delete;
+
+  // Resolves the host (an IP literal needs no lookup) and races its addresses.
+  void dial(Handler on_done);
+  // Races these addresses, in this order (tests; a caller that resolved already).
+  void dial(std::vector<asio::ip::tcp::endpoint> endpoints, Handler on_done);
+  // Ends the dial now: every attempt closes and the handler gets `reason` (if it has not been called).
+  void abort(Error reason);
+
+  // The address that won (after a successful dial).
+  const asio::ip::tcp::endpoint& peer() const noexcept { return peer_; }
+  // When the addresses were known (curl's namelookup) and when the winning TCP connection was
+  // established (curl's connect); unset before.
+  std::chrono::steady_clock::time_point resolved_at() const noexcept { return resolved_at_; }
+  std::chrono::steady_clock::time_point connected_at() const noexcept { return connected_at_; }
+
+ private:
+  struct Attempt {
+    asio::ip::tcp::socket socket;
+    asio::ip::tcp::endpoint endpoint;
+  };
+
+  void race(std::vector<asio::ip::tcp::endpoint> endpoints);
+  void start_next_attempt();
+  void on_attempt_done(std::size_t index, std::error_code ec);
+  void on_connected(std::size_t index);
+  void close_attempts();
+  void finish(Result<std::shared_ptr<TlsStream>> result);
+  Error connect_error(std::error_code ec, const asio::ip::tcp::endpoint& endpoint) const;
+
+  asio::any_io_executor executor_;
+  DialConfig config_;
+  Handler on_done_;
+  asio::ip::tcp::resolver resolver_;
+  asio::steady_timer delay_timer_;  // starts the next attempt
+  std::vector<asio::ip::tcp::endpoint> endpoints_;
+  std::vector<std::unique_ptr<Attempt>> attempts_;  // one per started address, in order
+  std::size_t failed_ = 0;
+  std::optional<Error> last_error_;
+  asio::ip::tcp::endpoint peer_;
+  std::chrono::steady_clock::time_point resolved_at_;
+  std::chrono::steady_clock::time_point connected_at_;
+  std::shared_ptr<TlsStream> handshaking_;
+  bool finished_ = false;
+};
+
+}  // namespace quiver::tcp
