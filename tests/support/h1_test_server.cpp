@@ -295,6 +295,11 @@ void H1TestServer::serve(int fd) {
     gnutls_alpn_set_protocols(c.tls, &h1, 1, GNUTLS_ALPN_SERVER_PRECEDENCE);
   }
   gnutls_transport_set_int(c.tls, fd);
+  // A client that closes mid-response (as the worker does on a malformed one) must not kill the test
+  // process with SIGPIPE: writes say EPIPE instead.
+  gnutls_transport_set_push_function(c.tls, [](gnutls_transport_ptr_t ptr, const void* data, std::size_t size) {
+    return ::send(static_cast<int>(reinterpret_cast<std::intptr_t>(ptr)), data, size, MSG_NOSIGNAL);
+  });
   const auto handshake_deadline = Clock::now() + std::chrono::seconds(5);
   for (;;) {
     int rv = gnutls_handshake(c.tls);
