@@ -181,5 +181,23 @@ TEST(BenchReport, StoppedEarlyWithRequestsNotFinished) {
   EXPECT_EQ(json["aborted_reason"], "server_unreachable");
 }
 
+// -#: curl's bar, '#' over the width for the part done, then the percentage.
+TEST(Progress, HashBarAsCurls) {
+  ProgressSnapshot half;
+  half.downloaded = 50;
+  half.download_expected = 100;
+  half.download_size_known = true;
+  EXPECT_EQ(format_hash_progress(half, 10), "#####       50.0%");
+  half.downloaded = 100;
+  EXPECT_EQ(format_hash_progress(half, 10), "########## 100.0%");
+  ProgressSnapshot unknown;
+  unknown.downloaded = 2000;
+  EXPECT_EQ(format_hash_progress(unknown, 10), "2.00 KB");
+  ProgressSnapshot upload;
+  upload.uploaded = 25;
+  upload.upload_expected = 100;
+  EXPECT_EQ(format_hash_progress(upload, 4), "#     25.0%");
+}
+
 }  // namespace
 }  // namespace quiver::cli
