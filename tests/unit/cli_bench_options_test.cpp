@@ -88,7 +88,7 @@ TEST(BenchTargets, ArgumentsThenFileLinesInOrderEachWithItsBody) {
   std::ofstream(dir / "urls.txt") << "https://h/two\nhttps://h/three @" << (dir / "own.bin").string() << "\n";
   BenchOptions options;
   options.request.urls = {"https://h/one"};
-  options.request.data = {"shared"};
+  options.request.data = {DataItem{DataItem::Kind::ascii, "shared"}};
   options.input_file = (dir / "urls.txt").string();
   options.timeout = 1500ms;
   std::istringstream in;

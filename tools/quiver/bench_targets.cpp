@@ -99,7 +99,7 @@ std::expected<std::vector<BenchTarget>, Failure> make_bench_targets(const BenchO
     }
     RequestOptions own = options.request;
     own.urls = {line.url};
-    own.data = {"@" + *line.body_file};
+    own.data = {DataItem{DataItem::Kind::binary, "@" + *line.body_file}};  // byte for byte, as h2load -d
     auto prepared = prepare_requests(own, stdin_stream);
     if (!prepared) return std::unexpected(std::move(prepared.error()));
     targets.push_back(target_of(std::move(prepared->front()), options));
