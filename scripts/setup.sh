@@ -27,6 +27,9 @@ apt-get install -y -qq --no-install-recommends \
 # which cannot compile libstdc++ 12's std::expected; llvm-19 brings llvm-symbolizer for readable stacks.
 apt-get install -y -qq --no-install-recommends clang-19 libclang-rt-19-dev llvm-19
 
+# quiver bench --html: tests/cli/bench_test.cpp renders the page in headless Chromium.
+apt-get install -y -qq --no-install-recommends chromium
+
 apt-get install -y -qq --no-install-recommends -t bookworm-backports \
   libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev ngtcp2-server libcurl4-gnutls-dev
 

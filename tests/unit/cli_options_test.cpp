@@ -284,7 +284,6 @@ TEST(ParseCli, UsageErrors) {
       {"serve", "--port", "70000"},                     // not a port
       {"bench", "-n", "10", "-D", "1"},                 // -n and -D
       {"bench", "-c", "1", "--threads", "2"},           // more threads than connections
-      {"bench", "https://a/", "https://b/"},            // one URL at most
       {"demo", "--bench-seconds", "0"},                 // not positive
   };
   for (const auto& args : bad_usages) expect_usage_error(args);

@@ -3,7 +3,7 @@
 //
 //   quiver [options] URL...      fetch (the default form; cli_options.cpp)
 //   quiver serve [options]       run the project's HTTP/3 server      } subcommand_options.cpp
-//   quiver bench [options] [URL] HTTP/3 load generator                }
+//   quiver bench [options] [URL...] HTTP/3 load generator             }
 //   quiver demo [options]        a guided tour on an embedded server   }
 //
 // Parsing only checks the form of each value; files, URLs and headers are checked before anything is
@@ -122,15 +122,24 @@ struct ServeOptions {
   bool quiet = false;                        // no access log
 };
 
-// `quiver bench`
+// `quiver bench` (see bench.hpp), and its `merge` and `report` forms
 struct BenchOptions {
-  RequestOptions request;                    // at most one URL; none: the embedded server's /bytes/1024
+  enum class Action { run, merge, report };
+  Action action = Action::run;
+  std::vector<std::string> inputs;           // merge, report: the --json reports to read
+  RequestOptions request;                    // URLs used round-robin; none: the embedded server's /bytes/1024
+  std::optional<std::string> input_file;     // -i: more URLs, one per line ("URL [@BODY_FILE]")
   std::optional<std::uint64_t> requests;     // -n; unset (and no -D): default_requests
   std::optional<std::chrono::milliseconds> duration;  // -D; excludes -n
   std::size_t connections = 1;               // -c: connections, each with its own client and io thread
   std::size_t streams = 10;                  // -m: most requests in flight per connection
-  std::chrono::milliseconds warmup{0};       // --warmup: unrecorded traffic first
-  std::size_t threads = 1;                   // --threads: parsed for compatibility, no effect
+  std::chrono::milliseconds warmup{0};       // --warm-up-time: unrecorded traffic first
+  std::size_t threads = 1;                   // -t: checked (at most -c), otherwise no effect: see bench's help
+  std::optional<double> rps;                 // --rps: open loop at this total rate
+  std::optional<std::uint64_t> requests_per_connection;  // churn: a new connection after N requests
+  std::optional<std::chrono::milliseconds> timeout;      // --timeout: deadline of each request
+  std::optional<std::string> log_file;       // --log-file: one line per request
+  std::optional<std::string> html_file;      // --html: a self-contained page with the charts
   bool json = false;                         // --json
   static constexpr std::uint64_t default_requests = 10000;
 };
