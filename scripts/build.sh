@@ -12,8 +12,8 @@ needs_setup() {
   ! command -v cmake >/dev/null || ! command -v ninja >/dev/null ||
   ! command -v caddy >/dev/null || ! command -v gtlsserver >/dev/null ||
   [ ! -f /usr/include/asio.hpp ] || [ ! -d /usr/include/CLI ] || [ ! -d /usr/include/gtest ] ||
-  ! pkg-config --exists libcurl || ! command -v clang++-19 >/dev/null ||
-  ! pkg-config --exists liburiparser zlib libbrotlidec libbrotlienc libzstd
+  ! pkg-config --exists libcurl || ! pkg-config --exists libpsl || ! command -v clang++-19 >/dev/null ||
+  ! pkg-config --exists liburiparser zlib libbrotlidec libbrotlienc libzstd || ! command -v chromium >/dev/null
 }
 
 if needs_setup; then

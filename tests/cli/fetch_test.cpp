@@ -79,8 +79,8 @@ TEST_F(FetchTest, PostsADataFile) {
   TempDir dir;
   const std::string body = std::string("binary\0body\n", 12) + deterministic_bytes(3, 20000);
   const std::string file = dir.write("body.bin", body);
-  auto result = quiver({"-d", "@" + file, "-H", "Content-Type: application/octet-stream", "--cacert", ca_file(),
-                        url("/echo")});
+  auto result = quiver({"--data-binary", "@" + file, "-H", "Content-Type: application/octet-stream", "--cacert",
+                        ca_file(), url("/echo")});
   ASSERT_EQ(result.exit_code, 0) << describe(result);
   EXPECT_EQ(result.out, body);
   ASSERT_TRUE(eventually([&] { return !access_log_.entries().empty(); }));  // logged when the stream closes
@@ -150,12 +150,21 @@ TEST_F(FetchTest, InsecureSkipsVerification) {
 }
 
 TEST_F(FetchTest, InvalidHeaderExits43BeforeConnecting) {
-  for (const char* header : {"Connection: close", "NoColon"}) {
+  for (const char* header : {"Bad Name: x", "NoColon"}) {
     auto result = quiver({"-H", header, "--cacert", ca_file(), url("/bytes/1")});
     EXPECT_EQ(result.exit_code, 43) << header << "\n" << describe(result);
     EXPECT_TRUE(result.err.starts_with("quiver: invalid_request: ")) << result.err;
   }
   EXPECT_TRUE(access_log_.entries().empty());
+}
+
+// A header pasted from an HTTP/1.1 curl command is dropped with a warning, as the issue asks, not refused.
+TEST_F(FetchTest, ConnectionSpecificHeaderIsDroppedWithAWarning) {
+  auto result = quiver({"-H", "Connection: close", "--cacert", ca_file(), url("/bytes/1")});
+  EXPECT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_EQ(result.out, "a");
+  EXPECT_EQ(result.err, "quiver: warning: ignoring -H 'Connection: close': HTTP/3 has no connection-specific header "
+                        "fields\n");
 }
 
 TEST_F(FetchTest, MaxTimeExits28) {
@@ -173,8 +182,8 @@ TEST_F(FetchTest, VerboseShowsConnectionEventsAndHeaders) {
   auto result = quiver({"-v", "--cacert", ca_file(), url("/bytes/3")});
   ASSERT_EQ(result.exit_code, 0) << describe(result);
   EXPECT_EQ(result.out, "abc");
-  for (const char* expected : {"* Connecting to https://127.0.0.1:", "* Connected to ", "> :method: GET",
-                               "> :path: /bytes/3", "< HTTP/3 200", "< content-length: 3", "* Response complete",
+  for (const char* expected : {"* Connecting to https://127.0.0.1:", "* Connected to ", "> GET /bytes/3 HTTP/3",
+                               "> Host: 127.0.0.1:", "< HTTP/3 200", "< content-length: 3", "* Response complete",
                                "* Connection to "}) {
     EXPECT_NE(result.err.find(expected), std::string::npos) << expected << "\n" << result.err;
   }

@@ -134,8 +134,8 @@ TEST(BenchReport, HumanAndJson) {
 
   const std::string text = format_bench_report(what, plan, result);
   for (const char* expected : {"GET https://h/x", "100 requests, 2 connections x up to 5 streams", "49 req/s",
-                               "1.00 MB/s", "100 total, 98 ok, 2 errors (1 request_timeout, 1 status_5xx)", "p50 ",
-                               "p99 ", "2 used"}) {
+                               "1.00 MB/s", "100 done, 98 succeeded, 2 failed",
+                               "failures:     1 request_timeout, 1 status_5xx", "p50", "p99", "2 made"}) {
     EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
   }
 
@@ -172,13 +172,32 @@ TEST(BenchReport, StoppedEarlyWithRequestsNotFinished) {
   const std::string text = format_bench_report(what, plan, result);
   for (const char* expected : {"10 s, 1 connection x up to 10 streams", "2 req/s",
                                "(stopped: the server can no longer be reached)",
-                               "10 total, 8 ok, 2 errors (2 transport_error); 3 not finished"}) {
+                               "10 done, 8 succeeded, 2 failed, 0 errored, 0 timeout; 3 not finished",
+                               "failures:     2 transport_error"}) {
     EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
   }
   const auto json = bench_json(what, plan, result);
   EXPECT_EQ(json["not_finished"], 3);
   EXPECT_EQ(json["aborted"], true);
   EXPECT_EQ(json["aborted_reason"], "server_unreachable");
+}
+
+// -#: curl's bar, '#' over the width for the part done, then the percentage.
+TEST(Progress, HashBarAsCurls) {
+  ProgressSnapshot half;
+  half.downloaded = 50;
+  half.download_expected = 100;
+  half.download_size_known = true;
+  EXPECT_EQ(format_hash_progress(half, 10), "#####       50.0%");
+  half.downloaded = 100;
+  EXPECT_EQ(format_hash_progress(half, 10), "########## 100.0%");
+  ProgressSnapshot unknown;
+  unknown.downloaded = 2000;
+  EXPECT_EQ(format_hash_progress(unknown, 10), "2.00 KB");
+  ProgressSnapshot upload;
+  upload.uploaded = 25;
+  upload.upload_expected = 100;
+  EXPECT_EQ(format_hash_progress(upload, 4), "#     25.0%");
 }
 
 }  // namespace

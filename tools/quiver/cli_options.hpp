@@ -3,7 +3,7 @@
 //
 //   quiver [options] URL...      fetch (the default form; cli_options.cpp)
 //   quiver serve [options]       run the project's HTTP/3 server      } subcommand_options.cpp
-//   quiver bench [options] [URL] HTTP/3 load generator                }
+//   quiver bench [options] [URL...] HTTP/3 load generator             }
 //   quiver demo [options]        a guided tour on an embedded server   }
 //
 // Parsing only checks the form of each value; files, URLs and headers are checked before anything is
@@ -24,12 +24,39 @@
 
 namespace quiver::cli {
 
-// What to send and how to reach the server; shared by fetch and bench.
+// One piece of body data, in command-line order. curl's rules: the pieces are joined with '&'
+// (--json pieces are appended as they are); "@FILE" reads a file ("@-": stdin).
+struct DataItem {
+  enum class Kind {
+    ascii,      // -d/--data: @FILE with its CR and LF bytes stripped
+    binary,     // --data-binary: @FILE exactly
+    raw,        // --data-raw: no @ meaning
+    urlencode,  // --data-urlencode: "content", "=content", "name=content", "@file", "name@file"
+    json,       // --json: as --data-binary, plus JSON content-type and accept
+  };
+  Kind kind = Kind::ascii;
+  std::string text;
+  bool operator==(const DataItem&) const = default;
+};
+
+// What to send and how to reach the server; shared by fetch and bench (bench declares only -H, -d,
+// --cacert, -k and --connect-timeout; the rest keep their defaults there).
 struct RequestOptions {
   std::vector<std::string> urls;             // as typed; validated by prepare_requests
-  std::optional<std::string> method;         // -X; otherwise GET, or POST when -d is given
-  std::vector<Header> headers;               // -H "Name: value", in command-line order
-  std::vector<std::string> data;             // -d values as typed ("text", "@file", "@-"); joined with '&'
+  std::optional<std::string> method;         // -X; otherwise GET, HEAD (-I), PUT (-T) or POST (data, -F)
+  // -H as typed, in order, curl's syntax: "Name: value" adds (replacing a default of that name),
+  // "Name:" removes a default, "Name;" sends it empty, "@FILE" reads one header per line.
+  std::vector<std::string> headers;
+  std::vector<DataItem> data;                // -d, --data-*, --json
+  std::vector<std::string> form;             // -F "name=value", "name=@file;type=...", "name=<file"
+  std::optional<std::string> upload_file;    // -T FILE ("-": stdin), streamed, PUT
+  bool get = false;                          // -G: the data goes into the query string of a GET
+  bool head = false;                         // -I: HEAD, and the head is the output
+  std::optional<std::string> user;           // -u USER:PASSWORD (basic)
+  std::optional<std::string> user_agent;     // -A
+  std::optional<std::string> referer;        // -e
+  std::vector<std::string> cookies;          // -b: "NAME=VALUE; ..." sent as is, or a cookie file
+  std::optional<std::string> range;          // -r "0-99", "-500", "100-"
   std::string ca_file;                       // --cacert; empty: system trust store only
   bool insecure = false;                     // -k
   bool http2 = false;                        // --http2: HTTP/2 over TLS over TCP instead of HTTP/3
@@ -38,12 +65,29 @@ struct RequestOptions {
   std::optional<std::chrono::milliseconds> connect_timeout;  // unset: the library default
 };
 
+// --retry and its companions (curl's rules: retry.hpp).
+struct RetryOptions {
+  int count = 0;                                        // --retry N
+  std::optional<std::chrono::milliseconds> delay;       // --retry-delay; unset: 1 s doubling to 10 min
+  std::optional<std::chrono::milliseconds> max_time;    // --retry-max-time; unset: no limit
+  bool all_errors = false;                              // --retry-all-errors
+  bool connection_refused = false;                      // --retry-connrefused
+};
+
 // `quiver [options] URL...`
 struct FetchOptions {
   RequestOptions request;
   std::optional<std::string> output_file;    // -o (one URL only); stdout when unset ("-o -" leaves it unset)
   bool remote_name = false;                  // -O: each body to a file named after its URL
   std::optional<std::string> output_dir;     // --output-dir: where -O files go (default: current dir)
+  bool create_dirs = false;                  // --create-dirs: make the output file's missing directories
+  bool no_clobber = false;                   // --no-clobber: an existing file stays; FILE.1 .. FILE.100 instead
+  std::optional<std::string> dump_header;    // -D FILE ("-": stdout)
+  std::optional<std::string> cookie_jar;     // -c FILE: every cookie at the end, Netscape format
+  // -C: resume at this byte offset; -C - leaves it unset with continue_auto (offset = the file's size).
+  std::optional<std::uint64_t> continue_at;
+  bool continue_auto = false;
+  RetryOptions retry;
   bool parallel = false;                     // -Z: several URLs at once instead of one after another
   std::size_t parallel_max = 50;             // --parallel-max: at most this many at once with -Z
   bool include = false;                      // -i
@@ -53,6 +97,8 @@ struct FetchOptions {
   bool tls_earlydata = false;                // --tls-earlydata: 0-RTT on resumed connections
   bool silent = false;                       // -s: no progress bar, no error line
   bool show_error = false;                   // -S: the error line even with -s
+  bool progress_hashes = false;              // -#: curl's "#####   42.0%" bar instead of the detailed one
+  bool no_progress_meter = false;            // --no-progress-meter: no bar, errors still shown
   std::optional<std::chrono::milliseconds> max_time;  // -m; unset: no overall deadline
   // Redirects, decompression and the -w report (write_out.hpp), with curl's spelling and defaults.
   bool location = false;                     // -L: follow redirects
@@ -77,15 +123,24 @@ struct ServeOptions {
   bool quiet = false;                        // no access log
 };
 
-// `quiver bench`
+// `quiver bench` (see bench.hpp), and its `merge` and `report` forms
 struct BenchOptions {
-  RequestOptions request;                    // at most one URL; none: the embedded server's /bytes/1024
+  enum class Action { run, merge, report };
+  Action action = Action::run;
+  std::vector<std::string> inputs;           // merge, report: the --json reports to read
+  RequestOptions request;                    // URLs used round-robin; none: the embedded server's /bytes/1024
+  std::optional<std::string> input_file;     // -i: more URLs, one per line ("URL [@BODY_FILE]")
   std::optional<std::uint64_t> requests;     // -n; unset (and no -D): default_requests
   std::optional<std::chrono::milliseconds> duration;  // -D; excludes -n
   std::size_t connections = 1;               // -c: connections, each with its own client and io thread
   std::size_t streams = 10;                  // -m: most requests in flight per connection
-  std::chrono::milliseconds warmup{0};       // --warmup: unrecorded traffic first
-  std::size_t threads = 1;                   // --threads: parsed for compatibility, no effect
+  std::chrono::milliseconds warmup{0};       // --warm-up-time: unrecorded traffic first
+  std::size_t threads = 1;                   // -t: checked (at most -c), otherwise no effect: see bench's help
+  std::optional<double> rps;                 // --rps: open loop at this total rate
+  std::optional<std::uint64_t> requests_per_connection;  // churn: a new connection after N requests
+  std::optional<std::chrono::milliseconds> timeout;      // --timeout: deadline of each request
+  std::optional<std::string> log_file;       // --log-file: one line per request
+  std::optional<std::string> html_file;      // --html: a self-contained page with the charts
   bool json = false;                         // --json
   static constexpr std::uint64_t default_requests = 10000;
 };

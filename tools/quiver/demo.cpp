@@ -278,11 +278,11 @@ class Demo {
 
   StepOutcome bench_step() {
     BenchPlan plan;
-    plan.request = *get(url("/bytes/1024")).build();
+    plan.targets = {{*get(url("/bytes/1024")).build(), url("/bytes/1024")}};
     plan.connection.tls.ca_file = server_.ca_file();
     plan.duration = options_.bench_duration;
     const BenchResult result = run_bench(plan, &console_);
-    const BenchDescription what{fmt::format("GET {}", plan.request.url.to_string()), true};
+    const BenchDescription what{fmt::format("GET {}", plan.targets.front().url), true};
     const bool passed = result.requests > 0 && result.error_count() == 0;
     return {passed,
             fmt::format("{:.0f} req/s for {:g} s, p50 {} ms, p99 {} ms, {} errors", result.requests_per_second(),

@@ -10,9 +10,11 @@
 //   7   nothing answered within the connect timeout, or refused      (curl: COULDNT_CONNECT)
 //   8   the server broke HTTP/3 rules for this request              (curl: WEIRD_SERVER_REPLY)
 //   22  the server answered with status >= 400 and --fail was given (curl: HTTP_RETURNED_ERROR)
-//   23  the output file could not be written                         (curl: WRITE_ERROR)
-//   26  the -d @file data file could not be read                     (curl: READ_ERROR)
+//   23  the output file could not be written, or --no-clobber found   (curl: WRITE_ERROR)
+//       no free name
+//   26  a -d/-F/-T/-H file (or stdin) could not be read               (curl: READ_ERROR)
 //   28  --max-time (or another request deadline) passed              (curl: OPERATION_TIMEDOUT)
+//   33  -C: the server did not answer with the range asked for       (curl: RANGE_ERROR)
 //   35  the QUIC/TLS handshake failed for a reason other than below  (curl: SSL_CONNECT_ERROR)
 //   1   a redirect that must not be followed (https -> http, bad      (curl: UNSUPPORTED_PROTOCOL)
 //       location, a body that cannot be sent again)
@@ -23,7 +25,7 @@
 //   60  the server's certificate could not be verified               (curl: PEER_FAILED_VERIFICATION)
 //   61  --compressed: unknown content-encoding or a corrupt body     (curl: BAD_CONTENT_ENCODING)
 //   63  --compressed: the body decodes past the size or ratio limit  (curl: FILESIZE_EXCEEDED)
-//   77  the --cacert file could not be read                          (curl: SSL_CACERT_BADFILE)
+//   77  the --cacert file could not be read or holds no certificate  (curl: SSL_CACERT_BADFILE)
 //   92  the server reset the request's stream                        (curl: HTTP2_STREAM)
 //   100 the response's header or trailer section was over the limit  (curl: TOO_LARGE)
 
@@ -46,6 +48,7 @@ inline constexpr int http_error = 22;
 inline constexpr int write_failed = 23;
 inline constexpr int read_failed = 26;
 inline constexpr int timed_out = 28;
+inline constexpr int range_error = 33;
 inline constexpr int handshake_failed = 35;
 inline constexpr int invalid_header = 43;
 inline constexpr int too_many_redirects = 47;

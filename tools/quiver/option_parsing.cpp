@@ -6,27 +6,9 @@
 #include <fmt/format.h>
 
 #include "exit_codes.hpp"
+#include "header_syntax.hpp"
 
 namespace quiver::cli {
-
-namespace {
-
-// "Name: value" -> {Name, value}; optional whitespace around the value is dropped, as curl does.
-std::expected<Header, CliExit> parse_header_option(const std::string& text) {
-  const auto colon = text.find(':');
-  if (colon == std::string::npos || colon == 0) {
-    return std::unexpected(CliExit{
-        exit_code::invalid_header,
-        fmt::format("quiver: invalid_request: malformed header '{}': expected -H 'Name: value'", text)});
-  }
-  std::string_view value = std::string_view(text).substr(colon + 1);
-  const auto first = value.find_first_not_of(" \t");
-  const auto last = value.find_last_not_of(" \t");
-  value = first == std::string_view::npos ? std::string_view() : value.substr(first, last - first + 1);
-  return Header{text.substr(0, colon), std::string(value)};
-}
-
-}  // namespace
 
 CliExit usage_error(std::string_view message, std::string_view help_command) {
   return CliExit{exit_code::usage, fmt::format("quiver: usage: {} (see '{}')", message, help_command)};
@@ -41,10 +23,11 @@ std::expected<std::chrono::milliseconds, CliExit> parse_seconds(std::string_view
 }
 
 std::expected<RequestOptions, CliExit> RawRequestOptions::finish() && {
-  for (const std::string& text : headers) {
-    auto header = parse_header_option(text);
-    if (!header) return std::unexpected(std::move(header.error()));
-    options.headers.push_back(std::move(*header));
+  for (const std::string& text : options.headers) {
+    if (text.starts_with('@')) continue;  // read when the request is prepared
+    if (auto line = parse_header_line(text); !line) {
+      return std::unexpected(CliExit{exit_code::invalid_header, "quiver: invalid_request: " + line.error()});
+    }
   }
   if (connect_timeout) {
     auto timeout = parse_seconds("--connect-timeout", *connect_timeout);
@@ -56,13 +39,13 @@ std::expected<RequestOptions, CliExit> RawRequestOptions::finish() && {
 
 void declare_request_options(CLI::App& app, RawRequestOptions& raw) {
   RequestOptions& o = raw.options;
-  app.add_option("-H,--header", raw.headers, "Add a request header 'Name: value' (repeatable)")
+  app.add_option("-H,--header", o.headers,
+                 "Add a request header (repeatable): 'Name: value', 'Name:' removes quiver's, 'Name;' sends it "
+                 "empty, @FILE one per line")
       ->option_text("'NAME: VALUE'")
       ->allow_extra_args(false);
-  app.add_option("-d,--data", o.data,
-                 "POST DATA (repeats join with '&'); @FILE sends a file, @- stdin")
-      ->option_text("DATA")
-      ->allow_extra_args(false);
+  add_data_option(app, "-d,--data", DataItem::Kind::ascii, o.data,
+                  "POST DATA (repeats join with '&'); @FILE sends a file without its CR/LF, @- stdin");
   app.add_flag("-k,--insecure", o.insecure, "Do not verify the server's certificate (testing only)");
   auto* http2 = app.add_flag("--http2", o.http2, "Use HTTP/2 (TLS over TCP, ALPN h2) instead of HTTP/3");
   auto* http1 = app.add_flag("--http1.1", o.http1_1,
@@ -72,6 +55,16 @@ void declare_request_options(CLI::App& app, RawRequestOptions& raw) {
   app.add_option("--connect-timeout", raw.connect_timeout,
                  "Give up on a handshake after SECONDS (default 5)")
       ->option_text("SECONDS");
+}
+
+CLI::Option* add_data_option(CLI::App& app, const std::string& names, DataItem::Kind kind,
+                             std::vector<DataItem>& data, const std::string& description) {
+  return app
+      .add_option_function<std::string>(
+          names, [&data, kind](const std::string& text) { data.push_back(DataItem{kind, text}); }, description)
+      ->trigger_on_parse()
+      ->option_text("DATA")
+      ->allow_extra_args(false);
 }
 
 CliExit parse_error_exit(const CLI::App& app, const CLI::ParseError& error) {

@@ -49,6 +49,16 @@ std::string format_progress(const ProgressSnapshot& p, std::size_t bar_width) {
          eta(p.downloaded, p.download_expected, p.bytes_per_second);
 }
 
+std::string format_hash_progress(const ProgressSnapshot& p, std::size_t width) {
+  const bool uploading = p.upload_expected > 0 && p.uploaded < p.upload_expected && p.downloaded == 0;
+  const std::uint64_t done = uploading ? p.uploaded : p.downloaded;
+  const std::uint64_t expected = uploading ? p.upload_expected : p.download_expected;
+  if (!uploading && !p.download_size_known) return format_bytes(p.downloaded);
+  const double fraction = expected == 0 ? 1.0 : std::min(1.0, static_cast<double>(done) / static_cast<double>(expected));
+  const auto filled = static_cast<std::size_t>(fraction * static_cast<double>(width));
+  return fmt::format("{}{} {:5.1f}%", std::string(filled, '#'), std::string(width - filled, ' '), fraction * 100);
+}
+
 double RateMeter::update(std::uint64_t total_bytes, Clock::time_point now) {
   samples_.push_back({now, total_bytes});
   while (samples_.size() > 2 && now - samples_.front().at > window_) samples_.pop_front();
@@ -58,13 +68,13 @@ double RateMeter::update(std::uint64_t total_bytes, Clock::time_point now) {
   return static_cast<double>(total_bytes - first.bytes) / span.count();
 }
 
-ProgressBar::ProgressBar(Console& console, const TransferCounters& counters, bool keep_last)
-    : counters_(counters), keep_last_(keep_last), ticker_(console, [this] { return render(); }) {}
+ProgressBar::ProgressBar(Console& console, const TransferCounters& counters, bool keep_last, Style style)
+    : counters_(counters), keep_last_(keep_last), style_(style), ticker_(console, [this] { return render(); }) {}
 
 std::string ProgressBar::render() {
   ProgressSnapshot s = snapshot(counters_);
   s.bytes_per_second = rate_.update(s.downloaded + s.uploaded);
-  return format_progress(s);
+  return style_ == Style::hashes ? format_hash_progress(s) : format_progress(s);
 }
 
 }  // namespace quiver::cli

@@ -42,6 +42,10 @@ ProgressSnapshot snapshot(const TransferCounters& counters);
 // The status line for `progress`; `bar_width` characters between the brackets.
 std::string format_progress(const ProgressSnapshot& progress, std::size_t bar_width = 20);
 
+// curl's -# bar: '#' for the part done over `width` columns, then the percentage ("######     42.0%");
+// with an unknown size (nothing to measure against), the bytes so far.
+std::string format_hash_progress(const ProgressSnapshot& progress, std::size_t width = 60);
+
 // Bytes per second over a sliding window of recent samples. Not thread-safe (one renderer uses it).
 class RateMeter {
  public:
@@ -65,7 +69,9 @@ class RateMeter {
 // is not a terminal), then leaves its final state on screen (`keep_last`) or erases it. Borrows both.
 class ProgressBar {
  public:
-  ProgressBar(Console& console, const TransferCounters& counters, bool keep_last = true);
+  enum class Style { detailed, hashes };  // hashes: -#
+  ProgressBar(Console& console, const TransferCounters& counters, bool keep_last = true,
+              Style style = Style::detailed);
   ~ProgressBar() { ticker_.stop(keep_last_); }
   ProgressBar(const ProgressBar&) = delete;
   ProgressBar& operator=(const ProgressBar&) = delete;
@@ -75,6 +81,7 @@ class ProgressBar {
 
   const TransferCounters& counters_;
   const bool keep_last_;
+  const Style style_;
   RateMeter rate_;  // used only by the ticker's thread
   StatusTicker ticker_;  // last: its thread calls render()
 };

@@ -4,6 +4,7 @@
 // (curl's layout: CRLF line ends and a blank line).
 
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <ostream>
 #include <sstream>
@@ -35,7 +36,10 @@ std::optional<Failure> http_failure(int status, const std::string& url, bool fai
 struct OutputTarget {
   enum class Kind { stdout_stream, buffer, file };
   Kind kind = Kind::stdout_stream;
-  std::string path;  // Kind::file
+  std::string path;          // Kind::file
+  bool append = false;       // -C: add to the file instead of replacing it
+  bool no_clobber = false;   // --no-clobber: an existing file is kept; PATH.1 .. PATH.100 instead
+  bool create_dirs = false;  // --create-dirs
 
   // -o, -O (--output-dir) or stdout; stdout becomes a buffer when `buffer_stdout` (several at once).
   static OutputTarget for_url(const FetchOptions& options, const Url& url, bool buffer_stdout);
@@ -57,9 +61,12 @@ class BodyWriter {
   std::optional<Failure> finish();
   // Kind::buffer: everything written so far.
   std::string take_buffer() { return std::move(buffer_).str(); }
+  // Kind::file: the file written (PATH.N under --no-clobber), once begun.
+  const std::string& path() const noexcept { return target_.path; }
 
  private:
   std::optional<Failure> check();
+  std::optional<Failure> open_file();
 
   OutputTarget target_;
   bool include_head_;
@@ -67,6 +74,22 @@ class BodyWriter {
   std::ofstream file_;
   std::ostringstream buffer_;
   std::ostream* sink_ = nullptr;  // one of the three above, once begin() succeeded
+};
+
+// -D: every response head of the command, in curl's layout ("HTTP/3 200", fields, a blank line, CRLF
+// line ends), to a file (created at the first head, appended to afterwards) or stdout ("-").
+// Thread-safe.
+class HeaderDump {
+ public:
+  // `stdout_stream` is borrowed for the dump's lifetime.
+  HeaderDump(std::string path, std::ostream& stdout_stream) : path_(std::move(path)), stdout_(stdout_stream) {}
+  std::optional<Failure> write(int status, const Headers& headers);
+
+ private:
+  std::mutex mutex_;
+  std::string path_;
+  std::ostream& stdout_;
+  std::ofstream file_;
 };
 
 }  // namespace quiver::cli

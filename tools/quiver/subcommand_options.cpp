@@ -1,5 +1,9 @@
 #include "subcommand_options.hpp"
 
+#include <cmath>
+#include <tuple>
+#include <utility>
+
 #include <fmt/format.h>
 
 #include "option_parsing.hpp"
@@ -43,27 +47,43 @@ Examples:
   quiver serve --host ::1 --cert c.pem --key k.pem)";
 
 constexpr std::string_view bench_footer = R"(Without a URL, bench starts the embedded server on loopback (self-signed certificate, verified)
-and requests GET /bytes/1024.
+and requests GET /bytes/1024. Several URLs (arguments, then the lines of -i FILE: "URL [@BODY_FILE]",
+a body for that URL alone) are used round-robin, as h2load does; -H and -d apply to every URL.
 
-Concurrency: c x m requests are kept in flight. Each of the c connections has its own client (one
-io thread, one connection) and at most m requests in flight on it; the report's "connections" counts
-the handshakes that completed (a connection the server closed is replaced). --threads is accepted for
-compatibility and has no effect: the io threads follow the connections.
-Latency is from submitting a request to its complete response, for the ok responses only: req/s,
-MB/s and latency leave failures out. Failed requests are counted apart by kind, with responses of
-status >= 400 as "status_4xx", "status_5xx". With -D, sending stops at the deadline and the report
-follows at once: requests still in flight count as "not finished". Against a server that cannot be
-reached (no connection could ever be made, or every connection attempt fails after the server went
-away) bench stops early and says so.
+Load: closed loop by default: c x m requests are kept in flight, each sent when one ends, so a slow
+server slows the client down. --rps N is an open loop: N requests per second in total, on a schedule
+that does not wait for responses (spread over the connections); latency counts from each request's
+intended send time, so a stall shows in the percentiles (as wrk2 does). When all c x m streams are
+busy, due requests wait and the report says how many were late or not sent at all.
+
+Concurrency and connections: each of the c connections has its own client (one io thread, one connection) and at most
+m requests in flight on it. -t/--threads is checked (at most -c) and has no other effect: the client
+cannot share an io thread between connections, so bench always runs c io threads.
+--requests-per-connection N closes each connection after N requests and opens a new one.
+
+Figures: request time, time to the first byte (the response head) and connect time (handshakes), with
+min, max, mean, sd and p50/p90/p99/p99.9, for the succeeded requests (status < 400) only; failures are
+counted apart by kind (h2load's failed/errored/timeout; "status_4xx", "status_5xx"). With -D, sending
+stops at the deadline and the report follows at once: requests still in flight are "not finished".
+--warm-up-time traffic is in no figure. Against a server that cannot be reached bench stops early.
+
+--json prints the report as JSON with the full latency histograms; 'quiver bench merge' adds reports
+of several processes or machines into one (percentiles of the union), 'quiver bench report' draws
+several runs on one page (--html).
 
 Examples:
   quiver bench                                       the embedded server, 10000 x GET /bytes/1024
   quiver bench -D 10 -c 4 -m 25 --cacert ca.pem https://localhost:4433/bytes/1024
+  quiver bench -D 10 --rps 5000 -c 2 -m 50 --cacert ca.pem https://localhost:4433/bytes/1024
   quiver bench -n 2000 -d @body.json -H 'Content-Type: application/json' https://h/api
-  quiver bench --json -n 5000 | jq .req_per_s
+  quiver bench --json -D 10 --rps 2000 URL > a.json; quiver bench merge a.json b.json
 
 Exit status: 0 when every request succeeded; otherwise the report is printed all the same, with the
 first failure's line and exit code (the table of 'quiver --help').)";
+
+constexpr std::string_view merge_footer = R"(The reports must come from --json runs of this quiver (format quiver-bench version 2). Counts and
+histograms add up, so the percentiles are those of all the samples together (to the histograms'
+resolution, 1/64 of a value); the runs are taken as concurrent: the elapsed time is the longest.)";
 
 constexpr std::string_view demo_footer = R"(Steps: a GET, a POST, a streamed download with progress, an upload from a producer, a GOAWAY
 drain (requests in flight finish, unprocessed ones are retried transparently) and a short bench.
@@ -133,7 +153,10 @@ class BenchCommand final : public SubcommandBase<BenchOptions> {
       : SubcommandBase(parent, "bench", "Load-test an HTTP/3 server, like h2load (default: an embedded one)",
                        bench_footer) {
     BenchOptions& o = options_;
-    app_->add_option("URL", url_, "The https:// URL to request (default: the embedded server)")->option_text(" ");
+    app_->add_option("URL", request_.options.urls, "The https:// URLs to request (default: the embedded server)")
+        ->option_text(" ");
+    app_->add_option("-i,--input-file", o.input_file, "More URLs, one per line: 'URL [@BODY_FILE]'")
+        ->option_text("FILE");
     app_->add_option("-n,--requests", o.requests, "Send N requests in total (default 10000)")
         ->option_text("N")
         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
@@ -145,30 +168,58 @@ class BenchCommand final : public SubcommandBase<BenchOptions> {
     app_->add_option("-m,--max-concurrent-streams", o.streams, "Keep up to N requests in flight per connection (default 10)")
         ->option_text("N")
         ->check(CLI::Range(1, 100000));
+    app_->add_option("--rps", rps_, "Open loop: send N requests per second in total, whatever the responses")
+        ->option_text("N");
     declare_request_options(*app_, request_);
-    app_->add_option("--warmup", warmup_, "Run unrecorded for SECONDS first (connections stay open)")
+    app_->add_option("--timeout", timeout_, "Fail a request that takes longer than SECONDS")->option_text("SECONDS");
+    app_->add_option("--requests-per-connection", o.requests_per_connection,
+                     "Open a new connection after every N requests (handshake load)")
+        ->option_text("N")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
+    app_->add_option("--warm-up-time,--warmup", warmup_, "Run unrecorded for SECONDS first (connections stay open)")
         ->option_text("SECONDS");
-    app_->add_option("--threads", o.threads, "No effect (each connection has its own io thread); kept for compatibility")
+    app_->add_option("-t,--threads", o.threads, "At most -c; no other effect (one io thread per connection, see below)")
         ->option_text("N")
         ->check(CLI::Range(1, 256));
-    app_->add_flag("--json", o.json, "Print the results as one JSON object on stdout");
+    app_->add_option("--log-file", o.log_file, "Write one line per request: time, status, latency, bytes, connection")
+        ->option_text("FILE");
+    app_->add_flag("--json", o.json, "Print the results as one JSON object on stdout (with the histograms)");
+    app_->add_option("--html", o.html_file, "Also write a self-contained HTML page with the charts")->option_text("FILE");
+
+    merge_ = app_->add_subcommand("merge", "Merge --json reports of several runs into one report");
+    merge_->footer(std::string(merge_footer));
+    merge_->add_option("REPORT", merge_inputs_, "--json reports of quiver bench")->required()->option_text(" ");
+    merge_->add_flag("--json", merge_json_, "Print the merged report as JSON (itself mergeable)");
+    merge_->add_option("--html", merge_html_, "Also write the merged report as an HTML page")->option_text("FILE");
+    report_ = app_->add_subcommand("report", "Draw --json reports of several runs on one HTML page, overlaid");
+    report_->add_option("REPORT", report_inputs_, "--json reports of quiver bench")->required()->option_text(" ");
+    report_->add_option("--html", report_html_, "The page to write")->option_text("FILE")->required();
   }
 
   std::expected<Command, CliExit> finish() override {
-    if (url_) request_.options.urls.push_back(*url_);
+    if (merge_->parsed()) return finish_files(BenchOptions::Action::merge, merge_inputs_, merge_html_, merge_json_);
+    if (report_->parsed()) return finish_files(BenchOptions::Action::report, report_inputs_, report_html_, false);
     auto request = std::move(request_).finish();
     if (!request) return std::unexpected(std::move(request.error()));
     options_.request = std::move(*request);
     if (options_.requests && duration_) return std::unexpected(usage("-n and -D exclude each other"));
-    if (duration_) {
-      auto duration = parse_seconds("--duration", *duration_);
-      if (!duration) return std::unexpected(std::move(duration.error()));
-      options_.duration = *duration;
+    for (auto [name, raw, target] : {std::tuple{"--duration", &duration_, &options_.duration},
+                                     std::tuple{"--timeout", &timeout_, &options_.timeout}}) {
+      if (!*raw) continue;
+      auto seconds = parse_seconds(name, **raw);
+      if (!seconds) return std::unexpected(std::move(seconds.error()));
+      *target = *seconds;
     }
     if (warmup_ && *warmup_ != 0) {
-      auto warmup = parse_seconds("--warmup", *warmup_);
+      auto warmup = parse_seconds("--warm-up-time", *warmup_);
       if (!warmup) return std::unexpected(std::move(warmup.error()));
       options_.warmup = *warmup;
+    }
+    if (rps_) {
+      if (!std::isfinite(*rps_) || *rps_ <= 0 || *rps_ > 10'000'000) {
+        return std::unexpected(usage(fmt::format("--rps must be a rate above 0 and at most 10000000, got {}", *rps_)));
+      }
+      options_.rps = *rps_;
     }
     if (options_.threads > options_.connections) {
       return std::unexpected(usage("--threads cannot exceed -c (each thread needs a connection)"));
@@ -177,10 +228,26 @@ class BenchCommand final : public SubcommandBase<BenchOptions> {
   }
 
  private:
-  std::optional<std::string> url_;
+  std::expected<Command, CliExit> finish_files(BenchOptions::Action action, std::vector<std::string> inputs,
+                                               std::optional<std::string> html, bool json) {
+    BenchOptions options;
+    options.action = action;
+    options.inputs = std::move(inputs);
+    options.html_file = std::move(html);
+    options.json = json;
+    return options;
+  }
+
   RawRequestOptions request_;
   std::optional<double> duration_;
   std::optional<double> warmup_;
+  std::optional<double> timeout_;
+  std::optional<double> rps_;
+  CLI::App* merge_ = nullptr;  // owned by app_
+  CLI::App* report_ = nullptr;
+  std::vector<std::string> merge_inputs_, report_inputs_;
+  std::optional<std::string> merge_html_, report_html_;
+  bool merge_json_ = false;
 };
 
 class DemoCommand final : public SubcommandBase<DemoOptions> {

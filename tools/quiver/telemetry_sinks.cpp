@@ -63,10 +63,22 @@ VerboseLog::Tracked* VerboseLog::find_locked(const std::string& key) {
   return it == tracked_.end() ? nullptr : &*it;
 }
 
+// curl's layout: the request line, Host, the other fields, then a lone ">".
 void VerboseLog::print_fields_locked(Tracked& tracked) {
   if (tracked.fields_printed) return;  // a retry: printed the first time
   tracked.fields_printed = true;
-  for (const Header& field : tracked.fields) console_.line(fmt::format("> {}: {}", field.name, field.value));
+  std::string method, path, authority;
+  for (const Header& field : tracked.fields) {
+    if (field.name == ":method") method = field.value;
+    if (field.name == ":path") path = field.value;
+    if (field.name == ":authority") authority = field.value;
+  }
+  console_.line(fmt::format("> {} {} HTTP/3", method, path));
+  console_.line(fmt::format("> Host: {}", authority));
+  for (const Header& field : tracked.fields) {
+    if (!field.name.starts_with(':')) console_.line(fmt::format("> {}: {}", field.name, field.value));
+  }
+  console_.line(">");
 }
 
 // "Response complete" or "failed": after the head when the transfer has yet to print it.
@@ -83,6 +95,7 @@ void VerboseLog::show_head(const std::string& method, const std::string& target,
   std::lock_guard lock(mutex_);
   console_.line("< " + status_line(status, http_version));
   for (const Header& field : headers) console_.line(fmt::format("< {}: {}", field.name, field.value));
+  console_.line("<");
   Tracked* tracked = find_locked(key_of(method, target));
   if (tracked == nullptr) return;
   tracked->head_printed = true;

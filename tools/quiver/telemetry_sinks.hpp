@@ -36,8 +36,8 @@ class CountingTelemetry final : public Telemetry {
   std::atomic<std::int64_t> handshake_total_ns_{0}, handshake_max_ns_{0};
 };
 
-// `quiver -v`: one "* ..." line per connection and request event, the request's fields ("> ") when it
-// is sent, and the response head ("< ") as the transfer sees it. Lines about one request come in the
+// `quiver -v`: one "* ..." line per connection and request event, the request in curl's layout
+// ("> GET /path HTTP/3", "> Host: ...", the fields, ">") when it is sent, and the response head ("< ") as the transfer sees it. Lines about one request come in the
 // order they happened to it: a request's head before its "Response complete" (held back until the
 // transfer has printed the head), and after every "Retrying ..." a final line (complete or failed),
 // written by finished() when the library reported none.
