@@ -176,6 +176,10 @@ int ResponseParser::on_headers_complete() {
   if (!add_field()) return -1;
   const http_parser& p = parser_->parser;
   int status = p.status_code;
+  if (status < 100 || status > 999) {
+    failure_ = "status code " + std::to_string(status) + " is not one (RFC 9110 §15: 100 to 999)";
+    return -1;
+  }
   if (status == 101) {
     failure_ = "101 Switching Protocols, which the client never asked for";
     return -1;
