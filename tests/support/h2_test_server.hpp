@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -32,6 +33,10 @@ struct H2ServerOptions {
   int refuse_first_requests = 0;
   // Each answer waits this long (so that concurrent requests overlap on the server).
   std::chrono::milliseconds response_delay{0};
+  // Sent as `alt-svc` on every response when not empty (e.g. `h3=":4433"; ma=60`).
+  std::string alt_svc = "";
+  // The TCP port to listen on (0: a free one).
+  std::uint16_t port = 0;
 };
 
 class H2TestServer {

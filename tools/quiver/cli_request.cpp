@@ -110,7 +110,9 @@ std::expected<std::vector<PreparedRequest>, Failure> prepare_requests(const Requ
 std::expected<ConnectionOptions, Failure> connection_options_for(const RequestOptions& options) {
   ConnectionOptions connection;
   connection.tls.verify_peer = !options.insecure;
-  connection.http_version = options.http2 ? HttpVersion::http2 : HttpVersion::http3_only;
+  connection.http_version = options.http2   ? HttpVersion::http2
+                            : options.http3 ? HttpVersion::http3
+                                            : HttpVersion::http3_only;
   if (!options.ca_file.empty()) {
     if (auto contents = read_file(options.ca_file); !contents) {
       return std::unexpected(Failure{exit_code::bad_ca_file, "io_error",

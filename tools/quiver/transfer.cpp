@@ -85,7 +85,8 @@ std::optional<Failure> run_transfer(const TransferContext& context, PreparedRequ
   auto stream = context.client.stream(std::move(request));
   if (!stream) return failure_from(stream.error());
   if (context.verbose) context.verbose->show_head(method, target, stream->status(), stream->headers(),
-                                                   stream->transfer().http_version);
+                                                   stream->transfer().http_version,
+                                                   stream->transfer().protocol_choice);
   std::uint64_t received = 0;
   if (auto failure = http_failure(stream->status(), url, context.options.fail)) {
     stream->cancel();  // nothing of an error body is wanted
