@@ -12,12 +12,18 @@
 
 namespace quiver::quic {
 
+namespace {
+// The largest DATAGRAM frame we accept when datagrams are on: any that fits a UDP datagram.
+constexpr std::uint64_t kMaxDatagramFrame = 65535;
+}  // namespace
+
 DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options, DialShared shared) {
   TransportOptions transport{.idle_timeout = options.idle_timeout,
                              .connection_window = options.connection_window,
                              .stream_window = options.stream_window,
                              .max_udp_payload = options.max_udp_payload,
-                             .congestion_control = options.congestion_control};
+                             .congestion_control = options.congestion_control,
+                             .max_datagram_frame_size = options.http_datagrams ? kMaxDatagramFrame : 0};
   std::string connect_host = host;
   std::uint16_t connect_port = port;
   for (const auto& rule : options.connect_to) {

@@ -102,6 +102,11 @@ struct ServerOptions {
   // running: Server::issue_session_tickets, Server::accept_early_data.
   bool session_tickets = true;
   bool early_data = true;
+
+  // HTTP datagrams (RFC 9297: SETTINGS_H3_DATAGRAM and QUIC max_datagram_frame_size) and extended CONNECT
+  // (RFC 9220: SETTINGS_ENABLE_CONNECT_PROTOCOL), for /datagram-echo (`quiver serve --datagrams`).
+  bool datagrams = false;
+  bool extended_connect = false;
 };
 
 // Counters since start(); a snapshot from Server::stats().

@@ -73,6 +73,7 @@ struct ServeOptions {
   std::uint64_t goaway_after = 0;            // GOAWAY after this many requests per connection (0: never)
   bool session_tickets = true;               // --no-session-tickets turns resumption tickets off
   bool early_data = true;                    // --reject-early-data refuses 0-RTT
+  bool datagrams = false;                    // --datagrams: HTTP datagrams + extended CONNECT
   bool quiet = false;                        // no access log
 };
 

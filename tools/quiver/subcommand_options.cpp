@@ -110,6 +110,8 @@ class ServeCommand final : public SubcommandBase<ServeOptions> {
     app_->add_flag("--no-session-tickets{false}", o.session_tickets,
                    "Send no TLS session tickets (clients cannot resume)");
     app_->add_flag("--reject-early-data{false}", o.early_data, "Refuse TLS 1.3 early data (0-RTT)");
+    app_->add_flag("--datagrams", o.datagrams,
+                   "Enable HTTP datagrams (RFC 9297) and extended CONNECT (RFC 9220): the /datagram-echo route");
     app_->add_flag("-q,--quiet", o.quiet, "No access log");
   }
 
