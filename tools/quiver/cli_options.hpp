@@ -73,6 +73,8 @@ struct ServeOptions {
   std::uint64_t goaway_after = 0;            // GOAWAY after this many requests per connection (0: never)
   bool session_tickets = true;               // --no-session-tickets turns resumption tickets off
   bool early_data = true;                    // --reject-early-data refuses 0-RTT
+  bool http3 = true;                         // --no-h3: TCP (HTTP/2) only
+  bool tcp = true;                           // --no-tcp: HTTP/3 only
   bool quiet = false;                        // no access log
 };
 
