@@ -34,6 +34,13 @@ constexpr bool is_token(std::string_view text) noexcept {
 
 std::string to_lower(std::string_view text);
 
+// `text` without leading and trailing optional whitespace (RFC 9110 §5.6.3 OWS: spaces and tabs).
+constexpr std::string_view trim_ows(std::string_view text) noexcept {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
 // A character as an error message should show it: "'x'", "space", "CR", "LF", "NUL", "byte 0x07".
 std::string describe_char(char c);
 

@@ -12,6 +12,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "core/text.hpp"
+
 namespace quiver::http {
 
 namespace {
@@ -164,20 +166,8 @@ class ZstdDecoder final : public CodingDecoder {
   bool finished_ = false;
 };
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  std::ranges::transform(out, out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 Result<std::unique_ptr<CodingDecoder>> decoder_for(std::string_view coding) {
-  const auto name = lowercase(coding);
+  const auto name = detail::to_lower(coding);
   if (name == "gzip" || name == "x-gzip") return std::make_unique<ZlibDecoder>(true);
   if (name == "deflate") return std::make_unique<ZlibDecoder>(false);
   if (name == "br") return std::make_unique<BrotliDecoder>();
@@ -193,9 +183,9 @@ Result<std::unique_ptr<BodyDecoder>> BodyDecoder::for_encoding(std::string_view 
   std::vector<Stage> stages;
   for (std::string_view rest = content_encoding; !rest.empty();) {
     const auto comma = rest.find(',');
-    const auto coding = trim(rest.substr(0, comma));
+    const auto coding = detail::trim_ows(rest.substr(0, comma));
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-    if (coding.empty() || lowercase(coding) == "identity") continue;
+    if (coding.empty() || detail::to_lower(coding) == "identity") continue;
     auto decoder = decoder_for(coding);
     if (!decoder) return std::unexpected(decoder.error());
     stages.insert(stages.begin(), Stage{std::move(*decoder), {}, 0, 0});  // the last applied is undone first

@@ -9,25 +9,12 @@
 
 #include <fmt/format.h>
 
+#include "core/text.hpp"
 #include "quiver/headers.hpp"
 
 namespace quiver::cli {
 
 namespace {
-
-constexpr std::string_view blanks = " \t";
-
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(blanks);
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(blanks) - first + 1);
-}
-
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  std::ranges::transform(out, out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 // The system's public suffix list (publicsuffix package) when present, else libpsl's built-in one.
 // Loaded once; psl_ctx_t is immutable after loading, so lookups from several threads are safe.
@@ -46,7 +33,7 @@ bool is_ip_address(const std::string& host) {
 
 // "Wdy, DD Mon YYYY HH:MM:SS GMT" (and the "DD-Mon-YYYY" variant); seconds since the epoch.
 std::optional<std::int64_t> parse_http_date(std::string_view text) {
-  const std::string value(trim(text));
+  const std::string value(detail::trim_ows(text));
   for (const char* format : {"%a, %d %b %Y %H:%M:%S", "%a, %d-%b-%Y %H:%M:%S", "%a, %d-%b-%y %H:%M:%S"}) {
     tm parts{};
     if (strptime(value.c_str(), format, &parts) != nullptr) return static_cast<std::int64_t>(timegm(&parts));
@@ -100,7 +87,7 @@ std::optional<Cookie> parse_netscape_line(std::string_view line) {
   if (fields.size() != 7) return std::nullopt;
   std::string_view domain = fields[0];
   if (domain.starts_with('.')) domain.remove_prefix(1);
-  cookie.domain = lowercase(domain);
+  cookie.domain = detail::to_lower(domain);
   cookie.include_subdomains = fields[1] == "TRUE";
   cookie.path = std::string(fields[2]);
   cookie.secure = fields[3] == "TRUE";
@@ -132,28 +119,28 @@ std::optional<std::string> CookieJar::receive(const Url& url, std::string_view s
   std::vector<std::string_view> attributes;
   for (std::string_view rest = set_cookie;;) {
     const auto semicolon = rest.find(';');
-    attributes.push_back(trim(rest.substr(0, semicolon)));
+    attributes.push_back(detail::trim_ows(rest.substr(0, semicolon)));
     if (semicolon == std::string_view::npos) break;
     rest.remove_prefix(semicolon + 1);
   }
   const std::string_view pair = attributes.front();
   const auto equals = pair.find('=');
-  if (equals == std::string_view::npos || trim(pair.substr(0, equals)).empty()) return "no NAME=VALUE";
+  if (equals == std::string_view::npos || detail::trim_ows(pair.substr(0, equals)).empty()) return "no NAME=VALUE";
 
   Cookie cookie;
-  cookie.name = std::string(trim(pair.substr(0, equals)));
-  cookie.value = std::string(trim(pair.substr(equals + 1)));
-  const std::string host = lowercase(url.host());
+  cookie.name = std::string(detail::trim_ows(pair.substr(0, equals)));
+  cookie.value = std::string(detail::trim_ows(pair.substr(equals + 1)));
+  const std::string host = detail::to_lower(url.host());
   cookie.domain = host;
   cookie.path = default_path(url.target());
   std::optional<std::int64_t> max_age;
   for (std::size_t i = 1; i < attributes.size(); ++i) {
     const std::string_view attribute = attributes[i];
     const auto eq = attribute.find('=');
-    const std::string key = lowercase(trim(attribute.substr(0, eq)));
-    const std::string_view value = eq == std::string_view::npos ? std::string_view() : trim(attribute.substr(eq + 1));
+    const std::string key = detail::to_lower(detail::trim_ows(attribute.substr(0, eq)));
+    const std::string_view value = eq == std::string_view::npos ? std::string_view() : detail::trim_ows(attribute.substr(eq + 1));
     if (key == "domain" && !value.empty()) {
-      std::string domain = lowercase(value.starts_with('.') ? value.substr(1) : value);
+      std::string domain = detail::to_lower(value.starts_with('.') ? value.substr(1) : value);
       if (is_ip_address(host) ? domain != host
                               : psl_is_cookie_domain_acceptable(public_suffixes(), host.c_str(), domain.c_str()) != 1) {
         return fmt::format("Domain={} is a public suffix or does not match the host {}", domain, host);
@@ -188,7 +175,7 @@ void CookieJar::store_locked(Cookie cookie) {
 }
 
 std::string CookieJar::header_for(const Url& url, Clock::time_point now) const {
-  const std::string host = lowercase(url.host());
+  const std::string host = detail::to_lower(url.host());
   const std::string_view target = url.target();
   const std::string_view path = target.substr(0, target.find('?'));
   const std::int64_t seconds = seconds_since_epoch(now);

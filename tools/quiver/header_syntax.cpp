@@ -5,17 +5,11 @@
 
 #include <fmt/format.h>
 
+#include "core/text.hpp"
+
 namespace quiver::cli {
 
 namespace {
-
-constexpr std::string_view blanks = " \t";
-
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(blanks);
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(blanks) - first + 1);
-}
 
 std::string malformed(std::string_view text) {
   return fmt::format("malformed header '{}': expected -H 'Name: value', 'Name:' (remove) or 'Name;' (empty)",
@@ -28,15 +22,15 @@ std::expected<HeaderLine, std::string> parse_header_line(std::string_view text) 
   const auto colon = text.find(':');
   const auto semicolon = text.find(';');
   if (colon != std::string_view::npos && (semicolon == std::string_view::npos || colon < semicolon)) {
-    const std::string_view name = trim(text.substr(0, colon));
+    const std::string_view name = detail::trim_ows(text.substr(0, colon));
     if (name.empty()) return std::unexpected(malformed(text));
-    const std::string_view value = trim(text.substr(colon + 1));
+    const std::string_view value = detail::trim_ows(text.substr(colon + 1));
     if (value.empty()) return HeaderLine{HeaderLine::Action::remove, std::string(name), ""};
     return HeaderLine{HeaderLine::Action::add, std::string(name), std::string(value)};
   }
   if (semicolon != std::string_view::npos) {
-    const std::string_view name = trim(text.substr(0, semicolon));
-    if (name.empty() || !trim(text.substr(semicolon + 1)).empty()) return std::unexpected(malformed(text));
+    const std::string_view name = detail::trim_ows(text.substr(0, semicolon));
+    if (name.empty() || !detail::trim_ows(text.substr(semicolon + 1)).empty()) return std::unexpected(malformed(text));
     return HeaderLine{HeaderLine::Action::add, std::string(name), ""};
   }
   return std::unexpected(malformed(text));
@@ -49,7 +43,7 @@ std::vector<std::string> header_file_lines(std::string_view contents) {
     std::string_view line = contents.substr(0, end);
     contents = end == std::string_view::npos ? std::string_view() : contents.substr(end + 1);
     while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
-    if (!trim(line).empty()) lines.emplace_back(line);
+    if (!detail::trim_ows(line).empty()) lines.emplace_back(line);
   }
   return lines;
 }
