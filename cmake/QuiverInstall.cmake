@@ -32,7 +32,7 @@ install(TARGETS quiver_cli
   RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT runtime)
 
 # The CMake package. quiver is static, so its private dependencies (fmt, ngtcp2, nghttp3, nghttp2, GnuTLS,
-# uriparser, zlib, brotli, zstd) are
+# uriparser, zlib, brotli, zstd, http-parser) are
 # link dependencies of consumers: quiverConfig.cmake finds them before it loads the targets.
 install(EXPORT quiverTargets
   NAMESPACE quiver::

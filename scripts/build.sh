@@ -8,6 +8,7 @@ needs_setup() {
   ! pkg-config --atleast-version=1.11 libngtcp2 2>/dev/null ||
   ! pkg-config --atleast-version=1.8 libnghttp3 2>/dev/null ||
   ! pkg-config --exists libnghttp2 2>/dev/null || [ ! -x /usr/sbin/nghttpd ] ||
+  [ ! -f /usr/include/http_parser.h ] ||
   ! command -v cmake >/dev/null || ! command -v ninja >/dev/null ||
   ! command -v caddy >/dev/null || ! command -v gtlsserver >/dev/null ||
   [ ! -f /usr/include/asio.hpp ] || [ ! -d /usr/include/CLI ] || [ ! -d /usr/include/gtest ] ||

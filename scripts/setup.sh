@@ -20,7 +20,7 @@ apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config ninja-build \
   libgnutls28-dev libasio-dev libgtest-dev libgmock-dev libcli11-dev libfmt-dev nlohmann-json3-dev liburiparser-dev \
   zlib1g-dev libbrotli-dev libzstd-dev libpsl-dev publicsuffix \
-  gnutls-bin caddy ca-certificates libnghttp2-dev nghttp2-server
+  gnutls-bin caddy ca-certificates libnghttp2-dev nghttp2-server libhttp-parser-dev
 
 # Sanitizer builds and fuzzing (scripts/sanitize.sh, scripts/fuzz.sh): g++'s ASan/UBSan/TSan runtimes
 # come with build-essential; libFuzzer needs clang. clang 19 (Debian 12 main), not the default clang 14,

@@ -32,10 +32,12 @@ struct TlsOptions {
 
 enum class CongestionControl { cubic, bbr, reno };
 
-// Which HTTP version a connection speaks (curl's --http3-only and --http2).
+// Which HTTP version a connection speaks (curl's --http3-only, --http2 and --http1.1).
 enum class HttpVersion {
   http3_only,  // HTTP/3 over QUIC, nothing else (the default)
   http2,       // HTTP/2 over TLS over TCP (ALPN h2)
+  http1_1,     // HTTP/1.1 over TLS over TCP (ALPN http/1.1, or none): one request at a time per
+               // connection, so raise PoolOptions::max_connections for concurrency
 };
 
 // Where to connect instead of the URL's host and port (curl's --resolve and --connect-to). The TLS name
@@ -51,14 +53,14 @@ struct ConnectOverride {
 struct ConnectionOptions {
   HttpVersion http_version = HttpVersion::http3_only;
   TlsOptions tls;
-  // TCP (HTTP/2): with several addresses, the next one is tried this long after the previous attempt
+  // TCP (HTTP/2, HTTP/1.1): with several addresses, the next one is tried this long after the previous attempt
   // started, IPv6 first (RFC 8305, Happy Eyeballs v2); the first connection wins.
   std::chrono::milliseconds happy_eyeballs_delay{250};
   // The handshake must finish within this, or queued requests fail with handshake_failed.
   std::chrono::milliseconds connect_timeout{5000};
   // QUIC max_idle_timeout we advertise; the connection closes after this much silence. HTTP/2: the
   // connection closes after this long without a byte from the server; while requests are in flight a
-  // PING goes out after half of it.
+  // PING goes out after half of it. HTTP/1.1: after this long without a byte either way.
   std::chrono::milliseconds idle_timeout{30000};
   // Flow-control windows we grant the peer: whole connection, and each request stream.
   // The per-stream window is also the most unconsumed body a streamed response holds in memory.

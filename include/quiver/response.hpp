@@ -39,7 +39,7 @@ struct TransferInstants {
 struct TransferInfo {
   Url url;                         // the URL that answered (after redirects: the last one)
   int redirects = 0;               // redirects followed to get here
-  std::string http_version;        // "3" (HTTP/3) or "2" (HTTP/2), as curl's -w %{http_version}
+  std::string http_version;        // "3", "2" or "1.1", as curl's -w %{http_version}
   std::string peer_address;        // the server's IP address ("127.0.0.1", "::1")
   std::uint16_t peer_port = 0;
   bool connection_reused = false;  // the connection had carried an earlier request

@@ -24,7 +24,7 @@ struct ConnectionEvent {
   };
   Type type;
   std::string origin;
-  int http_version = 3;  // the connection's: 3 (HTTP/3 over QUIC) or 2 (HTTP/2 over TCP)
+  int http_version = 3;  // the connection's: 3 (HTTP/3 over QUIC), 2 (HTTP/2) or 1 (HTTP/1.1) over TCP
   std::chrono::nanoseconds duration{0};
   std::uint64_t max_streams = 0;
   std::optional<std::uint64_t> goaway_id;

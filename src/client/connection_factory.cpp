@@ -1,6 +1,6 @@
 // The composition root: the one file above the protocol folders that names their implementations, and
 // the one that builds what a Client's connections share below the workers (the TLS session cache). The
-// connection options choose: HTTP/3 (src/h3) unless http_version asks for HTTP/2 (src/h2). Choosing per
+// connection options choose: HTTP/3 (src/h3) unless http_version asks for HTTP/2 (src/h2) or HTTP/1.1 (src/h1). Choosing per
 // origin (Alt-Svc, racing, fallback) belongs here too.
 #include "client/connection_factory.hpp"
 
@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "h1/connection.hpp"
 #include "h2/connection.hpp"
 #include "h3/connection.hpp"
 #include "tls/session_cache.hpp"
@@ -25,6 +26,8 @@ class RealConnectionFactory final : public pool::ConnectionFactory {
     switch (options.http_version) {
       case HttpVersion::http2:
         return h2::Connection::create(std::move(executor), origin, options, observer);
+      case HttpVersion::http1_1:
+        return h1::Connection::create(std::move(executor), origin, options, observer);
       case HttpVersion::http3_only:
         break;
     }

@@ -10,7 +10,7 @@
 namespace quiver::client {
 
 // Makes real connections for one Client: HTTP/3 (src/h3) or, when ConnectionOptions::http_version says
-// so, HTTP/2 (src/h2). It owns what the Client's connections share (the TLS session cache, loaded from
+// so, HTTP/2 (src/h2) or HTTP/1.1 (src/h1). It owns what the Client's connections share (the TLS session cache, loaded from
 // ClientOptions::session_file if set; a file that cannot be used is reported through
 // ClientOptions::on_warning and ignored).
 std::shared_ptr<pool::ConnectionFactory> real_connection_factory(const ClientOptions& options);

@@ -167,6 +167,10 @@ void TlsStream::read_more(std::function<void()> then) {
 // Decrypts everything buffered, hands it to the events in one call, and reads on.
 void TlsStream::on_read() {
   if (closed_) return;
+  if (paused_) {
+    held_ = true;  // the bytes read stay in inbound_ until resume_reading()
+    return;
+  }
   std::size_t filled = 0;  // decrypted bytes in plaintext_, not yet handed over
   const auto hand_over = [&] {
     if (filled > 0 && events_) events_->on_stream_data({plaintext_.get(), filled});
@@ -177,6 +181,10 @@ void TlsStream::on_read() {
     if (kPlaintextBytes - filled < kRecordBytes) {  // full: hand over and go on
       hand_over();
       if (closed_) return;
+      if (paused_) {
+        held_ = true;
+        return;
+      }
     }
     ssize_t n = gnutls_record_recv(session_->native_handle(), plaintext_.get() + filled, kRecordBytes);
     if (n > 0) {
@@ -201,10 +209,21 @@ void TlsStream::on_read() {
   hand_over();
   if (closed_) return;
   if (clean_end || peer_eof_) {
+    peer_closed_ = true;
     fail(stream_error(clean_end ? "closed by the peer" : "closed by the peer (without TLS close_notify)"));
     return;
   }
+  if (paused_) {
+    held_ = true;
+    return;
+  }
   read_more([this] { on_read(); });
+}
+
+void TlsStream::resume_reading() {
+  paused_ = false;
+  if (!std::exchange(held_, false) || closed_) return;
+  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_read(); });
 }
 
 // ---- writing -------------------------------------------------------------------------------------

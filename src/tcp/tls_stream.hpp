@@ -61,6 +61,13 @@ class TlsStream : public std::enable_shared_from_this<TlsStream> {
   // Starts reading, reporting to `events` (borrowed until on_stream_closed or detach()).
   void start(StreamEvents* events);
   void detach() noexcept { events_ = nullptr; }
+  // Stops handing over data after the current hand-over (bytes stay in GnuTLS and the socket, so TCP
+  // pushes back on the peer); resume_reading() goes on, from a posted step.
+  void pause_reading() noexcept { paused_ = true; }
+  void resume_reading();
+  // The stream ended because the peer closed it (TLS close_notify or TCP end of stream), not on an error
+  // or our close(): what ends an HTTP/1.1 body delimited by the connection's close.
+  bool peer_closed() const noexcept { return peer_closed_; }
 
   // Encrypts `data` and queues it for the socket (all of it: the caller watches queued_bytes()).
   // Fails once the stream is closed.
@@ -109,6 +116,9 @@ class TlsStream : public std::enable_shared_from_this<TlsStream> {
   std::vector<std::uint8_t> writing_;   // ciphertext the socket is writing now
   bool closed_ = false;
   bool lingering_ = false;  // closed, waiting for the write in flight before closing the socket
+  bool paused_ = false;     // pause_reading(): hand nothing over
+  bool held_ = false;       // on_read stopped because of the pause; resume_reading() runs it again
+  bool peer_closed_ = false;
 };
 
 }  // namespace quiver::tcp

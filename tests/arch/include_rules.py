@@ -2,12 +2,12 @@
 """Checks the layer rules of docs/architecture.md over src/ (a CTest test: arch.include_rules).
 
   - src/pool/ and src/client/ speak only the protocol-neutral contract (src/http/): they include nothing
-    from src/h3/, src/h2/, src/quic/, src/tcp/ or src/tls/ and name nothing `h3::` or `h2::`, except the
+    from src/h3/, src/h2/, src/h1/, src/quic/, src/tcp/ or src/tls/ and name nothing `h3::`, `h2::` or `h1::`, except the
     composition root (src/client/connection_factory.cpp), the one place that chooses a protocol;
   - src/http/ (the contract) includes nothing from h3/, h2/, quic/, tcp/, tls/, pool/ or client/;
-  - src/h3/ and src/h2/ (the workers) do not include src/tls/ (TLS belongs to the dialers below them),
-    nor each other, nor the other protocol's transport (h3/ no tcp/, h2/ no quic/);
-  - src/quic/ and src/tcp/ (transports and dialers) include no worker (h3/, h2/) and not each other;
+  - src/h3/, src/h2/ and src/h1/ (the workers) do not include src/tls/ (TLS belongs to the dialers below
+    them), nor each other, nor the other protocol's transport (h3/ no tcp/, h2/ and h1/ no quic/);
+  - src/quic/ and src/tcp/ (transports and dialers) include no worker (h3/, h2/, h1/) and not each other;
   - src/test_server/ (the test oracle) shares nothing with the client's protocol code: no http/, h3/,
     quic/, tls/, pool/ or client/ (util/ and core/ are shared);
   - the test server's connection plumbing knows no specific misbehaviour: it reaches the test controls
@@ -26,14 +26,15 @@ COMPOSITION_ROOT = "client/connection_factory.cpp"
 
 # (folder, forbidden include prefixes, whether `h3::` names are forbidden)
 RULES = [
-    ("pool", ("h3/", "h2/", "quic/", "tcp/", "tls/"), True),
-    ("client", ("h3/", "h2/", "quic/", "tcp/", "tls/"), True),
-    ("http", ("h3/", "h2/", "quic/", "tcp/", "tls/", "pool/", "client/"), True),
-    ("h3", ("tls/", "h2/", "tcp/"), False),
-    ("h2", ("tls/", "h3/", "quic/"), False),
-    ("quic", ("h3/", "h2/", "tcp/"), False),
-    ("tcp", ("h3/", "h2/", "quic/"), False),
-    ("test_server", ("http/", "h3/", "h2/", "quic/", "tcp/", "tls/", "pool/", "client/"), True),
+    ("pool", ("h3/", "h2/", "h1/", "quic/", "tcp/", "tls/"), True),
+    ("client", ("h3/", "h2/", "h1/", "quic/", "tcp/", "tls/"), True),
+    ("http", ("h3/", "h2/", "h1/", "quic/", "tcp/", "tls/", "pool/", "client/"), True),
+    ("h3", ("tls/", "h2/", "h1/", "tcp/"), False),
+    ("h2", ("tls/", "h3/", "h1/", "quic/"), False),
+    ("h1", ("tls/", "h3/", "h2/", "quic/"), False),
+    ("quic", ("h3/", "h2/", "h1/", "tcp/"), False),
+    ("tcp", ("h3/", "h2/", "h1/", "quic/"), False),
+    ("test_server", ("http/", "h3/", "h2/", "h1/", "quic/", "tcp/", "tls/", "pool/", "client/"), True),
 ]
 
 # Known exceptions, each (file, include) with the reason. Remove a line once its include is gone.
@@ -48,7 +49,7 @@ MISBEHAVIOUR_NAMES = re.compile(r"\b(goaway_in_first_flight|reject_first_per_pat
                                 r"hold_from|refuse_new_streams|reject_request_for)\b")
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.MULTILINE)
-H3_NAME = re.compile(r"\bh[23]::")
+H3_NAME = re.compile(r"\bh[123]::")
 
 
 def violations(src: pathlib.Path):

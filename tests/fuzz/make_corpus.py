@@ -224,3 +224,26 @@ write("h2_response_assembly_fuzz", "upload_and_ping",
       b"\x07\x01\x03\x01\x05\x01")
 write("h2_response_assembly_fuzz", "settings_ack_and_window",
       h2_recv(h2_frame(H2_SETTINGS, ACK, 0) + h2_frame(H2_WINDOW, 0, 0, (1000).to_bytes(4, "big"))) + H2_SEND)
+
+
+# ---- h1_response_assembly_fuzz: EXPECT / RECV / EOF operations over raw HTTP/1.1 response bytes ------
+def h1_recv(data):
+    return bytes([1]) + struct.pack(">H", len(data)) + data
+
+
+H1_EXPECT, H1_EXPECT_HEAD, H1_EOF = bytes([0]), bytes([4]), bytes([2])
+write("h1_response_assembly_fuzz", "content_length_keep_alive",
+      H1_EXPECT + h1_recv(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello") +
+      H1_EXPECT + h1_recv(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
+write("h1_response_assembly_fuzz", "chunked_with_trailers",
+      H1_EXPECT + h1_recv(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbo") +
+      h1_recv(b"dy\r\n0\r\nX-Checksum: 42\r\n\r\n"))
+write("h1_response_assembly_fuzz", "head_and_304",
+      H1_EXPECT_HEAD + h1_recv(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n") +
+      H1_EXPECT + h1_recv(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n"))
+write("h1_response_assembly_fuzz", "body_until_close",
+      H1_EXPECT + h1_recv(b"HTTP/1.0 200 OK\r\n\r\nsome bytes") + H1_EOF)
+write("h1_response_assembly_fuzz", "bad_chunk_size",
+      H1_EXPECT + h1_recv(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n"))
+write("h1_response_assembly_fuzz", "body_longer_than_content_length",
+      H1_EXPECT + h1_recv(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello world"))

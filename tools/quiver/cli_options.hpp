@@ -60,6 +60,7 @@ struct RequestOptions {
   std::string ca_file;                       // --cacert; empty: system trust store only
   bool insecure = false;                     // -k
   bool http2 = false;                        // --http2: HTTP/2 over TLS over TCP instead of HTTP/3
+  bool http1_1 = false;                      // --http1.1: HTTP/1.1 over TLS over TCP instead of HTTP/3
   bool http3_only = false;                   // --http3-only: the default, said explicitly
   std::optional<std::chrono::milliseconds> connect_timeout;  // unset: the library default
 };

@@ -116,11 +116,11 @@ void VerboseLog::finished(const std::string& method, const std::string& target,
 void VerboseLog::on_connection_event(const ConnectionEvent& event) {
   switch (event.type) {
     case ConnectionEvent::Type::start:
-      console_.line(fmt::format("* Connecting to {} ({})", event.origin, event.http_version == 2 ? "TCP" : "QUIC"));
+      console_.line(fmt::format("* Connecting to {} ({})", event.origin, event.http_version == 3 ? "QUIC" : "TCP"));
       break;
     case ConnectionEvent::Type::ready:
       console_.line(fmt::format("* Connected to {} in {} ms, HTTP/{}, peer allows {} streams{}", event.origin,
-                                format_ms(event.duration), event.http_version, event.max_streams,
+                                format_ms(event.duration), event.http_version == 1 ? "1.1" : std::to_string(event.http_version), event.max_streams,
                                 event.resumed ? ", TLS session resumed" : ""));
       if (event.early_data_offered) {
         console_.line(fmt::format("* Early data (0-RTT): {} request(s) sent early, {}", event.early_requests,
