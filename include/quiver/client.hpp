@@ -169,6 +169,13 @@ class Client {
   // Completion signature void(Result<ResponseStream>): as soon as the response headers arrive.
   template <class Token = asio::use_future_t<>>
   auto async_stream(Request request, Token&& token = {});
+  // The same from a builder (`client.async_request(quiver::get(url).header(...), token)`): a request the
+  // builder cannot make completes with the builder's error (invalid_url, invalid_request), never inside
+  // this call.
+  template <class Token = asio::use_future_t<>>
+  auto async_request(const RequestBuilder& builder, Token&& token = {});
+  template <class Token = asio::use_future_t<>>
+  auto async_stream(const RequestBuilder& builder, Token&& token = {});
 
   // A snapshot of every origin's pool (also after shutdown(): the pools' final state). Empty when
   // called on one of the client's io threads, where it cannot wait.
@@ -185,6 +192,8 @@ class Client {
  private:
   void submit(Request request, detail::ResponseCompletion completion, asio::cancellation_slot slot);
   void submit_stream(Request request, detail::StreamCompletion completion, asio::cancellation_slot slot);
+  void submit_built(Result<Request> built, detail::ResponseCompletion completion, asio::cancellation_slot slot);
+  void submit_stream_built(Result<Request> built, detail::StreamCompletion completion, asio::cancellation_slot slot);
 
   std::shared_ptr<detail::ClientCore> core_;
 };
@@ -240,6 +249,30 @@ auto Client::async_stream(Request request, Token&& token) {
                       detail::Completion<Handler, Result<ResponseStream>>(std::move(handler), executor()), slot);
       },
       token, std::move(request));
+}
+
+template <class Token>
+auto Client::async_request(const RequestBuilder& builder, Token&& token) {
+  return asio::async_initiate<Token, void(Result<Response>)>(
+      [this](auto handler, Result<Request> built) {
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        using Handler = decltype(handler);
+        submit_built(std::move(built), detail::Completion<Handler, Result<Response>>(std::move(handler), executor()),
+                     slot);
+      },
+      token, builder.build());
+}
+
+template <class Token>
+auto Client::async_stream(const RequestBuilder& builder, Token&& token) {
+  return asio::async_initiate<Token, void(Result<ResponseStream>)>(
+      [this](auto handler, Result<Request> built) {
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        using Handler = decltype(handler);
+        submit_stream_built(std::move(built),
+                            detail::Completion<Handler, Result<ResponseStream>>(std::move(handler), executor()), slot);
+      },
+      token, builder.build());
 }
 
 template <class Token>

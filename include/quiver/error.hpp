@@ -57,7 +57,10 @@ enum class ErrorClass {
 // unrecoverable (a new connection would fail the same way); one that failed on a bad CA file is invalid.
 
 // Why a handshake failed; lets callers (and the CLI's exit codes) tell a timeout from a bad certificate.
-enum class HandshakeFailure { timeout, certificate, alpn, refused, transport, closed };
+// `certificate`: the server's certificate failed verification or pinning, or the server refused ours (a
+// TLS alert); `client_certificate`: our own certificate or key (TlsOptions::client_certificate) could not
+// be loaded.
+enum class HandshakeFailure { timeout, certificate, alpn, refused, transport, closed, client_certificate };
 
 class Error {
  public:

@@ -28,6 +28,12 @@ struct TlsOptions {
   // Also trust the system's store (when verifying). Off: only ca_file's anchors, as curl's --cacert
   // does; loading the system store costs a few MB and ~10 ms at the first connection.
   bool system_trust = true;
+  // A client certificate (mutual TLS, curl's --cert and --key): the PEM file of the certificate (its
+  // chain may follow it) and the PEM file of its private key ("": the key is in the certificate's file).
+  // Sent when a server asks for one, over QUIC and TCP alike. A file that cannot be loaded fails every
+  // connection (handshake_failed, HandshakeFailure::client_certificate, class invalid).
+  std::string client_certificate;
+  std::string client_key;
 };
 
 enum class CongestionControl { cubic, bbr, reno };
@@ -95,6 +101,10 @@ struct ConnectionOptions {
   CongestionControl congestion_control = CongestionControl::cubic;
   // The first override that matches the origin decides where its connections go (none: the URL's host).
   std::vector<ConnectOverride> connect_to;
+  // QUIC: a folder where every connection writes its qlog (ngtcp2's JSON-SEQ events, one file per
+  // connection named after its source connection id, "<hex>.sqlog"), for qvis and other qlog tools.
+  // Empty: the QLOGDIR environment variable's folder, as libcurl and ngtcp2's examples do; neither: no qlog.
+  std::string qlog_dir;
   // Optional span sink; shared by every connection that has these options.
   std::shared_ptr<Telemetry> telemetry;
 };

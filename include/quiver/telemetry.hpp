@@ -13,6 +13,25 @@
 
 namespace quiver {
 
+// What a connection's handshake agreed on and who the server said it was (ConnectionEvent::ready; curl -v's
+// "SSL connection using ..." and "Server certificate:" lines).
+struct HandshakeDetails {
+  std::string tls_version;  // "TLSv1.3", "TLSv1.2"
+  std::string cipher;       // the cipher suite's IANA name, e.g. "TLS_AES_128_GCM_SHA256"
+  std::string alpn;         // "h3", "h2"
+  // The server's certificate (the first of its chain): distinguished names as RFC 4514 writes them
+  // ("CN=localhost,O=Quiver test") and its validity; empty / unset when none was seen.
+  std::string certificate_subject;
+  std::string certificate_issuer;
+  std::optional<std::chrono::system_clock::time_point> certificate_not_before;
+  std::optional<std::chrono::system_clock::time_point> certificate_not_after;
+  // QUIC: the negotiated version (1 is RFC 9000's); 0 over TCP.
+  std::uint32_t quic_version = 0;
+  // The round-trip time estimate when the connection became ready: ngtcp2's smoothed RTT over QUIC, the
+  // kernel's (TCP_INFO) over TCP; 0 if unknown.
+  std::chrono::nanoseconds rtt{0};
+};
+
 struct ConnectionEvent {
   enum class Type {
     start,      // resolving and handshaking begins
@@ -37,6 +56,8 @@ struct ConnectionEvent {
   bool early_data_offered = false;
   bool early_data_accepted = false;
   std::uint64_t early_requests = 0;
+  // ready: TLS version, cipher, ALPN, the server's certificate, QUIC version, RTT.
+  HandshakeDetails handshake;
 };
 
 struct RequestEvent {

@@ -333,14 +333,20 @@ asio::any_io_executor Client::executor() const { return core_->executor(); }
 
 namespace {
 
-// Fails a request the shut-down client cannot take: never inside the initiating call, and through an io
-// thread (they run until ~Client), from where an async completion hops to its handler's own executor.
+// Fails a request with `error`: never inside the initiating call, and through an io thread (they run
+// until ~Client), from where an async completion hops to its handler's own executor.
 template <class Completion>
-void fail_shut_down(detail::ClientCore& core, Completion completion) {
-  auto fail = [completion = std::make_shared<Completion>(std::move(completion))] {
-    (*completion)(std::unexpected(shut_down_error()));
+void fail_later(detail::ClientCore& core, Completion completion, Error error) {
+  auto fail = [completion = std::make_shared<Completion>(std::move(completion)), error = std::move(error)] {
+    (*completion)(std::unexpected(error));
   };
   core.run_or_refuse(core.executor(), fail, fail, detail::ClientCore::Start::post);
+}
+
+// Fails a request the shut-down client cannot take.
+template <class Completion>
+void fail_shut_down(detail::ClientCore& core, Completion completion) {
+  fail_later(core, std::move(completion), shut_down_error());
 }
 
 // ---- redirects, decompression (client/exchange.hpp) and transfer info -------------------------------
@@ -414,6 +420,17 @@ void Client::submit(Request request, detail::ResponseCompletion completion, asio
   asio::dispatch(executor, [pool, cancel, request = std::move(request), completion = std::move(completion)]() mutable {
     pool->request(std::move(request), std::move(completion), pool_slot(cancel));
   });
+}
+
+void Client::submit_built(Result<Request> built, detail::ResponseCompletion completion, asio::cancellation_slot slot) {
+  if (!built) return fail_later(*core_, std::move(completion), std::move(built.error()));
+  submit(std::move(*built), std::move(completion), slot);
+}
+
+void Client::submit_stream_built(Result<Request> built, detail::StreamCompletion completion,
+                                 asio::cancellation_slot slot) {
+  if (!built) return fail_later(*core_, std::move(completion), std::move(built.error()));
+  submit_stream(std::move(*built), std::move(completion), slot);
 }
 
 void Client::submit_stream(Request request, detail::StreamCompletion completion, asio::cancellation_slot slot) {

@@ -1,6 +1,7 @@
 // The composition root: the one file above the protocol folders that names their implementations, and
-// the one that builds what a Client's connections share below the workers (the TLS session cache). The
-// connection options choose: HTTP/3 (src/h3) unless http_version asks for HTTP/2 (src/h2) or HTTP/1.1 (src/h1). Choosing per
+// the one that builds what a Client's connections share below the workers (the TLS session cache, for
+// every protocol: keys differ by ALPN, so a ticket never crosses protocols). The connection options
+// choose: HTTP/3 (src/h3) unless http_version asks for HTTP/2 (src/h2) or HTTP/1.1 (src/h1). Choosing per
 // origin (Alt-Svc, racing, fallback) belongs here too.
 #include "client/connection_factory.hpp"
 
@@ -18,16 +19,17 @@ namespace {
 
 class RealConnectionFactory final : public pool::ConnectionFactory {
  public:
-  explicit RealConnectionFactory(quic::DialShared shared) : shared_(std::move(shared)) {}
+  explicit RealConnectionFactory(quic::DialShared shared)
+      : shared_(std::move(shared)), tcp_shared_{shared_.sessions} {}
 
   std::shared_ptr<http::Connection> create(asio::any_io_executor executor, const Origin& origin,
                                            const ConnectionOptions& options,
                                            http::ConnectionObserver* observer) override {
     switch (options.http_version) {
       case HttpVersion::http2:
-        return h2::Connection::create(std::move(executor), origin, options, observer);
+        return h2::Connection::create(std::move(executor), origin, options, observer, tcp_shared_);
       case HttpVersion::http1_1:
-        return h1::Connection::create(std::move(executor), origin, options, observer);
+        return h1::Connection::create(std::move(executor), origin, options, observer, tcp_shared_);
       case HttpVersion::http3_only:
         break;
     }
@@ -35,7 +37,8 @@ class RealConnectionFactory final : public pool::ConnectionFactory {
   }
 
  private:
-  quic::DialShared shared_;  // the same for every connection of the Client
+  quic::DialShared shared_;    // the same for every HTTP/3 connection of the Client
+  tcp::DialShared tcp_shared_;  // and every HTTP/2 one: the same session cache (no early data over TCP)
 };
 
 void warn(const ClientOptions& options, const std::string& message) {

@@ -4,6 +4,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "quiver/options.hpp"
 
 namespace quiver {
 
@@ -13,5 +16,11 @@ struct Origin {
   std::uint16_t port = 443;
   std::string to_string() const;  // "https://host:port" ("https://[v6]:port" for an IPv6 literal)
 };
+
+// Where the packets for `host`:`port` go (curl's --resolve and --connect-to): the first rule of
+// `overrides` that matches the host ("" or "*": any) and the port (0: any) replaces the host and/or port
+// it names; no matching rule, the URL's own. Every dialer (QUIC, TCP) applies the same rule; the TLS name
+// stays `host`.
+Origin connect_target(const std::string& host, std::uint16_t port, const std::vector<ConnectOverride>& overrides);
 
 }  // namespace quiver

@@ -11,15 +11,17 @@
 namespace quiver::h1 {
 
 std::shared_ptr<Connection> Connection::create(asio::any_io_executor executor, Origin origin,
-                                               ConnectionOptions options, ConnectionObserver* observer) {
-  return std::make_shared<ConnectionImpl>(std::move(executor), std::move(origin), std::move(options), observer);
+                                               ConnectionOptions options, ConnectionObserver* observer,
+                                               tcp::DialShared shared) {
+  return std::make_shared<ConnectionImpl>(std::move(executor), std::move(origin), std::move(options), observer,
+                                          std::move(shared));
 }
 
 namespace {
 
 // TCP and dial slice: the h2 dialer's, offering only http/1.1.
-tcp::DialConfig h1_dial_config(const Origin& origin, const ConnectionOptions& options) {
-  tcp::DialConfig config = tcp::dial_config(origin.host, origin.port, options);
+tcp::DialConfig h1_dial_config(const Origin& origin, const ConnectionOptions& options, tcp::DialShared shared) {
+  tcp::DialConfig config = tcp::dial_config(origin.host, origin.port, options, std::move(shared));
   config.alpn = {"http/1.1"};
   return config;
 }
@@ -27,7 +29,7 @@ tcp::DialConfig h1_dial_config(const Origin& origin, const ConnectionOptions& op
 }  // namespace
 
 ConnectionImpl::ConnectionImpl(asio::any_io_executor executor, Origin origin, ConnectionOptions options,
-                               ConnectionObserver* observer)
+                               ConnectionObserver* observer, tcp::DialShared shared)
     : executor_(executor),
       origin_(std::move(origin)),
       options_(std::move(options)),
@@ -35,7 +37,7 @@ ConnectionImpl::ConnectionImpl(asio::any_io_executor executor, Origin origin, Co
       connect_timer_(executor),
       drain_timer_(executor),
       idle_timer_(executor),
-      dialer_(std::make_shared<tcp::Dialer>(executor, h1_dial_config(origin_, options_))),
+      dialer_(std::make_shared<tcp::Dialer>(executor, h1_dial_config(origin_, options_, std::move(shared)))),
       parser_(static_cast<ResponseEvents&>(*this), options_.max_response_header_bytes) {}
 
 ConnectionImpl::~ConnectionImpl() {

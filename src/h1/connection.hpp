@@ -17,6 +17,7 @@
 #include "core/origin.hpp"
 #include "http/connection.hpp"
 #include "quiver/options.hpp"
+#include "tcp/dialer.hpp"
 
 namespace quiver::h1 {
 
@@ -33,10 +34,11 @@ using RequestId = std::uint64_t;
 class Connection : public http::Connection {
  public:
   // A new HTTP/1.1 connection, not started. `observer` (optional) borrows; it must outlive the
-  // connection or be detached with set_observer.
+  // connection or be detached with set_observer. `shared`: what the Client's connections share (the TLS
+  // session cache).
   static std::shared_ptr<Connection> create(asio::any_io_executor executor, Origin origin,
                                             ConnectionOptions options,
-                                            ConnectionObserver* observer = nullptr);
+                                            ConnectionObserver* observer = nullptr, tcp::DialShared shared = {});
 
  protected:
   Connection() = default;

@@ -49,7 +49,7 @@ class ConnectionImpl final : public Connection,
                              private ResponseEvents {
  public:
   ConnectionImpl(asio::any_io_executor executor, Origin origin, ConnectionOptions options,
-                 ConnectionObserver* observer);
+                 ConnectionObserver* observer, tcp::DialShared shared = {});
   ~ConnectionImpl() override;
 
   // Connection

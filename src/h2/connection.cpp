@@ -21,14 +21,16 @@ constexpr std::size_t kMaxPumpDeferrals = 4;
 }  // namespace
 
 std::shared_ptr<Connection> Connection::create(asio::any_io_executor executor, Origin origin,
-                                               ConnectionOptions options, ConnectionObserver* observer) {
-  return std::make_shared<ConnectionImpl>(std::move(executor), std::move(origin), std::move(options), observer);
+                                               ConnectionOptions options, ConnectionObserver* observer,
+                                               tcp::DialShared shared) {
+  return std::make_shared<ConnectionImpl>(std::move(executor), std::move(origin), std::move(options), observer,
+                                          std::move(shared));
 }
 
 // The options are sliced once, here: TCP and dial (tcp::dial_config), HTTP/2 (session_options); the
 // worker keeps the whole set for its own timers, limits and telemetry.
 ConnectionImpl::ConnectionImpl(asio::any_io_executor executor, Origin origin, ConnectionOptions options,
-                               ConnectionObserver* observer)
+                               ConnectionObserver* observer, tcp::DialShared shared)
     : executor_(executor),
       origin_(std::move(origin)),
       options_(std::move(options)),
@@ -36,7 +38,8 @@ ConnectionImpl::ConnectionImpl(asio::any_io_executor executor, Origin origin, Co
       connect_timer_(executor),
       drain_timer_(executor),
       idle_timer_(executor),
-      dialer_(std::make_shared<tcp::Dialer>(executor, tcp::dial_config(origin_.host, origin_.port, options_))),
+      dialer_(std::make_shared<tcp::Dialer>(executor,
+                                            tcp::dial_config(origin_.host, origin_.port, options_, std::move(shared)))),
       session_(static_cast<SessionEvents&>(*this), session_options(options_)) {
   answers_->hold_writes_of(write_holds_);
 }
@@ -219,6 +222,8 @@ void ConnectionImpl::become_connected() {
   std::uint64_t streams = goaway_last_id_ ? 0 : session_.max_concurrent_streams();
   ConnectionEvent connected = connection_event(ConnectionEvent::Type::ready);
   connected.max_streams = streams;
+  connected.resumed = stream_ && stream_->resumed();
+  if (stream_ && options_.telemetry) connected.handshake = stream_->handshake_details();
   emit(std::move(connected));
   notify_observer([streams](ConnectionObserver& o, Connection& c) { o.on_ready(c, streams); });
   if (goaway_last_id_) return apply_goaway();

@@ -14,6 +14,7 @@
 #include "core/origin.hpp"
 #include "http/connection.hpp"
 #include "quiver/options.hpp"
+#include "tcp/dialer.hpp"
 
 namespace quiver::h2 {
 
@@ -32,10 +33,10 @@ using RequestId = std::uint64_t;
 class Connection : public http::Connection {
  public:
   // A new HTTP/2 connection, not started. `observer` (optional) borrows; it must outlive the connection
-  // or be detached with set_observer.
+  // or be detached with set_observer. `shared`: what the Client's connections share (the TLS session cache).
   static std::shared_ptr<Connection> create(asio::any_io_executor executor, Origin origin,
                                             ConnectionOptions options,
-                                            ConnectionObserver* observer = nullptr);
+                                            ConnectionObserver* observer = nullptr, tcp::DialShared shared = {});
 
  protected:
   Connection() = default;

@@ -45,7 +45,7 @@ class ConnectionImpl final : public Connection,
                              private SessionEvents {
  public:
   ConnectionImpl(asio::any_io_executor executor, Origin origin, ConnectionOptions options,
-                 ConnectionObserver* observer);
+                 ConnectionObserver* observer, tcp::DialShared shared);
   ~ConnectionImpl() override;
 
   // Connection

@@ -113,6 +113,7 @@ void ConnectionImpl::on_handshake_completed() {
   ConnectionEvent connected = connection_event(ConnectionEvent::Type::ready);
   connected.max_streams = streams;
   connected.resumed = dialer_.session_resumed();
+  if (options_.telemetry) connected.handshake = dialer_.handshake_details();
   connected.early_data_offered = transport_->early_data_offered();
   connected.early_data_accepted = connected.early_data_offered && !transport_->early_data_rejected();
   connected.early_requests = early_requests_;

@@ -1,12 +1,14 @@
 #include "quic/dialer.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include <asio/error.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/post.hpp>
 #include <fmt/format.h>
 
+#include "core/origin.hpp"
 #include "tls/session_cache.hpp"
 #include "tls/tls_context.hpp"
 
@@ -17,17 +19,13 @@ DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOpt
                              .connection_window = options.connection_window,
                              .stream_window = options.stream_window,
                              .max_udp_payload = options.max_udp_payload,
-                             .congestion_control = options.congestion_control};
-  std::string connect_host = host;
-  std::uint16_t connect_port = port;
-  for (const auto& rule : options.connect_to) {
-    if (!rule.host.empty() && rule.host != "*" && rule.host != host) continue;
-    if (rule.port != 0 && rule.port != port) continue;
-    if (!rule.connect_host.empty()) connect_host = rule.connect_host;
-    if (rule.connect_port != 0) connect_port = rule.connect_port;
-    break;
+                             .congestion_control = options.congestion_control,
+                             .qlog_dir = options.qlog_dir};
+  if (transport.qlog_dir.empty()) {
+    if (const char* dir = std::getenv("QLOGDIR"); dir != nullptr) transport.qlog_dir = dir;
   }
-  return DialConfig{std::move(host), port, std::move(connect_host), connect_port, transport, options.tls,
+  Origin target = connect_target(host, port, options.connect_to);
+  return DialConfig{std::move(host), port, std::move(target.host), target.port, transport, options.tls,
                     std::move(shared)};
 }
 
@@ -145,15 +143,15 @@ bool Dialer::session_resumed() const {
 }
 
 std::optional<Error> Dialer::pinned_key_problem() const {
-  const auto& pins = config_.tls.pinned_public_keys;
-  if (pins.empty()) return std::nullopt;
-  const std::string pin = transport_ && transport_->tls() ? transport_->tls()->peer_public_key_pin() : std::string();
-  if (!pin.empty() && std::find(pins.begin(), pins.end(), pin) != pins.end()) return std::nullopt;
-  Error error(ErrorKind::handshake_failed, ErrorClass::unrecoverable,
-              fmt::format("the server's public key {} is none of the pinned keys (pinned_public_keys)",
-                          pin.empty() ? "(none)" : pin));
-  error.handshake_failure = HandshakeFailure::certificate;
-  return error;
+  return tls::pinned_key_problem(transport_ ? transport_->tls() : nullptr, config_.tls.pinned_public_keys);
+}
+
+HandshakeDetails Dialer::handshake_details() const {
+  if (!transport_ || transport_->tls() == nullptr) return {};
+  HandshakeDetails details = transport_->tls()->handshake_details();
+  details.quic_version = transport_->negotiated_version();
+  details.rtt = transport_->smoothed_rtt();
+  return details;
 }
 
 void Dialer::on_handshake_completed() {

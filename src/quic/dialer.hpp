@@ -82,6 +82,8 @@ class Dialer final : private TransportEvents {
   // After the handshake: why the server's public key is not one of TlsOptions::pinned_public_keys, if
   // pins are set and it is not (handshake_failed, certificate).
   std::optional<Error> pinned_key_problem() const;
+  // After the handshake: TLS version, cipher, ALPN, the server's certificate, QUIC version, RTT.
+  HandshakeDetails handshake_details() const;
   const asio::ip::udp::endpoint& peer() const noexcept { return peer_; }
   // When the host's addresses were known (an IP literal: at once); unset before (curl's namelookup).
   std::chrono::steady_clock::time_point resolved_at() const noexcept { return resolved_at_; }

@@ -123,6 +123,16 @@ struct QuicTransport::Callbacks {
     return 0;
   }
 
+  // ngtcp2's qlog output (settings.qlog_write): appended to the connection's file, closed at the end.
+  static void qlog_write(void* user_data, std::uint32_t flags, const void* data, std::size_t length) noexcept {
+    auto& transport = self(user_data);
+    if (!transport.qlog_) return;
+    std::fwrite(data, 1, length, transport.qlog_.get());
+    // Flushed per event: a live connection's file is readable as it goes (and complete when the
+    // process ends without closing the connection).
+    std::fflush(transport.qlog_.get());
+    if (flags & NGTCP2_QLOG_WRITE_FLAG_FIN) transport.qlog_.reset();
+  }
   static ngtcp2_callbacks table() {
     ngtcp2_callbacks cb{};
     cb.client_initial = ngtcp2_crypto_client_initial_cb;
@@ -196,6 +206,7 @@ Result<void> QuicTransport::connect(const asio::ip::udp::endpoint& peer,
   // Receive windows may auto-tune up to the configured sizes, never beyond (bounded memory).
   settings.max_window = options.connection_window;
   settings.max_stream_window = options.stream_window;
+  open_qlog(scid, settings);
 
   ngtcp2_transport_params params;
   ngtcp2_transport_params_default(&params);
@@ -237,6 +248,27 @@ Result<void> QuicTransport::connect(const asio::ip::udp::endpoint& peer,
   write_packets();
   after_io();
   return {};
+}
+
+// QLOGDIR (curl's and ngtcp2's examples' convention): "<dir>/<hex source connection id>.sqlog". A file
+// that cannot be created means no qlog, not a failed connection.
+void QuicTransport::open_qlog(const ngtcp2_cid& scid, ngtcp2_settings& settings) {
+  if (config_.options.qlog_dir.empty()) return;
+  std::string name;
+  for (std::size_t i = 0; i < scid.datalen; ++i) name += fmt::format("{:02x}", scid.data[i]);
+  qlog_.reset(std::fopen(fmt::format("{}/{}.sqlog", config_.options.qlog_dir, name).c_str(), "w"));
+  if (qlog_) settings.qlog_write = Callbacks::qlog_write;
+}
+
+std::uint32_t QuicTransport::negotiated_version() const noexcept {
+  return conn_ ? ngtcp2_conn_get_negotiated_version(conn_.get()) : 0;
+}
+
+std::chrono::nanoseconds QuicTransport::smoothed_rtt() const noexcept {
+  if (!conn_) return {};
+  ngtcp2_conn_info info{};
+  ngtcp2_conn_get_conn_info(conn_.get(), &info);
+  return std::chrono::nanoseconds(info.smoothed_rtt);
 }
 
 // Inside ngtcp2 (the handshake's last packet). GnuTLS tells only now whether the server took our early

@@ -95,6 +95,7 @@ struct TransportOptions {
   std::uint64_t stream_window = 0;
   std::uint64_t max_udp_payload = 0;
   CongestionControl congestion_control = CongestionControl::cubic;
+  std::string qlog_dir;  // a qlog file per connection goes here ("" none)
 };
 
 struct TransportConfig {
@@ -152,6 +153,9 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   bool early_data_offered() const noexcept { return early_data_offered_; }
   bool early_data_rejected() const noexcept { return early_data_rejected_; }
   const tls::ClientTlsSession* tls() const noexcept { return tls_.get(); }
+  // The QUIC version in use (after the handshake; 0 before) and ngtcp2's smoothed RTT estimate.
+  std::uint32_t negotiated_version() const noexcept;
+  std::chrono::nanoseconds smoothed_rtt() const noexcept;
 
  private:
   struct Callbacks;  // the ngtcp2 trampolines
@@ -168,6 +172,7 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   void on_expiry();
   void after_io();
   void store_ticket();
+  void open_qlog(const ngtcp2_cid& scid, ngtcp2_settings& settings);
   int on_handshake_completed_inside();
   void fail(int ngtcp2_error);
   bool refuses_handshake(const std::error_code& ec) const noexcept;
@@ -187,6 +192,7 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   asio::steady_timer expiry_timer_;
   asio::ip::udp::endpoint local_endpoint_, remote_endpoint_;
   ngtcp2_crypto_conn_ref conn_ref_{};
+  util::FilePtr qlog_;                          // TransportOptions::qlog_dir's file; outlives conn_
   std::unique_ptr<tls::ClientTlsSession> tls_;   // must outlive conn_ (ngtcp2 reads it)
   util::NgtcpConnPtr conn_;
   ngtcp2_ccerr last_error_{};

@@ -7,16 +7,23 @@
 #include <asio/ip/address.hpp>
 #include <asio/post.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "core/origin.hpp"
+#include "tls/session_cache.hpp"
 #include "tls/tls_context.hpp"
 
 namespace quiver::tcp {
 
-DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options) {
+DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options, DialShared shared) {
   DialConfig config;
+  Origin target = connect_target(host, port, options.connect_to);
   config.host = std::move(host);
   config.port = port;
+  config.connect_host = std::move(target.host);
+  config.connect_port = target.port;
   config.tls = options.tls;
+  config.shared = std::move(shared);
   config.happy_eyeballs_delay = options.happy_eyeballs_delay;
   return config;
 }
@@ -37,20 +44,20 @@ Dialer::Dialer(asio::any_io_executor executor, DialConfig config)
 void Dialer::dial(Handler on_done) {
   on_done_ = std::move(on_done);
   std::error_code not_literal;
-  if (auto address = asio::ip::make_address(config_.host, not_literal); !not_literal) {
+  if (auto address = asio::ip::make_address(config_.connect_host, not_literal); !not_literal) {
     // An IP literal needs no lookup (Asio's resolver would start a thread for it).
-    asio::post(executor_, [self = shared_from_this(), peer = asio::ip::tcp::endpoint(address, config_.port)] {
+    asio::post(executor_, [self = shared_from_this(), peer = asio::ip::tcp::endpoint(address, config_.connect_port)] {
       if (!self->finished_) self->race({peer});
     });
     return;
   }
-  resolver_.async_resolve(config_.host, std::to_string(config_.port),
+  resolver_.async_resolve(config_.connect_host, std::to_string(config_.connect_port),
                           [self = shared_from_this()](std::error_code ec, asio::ip::tcp::resolver::results_type results) {
                             if (self->finished_) return;
                             if (ec || results.empty()) {
                               self->finish(std::unexpected(Error(
                                   ErrorKind::resolve_failed, ErrorClass::transient,
-                                  fmt::format("cannot resolve host '{}': {}", self->config_.host,
+                                  fmt::format("cannot resolve host '{}': {}", self->config_.connect_host,
                                               ec ? ec.message() : "no address"))));
                               return;
                             }
@@ -74,6 +81,11 @@ void Dialer::race(std::vector<asio::ip::tcp::endpoint> endpoints) {
                                  fmt::format("no address to connect to for '{}'", config_.host))));
     return;
   }
+  // The TLS context first: credentials that cannot be loaded (a CA file, the client certificate) fail
+  // the dial before any connection is made.
+  auto context = tls::ClientTlsContext::shared(config_.tls);
+  if (!context) return finish(std::unexpected(context.error()));
+  tls_context_ = std::move(*context);
   endpoints_ = std::move(endpoints);
   start_next_attempt();
 }
@@ -116,15 +128,23 @@ void Dialer::on_connected(std::size_t index) {
   asio::ip::tcp::socket socket = std::move(attempts_[index]->socket);
   delay_timer_.cancel();
   close_attempts();
-  auto context = tls::ClientTlsContext::shared(config_.tls);
-  if (!context) return finish(std::unexpected(context.error()));
-  auto session = tls::ClientTlsSession::create_for_tcp(std::move(*context), config_.host, config_.alpn);
+  // Keyed by the ALPN list offered: an HTTP/1.1-only connection never takes an HTTP/2 connection's ticket.
+  tls::Resumption resumption{config_.shared.sessions,
+                             tls::session_key(fmt::format("{}", fmt::join(config_.alpn, ",")), config_.host,
+                                              config_.port, config_.tls),
+                             false};
+  auto session = tls::ClientTlsSession::create_for_tcp(tls_context_, config_.host, config_.alpn,
+                                                       std::move(resumption));
   if (!session) return finish(std::unexpected(session.error()));
   handshaking_ = std::make_shared<TlsStream>(std::move(socket), std::move(*session), config_.host);
   handshaking_->async_handshake([self = shared_from_this()](Result<void> done) {
     if (self->finished_) return;
     auto stream = std::move(self->handshaking_);
     if (!done) return self->finish(std::unexpected(done.error()));
+    if (auto problem = tls::pinned_key_problem(&stream->tls(), self->config_.tls.pinned_public_keys)) {
+      stream->close(*problem);
+      return self->finish(std::unexpected(*problem));
+    }
     self->finish(std::move(stream));
   });
 }

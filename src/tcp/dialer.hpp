@@ -3,8 +3,8 @@
 // address), races the addresses per RFC 8305 (Happy Eyeballs v2: IPv6 first, families interleaved; the
 // next attempt starts `happy_eyeballs_delay` after the previous one, or at once when it fails; the first
 // TCP connection to complete wins and the others are closed), takes the shared TLS context, runs the TLS
-// handshake on the winner (ALPN, SNI, verification as TlsOptions says) and hands over the connected
-// stream, which reports the negotiated ALPN.
+// handshake on the winner (ALPN, SNI, verification as TlsOptions says, a cached ticket offered), checks
+// the pinned public keys, and hands over the connected stream, which reports the negotiated ALPN.
 //
 // Owned by the worker (a shared_ptr: its asynchronous steps keep it alive) and used on the worker's
 // executor. The handler is called exactly once: from an Asio completion with the stream or the error, or
@@ -28,15 +28,25 @@
 
 namespace quiver::tcp {
 
+// What every connection of a Client shares below the worker, handed down from the composition root.
+struct DialShared {
+  std::shared_ptr<tls::SessionCache> sessions;  // TLS tickets for resumption; null: none kept or used
+};
+
 struct DialConfig {
   std::string host;  // name or IP literal; SNI and the name to verify
   std::uint16_t port = 443;
+  // Where the TCP connection goes: host and port unless a ConnectOverride applies (resolved if a name).
+  std::string connect_host;
+  std::uint16_t connect_port = 443;
   TlsOptions tls;
+  DialShared shared;
   std::vector<std::string> alpn{"h2", "http/1.1"};  // offered in this order
   std::chrono::milliseconds happy_eyeballs_delay{250};  // RFC 8305's Connection Attempt Delay
 };
-// The TCP (and dial) slice of the connection options.
-DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options);
+// The TCP (and dial) slice of the connection options, with the first matching ConnectOverride applied.
+DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options,
+                       DialShared shared = {});
 
 // RFC 8305 §4: the order to try `endpoints` in: IPv6 first, then alternating families, each family in
 // the resolver's order.
@@ -90,6 +100,7 @@ class Dialer : public std::enable_shared_from_this<Dialer> {
   asio::ip::tcp::endpoint peer_;
   std::chrono::steady_clock::time_point resolved_at_;
   std::chrono::steady_clock::time_point connected_at_;
+  std::shared_ptr<tls::ClientTlsContext> tls_context_;  // made once the addresses are known
   std::shared_ptr<TlsStream> handshaking_;
   bool finished_ = false;
 };

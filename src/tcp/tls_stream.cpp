@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <cstring>
 #include <utility>
 
@@ -99,6 +102,7 @@ void TlsStream::continue_handshake() {
   }
   auto done = std::move(on_handshake_);
   if (rv == 0) {
+    store_arrived_ticket();  // TLS 1.2 sends its ticket inside the handshake
     if (done) done({});
     return;
   }
@@ -126,6 +130,18 @@ Error TlsStream::handshake_failure(int gnutls_error) const {
 }
 
 std::string TlsStream::negotiated_alpn() const { return session_->negotiated_alpn(); }
+
+HandshakeDetails TlsStream::handshake_details() const {
+  HandshakeDetails details = session_->handshake_details();
+  tcp_info info{};
+  socklen_t length = sizeof info;
+  if (socket_.is_open() &&
+      ::getsockopt(const_cast<asio::ip::tcp::socket&>(socket_).native_handle(), IPPROTO_TCP, TCP_INFO, &info,
+                   &length) == 0) {
+    details.rtt = std::chrono::microseconds(info.tcpi_rtt);
+  }
+  return details;
+}
 
 // ---- reading -------------------------------------------------------------------------------------
 
@@ -206,6 +222,7 @@ void TlsStream::on_read() {
     return;
   }
   flush();  // GnuTLS may answer something itself (key update)
+  store_arrived_ticket();
   hand_over();
   if (closed_) return;
   if (clean_end || peer_eof_) {
@@ -224,6 +241,10 @@ void TlsStream::resume_reading() {
   paused_ = false;
   if (!std::exchange(held_, false) || closed_) return;
   asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_read(); });
+}
+
+void TlsStream::store_arrived_ticket() {
+  if (session_->take_ticket_arrival()) session_->store_ticket({});
 }
 
 // ---- writing -------------------------------------------------------------------------------------

@@ -11,6 +11,9 @@
 // each time the socket has taken everything queued. Reading goes on as long as the stream is open: the
 // protocol above bounds what the peer may send (HTTP/2 flow control).
 //
+// Resumption: a session made with a ticket cache stores each NewSessionTicket after the read that brought
+// it (TLS 1.3 sends them after the handshake; never inside a GnuTLS call).
+//
 // Created connected by tcp::Dialer, which runs the handshake; the worker then start()s it. Used on one
 // executor. Asynchronous operations keep the stream alive; the events object is borrowed until
 // on_stream_closed or detach().
@@ -56,6 +59,12 @@ class TlsStream : public std::enable_shared_from_this<TlsStream> {
   void async_handshake(HandshakeHandler on_done);
   // The ALPN protocol the handshake agreed on ("" if none).
   std::string negotiated_alpn() const;
+  // After the handshake: it resumed a cached session (no certificate exchanged).
+  bool resumed() const { return session_->resumed(); }
+  // After the handshake: TLS version, cipher, ALPN, the server's certificate, and the kernel's RTT estimate.
+  HandshakeDetails handshake_details() const;
+  // The TLS session (its dialer checks pins on it after the handshake).
+  const tls::ClientTlsSession& tls() const noexcept { return *session_; }
   const asio::ip::tcp::endpoint& peer() const noexcept { return peer_; }
 
   // Starts reading, reporting to `events` (borrowed until on_stream_closed or detach()).
@@ -88,6 +97,7 @@ class TlsStream : public std::enable_shared_from_this<TlsStream> {
   void read_more(std::function<void()> then);
   bool has_inbound() const noexcept { return inbound_begin_ < inbound_end_; }
   void on_read();
+  void store_arrived_ticket();
   void flush();
   void fail(Error reason);
   void report_closed(Error reason);

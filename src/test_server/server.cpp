@@ -104,7 +104,7 @@ Result<void> Server::Impl::start() {
   std::lock_guard lock(mutex_);
   if (started_)
     return std::unexpected(Error(ErrorKind::io_error, ErrorClass::invalid, "quiver::server::Server::start called twice"));
-  auto tls = TlsServerContext::load(options_.cert_file, options_.key_file);
+  auto tls = TlsServerContext::load(options_.cert_file, options_.key_file, options_.client_ca_file);
   if (!tls) return std::unexpected(tls.error());
   tls_ = std::move(*tls);
   tls_->issue_tickets(options_.session_tickets);

@@ -64,6 +64,9 @@ struct ServerOptions {
   std::string host = "127.0.0.1";  // a literal IPv4 or IPv6 address ("::1"); no name resolution
   std::uint16_t port = 0;          // 0 = ephemeral; see Server::port()
   std::string cert_file, key_file;  // PEM; required
+  // Mutual TLS: when set, every client must present a certificate signed by a CA of this PEM file, or
+  // its handshake fails (TLS alert certificate_required, or bad_certificate for an untrusted one).
+  std::string client_ca_file;
   // initial_max_streams_bidi; extended by 1 each time a request stream closes (MAX_STREAMS grows).
   std::uint64_t max_streams = 100;
   std::chrono::milliseconds idle_timeout{30000};

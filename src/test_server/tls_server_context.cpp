@@ -46,7 +46,8 @@ int require_h3(gnutls_session_t session, unsigned, unsigned, unsigned, const gnu
 }  // namespace
 
 Result<std::unique_ptr<TlsServerContext>> TlsServerContext::load(const std::string& cert_file,
-                                                                const std::string& key_file) {
+                                                                const std::string& key_file,
+                                                                const std::string& client_ca_file) {
   if (auto readable = require_readable(cert_file, "certificate"); !readable) return std::unexpected(readable.error());
   if (auto readable = require_readable(key_file, "private key"); !readable) return std::unexpected(readable.error());
 
@@ -61,6 +62,14 @@ Result<std::unique_ptr<TlsServerContext>> TlsServerContext::load(const std::stri
       rv < 0) {
     return std::unexpected(failure(fmt::format("cannot load certificate file '{}' with private key file '{}': {}",
                                                cert_file, key_file, gnutls_strerror(rv))));
+  }
+  if (!client_ca_file.empty()) {
+    if (int loaded = gnutls_certificate_set_x509_trust_file(credentials, client_ca_file.c_str(), GNUTLS_X509_FMT_PEM);
+        loaded <= 0) {
+      return std::unexpected(failure(fmt::format("cannot load client CA file '{}': {}", client_ca_file,
+                                                 loaded < 0 ? gnutls_strerror(loaded) : "no certificate in it")));
+    }
+    context->require_client_certificate_ = true;
   }
 
   gnutls_priority_t priority = nullptr;
@@ -126,6 +135,10 @@ Result<util::GnutlsSessionPtr> TlsServerContext::new_session(ngtcp2_crypto_conn_
   if (configured && early_data) {
     gnutls_anti_replay_enable(raw, anti_replay_);
     configured = check(gnutls_record_set_max_early_data_size(raw, 0xffffffffU), "gnutls_record_set_max_early_data_size");
+  }
+  if (configured && require_client_certificate_) {
+    gnutls_certificate_server_set_request(raw, GNUTLS_CERT_REQUIRE);
+    gnutls_session_set_verify_cert(raw, nullptr, 0);  // the chain, against client_ca_file
   }
   if (!configured) return std::unexpected(configured.error());
   gnutls_handshake_set_hook_function(raw, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_POST, require_h3);

@@ -25,9 +25,11 @@ namespace quiver::server {
 
 class TlsServerContext {
  public:
-  // Loads the PEM certificate (chain) and private key. The error (ErrorKind::io_error, class invalid)
-  // names the file when one cannot be read or they cannot be loaded together.
-  static Result<std::unique_ptr<TlsServerContext>> load(const std::string& cert_file, const std::string& key_file);
+  // Loads the PEM certificate (chain) and private key, and with `client_ca_file` the CAs a client's
+  // certificate must be signed by (then every session requires one). The error (ErrorKind::io_error,
+  // class invalid) names the file when one cannot be read or they cannot be loaded together.
+  static Result<std::unique_ptr<TlsServerContext>> load(const std::string& cert_file, const std::string& key_file,
+                                                        const std::string& client_ca_file = {});
   TlsServerContext(const TlsServerContext&) = delete;
   TlsServerContext& operator=(const TlsServerContext&) = delete;
 
@@ -53,6 +55,7 @@ class TlsServerContext {
   util::GnutlsPriorityPtr priority_;
   gnutls_datum_t ticket_key_{};
   gnutls_anti_replay_t anti_replay_ = nullptr;
+  bool require_client_certificate_ = false;
   std::atomic<bool> issue_tickets_{true};
   std::atomic<bool> accept_early_data_{true};
   mutable std::mutex seen_mutex_;

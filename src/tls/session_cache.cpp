@@ -85,8 +85,10 @@ std::int64_t unix_seconds(std::chrono::system_clock::time_point at) {
 
 std::string session_key(std::string_view alpn, const std::string& host, std::uint16_t port, const TlsOptions& tls) {
   // Whitespace-free parts joined by '|': the key is one token of the file format once hex-encoded.
-  return fmt::format("{}|{}|{}|verify={}|system={}|ca={}", alpn, host, port, tls.verify_peer ? 1 : 0,
-                     tls.system_trust ? 1 : 0, tls.ca_file);
+  // The client certificate too: a session authenticated as one client is never resumed as another.
+  return fmt::format("{}|{}|{}|verify={}|system={}|ca={}|capath={}|cert={}|key={}", alpn, host, port,
+                     tls.verify_peer ? 1 : 0, tls.system_trust ? 1 : 0, tls.ca_file, tls.ca_path,
+                     tls.client_certificate, tls.client_key);
 }
 
 SessionCache::SessionCache(std::size_t capacity, std::string file, Clock now)

@@ -24,6 +24,32 @@ Error ca_error(const std::string& what) {
   return error;
 }
 
+Error client_certificate_error(const std::string& what) {
+  Error error(ErrorKind::handshake_failed, ErrorClass::invalid, what);
+  error.handshake_failure = HandshakeFailure::client_certificate;
+  return error;
+}
+
+// mTLS: the certificate (chain) and key the session sends when a server asks (GnuTLS picks it from the
+// credentials).
+Result<void> load_client_certificate(gnutls_certificate_credentials_t credentials, const TlsOptions& options) {
+  if (options.client_certificate.empty()) {
+    if (options.client_key.empty()) return {};
+    return std::unexpected(client_certificate_error(
+        fmt::format("a client key ('{}') without a client certificate (TlsOptions::client_certificate)",
+                    options.client_key)));
+  }
+  const std::string& key = options.client_key.empty() ? options.client_certificate : options.client_key;
+  if (int rv = gnutls_certificate_set_x509_key_file(credentials, options.client_certificate.c_str(), key.c_str(),
+                                                    GNUTLS_X509_FMT_PEM);
+      rv < 0) {
+    return std::unexpected(client_certificate_error(fmt::format(
+        "cannot load client certificate '{}' with private key '{}': {}", options.client_certificate, key,
+        gnutls_strerror(rv))));
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::create(const TlsOptions& options) {
@@ -56,6 +82,7 @@ Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::create(const TlsOpti
       return std::unexpected(ca_error(fmt::format("cannot load CA directory '{}': {}", options.ca_path, why)));
     }
   }
+  if (auto loaded = load_client_certificate(raw, options); !loaded) return std::unexpected(loaded.error());
   gnutls_priority_t priority = nullptr;
   if (int rv = gnutls_priority_init(&priority, kPriority, nullptr); rv != 0) {
     return std::unexpected(Error(ErrorKind::handshake_failed, ErrorClass::unrecoverable,
@@ -74,9 +101,11 @@ Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::create(const TlsOpti
 
 Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::shared(const TlsOptions& options) {
   static std::mutex mutex;
-  static std::map<std::tuple<bool, bool, std::string, std::string>, std::weak_ptr<ClientTlsContext>> contexts;
+  using Key = std::tuple<bool, bool, std::string, std::string, std::string, std::string>;
+  static std::map<Key, std::weak_ptr<ClientTlsContext>> contexts;
   std::lock_guard lock(mutex);
-  auto& slot = contexts[{options.verify_peer, options.system_trust, options.ca_file, options.ca_path}];
+  auto& slot = contexts[Key{options.verify_peer, options.system_trust, options.ca_file, options.ca_path,
+                            options.client_certificate, options.client_key}];
   if (auto existing = slot.lock()) return existing;
   auto created = create(options);
   if (created) slot = *created;

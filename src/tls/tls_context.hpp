@@ -1,6 +1,7 @@
 #pragma once
-// Client TLS credentials: the trust anchors every connection of an origin verifies against, and the
-// cipher-suite priorities (parsed once; sessions share them).
+// Client TLS credentials: the trust anchors every connection of an origin verifies against, the client
+// certificate it presents when asked (mTLS), and the cipher-suite priorities (parsed once; sessions share
+// them).
 
 #include <memory>
 
@@ -12,9 +13,9 @@ namespace quiver::tls {
 
 class ClientTlsContext {
  public:
-  // Loads the system trust store (when verifying and system_trust is on) plus options.ca_file. Fails
-  // with an invalid-class handshake_failed error naming the CA file when it cannot be read, or when
-  // verification would have no trust anchor at all.
+  // Loads the system trust store (when verifying and system_trust is on) plus options.ca_file / ca_path,
+  // and the client certificate and key. Fails with an invalid-class handshake_failed error naming the
+  // file when one cannot be read, or when verification would have no trust anchor at all.
   static Result<std::shared_ptr<ClientTlsContext>> create(const TlsOptions& options);
   // Like create(), but shares one context among all live users of the same options: loading the system
   // trust store costs milliseconds, and every connection of every pool would otherwise pay it.

@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <vector>
 
 #include <gnutls/x509.h>
@@ -64,9 +65,10 @@ Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create(
     std::shared_ptr<ClientTlsContext> context, const std::string& host,
     ngtcp2_crypto_conn_ref* conn_ref, Resumption resumption) {
   std::unique_ptr<ClientTlsSession> self(new ClientTlsSession(std::move(context), std::move(resumption)));
+  // 0-RTT needs the server's remembered transport parameters as well as the ticket (known before init,
+  // which must say whether early data is enabled).
   std::optional<StoredSession> ticket;
   if (self->resumption_.cache) ticket = self->resumption_.cache->take(self->resumption_.key);
-  // 0-RTT needs the server's remembered transport parameters as well as the ticket.
   const bool early = self->resumption_.early_data && ticket && !ticket->transport_params.empty();
 
   gnutls_session_t raw = nullptr;
@@ -84,33 +86,41 @@ Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create(
   if (auto configured = configure(raw, tls, tls.priority(), host, {kAlpnH3}, GNUTLS_ALPN_MANDATORY); !configured) {
     return std::unexpected(configured.error());
   }
-  // A ticket GnuTLS cannot use (damaged, another version's format) just means a full handshake.
-  if (ticket && gnutls_session_set_data(raw, ticket->tls_data.data(), ticket->tls_data.size()) == 0) {
-    self->offered_ticket_ = true;
-    self->offers_early_data_ = early;
-    self->remembered_params_ = std::move(ticket->transport_params);
-  }
-  if (self->resumption_.cache) {
-    gnutls_handshake_set_hook_function(raw, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET, GNUTLS_HOOK_POST,
-                                       on_handshake_message);
-  }
+  self->use_ticket(raw, std::move(ticket), early);
   self->link_ = Link{*conn_ref, self.get()};
   gnutls_session_set_ptr(raw, &self->link_);
   return self;
+}
+
+// Offers `ticket` (if GnuTLS can use it: a damaged one, or another version's format, just means a full
+// handshake) and, with a cache, records the tickets that arrive (on_handshake_message).
+void ClientTlsSession::use_ticket(gnutls_session_t raw, std::optional<StoredSession> ticket, bool early) {
+  if (ticket && gnutls_session_set_data(raw, ticket->tls_data.data(), ticket->tls_data.size()) == 0) {
+    offered_ticket_ = true;
+    offers_early_data_ = early;
+    remembered_params_ = std::move(ticket->transport_params);
+  }
+  if (resumption_.cache) {
+    gnutls_handshake_set_hook_function(raw, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET, GNUTLS_HOOK_POST,
+                                       on_handshake_message);
+  }
 }
 
 ClientTlsSession::~ClientTlsSession() = default;
 
 // Inside GnuTLS (inside ngtcp2's packet processing): only records; the transport stores the ticket after
 // the packet (store_ticket). A NewSessionTicket body starts with its lifetime in seconds (RFC 8446 4.6.1).
+// GnuTLS 3.7 hands the hook the whole body on the QUIC path but a 2-byte stub on the TCP record path;
+// then the lifetime is left unknown and store_ticket reads the expiry from the session data instead.
 int ClientTlsSession::on_handshake_message(gnutls_session_t session, unsigned type, unsigned, unsigned incoming,
                                            const gnutls_datum_t* message) noexcept {
   if (type != GNUTLS_HANDSHAKE_NEW_SESSION_TICKET || !incoming) return 0;
   auto* link = static_cast<Link*>(gnutls_session_get_ptr(session));
   if (link == nullptr || link->self == nullptr) return 0;
-  std::uint32_t lifetime = 0;
+  std::optional<std::uint32_t> lifetime;
   if (message != nullptr && message->size >= 4) {
-    for (int i = 0; i < 4; ++i) lifetime = lifetime << 8 | message->data[i];
+    lifetime = 0;
+    for (int i = 0; i < 4; ++i) *lifetime = *lifetime << 8 | message->data[i];
   }
   link->self->ticket_lifetime_s_ = lifetime;
   link->self->ticket_arrived_ = true;
@@ -119,15 +129,24 @@ int ClientTlsSession::on_handshake_message(gnutls_session_t session, unsigned ty
 
 void ClientTlsSession::store_ticket(std::vector<std::uint8_t> transport_params) {
   // A lifetime of 0 means "do not use this ticket" (RFC 8446 4.6.1).
-  if (!resumption_.cache || ticket_lifetime_s_ == 0) return;
+  if (!resumption_.cache || ticket_lifetime_s_ == 0u) return;
   gnutls_datum_t data{};
   if (gnutls_session_get_data2(session_.get(), &data) != 0) return;
+  const auto now = std::chrono::system_clock::now();
+  auto lifetime = SessionCache::kMaxLifetime;
+  if (ticket_lifetime_s_) {
+    lifetime = std::min<std::chrono::seconds>(std::chrono::seconds(*ticket_lifetime_s_), lifetime);
+  } else if (std::time_t expires = gnutls_db_check_entry_expire_time(&data); expires != 0) {
+    lifetime = std::min(std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::from_time_t(expires) - now),
+                        lifetime);
+  }
   StoredSession stored;
   stored.tls_data.assign(data.data, data.data + data.size);
   gnutls_free(data.data);
+  if (lifetime <= std::chrono::seconds::zero()) return;
   stored.transport_params = std::move(transport_params);
-  auto lifetime = std::min<std::chrono::seconds>(std::chrono::seconds(ticket_lifetime_s_), SessionCache::kMaxLifetime);
-  stored.expires = std::chrono::system_clock::now() + lifetime;
+  stored.expires = now + lifetime;
   resumption_.cache->put(resumption_.key, std::move(stored));
 }
 
@@ -139,8 +158,10 @@ bool ClientTlsSession::early_data_accepted() const {
 
 Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create_for_tcp(std::shared_ptr<ClientTlsContext> context,
                                                                            const std::string& host,
-                                                                           const std::vector<std::string>& alpn) {
-  std::unique_ptr<ClientTlsSession> self(new ClientTlsSession(std::move(context), Resumption{}));
+                                                                           const std::vector<std::string>& alpn,
+                                                                           Resumption resumption) {
+  resumption.early_data = false;  // no early data over TCP
+  std::unique_ptr<ClientTlsSession> self(new ClientTlsSession(std::move(context), std::move(resumption)));
   gnutls_session_t raw = nullptr;
   if (int rv = gnutls_init(&raw, GNUTLS_CLIENT | GNUTLS_NONBLOCK); rv != 0) {
     return std::unexpected(setup_error("init", rv));
@@ -150,6 +171,11 @@ Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create_for_tcp(std::
   if (auto configured = configure(raw, tls, tls.tcp_priority(), host, alpn, 0); !configured) {
     return std::unexpected(configured.error());
   }
+  std::optional<StoredSession> ticket;
+  if (self->resumption_.cache) ticket = self->resumption_.cache->take(self->resumption_.key);
+  self->use_ticket(raw, std::move(ticket), false);
+  self->link_ = Link{{}, self.get()};  // no ngtcp2 here: only the ticket hook reads the pointer
+  gnutls_session_set_ptr(raw, &self->link_);
   return self;
 }
 
@@ -199,6 +225,60 @@ std::string ClientTlsSession::peer_public_key_pin() const {
   std::string pin = "sha256//" + std::string(reinterpret_cast<const char*>(encoded.data), encoded.size);
   gnutls_free(encoded.data);
   return pin;
+}
+
+std::optional<Error> pinned_key_problem(const ClientTlsSession* session, const std::vector<std::string>& pins) {
+  if (pins.empty()) return std::nullopt;
+  const std::string pin = session != nullptr ? session->peer_public_key_pin() : std::string();
+  if (!pin.empty() && std::find(pins.begin(), pins.end(), pin) != pins.end()) return std::nullopt;
+  Error error(ErrorKind::handshake_failed, ErrorClass::unrecoverable,
+              fmt::format("the server's public key {} is none of the pinned keys (pinned_public_keys)",
+                          pin.empty() ? "(none)" : pin));
+  error.handshake_failure = HandshakeFailure::certificate;
+  return error;
+}
+
+namespace {
+
+// A distinguished name as RFC 4514 writes it ("CN=localhost,O=Quiver test").
+std::string dn_text(gnutls_x509_crt_t crt, bool issuer) {
+  gnutls_datum_t dn{};
+  if ((issuer ? gnutls_x509_crt_get_issuer_dn3(crt, &dn, 0) : gnutls_x509_crt_get_dn3(crt, &dn, 0)) != 0) return {};
+  std::string text(reinterpret_cast<const char*>(dn.data), dn.size);
+  gnutls_free(dn.data);
+  return text;
+}
+
+std::optional<std::chrono::system_clock::time_point> time_of(time_t seconds) {
+  if (seconds == static_cast<time_t>(-1)) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(seconds);
+}
+
+}  // namespace
+
+HandshakeDetails ClientTlsSession::handshake_details() const {
+  HandshakeDetails details;
+  gnutls_session_t raw = session_.get();
+  // GnuTLS names versions "TLS1.3"; curl (and OpenSSL) write "TLSv1.3".
+  const char* name = gnutls_protocol_get_name(gnutls_protocol_get_version(raw));
+  std::string version = name != nullptr ? name : "";
+  if (version.starts_with("TLS")) version.insert(3, "v");
+  details.tls_version = version;
+  if (const char* suite = gnutls_ciphersuite_get(raw)) details.cipher = suite;
+  details.alpn = negotiated_alpn();
+  unsigned count = 0;
+  const gnutls_datum_t* chain = gnutls_certificate_get_peers(raw, &count);
+  gnutls_x509_crt_t leaf = nullptr;
+  if (chain != nullptr && count > 0 && gnutls_x509_crt_init(&leaf) == 0) {
+    if (gnutls_x509_crt_import(leaf, &chain[0], GNUTLS_X509_FMT_DER) == 0) {
+      details.certificate_subject = dn_text(leaf, false);
+      details.certificate_issuer = dn_text(leaf, true);
+      details.certificate_not_before = time_of(gnutls_x509_crt_get_activation_time(leaf));
+      details.certificate_not_after = time_of(gnutls_x509_crt_get_expiration_time(leaf));
+    }
+    gnutls_x509_crt_deinit(leaf);
+  }
+  return details;
 }
 
 std::string ClientTlsSession::negotiated_alpn() const {

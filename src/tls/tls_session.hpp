@@ -34,10 +34,13 @@ class ClientTlsSession {
                                                           ngtcp2_crypto_conn_ref* conn_ref,
                                                           Resumption resumption = {});
   // A session for TLS over TCP (TLS 1.2 or 1.3) offering `alpn` in order (e.g. {"h2", "http/1.1"}); the
-  // caller sets the transport functions that move its records.
+  // caller sets the transport functions that move its records. `resumption` as for QUIC, without early
+  // data (never offered over TCP): the caller stores arriving tickets (take_ticket_arrival, store_ticket
+  // with no transport parameters) after the record that brought them.
   static Result<std::unique_ptr<ClientTlsSession>> create_for_tcp(std::shared_ptr<ClientTlsContext> context,
                                                                   const std::string& host,
-                                                                  const std::vector<std::string>& alpn);
+                                                                  const std::vector<std::string>& alpn,
+                                                                  Resumption resumption = {});
   ~ClientTlsSession();
   ClientTlsSession(const ClientTlsSession&) = delete;
   ClientTlsSession& operator=(const ClientTlsSession&) = delete;
@@ -53,6 +56,9 @@ class ClientTlsSession {
   // After the handshake: the server's public key as curl's --pinnedpubkey writes it, "sha256//" and the
   // base64 SHA-256 of its SubjectPublicKeyInfo; "" if the server sent no certificate.
   std::string peer_public_key_pin() const;
+  // After the handshake: TLS version, cipher suite, ALPN and the server certificate's names and validity
+  // (the QUIC and RTT fields are the transport's to fill).
+  HandshakeDetails handshake_details() const;
 
   // Resumption. A ticket was offered (taken from the cache) / the handshake resumed it (after the
   // handshake; no certificate was exchanged: the ticket came from a verified connection with the same key).
@@ -72,11 +78,12 @@ class ClientTlsSession {
 
  private:
   // What the GnuTLS session pointer points at: ngtcp2's conn_ref first (ngtcp2's crypto helpers cast the
-  // pointer to ngtcp2_crypto_conn_ref*), then this session for the ticket hook.
+  // pointer to ngtcp2_crypto_conn_ref*; unused over TCP), then this session for the ticket hook.
   struct Link {
     ngtcp2_crypto_conn_ref conn_ref;
     ClientTlsSession* self;
   };
+  void use_ticket(gnutls_session_t raw, std::optional<StoredSession> ticket, bool early);
   static int on_handshake_message(gnutls_session_t session, unsigned type, unsigned when, unsigned incoming,
                                   const gnutls_datum_t* message) noexcept;
 
@@ -91,7 +98,12 @@ class ClientTlsSession {
   bool offered_ticket_ = false;
   bool offers_early_data_ = false;
   bool ticket_arrived_ = false;
-  std::uint32_t ticket_lifetime_s_ = 0;  // of the last NewSessionTicket
+  std::optional<std::uint32_t> ticket_lifetime_s_;  // of the last NewSessionTicket, when the hook could read it
 };
+
+// After the handshake: why the server's public key is none of `pins` (TlsOptions::pinned_public_keys) —
+// handshake_failed, HandshakeFailure::certificate, unrecoverable — or nothing when `pins` is empty or the
+// key is one of them. `session` null (no session) fails any pin. Both dialers (QUIC, TCP) check this.
+std::optional<Error> pinned_key_problem(const ClientTlsSession* session, const std::vector<std::string>& pins);
 
 }  // namespace quiver::tls

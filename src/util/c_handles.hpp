@@ -1,6 +1,7 @@
 #pragma once
 // Owning smart pointers for the C libraries' handles. Each deleter is the library's own destructor.
 
+#include <cstdio>
 #include <memory>
 
 #include <gnutls/gnutls.h>
@@ -38,6 +39,11 @@ struct GnutlsPriorityDeleter {
   void operator()(gnutls_priority_st* priority) const noexcept { gnutls_priority_deinit(priority); }
 };
 
+struct FileCloser {
+  void operator()(std::FILE* file) const noexcept { std::fclose(file); }
+};
+
+using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
 using NgtcpConnPtr = std::unique_ptr<ngtcp2_conn, NgtcpConnDeleter>;
 using Nghttp3ConnPtr = std::unique_ptr<nghttp3_conn, Nghttp3ConnDeleter>;
 using Nghttp2SessionPtr = std::unique_ptr<nghttp2_session, Nghttp2SessionDeleter>;

@@ -267,9 +267,9 @@ TEST_F(CurlFlags, MaxTimeExits28) {
 }
 
 TEST_F(CurlFlags, UnsupportedFlagsSaySoAndSendNothing) {
-  auto result = run({"--cert", "client.pem", url("/get")});
+  auto result = run({"--proxy", "http://127.0.0.1:3128", url("/get")});
   EXPECT_EQ(result.exit_code, 2) << describe(result);
-  EXPECT_NE(result.err.find("-E/--cert (client certificate) is not supported yet"), std::string::npos)
+  EXPECT_NE(result.err.find("-x/--proxy (proxy) is not supported yet"), std::string::npos)
       << result.err;
   EXPECT_EQ(result.out, "");
 }

@@ -6,6 +6,7 @@
 #   expired.pem / expired-key.pem        signed by the CA; localhost/127.0.0.1/::1; validity wholly in the past
 #   wrong-host.pem / wrong-host-key.pem  signed by the CA; SAN only DNS other.example; ~30 years
 #   selfsigned.pem / selfsigned-key.pem  self-signed; localhost/127.0.0.1/::1; ~30 years
+#   client.pem / client-key.pem          TLS client certificate (mTLS) signed by the CA, CN quiver-test-client
 #
 # Idempotent: files that already exist are kept (so committed certs stay stable). Pass --force to
 # regenerate everything. Run from anywhere; output goes next to this script.
@@ -16,7 +17,7 @@ cd "$dir"
 
 if [ "${1:-}" = "--force" ]; then
   rm -f ca.pem ca-key.pem server.pem server-key.pem expired.pem expired-key.pem \
-        wrong-host.pem wrong-host-key.pem selfsigned.pem selfsigned-key.pem
+        wrong-host.pem wrong-host-key.pem selfsigned.pem selfsigned-key.pem client.pem client-key.pem
 fi
 
 command -v certtool >/dev/null || { echo "certtool not found (apt-get install gnutls-bin)" >&2; exit 1; }
@@ -79,6 +80,11 @@ signed_leaf expired "$tmp/expired.tmpl"
 # --- wrong-host: SAN only other.example ----------------------------------------------------------------
 leaf_template other.example 'dns_name = "other.example"' "$validity" > "$tmp/wrong-host.tmpl"
 signed_leaf wrong-host "$tmp/wrong-host.tmpl"
+
+# --- client: a TLS client certificate for mutual TLS ----------------------------------------------------
+printf 'organization = "Quiver test"\ncn = "quiver-test-client"\n%s\ntls_www_client\nsigning_key\n' \
+  "$validity" > "$tmp/client.tmpl"
+signed_leaf client "$tmp/client.tmpl"
 
 # --- selfsigned: not signed by the test CA -------------------------------------------------------------
 key selfsigned-key.pem

@@ -173,6 +173,33 @@ TEST_F(ClientTest, NoTokenMeansAFuture) {
   EXPECT_EQ(*opened->read_all(), deterministic_bytes(0, 5));
 }
 
+// The async calls take the builder itself; a request it cannot make completes with its error, later (on
+// the handler's executor), never inside the call.
+TEST_F(ClientTest, AsyncCallsTakeTheBuilder) {
+  start_server();
+  Client client(client_options());
+  auto response = client.async_request(get(url("/status/202")).header("x-test", "1")).get();
+  ASSERT_TRUE(response) << response.error().to_string();
+  EXPECT_EQ(response->status, 202);
+  auto stream = client.async_stream(get(url("/bytes/5"))).get();
+  ASSERT_TRUE(stream) << stream.error().to_string();
+  EXPECT_EQ(*stream->read_all(), deterministic_bytes(0, 5));
+
+  asio::io_context mine;
+  std::optional<Result<Response>> reply;
+  client.async_request(get("not a url"), asio::bind_executor(mine, [&](Result<Response> result) {
+                         reply = std::move(result);
+                       }));
+  EXPECT_FALSE(reply.has_value()) << "completed inside the call";
+  mine.run_for(10s);
+  ASSERT_TRUE(reply.has_value());
+  ASSERT_FALSE(*reply);
+  EXPECT_EQ(reply->error().kind(), ErrorKind::invalid_url);
+  auto bad_stream = client.async_stream(get(url("/x")).header("bad header", "v")).get();
+  ASSERT_FALSE(bad_stream);
+  EXPECT_EQ(bad_stream.error().kind(), ErrorKind::invalid_request);
+}
+
 TEST_F(ClientTest, CoroutineToken) {
   start_server();
   Client client(client_options());

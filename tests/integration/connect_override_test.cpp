@@ -9,10 +9,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <gnutls/abstract.h>
-#include <gnutls/crypto.h>
-#include <gnutls/x509.h>
-
 #include "quiver/client.hpp"
 #include "support/loopback.hpp"
 
@@ -100,32 +96,6 @@ TEST_F(ConnectOverrideTest, CaPathTrustsThePemFilesOfADirectory) {
   std::filesystem::remove_all(dir);
   ASSERT_TRUE(trusted) << trusted.error().to_string();
   EXPECT_EQ(trusted->status, 200);
-}
-
-// "sha256//BASE64" of the certificate's SubjectPublicKeyInfo, computed apart from the library's way (which
-// asks GnuTLS for the key id): the public key exported as DER, hashed.
-std::string public_key_pin(const std::string& pem_file) {
-  gnutls_datum_t pem{};
-  EXPECT_EQ(gnutls_load_file(pem_file.c_str(), &pem), 0);
-  gnutls_x509_crt_t crt = nullptr;
-  gnutls_pubkey_t key = nullptr;
-  gnutls_x509_crt_init(&crt);
-  gnutls_pubkey_init(&key);
-  EXPECT_EQ(gnutls_x509_crt_import(crt, &pem, GNUTLS_X509_FMT_PEM), 0);
-  EXPECT_EQ(gnutls_pubkey_import_x509(key, crt, 0), 0);
-  gnutls_datum_t der{};
-  EXPECT_EQ(gnutls_pubkey_export2(key, GNUTLS_X509_FMT_DER, &der), 0);
-  unsigned char digest[32];
-  gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, digest);
-  gnutls_datum_t raw{digest, sizeof digest}, encoded{};
-  gnutls_base64_encode2(&raw, &encoded);
-  std::string pin = "sha256//" + std::string(reinterpret_cast<const char*>(encoded.data), encoded.size);
-  gnutls_free(encoded.data);
-  gnutls_free(der.data);
-  gnutls_free(pem.data);
-  gnutls_pubkey_deinit(key);
-  gnutls_x509_crt_deinit(crt);
-  return pin;
 }
 
 TEST_F(ConnectOverrideTest, APinnedPublicKeyMustMatch) {

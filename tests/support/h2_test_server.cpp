@@ -35,6 +35,10 @@ struct TlsCredentials {
                                              data_file("server-key.pem").c_str(), GNUTLS_X509_FMT_PEM) < 0) {
       throw std::runtime_error("H2TestServer: cannot load tests/data/server.pem");
     }
+    // Client certificates (require_client_certificate) are verified against the test CA.
+    if (gnutls_certificate_set_x509_trust_file(credentials, data_file("ca.pem").c_str(), GNUTLS_X509_FMT_PEM) <= 0) {
+      throw std::runtime_error("H2TestServer: cannot load tests/data/ca.pem");
+    }
   }
   ~TlsCredentials() { gnutls_certificate_free_credentials(credentials); }
 };
@@ -243,6 +247,12 @@ H2TestServer::H2TestServer(H2ServerOptions options) : options_(options) {
     throw std::runtime_error(std::string("H2TestServer: cannot listen: ") + std::strerror(errno));
   }
   port_ = ntohs(address.sin_port);
+  if (options_.session_tickets) {
+    gnutls_datum_t key{};
+    if (gnutls_session_ticket_key_generate(&key) != 0) throw std::runtime_error("H2TestServer: no ticket key");
+    ticket_key_.assign(reinterpret_cast<const char*>(key.data), key.size);
+    gnutls_free(key.data);
+  }
   acceptor_ = std::thread([this] { accept_loop(); });
 }
 
@@ -284,15 +294,28 @@ void H2TestServer::serve(int fd, int index) {
   gnutls_credentials_set(c.tls, GNUTLS_CRD_CERTIFICATE, credentials().credentials);
   gnutls_datum_t h2{(unsigned char*)"h2", 2};
   gnutls_alpn_set_protocols(c.tls, &h2, 1, GNUTLS_ALPN_SERVER_PRECEDENCE);
+  if (!ticket_key_.empty()) {
+    gnutls_datum_t key{reinterpret_cast<unsigned char*>(ticket_key_.data()), static_cast<unsigned>(ticket_key_.size())};
+    gnutls_session_ticket_enable_server(c.tls, &key);
+  }
+  if (options_.require_client_certificate) {
+    gnutls_certificate_server_set_request(c.tls, GNUTLS_CERT_REQUIRE);
+    gnutls_session_set_verify_cert(c.tls, nullptr, 0);
+  }
   gnutls_transport_set_int(c.tls, fd);
   const auto handshake_deadline = Clock::now() + std::chrono::seconds(5);
   for (;;) {
     int rv = gnutls_handshake(c.tls);
     if (rv == 0) break;
-    if (gnutls_error_is_fatal(rv) != 0 || stopping_ || Clock::now() > handshake_deadline) return;
+    if (gnutls_error_is_fatal(rv) != 0 || stopping_ || Clock::now() > handshake_deadline) {
+      if (gnutls_error_is_fatal(rv) != 0) gnutls_alert_send_appropriate(c.tls, rv);  // e.g. certificate_required
+      ++failed_handshakes_;
+      return;
+    }
     pollfd fds[] = {{fd, POLLIN, 0}, {wake_[0], POLLIN, 0}};
     ::poll(fds, 2, 50);
   }
+  if (gnutls_session_is_resumed(c.tls) != 0) ++resumed_;
 
   nghttp2_session_callbacks* callbacks = nullptr;
   nghttp2_session_callbacks_new(&callbacks);

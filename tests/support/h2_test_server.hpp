@@ -4,7 +4,9 @@
 //   - a low SETTINGS_MAX_CONCURRENT_STREAMS, and a record of the most streams it saw open at once;
 //   - GOAWAY with a chosen last-stream-id once a number of requests arrived on the first connection
 //     (requests on streams above it are left unanswered: not processed);
-//   - RST_STREAM REFUSED_STREAM for the first requests.
+//   - RST_STREAM REFUSED_STREAM for the first requests;
+//   - TLS session tickets (resumption), counting the handshakes that resumed one;
+//   - a client certificate required (mTLS), verified against tests/data/ca.pem.
 // Routes: "/bytes/N" answers N bytes (test::deterministic_bytes(0, N)); "/echo" answers the request body;
 // "/trailers" answers "body" and the trailer `x-checksum: 42`; "/bad-status" answers `:status: abc` (a
 // malformed response); "/big-headers" adds 20 fields of 500 bytes; anything else answers its path.
@@ -17,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -32,6 +35,10 @@ struct H2ServerOptions {
   int refuse_first_requests = 0;
   // Each answer waits this long (so that concurrent requests overlap on the server).
   std::chrono::milliseconds response_delay{0};
+  // Send TLS session tickets (one key for the server's life), so clients can resume.
+  bool session_tickets = false;
+  // Refuse a handshake without a client certificate signed by tests/data/ca.pem.
+  bool require_client_certificate = false;
 };
 
 class H2TestServer {
@@ -49,6 +56,8 @@ class H2TestServer {
   int requests_received() const noexcept { return received_.load(); }   // complete requests seen
   int peak_open_streams() const noexcept { return peak_open_.load(); }  // on any one connection
   int goaways_received() const noexcept { return goaways_.load(); }   // from clients
+  int resumed_handshakes() const noexcept { return resumed_.load(); }  // that resumed a session ticket
+  int failed_handshakes() const noexcept { return failed_handshakes_.load(); }
   // Response body bytes handed to nghttp2 so far (it takes them only as the client's window allows).
   std::size_t body_bytes_sent() const noexcept { return body_bytes_sent_.load(); }
 
@@ -69,6 +78,9 @@ class H2TestServer {
   std::atomic<int> peak_open_{0};
   std::atomic<std::size_t> body_bytes_sent_{0};
   std::atomic<int> goaways_{0};
+  std::atomic<int> resumed_{0};
+  std::atomic<int> failed_handshakes_{0};
+  std::string ticket_key_;  // the session ticket key (session_tickets)
   std::mutex threads_mutex_;
   std::vector<std::thread> threads_;
   std::thread acceptor_;

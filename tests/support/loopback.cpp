@@ -4,6 +4,9 @@
 
 #include <asio/ip/udp.hpp>
 #include <fmt/format.h>
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
+#include <gnutls/x509.h>
 
 namespace quiver::test {
 
@@ -90,6 +93,34 @@ h3::ResponseHandler Replies::slot(std::size_t index) {
     slots[index] = std::move(result);
     ++received;
   };
+}
+
+std::string public_key_pin(const std::string& pem_file) {
+  gnutls_datum_t pem{};
+  if (gnutls_load_file(pem_file.c_str(), &pem) != 0) throw std::runtime_error("cannot read " + pem_file);
+  gnutls_x509_crt_t crt = nullptr;
+  gnutls_pubkey_t key = nullptr;
+  gnutls_x509_crt_init(&crt);
+  gnutls_pubkey_init(&key);
+  gnutls_datum_t der{};
+  const bool ok = gnutls_x509_crt_import(crt, &pem, GNUTLS_X509_FMT_PEM) == 0 &&
+                  gnutls_pubkey_import_x509(key, crt, 0) == 0 &&
+                  gnutls_pubkey_export2(key, GNUTLS_X509_FMT_DER, &der) == 0;
+  std::string pin;
+  if (ok) {
+    unsigned char digest[32];
+    gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, digest);
+    gnutls_datum_t raw{digest, sizeof digest}, encoded{};
+    gnutls_base64_encode2(&raw, &encoded);
+    pin = "sha256//" + std::string(reinterpret_cast<const char*>(encoded.data), encoded.size);
+    gnutls_free(encoded.data);
+  }
+  gnutls_free(der.data);
+  gnutls_free(pem.data);
+  gnutls_pubkey_deinit(key);
+  gnutls_x509_crt_deinit(crt);
+  if (!ok) throw std::runtime_error("cannot read the public key of " + pem_file);
+  return pin;
 }
 
 }  // namespace quiver::test

@@ -223,9 +223,8 @@ TEST(ParseCli, UserWithoutPasswordIsRefused) {
 
 // Flags curl users reach for and quiver lacks fail with a clear line, not "argument was not expected".
 TEST(ParseCli, UnsupportedFlagsSaySo) {
-  for (std::vector<const char*> args : {std::vector<const char*>{"--cert", "c.pem", "https://h/"},
-                                        {"-E", "c.pem", "https://h/"},
-                                        {"--key", "k.pem", "https://h/"}}) {
+  for (std::vector<const char*> args : {std::vector<const char*>{"--proxy", "http://p:3128", "https://h/"},
+                                        {"-x", "http://p:3128", "https://h/"}}) {
     CliExit exit = parse_exit(args);
     EXPECT_EQ(exit.exit_code, exit_code::usage) << args.front();
     EXPECT_NE(exit.text.find("is not supported yet"), std::string::npos) << exit.text;

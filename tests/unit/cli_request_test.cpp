@@ -455,6 +455,7 @@ TEST(ExitCodes, EachFailureKindHasItsCode) {
   EXPECT_EQ(code(ErrorKind::handshake_failed, HandshakeFailure::refused), 7);
   EXPECT_EQ(code(ErrorKind::handshake_failed, HandshakeFailure::certificate), 60);
   EXPECT_EQ(code(ErrorKind::handshake_failed, HandshakeFailure::alpn), 35);
+  EXPECT_EQ(code(ErrorKind::handshake_failed, HandshakeFailure::client_certificate), 58);
   EXPECT_EQ(code(ErrorKind::handshake_failed), 35);
   EXPECT_EQ(code(ErrorKind::request_timeout), 28);
   EXPECT_EQ(code(ErrorKind::stream_reset), 92);
@@ -469,8 +470,8 @@ TEST(ExitCodes, EachFailureKindHasItsCode) {
                                   exit_code::timed_out, exit_code::stream_reset, exit_code::connection_failed,
                                   exit_code::http_error, exit_code::read_failed, exit_code::invalid_header,
                                   exit_code::write_failed, exit_code::bad_ca_file, exit_code::protocol_error,
-                                  exit_code::too_large};
-  EXPECT_EQ(distinct.size(), 16u);
+                                  exit_code::too_large, exit_code::client_certificate};
+  EXPECT_EQ(distinct.size(), 17u);
   EXPECT_EQ(distinct.count(exit_code::ok), 0u);
 }
 

@@ -110,5 +110,38 @@ TEST_F(VerboseLogTest, EachAttemptFailsOnceAndTheLastFailureIsFinal) {
   EXPECT_EQ(text.find("failed:", failed + failed_line.size()), std::string::npos) << "one final line\n" << text;
 }
 
+// The handshake as curl -v tells it, and nothing about facts that are unknown.
+TEST(HandshakeLines, CurlsLinesForTlsCertificateAndQuic) {
+  HandshakeDetails details;
+  details.tls_version = "TLSv1.3";
+  details.cipher = "TLS_AES_128_GCM_SHA256";
+  details.alpn = "h3";
+  details.certificate_subject = "CN=localhost,O=Quiver test";
+  details.certificate_issuer = "CN=Quiver Test CA,O=Quiver test";
+  details.certificate_not_before = std::chrono::system_clock::from_time_t(1733300000);  // 2024-12-04 08:13:20 UTC
+  details.certificate_not_after = std::chrono::system_clock::from_time_t(2680000000);   // 2054-12-04 12:26:40 UTC
+  details.quic_version = 1;
+  details.rtt = std::chrono::microseconds(250);
+  const std::vector<std::string> expected = {
+      "* SSL connection using TLSv1.3 / TLS_AES_128_GCM_SHA256",
+      "* ALPN: server accepted h3",
+      "* Server certificate:",
+      "*  subject: CN=localhost,O=Quiver test",
+      "*  start date: Dec  4 08:13:20 2024 GMT",
+      "*  expire date: Dec  4 12:26:40 2054 GMT",
+      "*  issuer: CN=Quiver Test CA,O=Quiver test",
+      "* QUIC version 0x00000001, RTT 0.250 ms",
+  };
+  EXPECT_EQ(handshake_lines(details), expected);
+  EXPECT_TRUE(handshake_lines(HandshakeDetails{}).empty());
+  HandshakeDetails tcp;
+  tcp.tls_version = "TLSv1.2";
+  tcp.cipher = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256";
+  tcp.rtt = std::chrono::milliseconds(2);
+  EXPECT_EQ(handshake_lines(tcp), (std::vector<std::string>{
+                                      "* SSL connection using TLSv1.2 / TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+                                      "* TCP RTT 2.00 ms"}));
+}
+
 }  // namespace
 }  // namespace quiver::cli

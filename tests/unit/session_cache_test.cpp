@@ -125,6 +125,12 @@ TEST(SessionCacheTest, KeySeparatesOriginAlpnAndTrustSettings) {
   TlsOptions no_system = with_ca("/etc/ca-a.pem");
   no_system.system_trust = false;
   EXPECT_NE(base, session_key("h3", "example.com", 443, no_system));
+  TlsOptions with_dir = with_ca("/etc/ca-a.pem");
+  with_dir.ca_path = "/etc/ssl/certs";
+  EXPECT_NE(base, session_key("h3", "example.com", 443, with_dir));
+  TlsOptions with_client = with_ca("/etc/ca-a.pem");
+  with_client.client_certificate = "/etc/client.pem";
+  EXPECT_NE(base, session_key("h3", "example.com", 443, with_client));
 }
 
 TEST_F(SessionFileTest, SavedTicketsLoadInAnotherCache) {

@@ -43,7 +43,7 @@ constexpr std::string_view footer = R"(Examples:
   quiver -v -k https://localhost:4433/            show connection events; accept any certificate
 
 A progress bar is drawn on stderr when it is a terminal and the body does not go to the terminal.
-Options keep curl's spelling and meaning. Not supported yet (exit 2 with a message): -E/--cert, --key.
+Options keep curl's spelling and meaning. Not supported yet (exit 2 with a message): -x/--proxy.
 
 Exit status: 0 when every response was complete. Otherwise one line "quiver: <kind>: <cause>" on
 stderr per failed URL, and the first failed URL's code (curl's code where curl has one):
@@ -51,7 +51,8 @@ stderr per failed URL, and the first failed URL's code (curl's code where curl h
   7 nothing answered in time or connection refused, 8 HTTP/3 protocol error, 22 HTTP status >= 400
   with -f, 23 cannot write output (or --no-clobber found no free name), 26 cannot read a -d, -F, -T
   or -H file, 28 --max-time passed, 33 -C: the server did not resume at that offset, 35 handshake
-  failed, 43 forbidden or malformed header, 56 connection failed, 60 certificate not trusted, 77
+  failed, 43 forbidden or malformed header, 56 connection failed, 58 --cert/--key not loadable, 60
+  certificate not trusted, 77
   --cacert file unreadable or without a certificate, 92 stream reset by the server, 100 response
   header section over the limit; with -L 47 too many redirects, 1 a redirect refused (https to
   http); with --compressed 61 a body that cannot be decoded, 63 a body over the decoding limits.)";
@@ -181,6 +182,10 @@ void declare_fetch_options(CLI::App& app, RawFetchOptions& raw) {
   app.add_option("--connect-to", raw.connect_to, "For HOST1:PORT1 connect to HOST2:PORT2 instead (empty parts: any/same)")
       ->option_text("HOST1:PORT1:HOST2:PORT2")
       ->allow_extra_args(false);
+  app.add_option("-E,--cert", o.client_certificate, "Client certificate (PEM) for servers that ask for one (mTLS)")
+      ->option_text("FILE");
+  app.add_option("--key", o.client_key, "The --cert certificate's private key (PEM; default: in the --cert file)")
+      ->option_text("FILE");
   declare_unsupported_options(app);
 }
 

@@ -108,6 +108,8 @@ struct FetchOptions {
   std::vector<ConnectOverride> connect_to;   // --resolve, then --connect-to (connect_overrides.hpp)
   std::string ca_path;                       // --capath: trust the PEM files of this directory too
   std::vector<std::string> pinned_public_keys;  // --pinnedpubkey "sha256//...;sha256//..."
+  std::string client_certificate;            // -E/--cert: PEM (no ":password" suffix: keys must be unencrypted)
+  std::string client_key;                    // --key: PEM ("": in the --cert file)
 };
 
 // `quiver serve`
@@ -120,6 +122,7 @@ struct ServeOptions {
   std::uint64_t goaway_after = 0;            // GOAWAY after this many requests per connection (0: never)
   bool session_tickets = true;               // --no-session-tickets turns resumption tickets off
   bool early_data = true;                    // --reject-early-data refuses 0-RTT
+  std::string client_ca_file;                // --client-ca: require client certificates signed by these CAs
   bool quiet = false;                        // no access log
 };
 

@@ -13,6 +13,8 @@ int handshake_exit_code(std::optional<HandshakeFailure> why) noexcept {
       return exit_code::connect_failed;
     case HandshakeFailure::certificate:
       return exit_code::certificate;
+    case HandshakeFailure::client_certificate:
+      return exit_code::client_certificate;
     case HandshakeFailure::alpn:
     case HandshakeFailure::transport:
       return exit_code::handshake_failed;

@@ -20,6 +20,7 @@
 //       location, a body that cannot be sent again)
 //   43  a header or method that HTTP/3 forbids, or a malformed -H    (curl: BAD_FUNCTION_ARGUMENT)
 //   47  more redirects than --max-redirs                             (curl: TOO_MANY_REDIRECTS)
+//   58  the --cert / --key file could not be loaded                  (curl: SSL_CERTPROBLEM)
 //   56  the connection failed or was closed before the response      (curl: RECV_ERROR)
 //       completed (transport error, GOAWAY)
 //   60  the server's certificate could not be verified               (curl: PEER_FAILED_VERIFICATION)
@@ -53,6 +54,7 @@ inline constexpr int handshake_failed = 35;
 inline constexpr int invalid_header = 43;
 inline constexpr int too_many_redirects = 47;
 inline constexpr int connection_failed = 56;
+inline constexpr int client_certificate = 58;
 inline constexpr int certificate = 60;
 inline constexpr int bad_content_encoding = 61;
 inline constexpr int body_too_large = 63;

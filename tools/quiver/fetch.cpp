@@ -52,6 +52,8 @@ ClientOptions client_options_for(ConnectionOptions connection, const FetchOption
   connection.connect_to = options.connect_to;
   connection.tls.ca_path = options.ca_path;
   connection.tls.pinned_public_keys = options.pinned_public_keys;
+  connection.tls.client_certificate = options.client_certificate;
+  connection.tls.client_key = options.client_key;
   client.defaults.checkout_timeout = patient_checkout;
   if (options.max_time) {
     connection.connect_timeout = std::min(connection.connect_timeout, *options.max_time);

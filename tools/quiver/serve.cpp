@@ -106,6 +106,7 @@ int run_serve(const ServeOptions& options, Terminal terminal) {
     server_options.goaway_after_requests = options.goaway_after;
     server_options.session_tickets = options.session_tickets;
     server_options.early_data = options.early_data;
+    server_options.client_ca_file = options.client_ca_file;
     if (!options.quiet) {
       // Runs on the server's io thread; `out` outlives the server (declared first).
       server_options.access_log = [&out](const server::AccessLogEntry& entry) { out.line(format_access_log(entry)); };

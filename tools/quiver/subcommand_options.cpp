@@ -130,6 +130,9 @@ class ServeCommand final : public SubcommandBase<ServeOptions> {
     app_->add_flag("--no-session-tickets{false}", o.session_tickets,
                    "Send no TLS session tickets (clients cannot resume)");
     app_->add_flag("--reject-early-data{false}", o.early_data, "Refuse TLS 1.3 early data (0-RTT)");
+    app_->add_option("--client-ca", o.client_ca_file,
+                     "Require a client certificate signed by a CA of FILE (PEM): mutual TLS, for quiver --cert")
+        ->option_text("FILE");
     app_->add_flag("-q,--quiet", o.quiet, "No access log");
   }
 

@@ -1,6 +1,7 @@
 #include "telemetry_sinks.hpp"
 
 #include <algorithm>
+#include <ctime>
 
 #include <fmt/format.h>
 
@@ -8,6 +9,46 @@
 #include "units.hpp"
 
 namespace quiver::cli {
+
+namespace {
+
+// curl's certificate dates: "Dec  4 08:46:02 2026 GMT".
+std::string certificate_date(std::chrono::system_clock::time_point when) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[64];
+  return std::strftime(text, sizeof text, "%b %e %H:%M:%S %Y GMT", &utc) > 0 ? text : "?";
+}
+
+}  // namespace
+
+std::vector<std::string> handshake_lines(const HandshakeDetails& handshake) {
+  std::vector<std::string> lines;
+  if (!handshake.tls_version.empty()) {
+    lines.push_back(fmt::format("* SSL connection using {} / {}", handshake.tls_version,
+                                handshake.cipher.empty() ? "unknown cipher" : handshake.cipher));
+  }
+  if (!handshake.alpn.empty()) lines.push_back(fmt::format("* ALPN: server accepted {}", handshake.alpn));
+  if (!handshake.certificate_subject.empty()) {
+    lines.push_back("* Server certificate:");
+    lines.push_back(fmt::format("*  subject: {}", handshake.certificate_subject));
+    if (handshake.certificate_not_before) {
+      lines.push_back(fmt::format("*  start date: {}", certificate_date(*handshake.certificate_not_before)));
+    }
+    if (handshake.certificate_not_after) {
+      lines.push_back(fmt::format("*  expire date: {}", certificate_date(*handshake.certificate_not_after)));
+    }
+    lines.push_back(fmt::format("*  issuer: {}", handshake.certificate_issuer));
+  }
+  const std::string rtt = handshake.rtt.count() > 0 ? fmt::format("RTT {} ms", format_ms(handshake.rtt)) : "";
+  if (handshake.quic_version != 0) {
+    lines.push_back(fmt::format("* QUIC version 0x{:08x}{}{}", handshake.quic_version, rtt.empty() ? "" : ", ", rtt));
+  } else if (!rtt.empty()) {
+    lines.push_back(fmt::format("* TCP {}", rtt));
+  }
+  return lines;
+}
 
 // ---- CountingTelemetry -----------------------------------------------------------------------------
 
@@ -126,6 +167,7 @@ void VerboseLog::on_connection_event(const ConnectionEvent& event) {
         console_.line(fmt::format("* Early data (0-RTT): {} request(s) sent early, {}", event.early_requests,
                                   event.early_data_accepted ? "accepted" : "rejected by the server, sent again"));
       }
+      for (const std::string& line : handshake_lines(event.handshake)) console_.line(line);
       break;
     case ConnectionEvent::Type::exception:
       console_.line(fmt::format("* Connection to {} failed: {}", event.origin, error_text(event.error)));

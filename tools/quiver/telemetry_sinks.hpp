@@ -36,6 +36,11 @@ class CountingTelemetry final : public Telemetry {
   std::atomic<std::int64_t> handshake_total_ns_{0}, handshake_max_ns_{0};
 };
 
+// -v's lines for a connection's handshake, as curl writes them: "* SSL connection using TLSv1.3 / CIPHER",
+// "* ALPN: server accepted h3", "* Server certificate:" with subject, start and expire date, issuer; then
+// the QUIC version (or TCP) and the RTT estimate. Lines whose facts are unknown are left out.
+std::vector<std::string> handshake_lines(const HandshakeDetails& handshake);
+
 // `quiver -v`: one "* ..." line per connection and request event, the request in curl's layout
 // ("> GET /path HTTP/3", "> Host: ...", the fields, ">") when it is sent, and the response head ("< ") as the transfer sees it. Lines about one request come in the
 // order they happened to it: a request's head before its "Response complete" (held back until the

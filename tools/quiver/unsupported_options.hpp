@@ -20,8 +20,7 @@ struct UnsupportedOption {
 };
 
 inline constexpr UnsupportedOption unsupported_options[] = {
-    {"-E,--cert", true, "client certificate"},
-    {"--key", true, "client certificate's private key"},
+    {"-x,--proxy", true, "proxy"},
 };
 
 // Declares every flag of the table on `app` (hidden from --help: the README lists them).
