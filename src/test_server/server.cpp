@@ -21,6 +21,7 @@
 #include <gnutls/crypto.h>
 
 #include "test_server/server_connection.hpp"
+#include "test_server/tcp_listener.hpp"
 #include "test_server/test_controls.hpp"
 #include "test_server/tls_server_context.hpp"
 
@@ -51,7 +52,7 @@ class Server::Impl final : public ConnectionHost {
   }
   ServerStats stats() const;
   std::uint16_t port() const { return port_.load(); }
-  std::size_t connection_count() const { return connection_count_.load(); }
+  std::size_t connection_count() const { return connection_count_.load() + tcp_.connection_count(); }
 
   // ---- ConnectionHost ----
   void send_packet(const Endpoint& to, std::span<const std::uint8_t> packet) override;
@@ -64,6 +65,7 @@ class Server::Impl final : public ConnectionHost {
 
  private:
   Result<void> bind();
+  Result<void> bind_udp(const asio::ip::address& address, std::uint16_t port);
   void run();
   void receive();
   void on_datagram(std::span<const std::uint8_t> data, const Endpoint& from);
@@ -82,6 +84,7 @@ class Server::Impl final : public ConnectionHost {
   std::unique_ptr<TlsServerContext> tls_;  // connections borrow it
   Endpoint local_;
   std::array<std::uint8_t, 32> reset_secret_{};
+  TcpListener tcp_{io_, options_, shared_, options_.access_log};  // the TCP side (HTTP/2)
 
   // Every datagram is routed by its destination connection id; several ids map to one connection.
   std::unordered_map<std::string, std::shared_ptr<ServerConnection>> by_cid_;
@@ -112,21 +115,49 @@ Result<void> Server::Impl::start() {
   if (auto bound = bind(); !bound) return bound;
   if (gnutls_rnd(GNUTLS_RND_RANDOM, reset_secret_.data(), reset_secret_.size()) != 0)
     return std::unexpected(Error(ErrorKind::io_error, "gnutls_rnd failed"));
-  receive();
+  if (options_.http3) receive();
+  if (options_.tcp) tcp_.start(*tls_, options_.http3 ? fmt::format("h3=\":{}\"; ma=86400", port_.load()) : "");
   started_ = true;
   thread_ = std::thread([this] { run(); });
   return {};
 }
 
+// The UDP socket and the TCP listener share one port. With an ephemeral port, the one the UDP socket got
+// may be taken for TCP: then both are tried again with a new one.
 Result<void> Server::Impl::bind() {
+  if (!options_.http3 && !options_.tcp)
+    return std::unexpected(Error(ErrorKind::io_error, ErrorClass::invalid, "server with both HTTP/3 and TCP switched off"));
   asio::error_code ec;
   auto address = asio::ip::make_address(options_.host, ec);
   if (ec)
     return std::unexpected(Error(ErrorKind::io_error, ErrorClass::invalid,
                                  fmt::format("invalid server host '{}': {}", options_.host, ec.message())));
-  Endpoint endpoint(address, options_.port);
+  constexpr int kEphemeralAttempts = 20;
+  for (int attempt = 1;; ++attempt) {
+    std::uint16_t port = options_.port;
+    if (options_.http3) {
+      if (auto bound = bind_udp(address, port); !bound) return bound;
+      port = port_;
+    }
+    if (!options_.tcp) return {};
+    auto listening = tcp_.bind({address, port});
+    if (listening) {
+      port_ = tcp_.port();
+      return {};
+    }
+    if (options_.port != 0 || !options_.http3 || attempt == kEphemeralAttempts) {
+      socket_.close(ec);
+      return listening;
+    }
+    socket_.close(ec);  // that ephemeral UDP port is taken over TCP: another one
+  }
+}
+
+Result<void> Server::Impl::bind_udp(const asio::ip::address& address, std::uint16_t port) {
+  asio::error_code ec;
+  Endpoint endpoint(address, port);
   auto fail = [&](std::string_view what) -> Result<void> {
-    auto message = fmt::format("cannot {} UDP socket on {}:{}: {}", what, options_.host, options_.port, ec.message());
+    auto message = fmt::format("cannot {} UDP socket on {}:{}: {}", what, options_.host, port, ec.message());
     asio::error_code ignored;
     socket_.close(ignored);
     return std::unexpected(Error(ErrorKind::io_error, std::move(message)));
@@ -176,6 +207,7 @@ void Server::Impl::shutdown_gracefully() {
   asio::post(io_, [this] {
     draining_ = true;
     for_each_connection([](ServerConnection& connection) { connection.shutdown_gracefully(); });
+    tcp_.shutdown_gracefully();
   });
 }
 
@@ -185,6 +217,7 @@ void Server::Impl::send_goaway() {
   if (!started_ || stopped_) return;
   asio::post(io_, [this] {
     for_each_connection([this](ServerConnection& connection) { connection.send_goaways(options_.final_goaway_delay); });
+    tcp_.send_goaway(options_.final_goaway_delay);
   });
 }
 
@@ -201,6 +234,7 @@ ServerStats Server::Impl::stats() const {
   stats.handshakes_resumed = shared_.handshakes_resumed.load();
   stats.early_data_accepted = shared_.early_data_accepted.load();
   stats.early_requests = shared_.early_requests.load();
+  stats.tcp_connections_accepted = shared_.tcp_connections_accepted.load();
   return stats;
 }
 
@@ -219,6 +253,7 @@ void Server::Impl::stop_on_io_thread() {
   by_cid_.clear();
   connections_.clear();
   connection_count_ = 0;
+  tcp_.close_all();
   asio::error_code ignored;
   socket_.close(ignored);
   io_.stop();

@@ -1,5 +1,6 @@
 #pragma once
-// quiver::server::Server — the project's own HTTP/3 test server (ngtcp2 + nghttp3 + GnuTLS + Asio).
+// quiver::server::Server — the project's own test server: HTTP/3 (ngtcp2 + nghttp3) and, on the same
+// port over TCP, HTTP/2 (nghttp2), with GnuTLS and Asio.
 //
 // It serves a fixed set of scriptable routes (see routes.hpp: /bytes, /echo, /status[?early=1],
 // /headers, /delay, /trailers, /reset, /close, /stream, /goaway, /slow-upload, /misbehave) for the integration
@@ -43,7 +44,10 @@ struct AccessLogEntry {
   int status = 0;                     // response status; 0 if no response headers were sent
   std::uint64_t bytes_sent = 0;       // response body bytes handed to the transport
   std::chrono::microseconds duration{0};  // from the request's HEADERS to the stream's close
-  std::uint64_t app_error_code = 0;   // the stream's close code (0x100 H3_NO_ERROR when clean)
+  std::uint64_t app_error_code = 0;   // the stream's close code (0x100 H3_NO_ERROR when clean); over
+                                      // HTTP/2 its RST_STREAM code mapped to HTTP/3's (CANCEL ->
+                                      // H3_REQUEST_CANCELLED, ...)
+  std::string protocol = "h3";        // "h3", "h2" or "http/1.1"
 };
 
 // What a connection does once ServerOptions::goaway_after_requests requests reached it.
@@ -105,6 +109,13 @@ struct ServerOptions {
   // running: Server::issue_session_tickets, Server::accept_early_data.
   bool session_tickets = true;
   bool early_data = true;
+
+  // The two sides, on the same address and port: HTTP/3 over QUIC (UDP), and HTTP/2 over TLS over TCP
+  // (ALPN "h2"). Every route and test control works on both (see h2_session.hpp for how the controls'
+  // HTTP/3 stream ids and codes map to HTTP/2's). While both are on, every TCP response carries
+  // `alt-svc: h3=":PORT"; ma=86400`. At least one must be on.
+  bool http3 = true;
+  bool tcp = true;
 };
 
 // Counters since start(); a snapshot from Server::stats().
@@ -123,6 +134,7 @@ struct ServerStats {
   std::uint64_t early_data_accepted = 0;      // handshakes whose 0-RTT early data was accepted
   std::uint64_t early_requests = 0;           // requests whose headers arrived before the handshake
                                               // completed (in 0-RTT early data); in requests_started too
+  std::uint64_t tcp_connections_accepted = 0;  // TCP connections accepted (not in connections_accepted)
 };
 
 class Server {
@@ -132,9 +144,10 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Loads the certificate, binds the UDP socket and starts the io thread. On failure the error
+  // Loads the certificate, binds the UDP socket and the TCP listener (as ServerOptions::http3 / tcp say)
+  // and starts the io thread. On failure the error
   // (ErrorKind::io_error) names the problem: unreadable/invalid cert or key file, bad host (class
-  // invalid), port in use; or that the server was started already (class invalid). After it succeeds,
+  // invalid), port in use; both sides off, or the server started already (class invalid). After it succeeds,
   // port() is the bound port.
   [[nodiscard]] Result<void> start();
   std::uint16_t port() const;  // 0 before start()
@@ -179,7 +192,7 @@ class Server {
   ServerStats stats() const;
 
   // Live connections: handshaking, open, or in their closing/draining period (3 PTO, tens of ms on
-  // loopback) after a CONNECTION_CLOSE. Thread-safe.
+  // loopback) after a CONNECTION_CLOSE; and TCP connections (handshaking or open). Thread-safe.
   std::size_t connection_count() const;
 
  private:

@@ -16,7 +16,7 @@ struct ServerShared {
   std::atomic<bool> refuse_new_streams{false};         // Server::refuse_new_streams
   std::atomic<std::uint64_t> connections_accepted{0}, requests_started{0}, peak_concurrent_streams{0},
       streams_held{0}, streams_refused{0}, requests_rejected{0}, streams_over_limit{0}, goaways_sent{0},
-      handshakes_resumed{0}, early_data_accepted{0}, early_requests{0};
+      handshakes_resumed{0}, early_data_accepted{0}, early_requests{0}, tcp_connections_accepted{0};
 
   // Raises peak_concurrent_streams to `open` if that is higher.
   void note_open_streams(std::uint64_t open) noexcept {

@@ -1,5 +1,6 @@
 #include "test_server/tls_server_context.hpp"
 
+#include <array>
 #include <fstream>
 #include <string_view>
 
@@ -15,7 +16,17 @@ constexpr const char* kPriority =
     "+AES-128-CCM:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:"
     "%DISABLE_TLS13_COMPAT_MODE";
 
+// TCP: TLS 1.3 or 1.2 (a TCP client may not speak 1.3), GnuTLS's usual ciphers.
+constexpr const char* kTcpPriority = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
+
 constexpr std::string_view kAlpnH3 = "h3";
+constexpr std::string_view kAlpnH2 = "h2";
+constexpr std::string_view kAlpnHttp11 = "http/1.1";
+
+gnutls_datum_t alpn_datum(std::string_view protocol) {
+  return {const_cast<unsigned char*>(reinterpret_cast<const unsigned char*>(protocol.data())),
+          static_cast<unsigned>(protocol.size())};
+}
 
 Error failure(std::string message) { return Error(ErrorKind::io_error, ErrorClass::invalid, std::move(message)); }
 
@@ -76,6 +87,10 @@ Result<std::unique_ptr<TlsServerContext>> TlsServerContext::load(const std::stri
   if (auto ok = check(gnutls_priority_init(&priority, kPriority, nullptr), "gnutls_priority_init"); !ok)
     return std::unexpected(ok.error());
   context->priority_.reset(priority);
+  gnutls_priority_t tcp_priority = nullptr;
+  if (auto ok = check(gnutls_priority_init(&tcp_priority, kTcpPriority, nullptr), "gnutls_priority_init (TCP)"); !ok)
+    return std::unexpected(ok.error());
+  context->tcp_priority_.reset(tcp_priority);
   if (auto ok = check(gnutls_session_ticket_key_generate(&context->ticket_key_), "gnutls_session_ticket_key_generate");
       !ok)
     return std::unexpected(ok.error());
@@ -119,8 +134,7 @@ Result<util::GnutlsSessionPtr> TlsServerContext::new_session(ngtcp2_crypto_conn_
   if (auto ok = check(gnutls_init(&raw, flags), "gnutls_init"); !ok) return std::unexpected(ok.error());
   util::GnutlsSessionPtr session(raw);
 
-  gnutls_datum_t alpn{const_cast<unsigned char*>(reinterpret_cast<const unsigned char*>(kAlpnH3.data())),
-                      static_cast<unsigned>(kAlpnH3.size())};
+  gnutls_datum_t alpn = alpn_datum(kAlpnH3);
   auto configured = check(gnutls_priority_set(raw, priority_.get()), "gnutls_priority_set");
   if (configured && ngtcp2_crypto_gnutls_configure_server_session(raw) != 0)
     configured = std::unexpected(failure("ngtcp2_crypto_gnutls_configure_server_session failed"));
@@ -142,6 +156,24 @@ Result<util::GnutlsSessionPtr> TlsServerContext::new_session(ngtcp2_crypto_conn_
   }
   if (!configured) return std::unexpected(configured.error());
   gnutls_handshake_set_hook_function(raw, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_POST, require_h3);
+  return session;
+}
+
+Result<util::GnutlsSessionPtr> TlsServerContext::new_tcp_session() const {
+  gnutls_session_t raw = nullptr;
+  if (auto ok = check(gnutls_init(&raw, GNUTLS_SERVER | GNUTLS_NONBLOCK), "gnutls_init"); !ok)
+    return std::unexpected(ok.error());
+  util::GnutlsSessionPtr session(raw);
+  const std::array<gnutls_datum_t, 2> alpn{alpn_datum(kAlpnH2), alpn_datum(kAlpnHttp11)};
+  auto configured = check(gnutls_priority_set(raw, tcp_priority_.get()), "gnutls_priority_set");
+  if (configured)
+    configured = check(gnutls_credentials_set(raw, GNUTLS_CRD_CERTIFICATE, credentials_.get()), "gnutls_credentials_set");
+  if (configured)
+    configured = check(gnutls_alpn_set_protocols(raw, alpn.data(), alpn.size(), GNUTLS_ALPN_SERVER_PRECEDENCE),
+                       "gnutls_alpn_set_protocols");
+  if (configured)
+    configured = check(gnutls_session_ticket_enable_server(raw, &ticket_key_), "gnutls_session_ticket_enable_server");
+  if (!configured) return std::unexpected(configured.error());
   return session;
 }
 

@@ -36,6 +36,10 @@ class TlsServerContext {
   // A server session for one QUIC connection: ngtcp2_crypto_gnutls hooks installed, ALPN "h3"
   // required, `conn_ref` set as the session pointer (borrowed; must outlive the session).
   Result<util::GnutlsSessionPtr> new_session(ngtcp2_crypto_conn_ref* conn_ref) const;
+  // A server session for one TCP connection (non-blocking; the caller sets its transport): TLS 1.3 or
+  // 1.2, ALPN "h2" or "http/1.1" (the client's choice, h2 preferred; no ALPN at all is accepted too and
+  // means HTTP/1.1), session tickets as for QUIC, no early data.
+  Result<util::GnutlsSessionPtr> new_tcp_session() const;
   ~TlsServerContext();
 
   // After a session's handshake: sends it a session ticket if tickets are on (inside ngtcp2's callback;
@@ -53,6 +57,7 @@ class TlsServerContext {
 
   util::GnutlsCredentialsPtr credentials_;
   util::GnutlsPriorityPtr priority_;
+  util::GnutlsPriorityPtr tcp_priority_;
   gnutls_datum_t ticket_key_{};
   gnutls_anti_replay_t anti_replay_ = nullptr;
   bool require_client_certificate_ = false;

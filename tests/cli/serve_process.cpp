@@ -17,7 +17,7 @@ ServeProcess::ServeProcess(const std::vector<std::string>& args) {
   while (auto line = child_->read_line(10s)) {
     banner_ += *line + "\n";
     std::smatch match;
-    if (std::regex_search(*line, match, std::regex(R"(^quiver serve: listening on https://[^ ]+:(\d+) \(HTTP/3\)$)"))) {
+    if (std::regex_search(*line, match, std::regex(R"(^quiver serve: listening on https://[^ ]+:(\d+) \(.*\)$)"))) {
       port_ = static_cast<std::uint16_t>(std::stoi(match[1]));
     }
     if (std::regex_search(*line, match, std::regex(R"(self-signed certificate (\S+) \(SHA-256)"))) {

@@ -1,5 +1,6 @@
 // httpbin's everyday routes on the project's server (src/test_server/httpbin_routes.hpp), through the
-// library's Client: httpbin's status codes, fields and JSON shapes, and HEAD on every one of them.
+// library's Client: httpbin's status codes, fields and JSON shapes, and HEAD on every one of them; each
+// over HTTP/3 and over HTTP/2 (the server's TCP side), which must answer the same.
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -16,13 +17,14 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-class HttpbinRoutesTest : public ::testing::Test {
+class HttpbinRoutesTest : public ::testing::TestWithParam<HttpVersion> {
  protected:
   void SetUp() override {
     server_ = std::make_unique<server::Server>(test_server_options());
     start_or_throw(*server_);
     ClientOptions options;
     options.defaults.connection = test_client_options();
+    options.defaults.connection.http_version = GetParam();
     options.defaults.request_timeout = 10s;
     client_ = std::make_unique<Client>(options);
   }
@@ -52,7 +54,7 @@ class HttpbinRoutesTest : public ::testing::Test {
   std::unique_ptr<Client> client_;
 };
 
-TEST_F(HttpbinRoutesTest, GetShowsArgsHeadersOriginAndUrl) {
+TEST_P(HttpbinRoutesTest, GetShowsArgsHeadersOriginAndUrl) {
   auto response = send(get(url("/get?a=1&a=2&b=x%20y+z&empty")).header("X-Thing", "one"));
   ASSERT_EQ(response.status, 200);
   auto body = body_json(response);
@@ -66,7 +68,7 @@ TEST_F(HttpbinRoutesTest, GetShowsArgsHeadersOriginAndUrl) {
   EXPECT_TRUE(response.body.ends_with("}\n")) << "httpbin's JSON ends with a newline";
 }
 
-TEST_F(HttpbinRoutesTest, PostShowsTheBodyAsDataAndJson) {
+TEST_P(HttpbinRoutesTest, PostShowsTheBodyAsDataAndJson) {
   auto response = send(post(url("/post?q=1")).header("content-type", "application/json").body(R"({"x": [1, 2]})"));
   ASSERT_EQ(response.status, 200);
   auto body = body_json(response);
@@ -78,7 +80,7 @@ TEST_F(HttpbinRoutesTest, PostShowsTheBodyAsDataAndJson) {
   EXPECT_EQ(body["headers"]["Content-Type"], "application/json");
 }
 
-TEST_F(HttpbinRoutesTest, PostParsesAnUrlencodedFormAndShowsBinaryDataAsADataUrl) {
+TEST_P(HttpbinRoutesTest, PostParsesAnUrlencodedFormAndShowsBinaryDataAsADataUrl) {
   auto form = body_json(send(post(url("/post"))
                                  .header("content-type", "application/x-www-form-urlencoded")
                                  .body("name=J%C3%BCrgen+X&tag=a&tag=b")));
@@ -91,7 +93,7 @@ TEST_F(HttpbinRoutesTest, PostParsesAnUrlencodedFormAndShowsBinaryDataAsADataUrl
   EXPECT_TRUE(binary["json"].is_null());
 }
 
-TEST_F(HttpbinRoutesTest, PutPatchAndDeleteAnswerTheirOwnMethod) {
+TEST_P(HttpbinRoutesTest, PutPatchAndDeleteAnswerTheirOwnMethod) {
   for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
            {"PUT", "/put"}, {"PATCH", "/patch"}, {"DELETE", "/delete"}}) {
     SCOPED_TRACE(method);
@@ -102,7 +104,7 @@ TEST_F(HttpbinRoutesTest, PutPatchAndDeleteAnswerTheirOwnMethod) {
   }
 }
 
-TEST_F(HttpbinRoutesTest, AnythingAnswersAnyMethodOnAnySubpathAndNamesTheMethod) {
+TEST_P(HttpbinRoutesTest, AnythingAnswersAnyMethodOnAnySubpathAndNamesTheMethod) {
   for (const std::string method : {"GET", "POST", "PUT", "DELETE", "PATCH", "BREW"}) {
     SCOPED_TRACE(method);
     auto response = send(RequestBuilder(method, url("/anything/some/where?k=v")).body("b"));
@@ -116,7 +118,7 @@ TEST_F(HttpbinRoutesTest, AnythingAnswersAnyMethodOnAnySubpathAndNamesTheMethod)
   EXPECT_EQ(body_json(fetch("/anything"))["method"], "GET");
 }
 
-TEST_F(HttpbinRoutesTest, AMethodTheRouteDoesNotTakeIs405WithAllowAndOptionsLists) {
+TEST_P(HttpbinRoutesTest, AMethodTheRouteDoesNotTakeIs405WithAllowAndOptionsLists) {
   auto refused = send(post(url("/get")));
   EXPECT_EQ(refused.status, 405);
   EXPECT_EQ(refused.headers.get("allow"), "GET, HEAD, OPTIONS");
@@ -127,7 +129,7 @@ TEST_F(HttpbinRoutesTest, AMethodTheRouteDoesNotTakeIs405WithAllowAndOptionsList
   EXPECT_EQ(send(head(url("/post"))).status, 405) << "HEAD only where GET is";
 }
 
-TEST_F(HttpbinRoutesTest, ResponseHeadersSetsTheFieldsAndShowsThemWithTheirLength) {
+TEST_P(HttpbinRoutesTest, ResponseHeadersSetsTheFieldsAndShowsThemWithTheirLength) {
   auto response = fetch("/response-headers?X-Colour=blue&X-Many=1&X-Many=2&Server=httpbin");
   ASSERT_EQ(response.status, 200);
   EXPECT_EQ(response.headers.get("x-colour"), "blue");
@@ -144,13 +146,13 @@ TEST_F(HttpbinRoutesTest, ResponseHeadersSetsTheFieldsAndShowsThemWithTheirLengt
   EXPECT_EQ(fetch("/response-headers?bad%0Aname=x").status, 400) << "a field a response cannot carry";
 }
 
-TEST_F(HttpbinRoutesTest, CookiesShowsTheCookieFields) {
+TEST_P(HttpbinRoutesTest, CookiesShowsTheCookieFields) {
   auto body = body_json(send(get(url("/cookies")).header("cookie", "a=1; b=two").header("cookie", "c=3")));
   EXPECT_EQ(body, json::parse(R"({"cookies": {"a": "1", "b": "two", "c": "3"}})"));
   EXPECT_EQ(body_json(fetch("/cookies")), json::parse(R"({"cookies": {}})"));
 }
 
-TEST_F(HttpbinRoutesTest, CookiesSetAndDeleteAnswerSetCookieAndRedirectToCookies) {
+TEST_P(HttpbinRoutesTest, CookiesSetAndDeleteAnswerSetCookieAndRedirectToCookies) {
   auto set = fetch("/cookies/set?a=1&b=two");
   EXPECT_EQ(set.status, 302);
   EXPECT_EQ(set.headers.get("location"), "/cookies");
@@ -166,7 +168,7 @@ TEST_F(HttpbinRoutesTest, CookiesSetAndDeleteAnswerSetCookieAndRedirectToCookies
   EXPECT_EQ(deleted.headers.get("set-cookie"), "a=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/");
 }
 
-TEST_F(HttpbinRoutesTest, BasicAuthIs401WithAChallengeUnlessTheCredentialsMatch) {
+TEST_P(HttpbinRoutesTest, BasicAuthIs401WithAChallengeUnlessTheCredentialsMatch) {
   auto none = fetch("/basic-auth/user/pass");
   EXPECT_EQ(none.status, 401);
   EXPECT_EQ(none.headers.get("www-authenticate"), "Basic realm=\"Fake Realm\"");
@@ -177,7 +179,7 @@ TEST_F(HttpbinRoutesTest, BasicAuthIs401WithAChallengeUnlessTheCredentialsMatch)
   EXPECT_EQ(body_json(good), json::parse(R"({"authenticated": true, "user": "user"})"));
 }
 
-TEST_F(HttpbinRoutesTest, BearerIs401WithAChallengeWithoutAToken) {
+TEST_P(HttpbinRoutesTest, BearerIs401WithAChallengeWithoutAToken) {
   auto none = fetch("/bearer");
   EXPECT_EQ(none.status, 401);
   EXPECT_EQ(none.headers.get("www-authenticate"), "Bearer");
@@ -187,7 +189,7 @@ TEST_F(HttpbinRoutesTest, BearerIs401WithAChallengeWithoutAToken) {
   EXPECT_EQ(body_json(good), json::parse(R"({"authenticated": true, "token": "tok3n"})"));
 }
 
-TEST_F(HttpbinRoutesTest, RangeHonoursRangeWith206And416) {
+TEST_P(HttpbinRoutesTest, RangeHonoursRangeWith206And416) {
   auto whole = fetch("/range/30");
   EXPECT_EQ(whole.status, 200);
   EXPECT_EQ(whole.body, deterministic_bytes(0, 30));
@@ -221,7 +223,7 @@ TEST_F(HttpbinRoutesTest, RangeHonoursRangeWith206And416) {
   EXPECT_EQ(fetch("/range/102400").body.size(), 102400u);
 }
 
-TEST_F(HttpbinRoutesTest, EtagAnswers304OnIfNoneMatchAnd412OnAnIfMatchMismatch) {
+TEST_P(HttpbinRoutesTest, EtagAnswers304OnIfNoneMatchAnd412OnAnIfMatchMismatch) {
   auto plain = fetch("/etag/abc");
   EXPECT_EQ(plain.status, 200);
   EXPECT_EQ(plain.headers.get("etag"), "\"abc\"");
@@ -240,7 +242,7 @@ TEST_F(HttpbinRoutesTest, EtagAnswers304OnIfNoneMatchAnd412OnAnIfMatchMismatch) 
   EXPECT_EQ(send(get(url("/etag/abc")).header("if-match", "*")).status, 200);
 }
 
-TEST_F(HttpbinRoutesTest, CacheAnswers304ToAConditionalRequestAndCacheNSetsMaxAge) {
+TEST_P(HttpbinRoutesTest, CacheAnswers304ToAConditionalRequestAndCacheNSetsMaxAge) {
   auto fresh = fetch("/cache");
   EXPECT_EQ(fresh.status, 200);
   EXPECT_TRUE(std::regex_match(std::string(fresh.headers.get("last-modified").value_or("")),
@@ -260,7 +262,7 @@ TEST_F(HttpbinRoutesTest, CacheAnswers304ToAConditionalRequestAndCacheNSetsMaxAg
   EXPECT_EQ(body_json(cached)["url"], url("/cache/60"));
 }
 
-TEST_F(HttpbinRoutesTest, UuidJsonAndBase64) {
+TEST_P(HttpbinRoutesTest, UuidJsonAndBase64) {
   const std::regex v4(R"([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})");
   auto first = body_json(fetch("/uuid"))["uuid"].get<std::string>();
   auto second = body_json(fetch("/uuid"))["uuid"].get<std::string>();
@@ -280,7 +282,7 @@ TEST_F(HttpbinRoutesTest, UuidJsonAndBase64) {
   EXPECT_EQ(fetch("/base64/abc").body, "Incorrect Base64 data try: SFRUUEJJTiBpcyBhd2Vzb21l");
 }
 
-TEST_F(HttpbinRoutesTest, DripSendsNumbytesStarsOverTheDurationAfterTheDelayWithTheCode) {
+TEST_P(HttpbinRoutesTest, DripSendsNumbytesStarsOverTheDurationAfterTheDelayWithTheCode) {
   const auto start = std::chrono::steady_clock::now();
   auto response = fetch("/drip?numbytes=4&duration=0.4&delay=0.2&code=201");
   const auto took = std::chrono::steady_clock::now() - start;
@@ -297,7 +299,7 @@ TEST_F(HttpbinRoutesTest, DripSendsNumbytesStarsOverTheDurationAfterTheDelayWith
   EXPECT_EQ(fetch("/drip?duration=0&code=404").status, 404);
 }
 
-TEST_F(HttpbinRoutesTest, HeadOnEveryRouteGetsGetsStatusAndFieldsAndNoBody) {
+TEST_P(HttpbinRoutesTest, HeadOnEveryRouteGetsGetsStatusAndFieldsAndNoBody) {
   const std::vector<std::string> targets = {
       "/get?a=1",      "/anything",        "/response-headers?X-A=b", "/cookies",      "/cookies/set?a=1",
       "/cookies/delete?a", "/basic-auth/u/p", "/bearer",              "/range/100",    "/etag/abc",
@@ -320,6 +322,11 @@ TEST_F(HttpbinRoutesTest, HeadOnEveryRouteGetsGetsStatusAndFieldsAndNoBody) {
   EXPECT_EQ(range.headers.get("content-range"), "bytes 10-19/100");
   EXPECT_TRUE(range.body.empty());
 }
+
+INSTANTIATE_TEST_SUITE_P(Protocols, HttpbinRoutesTest, ::testing::Values(HttpVersion::http3_only, HttpVersion::http2),
+                         [](const ::testing::TestParamInfo<HttpVersion>& info) {
+                           return info.param == HttpVersion::http2 ? "h2" : "h3";
+                         });
 
 }  // namespace
 }  // namespace quiver::test

@@ -123,6 +123,8 @@ struct ServeOptions {
   bool session_tickets = true;               // --no-session-tickets turns resumption tickets off
   bool early_data = true;                    // --reject-early-data refuses 0-RTT
   std::string client_ca_file;                // --client-ca: require client certificates signed by these CAs
+  bool http3 = true;                         // --no-h3: TCP (HTTP/2) only
+  bool tcp = true;                           // --no-tcp: HTTP/3 only
   bool quiet = false;                        // no access log
 };
 

@@ -105,7 +105,8 @@ class Demo {
     out("        the client trusts exactly that certificate: verification stays on\n\n");
     const std::vector<std::pair<std::string, StepOutcome (Demo::*)()>> steps = {
         {"GET", &Demo::get_step},       {"POST", &Demo::post_step},     {"stream", &Demo::stream_step},
-        {"upload", &Demo::upload_step}, {"GOAWAY", &Demo::drain_step}, {"bench", &Demo::bench_step},
+        {"upload", &Demo::upload_step}, {"GOAWAY", &Demo::drain_step}, {"HTTP/2", &Demo::http2_step},
+        {"bench", &Demo::bench_step},
     };
     std::size_t passed = 0;
     for (std::size_t i = 0; i < steps.size(); ++i) {
@@ -273,6 +274,32 @@ class Demo {
       if (all_once) return true;
       if (any_twice || Clock::now() > deadline) return false;
       std::this_thread::sleep_for(10ms);
+    }
+  }
+
+  // A second embedded server with HTTP/3 switched off: it still answers, over HTTP/2 (TLS over TCP).
+  StepOutcome http2_step() {
+    try {
+      EmbeddedServer tcp_only(EmbeddedServer::Options{.max_streams = 100, .access_log = {}, .http3 = false});
+      ClientOptions options;
+      options.defaults.connection.tls.ca_file = tcp_only.ca_file();
+      options.defaults.connection.http_version = HttpVersion::http2;
+      options.defaults.request_timeout = request_timeout;
+      options.shutdown_deadline = 2s;
+      Client client(options);
+      const auto start = Clock::now();
+      auto response = client.request(get(tcp_only.origin() + "/bytes/1024"));
+      const auto took = Clock::now() - start;
+      if (!response) return failed(response.error());
+      if (response->status != 200 || response->body != pattern(1024) || response->transfer.http_version != "2")
+        return failed("unexpected response");
+      return {true,
+              fmt::format("HTTP/3 off: the server still answers over HTTP/2 (TLS over TCP), /bytes/1024 -> {} "
+                          "in {} ms",
+                          response->status, format_ms(took)),
+              ""};
+    } catch (const std::exception& error) {
+      return failed(error.what());
     }
   }
 

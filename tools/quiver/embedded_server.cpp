@@ -16,6 +16,7 @@ server::ServerOptions server_options(const SelfSignedCertificate& certificate, E
   result.key_file = certificate.key_file();
   result.max_streams = options.max_streams;
   result.access_log = std::move(options.access_log);
+  result.http3 = options.http3;
   return result;
 }
 

@@ -59,12 +59,14 @@ void drain(server::Server& server, const sigset_t& signals, Console& out) {
 void print_banner(Console& out, const ServeOptions& options, std::uint16_t port,
                   const SelfSignedCertificate* generated) {
   const std::string origin = https_origin(options.host, port);
-  out.line(fmt::format("quiver serve: listening on {} (HTTP/3)", origin));
+  const char* protocols = !options.tcp ? "HTTP/3" : !options.http3 ? "HTTP/2 over TCP" : "HTTP/3, and HTTP/2 over TCP";
+  out.line(fmt::format("quiver serve: listening on {} ({})", origin, protocols));
   if (generated) {
     out.line(fmt::format("quiver serve: self-signed certificate {} (SHA-256 {})", generated->cert_file(),
                          generated->fingerprint()));
     out.line(fmt::format("quiver serve: public key {} (for --pinnedpubkey)", generated->public_key_pin()));
-    out.line(fmt::format("quiver serve: try  quiver --cacert {} {}/bytes/16", generated->cert_file(), origin));
+    out.line(fmt::format("quiver serve: try  quiver{} --cacert {} {}/bytes/16", options.http3 ? "" : " --http2",
+                         generated->cert_file(), origin));
   } else {
     out.line(fmt::format("quiver serve: certificate {}", options.cert_file));
   }
@@ -85,6 +87,7 @@ std::string format_access_log(const server::AccessLogEntry& entry) {
                                  entry.method.empty() ? "-" : entry.method, entry.path.empty() ? "-" : entry.path,
                                  entry.status == 0 ? std::string("-") : std::to_string(entry.status),
                                  entry.bytes_sent, format_ms(entry.duration));
+  if (entry.protocol != "h3") line += " " + entry.protocol;
   if (entry.app_error_code != h3_code::no_error) line += " reset " + h3_error_name(entry.app_error_code);
   return line;
 }
@@ -107,6 +110,8 @@ int run_serve(const ServeOptions& options, Terminal terminal) {
     server_options.session_tickets = options.session_tickets;
     server_options.early_data = options.early_data;
     server_options.client_ca_file = options.client_ca_file;
+    server_options.http3 = options.http3;
+    server_options.tcp = options.tcp;
     if (!options.quiet) {
       // Runs on the server's io thread; `out` outlives the server (declared first).
       server_options.access_log = [&out](const server::AccessLogEntry& entry) { out.line(format_access_log(entry)); };

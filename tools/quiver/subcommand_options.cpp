@@ -20,7 +20,8 @@ constexpr std::string_view serve_footer = R"(Routes (any method):
   /delay/MS                       answer after MS milliseconds
   /stream/N?size=S&delay_ms=D     N chunks of S bytes (default 1024), D ms apart
   /trailers                       a body followed by trailers
-  /reset/CODE?after=BYTES         reset the stream with HTTP/3 error CODE (after BYTES of body)
+  /reset/CODE?after=BYTES         reset the stream with HTTP/3 error CODE (after BYTES of body); over
+                                  HTTP/2 the matching HTTP/2 code (H3_REQUEST_CANCELLED: CANCEL, ...)
   /close/CODE                     close the connection with error CODE
   /goaway?delay_ms=D              answer, then send GOAWAY: the client drains the connection
 
@@ -35,6 +36,9 @@ httpbin's routes (httpbin's methods, fields and JSON; HEAD wherever GET is, OPTI
   /etag/E, /cache, /cache/N       conditional requests (304, 412); cache-control max-age=N
   /uuid, /json, /base64/V         a random UUID, a sample JSON document, V (URL-safe base64) decoded
   /drip?numbytes=&duration=&delay=&code=   numbytes bytes spread over duration seconds
+
+Every route answers over HTTP/3 (UDP) and over HTTP/2 (TLS over TCP, ALPN h2) on the same port; TCP
+responses carry alt-svc: h3=":PORT" while HTTP/3 is on. --no-h3 / --no-tcp take a side away.
 
 Without --cert/--key a self-signed ECDSA certificate for localhost, 127.0.0.1 and ::1 (valid 30 days)
 is generated at start; its file and SHA-256 fingerprint are printed: give that file to --cacert.
@@ -111,11 +115,11 @@ class SubcommandBase : public Subcommand {
 class ServeCommand final : public SubcommandBase<ServeOptions> {
  public:
   explicit ServeCommand(CLI::App& parent)
-      : SubcommandBase(parent, "serve", "Run the project's HTTP/3 server until Ctrl-C or SIGTERM", serve_footer) {
+      : SubcommandBase(parent, "serve", "Run the project's test server (HTTP/3, and HTTP/2 over TCP on the same port) until Ctrl-C or SIGTERM", serve_footer) {
     ServeOptions& o = options_;
     app_->add_option("--host", o.host, "Listen on this IPv4 or IPv6 address (default 127.0.0.1)")
         ->option_text("ADDRESS");
-    app_->add_option("--port", o.port, "UDP port (default 4433); 0 picks a free one")->option_text("PORT");
+    app_->add_option("--port", o.port, "UDP and TCP port (default 4433); 0 picks a free one")->option_text("PORT");
     app_->add_option("--cert", o.cert_file, "Certificate chain (PEM); needs --key")->option_text("FILE");
     app_->add_option("--key", o.key_file, "Private key (PEM) of --cert")->option_text("FILE");
     app_->add_option("--max-streams", o.max_streams, "Concurrent requests allowed per connection (default 100)")
@@ -133,6 +137,8 @@ class ServeCommand final : public SubcommandBase<ServeOptions> {
     app_->add_option("--client-ca", o.client_ca_file,
                      "Require a client certificate signed by a CA of FILE (PEM): mutual TLS, for quiver --cert")
         ->option_text("FILE");
+    app_->add_flag("--no-h3{false}", o.http3, "No HTTP/3: listen on TCP only (HTTP/2, no alt-svc)");
+    app_->add_flag("--no-tcp{false}", o.tcp, "No TCP: HTTP/3 only");
     app_->add_flag("-q,--quiet", o.quiet, "No access log");
   }
 
@@ -140,6 +146,7 @@ class ServeCommand final : public SubcommandBase<ServeOptions> {
     if (options_.cert_file.empty() != options_.key_file.empty()) {
       return std::unexpected(usage("--cert and --key go together"));
     }
+    if (!options_.http3 && !options_.tcp) return std::unexpected(usage("--no-h3 and --no-tcp leave nothing to serve"));
     auto idle = parse_seconds("--idle-timeout", idle_timeout_);
     if (!idle) return std::unexpected(std::move(idle.error()));
     options_.idle_timeout = *idle;

@@ -1,0 +1,309 @@
+// The project's server over TCP: HTTP/2 (ALPN h2) on the same port as HTTP/3, through the real Client
+// (ConnectionOptions::http_version = http2). Every plain route answers over HTTP/2 as over HTTP/3,
+// responses over TCP carry alt-svc, either side can be switched off, and the test controls (GOAWAY
+// after N requests, Server::send_goaway, refused and rejected streams, resets) work over HTTP/2:
+// nothing lost or duplicated. (httpbin's routes over both protocols: httpbin_routes_test.cpp.)
+#include <gtest/gtest.h>
+
+#include <future>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "quiver/client.hpp"
+#include "support/loopback.hpp"
+
+namespace quiver::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Polls `done` until it is true or `limit` passed.
+bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+class ServerTcpTest : public ::testing::Test {
+ protected:
+  void start_server(server::ServerOptions options = test_server_options()) {
+    options.access_log = access_log_.sink();
+    server_ = std::make_unique<server::Server>(std::move(options));
+    start_or_throw(*server_);
+  }
+
+  static std::unique_ptr<Client> make_client(HttpVersion version, std::shared_ptr<Telemetry> telemetry = nullptr) {
+    ClientOptions options;
+    options.defaults.connection = test_client_options();
+    options.defaults.connection.http_version = version;
+    options.defaults.connection.telemetry = std::move(telemetry);
+    options.defaults.request_timeout = 10s;
+    return std::make_unique<Client>(options);
+  }
+
+  std::string url(const std::string& target) const {
+    return fmt::format("https://127.0.0.1:{}{}", server_->port(), target);
+  }
+
+  // Sends every request at once; their results in order.
+  static std::vector<Result<Response>> send_all(Client& client, const std::vector<RequestBuilder>& requests) {
+    std::vector<std::future<Result<Response>>> futures;
+    for (RequestBuilder builder : requests) futures.push_back(client.async_request(*builder.timeout(20s).build()));
+    std::vector<Result<Response>> results;
+    for (auto& future : futures) results.push_back(future.get());
+    return results;
+  }
+
+  // The server's access log entries for `path` (a request the server processed). The server logs a
+  // stream when it closes, which may be just after the client has the whole response: waits (briefly)
+  // for the first entry.
+  std::size_t processed(const std::string& path) const {
+    auto count = [&] {
+      std::size_t n = 0;
+      for (const auto& entry : access_log_.entries()) n += entry.path == path ? 1 : 0;
+      return n;
+    };
+    wait_for([&] { return count() > 0; }, 2s);
+    return count();
+  }
+
+  AccessLog access_log_;
+  std::unique_ptr<server::Server> server_;
+};
+
+// What a route answered, for comparing protocols.
+struct Answer {
+  int status = 0;
+  std::string body, content_type, content_length, trailers;
+  bool operator==(const Answer&) const = default;
+};
+
+std::ostream& operator<<(std::ostream& out, const Answer& answer) {
+  return out << answer.status << " type=" << answer.content_type << " length=" << answer.content_length
+             << " trailers=" << answer.trailers << " body(" << answer.body.size() << ")=" << answer.body.substr(0, 200);
+}
+
+Answer answer_of(const Result<Response>& response) {
+  if (!response) return {-1, response.error().to_string(), "", "", ""};
+  std::string trailers;
+  for (const auto& [name, value] : response->trailers) trailers += name + "=" + value + ";";
+  return {response->status, response->body, std::string(response->headers.get("content-type").value_or("")),
+          std::string(response->headers.get("content-length").value_or("")), trailers};
+}
+
+TEST_F(ServerTcpTest, EveryPlainRouteAnswersOverHttp2AsOverHttp3) {
+  start_server();
+  auto h3 = make_client(HttpVersion::http3_only);
+  auto h2 = make_client(HttpVersion::http2);
+  const std::string upload(300'000, 'u');
+  const std::vector<std::function<RequestBuilder()>> requests{
+      [&] { return get(url("/bytes/100000")); },
+      [&] { return get(url("/bytes/0")); },
+      [&] { return post(url("/echo")).header("x-thing", "one").header("content-type", "text/plain").body(upload); },
+      [&] { return get(url("/status/418")); },
+      [&] { return get(url("/status/204")); },
+      [&] { return post(url("/status/201?early=1")).body(upload); },
+      [&] { return get(url("/delay/30")); },
+      [&] { return get(url("/trailers")); },
+      [&] { return get(url("/stream/5?size=1000&delay_ms=5")); },
+      [&] { return post(url("/slow-upload?rate=100000000")).body(upload); },
+      [&] { return head(url("/bytes/77")); },
+      [&] { return get(url("/nowhere")); },
+      [&] { return get(url("/bytes/x")); },
+      [&] { return get(url("/get?a=1")).header("x-thing", "two"); },
+      [&] { return post(url("/post")).header("content-type", "application/json").body(R"({"k": 1})"); },
+      [&] { return get(url("/gzip")).header("accept-encoding", "identity"); },
+      [&] { return get(url("/range/100")).header("range", "bytes=10-19"); },
+      [&] { return get(url("/basic-auth/u/p")); },
+      [&] { return get(url("/drip?numbytes=5&duration=0.05&delay=0")); },
+  };
+  for (const auto& request : requests) {
+    auto over_h3 = answer_of(h3->request(request()));
+    auto over_h2 = answer_of(h2->request(request()));
+    EXPECT_GT(over_h3.status, 0) << over_h3;
+    EXPECT_EQ(over_h2, over_h3);
+  }
+}
+
+TEST_F(ServerTcpTest, ResponsesTellTheProtocolAndTcpOnesCarryAltSvc) {
+  start_server();
+  auto over_h2 = make_client(HttpVersion::http2)->request(get(url("/bytes/10")));
+  ASSERT_TRUE(over_h2) << over_h2.error().to_string();
+  EXPECT_EQ(over_h2->transfer.http_version, "2");
+  EXPECT_EQ(over_h2->headers.get("alt-svc"), fmt::format("h3=\":{}\"; ma=86400", server_->port()));
+  auto over_h3 = make_client(HttpVersion::http3_only)->request(get(url("/bytes/10")));
+  ASSERT_TRUE(over_h3) << over_h3.error().to_string();
+  EXPECT_EQ(over_h3->transfer.http_version, "3");
+  EXPECT_FALSE(over_h3->headers.get("alt-svc")) << "HTTP/3 responses advertise nothing";
+  auto log = access_log_.entries();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0].protocol, "h2");
+  EXPECT_EQ(log[1].protocol, "h3");
+  EXPECT_EQ(server_->stats().tcp_connections_accepted, 1u);
+  EXPECT_EQ(server_->stats().connections_accepted, 1u);
+}
+
+TEST_F(ServerTcpTest, WithHttp3OffTcpStillAnswersWithoutAltSvc) {
+  auto options = test_server_options();
+  options.http3 = false;
+  start_server(options);
+  auto over_h2 = make_client(HttpVersion::http2)->request(get(url("/bytes/10")));
+  ASSERT_TRUE(over_h2) << over_h2.error().to_string();
+  EXPECT_EQ(over_h2->status, 200);
+  EXPECT_FALSE(over_h2->headers.get("alt-svc")) << "no HTTP/3 to advertise";
+  auto over_h3 = make_client(HttpVersion::http3_only)->request(get(url("/bytes/10")).timeout(3s));
+  EXPECT_FALSE(over_h3) << "nothing listens on UDP";
+}
+
+TEST_F(ServerTcpTest, WithTcpOffHttp3StillAnswers) {
+  auto options = test_server_options();
+  options.tcp = false;
+  start_server(options);
+  auto over_h3 = make_client(HttpVersion::http3_only)->request(get(url("/bytes/10")));
+  ASSERT_TRUE(over_h3) << over_h3.error().to_string();
+  auto over_h2 = make_client(HttpVersion::http2)->request(get(url("/bytes/10")).timeout(3s));
+  EXPECT_FALSE(over_h2) << "nothing listens on TCP";
+}
+
+TEST_F(ServerTcpTest, BothSidesOffIsRefusedAtStart) {
+  auto options = test_server_options();
+  options.http3 = options.tcp = false;
+  server::Server server(options);
+  auto started = server.start();
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error().error_class(), ErrorClass::invalid);
+}
+
+TEST_F(ServerTcpTest, HundredConcurrentRequestsShareOneConnection) {
+  auto options = test_server_options();
+  options.max_streams = 100;
+  start_server(options);
+  auto client = make_client(HttpVersion::http2);
+  std::vector<RequestBuilder> requests;
+  for (int i = 0; i < 100; ++i) requests.push_back(get(url(fmt::format("/delay/100?n={}", i))));
+  auto results = send_all(*client, requests);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(results[i]) << i << ": " << results[i].error().to_string();
+    EXPECT_EQ(results[i]->body, "delayed");
+  }
+  EXPECT_EQ(server_->stats().tcp_connections_accepted, 1u);
+  EXPECT_GT(server_->stats().peak_concurrent_streams, 1u);
+}
+
+// nginx's keepalive_requests over HTTP/2: GOAWAY once N requests reached a connection. The requests above
+// the GOAWAY's last-stream-id are retried on a new connection; each is processed exactly once.
+TEST_F(ServerTcpTest, GoawayAfterRequestsDrainsWithNothingLostOrDuplicated) {
+  auto options = test_server_options();
+  options.goaway_after_requests = 10;
+  start_server(options);
+  auto client = make_client(HttpVersion::http2);
+  std::vector<RequestBuilder> requests;
+  for (int i = 0; i < 50; ++i) requests.push_back(get(url(fmt::format("/delay/{}?n={}", 20, i))));
+  auto results = send_all(*client, requests);
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(results[i]) << i << ": " << results[i].error().to_string();
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(processed(fmt::format("/delay/20?n={}", i)), 1u) << i;
+  EXPECT_GE(server_->stats().tcp_connections_accepted, 5u);
+  EXPECT_GE(server_->stats().goaways_sent, 4u);
+  EXPECT_EQ(server_->stats().requests_started, 50u) << "every request processed once";
+}
+
+TEST_F(ServerTcpTest, GoawayAfterRequestsWithResetsAboveDrainsToo) {
+  auto options = test_server_options();
+  options.goaway_after_requests = 10;
+  options.goaway_after_requests_mode = server::GoawayAfterRequests::reset_above;
+  start_server(options);
+  auto client = make_client(HttpVersion::http2);
+  std::vector<RequestBuilder> requests;
+  for (int i = 0; i < 30; ++i) requests.push_back(get(url(fmt::format("/bytes/{}?n={}", 10 + i, i))));
+  auto results = send_all(*client, requests);
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(results[i]) << i << ": " << results[i].error().to_string();
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(processed(fmt::format("/bytes/{}?n={}", 10 + i, i)), 1u) << i;
+}
+
+TEST_F(ServerTcpTest, SendGoawayDrainsInFlightRequestsAndTheRestGoElsewhere) {
+  start_server();
+  auto client = make_client(HttpVersion::http2);
+  std::vector<std::future<Result<Response>>> first;
+  for (int i = 0; i < 10; ++i)
+    first.push_back(client->async_request(*get(url(fmt::format("/delay/300?n={}", i))).timeout(20s).build()));
+  ASSERT_TRUE(wait_for([&] { return server_->stats().requests_started >= 10; }, 5s));
+  server_->send_goaway();
+  ASSERT_TRUE(wait_for([&] { return server_->stats().goaways_sent >= 1; }, 5s));
+  std::vector<RequestBuilder> later;
+  for (int i = 0; i < 10; ++i) later.push_back(get(url(fmt::format("/bytes/5?later={}", i))));
+  auto later_results = send_all(*client, later);
+  for (auto& future : first) {
+    auto result = future.get();
+    ASSERT_TRUE(result) << result.error().to_string();
+    EXPECT_EQ(result->body, "delayed");
+  }
+  for (auto& result : later_results) ASSERT_TRUE(result) << result.error().to_string();
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(processed(fmt::format("/delay/300?n={}", i)), 1u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(processed(fmt::format("/bytes/5?later={}", i)), 1u);
+  EXPECT_EQ(server_->stats().tcp_connections_accepted, 2u) << "the later requests went to a new connection";
+}
+
+TEST_F(ServerTcpTest, RejectedRequestsAreRetriedUntilServed) {
+  auto options = test_server_options();
+  options.reject_first_per_path = 2;
+  start_server(options);
+  auto response = make_client(HttpVersion::http2)->request(get(url("/bytes/42")));
+  ASSERT_TRUE(response) << response.error().to_string();
+  EXPECT_EQ(response->body, deterministic_bytes(0, 42));
+  EXPECT_EQ(server_->stats().requests_rejected, 2u);
+  EXPECT_EQ(server_->stats().requests_started, 1u);
+}
+
+TEST_F(ServerTcpTest, RefusedStreamsAreNeverProcessed) {
+  start_server();
+  auto client = make_client(HttpVersion::http2);
+  ASSERT_TRUE(client->request(get(url("/bytes/1"))));
+  server_->refuse_new_streams(true);
+  auto refused = client->request(get(url("/bytes/2")).timeout(5s));
+  EXPECT_FALSE(refused);
+  EXPECT_GE(server_->stats().streams_refused, 1u);
+  EXPECT_EQ(processed("/bytes/2"), 0u);
+  server_->refuse_new_streams(false);
+  auto served = client->request(get(url("/bytes/3")));
+  ASSERT_TRUE(served) << served.error().to_string();
+}
+
+TEST_F(ServerTcpTest, ResetRouteResetsTheStreamWithTheMappedCode) {
+  start_server();
+  auto client = make_client(HttpVersion::http2);
+  auto reset = client->request(get(url("/reset/0x102")));  // H3_INTERNAL_ERROR -> INTERNAL_ERROR
+  ASSERT_FALSE(reset);
+  EXPECT_NE(reset.error().to_string().find("reset"), std::string::npos) << reset.error().to_string();
+  auto after = client->request(get(url("/reset/0x10c?after=1000")));  // part of the body, then CANCEL
+  EXPECT_FALSE(after);
+  auto fine = client->request(get(url("/bytes/3")));
+  ASSERT_TRUE(fine) << fine.error().to_string();
+  EXPECT_EQ(server_->stats().tcp_connections_accepted, 1u) << "a stream reset leaves the connection up";
+}
+
+TEST_F(ServerTcpTest, MisbehaveIsHttp3OnlyOverHttp2) {
+  start_server();
+  auto response = make_client(HttpVersion::http2)->request(get(url("/misbehave/bad-status")));
+  ASSERT_TRUE(response) << response.error().to_string();
+  EXPECT_EQ(response->status, 501);
+}
+
+TEST_F(ServerTcpTest, GracefulShutdownDrainsTcpConnections) {
+  start_server();
+  auto client = make_client(HttpVersion::http2);
+  auto slow = client->async_request(*get(url("/delay/200")).timeout(10s).build());
+  ASSERT_TRUE(wait_for([&] { return server_->stats().requests_started >= 1; }, 5s));
+  server_->shutdown_gracefully();
+  auto result = slow.get();
+  ASSERT_TRUE(result) << result.error().to_string();
+  EXPECT_TRUE(wait_for([&] { return server_->connection_count() == 0; }, 5s));
+}
+
+}  // namespace
+}  // namespace quiver::test
