@@ -91,7 +91,9 @@ using ResponseCompletion = std::move_only_function<void(Result<Response>)>;
 using ChunkCompletion = std::move_only_function<void(Result<std::optional<std::string>>)>;
 using ReadCompletion = std::move_only_function<void(Result<std::size_t>)>;
 class ResponseStreamAccess;
+class ChannelCore;
 }  // namespace detail
+class Channel;  // quiver/channel.hpp
 
 // A response whose body is read as it arrives. Move-only; dropping it before the end abandons the body
 // (its stream is reset) without affecting other requests. Thread-safe to use from one thread at a time.
@@ -138,6 +140,7 @@ class ResponseStream {
   void read_chunk(std::size_t max_bytes, detail::ChunkCompletion completion, asio::cancellation_slot slot);
   void read_some(std::span<char> buffer, detail::ReadCompletion completion, asio::cancellation_slot slot);
   void on_cancellation(asio::cancellation_slot slot);
+  friend class Channel;
   asio::any_io_executor default_executor() const;
 
   std::shared_ptr<detail::StreamCore> core_;
@@ -145,6 +148,7 @@ class ResponseStream {
 
 namespace detail {
 using StreamCompletion = std::move_only_function<void(Result<ResponseStream>)>;
+using ChannelCompletion = std::move_only_function<void(Result<Channel>)>;
 }
 
 class Client {
@@ -177,6 +181,14 @@ class Client {
   template <class Token = asio::use_future_t<>>
   auto async_stream(const RequestBuilder& builder, Token&& token = {});
 
+  // Channels (include quiver/channel.hpp): opens `request` (method CONNECT; Request::protocol for an
+  // extended CONNECT) as a Channel once the response head arrives. Fails with extended_connect_disabled
+  // at once when the server did not enable extended CONNECT (or the connection is not HTTP/3).
+  Result<Channel> open_channel(Request request);
+  // Completion signature void(Result<Channel>); defined in quiver/channel.hpp.
+  template <class Token = asio::use_future_t<>>
+  auto async_open_channel(Request request, Token&& token = {});
+
   // A snapshot of every origin's pool (also after shutdown(): the pools' final state). Empty when
   // called on one of the client's io threads, where it cannot wait.
   std::vector<PoolStats> stats() const;
@@ -194,6 +206,7 @@ class Client {
   void submit_stream(Request request, detail::StreamCompletion completion, asio::cancellation_slot slot);
   void submit_built(Result<Request> built, detail::ResponseCompletion completion, asio::cancellation_slot slot);
   void submit_stream_built(Result<Request> built, detail::StreamCompletion completion, asio::cancellation_slot slot);
+  void submit_channel(Request request, detail::ChannelCompletion completion, asio::cancellation_slot slot);
 
   std::shared_ptr<detail::ClientCore> core_;
 };

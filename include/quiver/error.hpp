@@ -37,6 +37,14 @@ enum class ErrorKind {
                         // that cannot be sent again (307/308)
   decompression_failed, // the body's content-encoding is unknown, or the body is not valid for it
   body_too_large,       // the decoded body is over Decompression's size or ratio limit (a bomb)
+  // Channels (Client::open_channel) and HTTP datagrams (RFC 9297):
+  extended_connect_disabled,  // the server did not enable extended CONNECT (RFC 9220), so no :protocol
+                              // may be sent to it; or the connection's protocol cannot carry channels
+  datagrams_disabled,   // HTTP datagrams were not negotiated (by us: ConnectionOptions::http_datagrams, or
+                        // by the server: SETTINGS_H3_DATAGRAM and QUIC max_datagram_frame_size)
+  datagram_too_large,   // the datagram is over Channel::max_datagram_size() (class invalid)
+  congestion_limited,   // too many datagrams wait for the congestion controller; try again later (transient)
+  channel_closed,       // the channel (its stream or connection) is closed, or its response was not 2xx
 };
 
 enum class ErrorClass {
@@ -47,11 +55,13 @@ enum class ErrorClass {
 // The usual class of each kind, chosen by Error(kind, message):
 //   transient      resolve_failed, handshake_failed, connection_refused, checkout_timeout, goaway
 //                  (the request never reached a server that could have processed it)
-//   invalid        invalid_url, invalid_request, body_failed
+//   invalid        invalid_url, invalid_request, body_failed, datagram_too_large
+//   transient also congestion_limited (the datagram was not sent; send later)
 //   unrecoverable  everything else: stream_reset, transport_error, idle_timeout, request_timeout,
 //                  cancelled, protocol_error, io_error, headers_too_large, shut_down (a shut-down
 //                  client takes no more requests: retry on another Client), too_many_redirects,
-//                  redirect_failed, decompression_failed, body_too_large
+//                  redirect_failed, decompression_failed, body_too_large, extended_connect_disabled,
+//                  datagrams_disabled, channel_closed
 // Whoever knows better passes the class explicitly: a reset with H3_REQUEST_REJECTED or a GOAWAY-refused
 // stream is transient (and sets `unprocessed`); a handshake that failed on the certificate or on ALPN is
 // unrecoverable (a new connection would fail the same way); one that failed on a bad CA file is invalid.
@@ -143,6 +153,7 @@ inline constexpr std::uint64_t request_incomplete = 0x10d;
 inline constexpr std::uint64_t message_error = 0x10e;
 inline constexpr std::uint64_t connect_error = 0x10f;
 inline constexpr std::uint64_t version_fallback = 0x110;
+inline constexpr std::uint64_t datagram_error = 0x33;  // H3_DATAGRAM_ERROR (RFC 9297 §5.2)
 inline constexpr std::uint64_t qpack_decompression_failed = 0x200;
 inline constexpr std::uint64_t qpack_encoder_stream_error = 0x201;
 inline constexpr std::uint64_t qpack_decoder_stream_error = 0x202;

@@ -99,6 +99,12 @@ struct ConnectionOptions {
   std::uint64_t qpack_table_capacity = 0;
   std::uint64_t qpack_blocked_streams = 0;
   CongestionControl congestion_control = CongestionControl::cubic;
+  // HTTP datagrams (RFC 9297) for channels (Client::open_channel): offers SETTINGS_H3_DATAGRAM and QUIC
+  // max_datagram_frame_size (RFC 9221). Datagrams flow only when the server offers both too. HTTP/3 only.
+  bool http_datagrams = false;
+  // Received datagrams a channel keeps for its reader; past this a datagram is dropped and counted
+  // (Channel::datagrams_dropped). Datagrams are unreliable: a slow reader loses, never stalls, them.
+  std::size_t channel_datagram_queue = 256;
   // The first override that matches the origin decides where its connections go (none: the URL's host).
   std::vector<ConnectOverride> connect_to;
   // QUIC: a folder where every connection writes its qlog (ngtcp2's JSON-SEQ events, one file per

@@ -33,6 +33,10 @@ struct Request {
   // This request's redirect and decompression settings; unset: the Client's (ClientOptions).
   std::optional<RedirectPolicy> redirects;
   std::optional<Decompression> decompression;
+  // Channels only (Client::open_channel): the extended CONNECT's :protocol (RFC 9220), e.g. "connect-udp"
+  // or "webtransport"; the method must be CONNECT. Unset with CONNECT: a plain CONNECT to the URL's
+  // authority. A request() or stream() refuses both.
+  std::optional<std::string> protocol;
 };
 
 }  // namespace quiver

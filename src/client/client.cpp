@@ -1,9 +1,11 @@
 // quiver::Client: io threads, the map of origin pools, and the bridges between callers (blocking or Asio
 // async) and the pools, which live on the io threads.
 #include "quiver/client.hpp"
+#include "quiver/channel.hpp"
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -18,6 +20,7 @@
 #include "client/connection_factory.hpp"
 #include "client/exchange.hpp"
 #include "client/origin_rules.hpp"
+#include "http/channel.hpp"
 #include "pool/origin_pool.hpp"
 
 namespace quiver {
@@ -609,6 +612,168 @@ void ResponseStream::cancel() {
   auto core = core_;
   core->client->run_or_refuse(core->executor, [core] { core->body->cancel(); }, [] {},
                               detail::ClientCore::Start::post);
+}
+
+// ---- Channel ---------------------------------------------------------------------------------------
+
+namespace detail {
+
+// A channel's outgoing stream data: write() queues it, the request body's asynchronous producer takes it
+// (whichever comes second hands the chunk over). Thread-safe; the producer's callback may be called from
+// any thread (RequestBody::ChunkCallback).
+class ChannelWriter {
+ public:
+  Result<void> write(std::string data) {
+    RequestBody::ChunkCallback ready;
+    {
+      std::lock_guard lock(mutex_);
+      if (ended_) return std::unexpected(Error(ErrorKind::channel_closed, "the channel's stream is closed for writing"));
+      if (!waiting_) {
+        queued_.push_back(std::move(data));
+        return {};
+      }
+      ready = std::exchange(waiting_, nullptr);
+    }
+    ready(std::optional<std::string>(std::move(data)));
+    return {};
+  }
+  void end() {
+    RequestBody::ChunkCallback ready;
+    {
+      std::lock_guard lock(mutex_);
+      if (ended_) return;
+      ended_ = true;
+      if (!waiting_ || !queued_.empty()) return;
+      ready = std::exchange(waiting_, nullptr);
+    }
+    ready(std::optional<std::string>());
+  }
+  // The producer: the next chunk now, or when it is written.
+  void next(RequestBody::ChunkCallback callback) {
+    Result<std::optional<std::string>> chunk = std::optional<std::string>();
+    {
+      std::lock_guard lock(mutex_);
+      if (!queued_.empty()) {
+        chunk = std::optional<std::string>(std::move(queued_.front()));
+        queued_.pop_front();
+      } else if (!ended_) {
+        waiting_ = std::move(callback);
+        return;
+      }
+    }
+    callback(std::move(chunk));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::deque<std::string> queued_;
+  RequestBody::ChunkCallback waiting_;
+  bool ended_ = false;
+};
+
+class ChannelCore {
+ public:
+  ChannelCore(std::shared_ptr<ClientCore> client, asio::any_io_executor executor,
+              std::shared_ptr<http::ChannelEndpoint> endpoint, std::shared_ptr<ChannelWriter> writer)
+      : client(std::move(client)), executor(std::move(executor)), endpoint(std::move(endpoint)),
+        writer(std::move(writer)) {}
+  std::shared_ptr<ClientCore> client;
+  asio::any_io_executor executor;
+  std::shared_ptr<http::ChannelEndpoint> endpoint;
+  std::shared_ptr<ChannelWriter> writer;
+};
+
+class ChannelAccess {
+ public:
+  static Channel make(ResponseStream stream, std::shared_ptr<ChannelCore> core) {
+    return Channel(std::move(stream), std::move(core));
+  }
+};
+
+}  // namespace detail
+
+void Client::submit_channel(Request request, detail::ChannelCompletion completion, asio::cancellation_slot slot) {
+  auto [pool, executor] = core_->pool_for(request.url);
+  if (!pool) return fail_shut_down(*core_, std::move(completion));
+  auto writer = std::make_shared<detail::ChannelWriter>();
+  request.body = RequestBody::from_async_producer(
+      [writer](RequestBody::ChunkCallback next) { writer->next(std::move(next)); });
+  std::size_t queue = core_->options().defaults.connection.channel_datagram_queue;
+  auto endpoint = std::make_shared<http::ChannelEndpoint>(executor, queue);
+  auto cancel = relay_cancellation(slot, executor);
+  asio::dispatch(executor, [core = core_, pool, executor, cancel, endpoint, writer, request = std::move(request),
+                            completion = std::move(completion)]() mutable {
+    auto on_headers = [core, executor, endpoint, writer, url = request.url, start = std::chrono::steady_clock::now(),
+                       completion = std::move(completion)](Result<http::StreamingResponse> head) mutable {
+      if (!head) {
+        completion(std::unexpected(head.error()));
+        return;
+      }
+      stamp_transfer(head->transfer, std::move(url), start);
+      auto stream = std::make_shared<detail::StreamCore>(core, executor, std::move(*head));
+      auto channel = std::make_shared<detail::ChannelCore>(core, executor, endpoint, writer);
+      completion(detail::ChannelAccess::make(detail::ResponseStreamAccess::make(std::move(stream)), std::move(channel)));
+    };
+    pool->channel(std::move(request), endpoint, std::move(on_headers), pool_slot(cancel));
+  });
+}
+
+Result<Channel> Client::open_channel(Request request) {
+  if (on_io_thread) return std::unexpected(io_thread_error("open_channel"));
+  std::promise<Result<Channel>> promise;
+  auto future = promise.get_future();
+  submit_channel(std::move(request), [&promise](Result<Channel> result) { promise.set_value(std::move(result)); }, {});
+  return blocking_wait(std::move(future));
+}
+
+Channel::Channel(ResponseStream stream, std::shared_ptr<detail::ChannelCore> core)
+    : stream_(std::move(stream)), core_(std::move(core)) {}
+Channel::Channel(Channel&&) noexcept = default;
+Channel& Channel::operator=(Channel&& other) noexcept {
+  if (this != &other) {
+    close();
+    stream_ = std::move(other.stream_);
+    core_ = std::move(other.core_);
+  }
+  return *this;
+}
+Channel::~Channel() { close(); }
+
+Result<void> Channel::write(std::string data) { return core_->writer->write(std::move(data)); }
+void Channel::close_write() { core_->writer->end(); }
+bool Channel::datagrams_enabled() const noexcept { return core_->endpoint->datagrams_enabled(); }
+std::size_t Channel::max_datagram_size() const noexcept { return core_->endpoint->max_datagram_size(); }
+
+Result<void> Channel::send_datagram(std::string_view payload) { return core_->endpoint->send(std::string(payload)); }
+
+void Channel::receive(detail::DatagramCompletion completion, asio::cancellation_slot slot) {
+  if (slot.is_connected()) {
+    slot.assign([endpoint = core_->endpoint](asio::cancellation_type type) {
+      if (type == asio::cancellation_type::none) return;
+      endpoint->cancel_receive(Error(ErrorKind::cancelled, "datagram receive cancelled by the caller"));
+    });
+  }
+  core_->endpoint->receive(std::move(completion));
+}
+
+Result<std::string> Channel::receive_datagram() {
+  if (on_io_thread) return std::unexpected(io_thread_error("receive_datagram"));
+  std::promise<Result<std::string>> promise;
+  auto future = promise.get_future();
+  core_->endpoint->receive([&promise](Result<std::string> datagram) { promise.set_value(std::move(datagram)); });
+  return future.get();
+}
+
+Channel::DatagramStats Channel::datagram_stats() const noexcept {
+  const auto& endpoint = *core_->endpoint;
+  return DatagramStats{endpoint.sent(), endpoint.received(), endpoint.dropped(), endpoint.failed()};
+}
+
+void Channel::close() {
+  if (!core_) return;  // moved from
+  core_->endpoint->close(Error(ErrorKind::channel_closed, "the channel was closed by its owner"));
+  core_->writer->end();
+  stream_.cancel();
 }
 
 }  // namespace quiver

@@ -14,10 +14,12 @@ ErrorClass usual_class(ErrorKind kind) noexcept {
     case ErrorKind::connection_refused:
     case ErrorKind::checkout_timeout:
     case ErrorKind::goaway:
+    case ErrorKind::congestion_limited:
       return ErrorClass::transient;
     case ErrorKind::invalid_url:
     case ErrorKind::invalid_request:
     case ErrorKind::body_failed:
+    case ErrorKind::datagram_too_large:
       return ErrorClass::invalid;
     case ErrorKind::stream_reset:
     case ErrorKind::transport_error:
@@ -32,6 +34,9 @@ ErrorClass usual_class(ErrorKind kind) noexcept {
     case ErrorKind::redirect_failed:
     case ErrorKind::decompression_failed:
     case ErrorKind::body_too_large:
+    case ErrorKind::extended_connect_disabled:
+    case ErrorKind::datagrams_disabled:
+    case ErrorKind::channel_closed:
       return ErrorClass::unrecoverable;
   }
   return ErrorClass::unrecoverable;
@@ -79,6 +84,11 @@ std::string_view to_string(ErrorKind kind) noexcept {
     case ErrorKind::redirect_failed: return "redirect_failed";
     case ErrorKind::decompression_failed: return "decompression_failed";
     case ErrorKind::body_too_large: return "body_too_large";
+    case ErrorKind::extended_connect_disabled: return "extended_connect_disabled";
+    case ErrorKind::datagrams_disabled: return "datagrams_disabled";
+    case ErrorKind::datagram_too_large: return "datagram_too_large";
+    case ErrorKind::congestion_limited: return "congestion_limited";
+    case ErrorKind::channel_closed: return "channel_closed";
   }
   return "unknown";
 }
@@ -112,6 +122,7 @@ std::string h3_error_name(std::uint64_t code) {
     case h3_code::message_error: return "H3_MESSAGE_ERROR";
     case h3_code::connect_error: return "H3_CONNECT_ERROR";
     case h3_code::version_fallback: return "H3_VERSION_FALLBACK";
+    case h3_code::datagram_error: return "H3_DATAGRAM_ERROR";
     // RFC 9204 §6
     case h3_code::qpack_decompression_failed: return "QPACK_DECOMPRESSION_FAILED";
     case h3_code::qpack_encoder_stream_error: return "QPACK_ENCODER_STREAM_ERROR";

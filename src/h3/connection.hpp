@@ -22,6 +22,7 @@ namespace quiver::h3 {
 
 // The worker speaks the neutral contract; its names are used unqualified inside src/h3.
 using http::BodyReader;
+using http::ChannelSupport;
 using http::ConnectionObserver;
 using http::ConnectionState;
 using http::ResponseHandler;

@@ -75,8 +75,13 @@ std::optional<Error> ConnectionImpl::refusal() const {
   return std::nullopt;
 }
 
+void ConnectionImpl::channel(Request request, std::shared_ptr<http::ChannelEndpoint> endpoint,
+                             StreamHandler on_headers, asio::cancellation_slot cancel) {
+  accept(std::move(request), nullptr, std::move(on_headers), cancel, std::move(endpoint));
+}
+
 void ConnectionImpl::accept(Request request, ResponseHandler on_response, StreamHandler on_headers,
-                            asio::cancellation_slot cancel) {
+                            asio::cancellation_slot cancel, std::shared_ptr<http::ChannelEndpoint> channel) {
   RequestId id = next_id_++;
   Call call;
   call.id = id;
@@ -84,8 +89,10 @@ void ConnectionImpl::accept(Request request, ResponseHandler on_response, Stream
   call.on_response = std::move(on_response);
   call.on_headers = std::move(on_headers);
   call.started = std::chrono::steady_clock::now();
+  call.extended = channel && request.protocol.has_value();
+  call.channel = std::move(channel);
 
-  auto fields = http::build_request_fields(request);
+  auto fields = call.channel ? http::build_channel_fields(request) : http::build_request_fields(request);
   if (!fields) {
     fail(call, fields.error());
     return;
@@ -98,7 +105,7 @@ void ConnectionImpl::accept(Request request, ResponseHandler on_response, Stream
     }
     return;
   }
-  call.early_eligible = http::early_data_eligible(request);
+  call.early_eligible = !call.channel && http::early_data_eligible(request);
   call.body = std::move(request.body);
   call.reused = accepted_++ > 0;
   if (request.timeout) call.deadline = arm_deadline(id, *request.timeout);
@@ -162,6 +169,7 @@ void ConnectionImpl::send_waiting() {
   while (!waiting_.empty() && state_ == ConnectionState::connected && !goaway_id_ &&
          transport_->bidi_streams_left() > 0) {
     RequestId id = waiting_.front();
+    if (waits_for_settings(calls_.at(id))) return;  // on_peer_settings sends it (and those behind it)
     waiting_.pop_front();
     send(calls_.at(id));
   }
@@ -188,6 +196,7 @@ void ConnectionImpl::send_early() {
 // handshake, each with its body again. Only bookkeeping here; nothing is answered.
 void ConnectionImpl::on_early_data_rejected() {
   control_streams_open_ = false;
+  peer_settings_.reset();  // the new session hears the server's SETTINGS again
   std::vector<RequestId> resend;
   for (auto& [id, call] : calls_) {
     if (call.sent_early && call.stream_id) resend.push_back(id);
@@ -208,6 +217,12 @@ void ConnectionImpl::on_early_data_rejected() {
 }
 
 void ConnectionImpl::send(Call& call) {
+  if (auto refused = channel_refusal(call)) {  // nothing sent: RFC 9220 forbids :protocol here
+    fail(call, *refused);
+    calls_.erase(call.id);
+    notify_observer([](ConnectionObserver& o, Connection& c) { o.on_stream_done(c); });
+    return;
+  }
   auto stream_id = session_->submit_request(call.fields, std::move(call.body));
   if (!stream_id) {
     Error error = stream_id.error();
@@ -248,11 +263,13 @@ void ConnectionImpl::answer_headers(Call& call) {
   call.reader = reader;
   StreamingResponse head{call.response.status, std::move(call.response.headers), std::move(reader),
                          call.response.transfer};
+  if (call.channel) open_channel_endpoint(call);  // before the answer: datagrams may follow at once
   post_answer(*answers_, executor_, call.on_headers, Result<StreamingResponse>(std::move(head)));
 }
 
 // Fails a call wherever it is: its handler if not yet answered, else its body reader.
 void ConnectionImpl::fail(Call& call, const Error& error) {
+  if (call.channel) end_channel(call, error);
   if (!call.answered) {
     call.answered = true;
     call.deadline.reset();
@@ -453,6 +470,9 @@ void ConnectionImpl::on_stream_closed(std::int64_t stream_id, std::optional<std:
     call->stream_closed = true;
     fail_after_batch(call->id, std::move(error));  // the call leaves there
   } else if (call != nullptr) {
+    if (call->channel) {
+      end_channel(*call, Error(ErrorKind::channel_closed, fmt::format("the channel's stream {} ended", stream_id)));
+    }
     calls_.erase(call->id);
     notify_observer([](ConnectionObserver& o, Connection& c) { o.on_stream_done(c); });
   }

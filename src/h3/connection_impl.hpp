@@ -50,12 +50,16 @@ class ConnectionImpl final : public Connection,
   void start() override;
   void request(Request request, ResponseHandler on_done, asio::cancellation_slot cancel) override;
   void stream(Request request, StreamHandler on_headers, asio::cancellation_slot cancel) override;
+  bool supports_channels() const noexcept override { return true; }
+  void channel(Request request, std::shared_ptr<http::ChannelEndpoint> endpoint, StreamHandler on_headers,
+               asio::cancellation_slot cancel) override;
   void drain() override;
   void close() override;
   ConnectionState state() const noexcept override { return state_; }
   std::uint64_t max_streams() const noexcept override;
   std::uint64_t early_streams() const noexcept override;
   std::size_t requests_in_flight() const noexcept override { return calls_.size(); }
+  ChannelSupport channel_support() const noexcept override;
   std::string debug_string() const override;
   const Origin& origin() const noexcept override { return origin_; }
   void set_observer(ConnectionObserver* observer) noexcept override { observer_ = observer; }
@@ -87,6 +91,10 @@ class ConnectionImpl final : public Connection,
     bool early_eligible = false;           // may ride in 0-RTT early data (http::early_data_eligible)
     bool sent_early = false;               // went out as early data
     RequestBody early_body;                // a copy while sent early: resent if the server rejects it
+    // A channel (connection_channels.cpp): its datagram endpoint, attached at a 2xx response and closed
+    // when the call fails or its stream closes; `extended`: it sends :protocol (needs the peer's SETTINGS).
+    std::shared_ptr<http::ChannelEndpoint> channel;
+    bool extended = false;
   };
 
   // quic::DialTarget (the transport's events come through the dialer)
@@ -109,6 +117,8 @@ class ConnectionImpl final : public Connection,
   void on_stream_malformed(std::int64_t stream_id, std::uint64_t h3_code) override;
   void on_header_section_too_large(std::int64_t stream_id, bool trailers, std::uint64_t bytes) override;
   void on_early_data_rejected() override;
+  void on_peer_settings(const PeerSettings& settings) override;
+  void on_datagram(std::int64_t stream_id, std::span<const std::uint8_t> payload) override;
 
   // Lifecycle (connection.cpp)
   void hold_self_until_closed();
@@ -126,7 +136,7 @@ class ConnectionImpl final : public Connection,
 
   // Calls (connection_calls.cpp)
   void accept(Request request, ResponseHandler on_response, StreamHandler on_headers,
-              asio::cancellation_slot cancel);
+              asio::cancellation_slot cancel, std::shared_ptr<http::ChannelEndpoint> channel = nullptr);
   void listen_for_cancel(asio::cancellation_slot cancel, RequestId id);
   std::optional<Error> refusal() const;
   void send_waiting();
@@ -144,6 +154,11 @@ class ConnectionImpl final : public Connection,
   void apply_goaway();
   Call* call_on_stream(std::int64_t stream_id);
   std::unique_ptr<asio::steady_timer> arm_deadline(RequestId id, std::chrono::milliseconds timeout);
+  // Channels (connection_channels.cpp)
+  bool waits_for_settings(const Call& call) const;
+  std::optional<Error> channel_refusal(const Call& call) const;
+  void open_channel_endpoint(Call& call);
+  void end_channel(Call& call, const Error& reason);
   // Streamed request bodies (connection_calls.cpp)
   void pull_body(std::int64_t stream_id);
   RequestBody::ChunkCallback body_chunk_delivery(std::int64_t stream_id);
@@ -174,6 +189,8 @@ class ConnectionImpl final : public Connection,
   std::chrono::steady_clock::time_point handshake_at_;  // when the handshake completed (Response::transfer)
   std::uint64_t accepted_ = 0;                          // requests accepted so far (connection reuse)
   std::optional<std::int64_t> goaway_id_;
+  std::optional<PeerSettings> peer_settings_;  // the server's SETTINGS (channels), once they arrived
+  std::uint64_t datagrams_unrouted_ = 0;        // datagrams for no open channel: dropped
   RequestId next_id_ = 1;
   std::unordered_map<RequestId, Call> calls_;
   std::deque<RequestId> waiting_;                       // calls without a stream, in arrival order

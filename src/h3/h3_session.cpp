@@ -45,7 +45,73 @@ nghttp3_nv to_nv(const Header& field) {
                     field.value.size(), NGHTTP3_NV_FLAG_NONE};
 }
 
+// RFC 9000 §16 variable-length integer at `at`: its value and size, or nothing when incomplete.
+std::optional<std::pair<std::uint64_t, std::size_t>> read_varint(std::span<const std::uint8_t> bytes, std::size_t at) {
+  if (at >= bytes.size()) return std::nullopt;
+  std::size_t size = std::size_t{1} << (bytes[at] >> 6);
+  if (bytes.size() - at < size) return std::nullopt;
+  std::uint64_t value = bytes[at] & 0x3f;
+  for (std::size_t i = 1; i < size; ++i) value = (value << 8) | bytes[at + i];
+  return std::pair{value, size};
+}
+
+std::size_t write_varint(std::uint64_t value, std::uint8_t* out) {
+  std::size_t size = value < 64 ? 1 : value < 16384 ? 2 : value < (1u << 30) ? 4 : 8;
+  for (std::size_t i = 0; i < size; ++i) out[size - 1 - i] = static_cast<std::uint8_t>(value >> (8 * i));
+  out[0] |= static_cast<std::uint8_t>((size == 1 ? 0 : size == 2 ? 1 : size == 4 ? 2 : 3) << 6);
+  return size;
+}
+
+constexpr std::uint64_t kControlStreamType = 0x00;
+constexpr std::uint64_t kSettingsFrame = 0x04;
+constexpr std::uint64_t kSettingsEnableConnectProtocol = 0x08;
+constexpr std::uint64_t kSettingsH3Datagram = 0x33;
+constexpr std::size_t kMaxSniffedSettings = 16 * 1024;  // past this nghttp3 judges the frame alone
+
 }  // namespace
+
+// ---- the server's SETTINGS, read as they pass (see h3_session.hpp for why) -------------------------
+
+bool ControlStreamSniffer::feed(std::span<const std::uint8_t> data) {
+  if (done_) return true;
+  buffer_.insert(buffer_.end(), data.begin(), data.end());
+  parse();
+  return done_;
+}
+
+void ControlStreamSniffer::parse() {
+  auto type = read_varint(buffer_, 0);
+  if (!type) return;
+  if (type->first != kControlStreamType) {  // QPACK or another stream: not ours to read
+    done_ = true;
+    return;
+  }
+  std::size_t at = type->second;
+  auto frame_type = read_varint(buffer_, at);
+  if (!frame_type) return;
+  auto length = read_varint(buffer_, at + frame_type->second);
+  if (!length) return;
+  at += frame_type->second + length->second;
+  if (frame_type->first != kSettingsFrame || length->first > kMaxSniffedSettings) {
+    done_ = true;  // not SETTINGS first: nghttp3 fails the connection (H3_MISSING_SETTINGS)
+    return;
+  }
+  if (buffer_.size() - at < length->first) return;
+  std::span<const std::uint8_t> payload(buffer_.data() + at, length->first);
+  PeerSettings settings;
+  for (std::size_t offset = 0; offset < payload.size();) {
+    auto id = read_varint(payload, offset);
+    if (!id) break;
+    auto value = read_varint(payload, offset + id->second);
+    if (!value) break;
+    offset += id->second + value->second;
+    if (id->first == kSettingsEnableConnectProtocol) settings.extended_connect = value->first == 1;
+    if (id->first == kSettingsH3Datagram) settings.h3_datagram = value->first == 1;
+  }
+  settings_ = settings;
+  done_ = true;
+  buffer_ = {};
+}
 
 // Thin noexcept trampolines: recover the session from the connection's user data and forward.
 struct H3Session::Callbacks {
@@ -170,8 +236,16 @@ struct H3Session::Callbacks {
     return 0;
   }
 
+  static int recv_settings(nghttp3_conn*, const nghttp3_settings* settings, void* user_data) noexcept {
+    auto& session = self(user_data);
+    session.nghttp3_settings_seen_ = true;
+    session.peer_h3_datagram_ = settings->h3_datagram != 0;
+    return 0;
+  }
+
   static nghttp3_callbacks table() {
     nghttp3_callbacks cb{};
+    cb.recv_settings = recv_settings;
     cb.acked_stream_data = acked_stream_data;
     cb.recv_data = recv_data;
     cb.deferred_consume = deferred_consume;
@@ -194,7 +268,8 @@ SessionOptions session_options(const ConnectionOptions& options) {
   return SessionOptions{.qpack_table_capacity = options.qpack_table_capacity,
                         .qpack_blocked_streams = options.qpack_blocked_streams,
                         .max_response_header_bytes = options.max_response_header_bytes,
-                        .send_buffer = options.send_buffer};
+                        .send_buffer = options.send_buffer,
+                        .h3_datagram = options.http_datagrams};
 }
 
 H3Session::H3Session(quic::StreamTransport& transport, SessionEvents& events,
@@ -210,6 +285,7 @@ Result<void> H3Session::start() {
   settings.qpack_blocked_streams = options_.qpack_blocked_streams;
   // nghttp3 1.8 only advertises this; admit_field enforces it.
   settings.max_field_section_size = std::min(options_.max_response_header_bytes, kMaxVarint);
+  settings.h3_datagram = options_.h3_datagram ? 1 : 0;
   nghttp3_callbacks callbacks = Callbacks::table();
   nghttp3_conn* raw = nullptr;
   if (int rv = nghttp3_conn_client_new(&raw, &callbacks, &settings, nghttp3_mem_default(), this); rv != 0) {
@@ -227,6 +303,11 @@ bool H3Session::on_early_data_rejected() {
   close_codes_.clear();
   refused_.clear();
   outgoing_chunks_.clear();
+  sniffers_.clear();
+  sniffing_ = true;
+  sniffed_.reset();
+  nghttp3_settings_seen_ = false;
+  peer_settings_.reset();
   conn_.reset();
   if (auto started = start(); !started) {
     record_failure(NGHTTP3_ERR_NOMEM, "restart after rejected early data");
@@ -436,12 +517,82 @@ std::pair<std::uint64_t, std::string> H3Session::fatal_error() const {
 // Header blocks of any request stream may be decoded here, not only `stream_id`'s: bytes on the QPACK
 // encoder stream unblock them.
 bool H3Session::on_stream_data(std::int64_t stream_id, std::span<const std::uint8_t> data, bool fin) {
+  if (sniffing_ && (stream_id & 0x3) == 0x3) sniff(stream_id, data);
   nghttp3_ssize consumed = nghttp3_conn_read_stream(conn_.get(), stream_id, data.data(), data.size(), fin);
   if (consumed < 0) {
     return record_failure(static_cast<int>(consumed), fmt::format("reading stream {}", stream_id));
   }
   transport_.extend_stream_credit(stream_id, static_cast<std::uint64_t>(consumed));
   reset_refused_streams();
+  report_peer_settings();
+  return true;
+}
+
+// A server-initiated unidirectional stream's bytes, until the control stream's SETTINGS are read.
+void H3Session::sniff(std::int64_t stream_id, std::span<const std::uint8_t> data) {
+  ControlStreamSniffer& sniffer = sniffers_[stream_id];
+  if (!sniffer.feed(data)) return;
+  if (sniffer.settings()) {
+    sniffed_ = sniffer.settings();
+    sniffing_ = false;
+    sniffers_.clear();
+    return;
+  }
+  sniffers_.erase(stream_id);
+}
+
+// Once nghttp3 has taken the SETTINGS frame (the sniffer read the same bytes first), the worker hears
+// what the server enabled, once.
+void H3Session::report_peer_settings() {
+  if (peer_settings_ || !nghttp3_settings_seen_) return;
+  PeerSettings settings;
+  settings.h3_datagram = options_.h3_datagram && peer_h3_datagram_;
+  settings.extended_connect = sniffed_ && sniffed_->extended_connect;
+  peer_settings_ = settings;
+  events_.on_peer_settings(settings);
+}
+
+// ---- HTTP datagrams (RFC 9297) ---------------------------------------------------------------------
+
+std::size_t H3Session::max_datagram_size(std::int64_t stream_id) const noexcept {
+  if (!peer_settings_ || !peer_settings_->h3_datagram) return 0;
+  std::size_t quic_payload = transport_.max_datagram_payload();
+  std::uint8_t prefix[8];
+  std::size_t prefix_size = write_varint(static_cast<std::uint64_t>(stream_id) / 4, prefix);
+  return quic_payload > prefix_size ? quic_payload - prefix_size : 0;
+}
+
+Result<void> H3Session::send_datagram(std::int64_t stream_id, std::span<const std::uint8_t> payload) {
+  if (!peer_settings_ || !peer_settings_->h3_datagram || transport_.max_datagram_payload() == 0) {
+    return std::unexpected(Error(ErrorKind::datagrams_disabled,
+                                 "HTTP datagrams are not enabled on this connection (the server did not offer "
+                                 "SETTINGS_H3_DATAGRAM and QUIC DATAGRAM frames, or we did not)"));
+  }
+  std::size_t limit = max_datagram_size(stream_id);
+  if (payload.size() > limit) {
+    return std::unexpected(Error(ErrorKind::datagram_too_large,
+                                 fmt::format("datagram of {} bytes is over the {} bytes one may carry now",
+                                             payload.size(), limit)));
+  }
+  std::uint8_t prefix[8];
+  std::size_t prefix_size = write_varint(static_cast<std::uint64_t>(stream_id) / 4, prefix);
+  if (!transport_.queue_datagram({prefix, prefix_size}, payload)) {
+    return std::unexpected(Error(ErrorKind::congestion_limited,
+                                 "too many datagrams wait for the congestion controller; this one was not sent"));
+  }
+  return {};
+}
+
+// Inside ngtcp2. RFC 9297 §2.1: a malformed quarter stream id is a connection error (H3_DATAGRAM_ERROR);
+// a datagram for a stream we do not know is the worker's to drop.
+bool H3Session::on_datagram(std::span<const std::uint8_t> datagram) {
+  auto quarter = read_varint(datagram, 0);
+  if (!quarter || quarter->first > (kMaxVarint >> 2)) {
+    fatal_code_ = h3_code::datagram_error;
+    fatal_text_ = "an HTTP datagram without a valid quarter stream id";
+    return false;
+  }
+  events_.on_datagram(static_cast<std::int64_t>(quarter->first * 4), datagram.subspan(quarter->second));
   return true;
 }
 

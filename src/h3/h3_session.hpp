@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -26,6 +27,12 @@
 #include "util/c_handles.hpp"
 
 namespace quiver::h3 {
+
+// What the server's SETTINGS frame enabled that channels depend on.
+struct PeerSettings {
+  bool h3_datagram = false;       // SETTINGS_H3_DATAGRAM = 1 (RFC 9297)
+  bool extended_connect = false;  // SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 (RFC 9220)
+};
 
 class SessionEvents {
  public:
@@ -55,6 +62,32 @@ class SessionEvents {
   // The server rejected our 0-RTT early data: every request stream (and our control streams) is gone and
   // the session has started afresh (no control streams yet). The requests were not processed.
   virtual void on_early_data_rejected() {}
+  // The server's SETTINGS arrived (once per session): what it enabled for channels.
+  virtual void on_peer_settings(const PeerSettings&) {}
+  // An HTTP datagram (RFC 9297) for the request stream `stream_id` (maybe unknown or closed).
+  virtual void on_datagram(std::int64_t, std::span<const std::uint8_t>) {}
+};
+
+// Reads the SETTINGS frame at the start of the server's control stream, as its bytes pass on to nghttp3.
+//
+// Why: nghttp3 1.8's client ignores SETTINGS_ENABLE_CONNECT_PROTOCOL (nghttp3.h: "Client ignores this
+// field"; the settings its recv_settings callback hands over never carry it), yet RFC 9220 §3 forbids
+// sending :protocol unless the server sent it. The control stream's first frame must be SETTINGS
+// (RFC 9114 §6.2.1), so a small parser of a stream's first bytes suffices; nghttp3 still reads and
+// validates the same bytes, and fails the connection when they are malformed.
+class ControlStreamSniffer {
+ public:
+  // Feeds the next bytes of one server unidirectional stream; true once the sniffer is done with it.
+  bool feed(std::span<const std::uint8_t> data);
+  bool done() const noexcept { return done_; }
+  // The SETTINGS read (set when the stream was the control stream and its SETTINGS frame complete).
+  const std::optional<PeerSettings>& settings() const noexcept { return settings_; }
+
+ private:
+  void parse();
+  std::vector<std::uint8_t> buffer_;
+  bool done_ = false;
+  std::optional<PeerSettings> settings_;
 };
 
 // The HTTP/3 slice of the connection options (sliced once where the connection is built).
@@ -63,6 +96,7 @@ struct SessionOptions {
   std::uint64_t qpack_blocked_streams = 0;
   std::uint64_t max_response_header_bytes = 0;  // per header section
   std::uint64_t send_buffer = 0;                 // request body bytes in flight per stream
+  bool h3_datagram = false;                      // offer SETTINGS_H3_DATAGRAM (RFC 9297)
 };
 SessionOptions session_options(const ConnectionOptions& options);  // the slice
 
@@ -105,6 +139,14 @@ class H3Session final : public quic::StreamApplication {
   void consume(std::int64_t stream_id, std::size_t bytes);
   // Abandons a request: RESET_STREAM + STOP_SENDING with `h3_code`.
   void reset_stream(std::int64_t stream_id, std::uint64_t h3_code);
+  // The server's SETTINGS, once they arrived (with H3_DATAGRAM only if we offered it too).
+  const std::optional<PeerSettings>& peer_settings() const noexcept { return peer_settings_; }
+  // The largest HTTP datagram payload for `stream_id` now (its quarter stream id deducted); 0 when
+  // datagrams are not negotiated.
+  std::size_t max_datagram_size(std::int64_t stream_id) const noexcept;
+  // Queues an HTTP datagram on `stream_id`: datagrams_disabled, datagram_too_large or congestion_limited.
+  Result<void> send_datagram(std::int64_t stream_id, std::span<const std::uint8_t> payload);
+
   // Whether the request body of `stream_id` is still being sent: some of it not yet handed to nghttp3,
   // and the upload neither stopped by the peer nor reset by us. (A complete response does not end it.)
   bool uploading(std::int64_t stream_id);
@@ -121,6 +163,7 @@ class H3Session final : public quic::StreamApplication {
   void on_stream_blocked(std::int64_t stream_id) override;
   void on_stream_write_shut(std::int64_t stream_id) override;
   bool on_early_data_rejected() override;
+  bool on_datagram(std::span<const std::uint8_t> datagram) override;
   std::pair<std::uint64_t, std::string> fatal_error() const override;
   std::string error_name(std::uint64_t app_error_code) const override { return h3_error_name(app_error_code); }
 
@@ -160,6 +203,8 @@ class H3Session final : public quic::StreamApplication {
   bool admit_field(std::int64_t stream_id, Stream& stream, std::size_t name_size, std::size_t value_size);
   void reset_refused_streams();
   bool record_failure(int nghttp3_error, std::string where);
+  void sniff(std::int64_t stream_id, std::span<const std::uint8_t> data);
+  void report_peer_settings();
   Stream* find(std::int64_t stream_id);
   bool is_refused(std::int64_t stream_id);
 
@@ -173,6 +218,12 @@ class H3Session final : public quic::StreamApplication {
   // Refused streams (Stream::refused) still to be reset: nghttp3 must not be re-entered from its callbacks.
   std::vector<std::int64_t> refused_;
   std::vector<ngtcp2_vec> outgoing_chunks_;
+  std::unordered_map<std::int64_t, ControlStreamSniffer> sniffers_;  // server uni streams, until done
+  bool sniffing_ = true;                   // the server's control stream not yet found
+  std::optional<PeerSettings> sniffed_;    // from the sniffer (extended CONNECT)
+  bool nghttp3_settings_seen_ = false;     // nghttp3's recv_settings ran (H3_DATAGRAM)
+  bool peer_h3_datagram_ = false;
+  std::optional<PeerSettings> peer_settings_;
   std::uint64_t fatal_code_ = 0;
   std::string fatal_text_;
 };

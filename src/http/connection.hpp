@@ -38,6 +38,7 @@
 
 #include "core/origin.hpp"
 #include "http/body_reader.hpp"
+#include "http/channel.hpp"
 #include "quiver/error.hpp"
 #include "quiver/request.hpp"
 #include "quiver/response.hpp"
@@ -69,6 +70,13 @@ class ConnectionObserver {
 };
 
 enum class ConnectionState { connecting, connected, draining, closed };
+
+// What the peer enabled that channels depend on (HTTP/3: its SETTINGS and QUIC transport parameters).
+struct ChannelSupport {
+  bool settings_known = false;    // the peer's settings have arrived (before: nothing is known)
+  bool extended_connect = false;  // extended CONNECT (RFC 9220): a :protocol may be sent
+  bool datagrams = false;         // HTTP datagrams (RFC 9297) negotiated both ways
+};
 std::string_view to_string(ConnectionState state) noexcept;
 
 using ResponseHandler = std::move_only_function<void(Result<Response>)>;
@@ -94,6 +102,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Like request(), but `on_headers` is called as soon as the final response headers arrive, with a
   // reader for the body (whose own cancel() abandons the body).
   virtual void stream(Request request, StreamHandler on_headers, asio::cancellation_slot cancel = {}) = 0;
+  // Whether channel() may be called (protocols without channels, e.g. HTTP/2 for now: no; the pool then
+  // answers a channel itself with extended_connect_disabled).
+  virtual bool supports_channels() const noexcept { return false; }
+  // Opens a channel: `request` (method CONNECT; Request::protocol set for an extended CONNECT, RFC 9220)
+  // goes out as stream() does, on a stream of the credit, kept open both ways; `on_headers` gets the
+  // response head and a reader of the stream's data; stream data is written through the request's body
+  // (an asynchronous producer). `endpoint` carries the HTTP datagrams (RFC 9297): attached once a 2xx
+  // response is in (never before: no datagram goes out before it), closed when the channel ends. Fails
+  // with extended_connect_disabled, at once and without using a stream, when the peer did not enable
+  // extended CONNECT (its SETTINGS are awaited first).
+  virtual void channel(Request, std::shared_ptr<ChannelEndpoint>, StreamHandler, asio::cancellation_slot = {}) {}
 
   // Graceful shutdown: tells the peer (HTTP/3 GOAWAY), refuses new requests, lets those in flight finish
   // (within the drain timeout), then closes. State: draining.
@@ -109,6 +128,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // sends now, before the handshake; 0 otherwise.
   virtual std::uint64_t early_streams() const noexcept { return 0; }
   virtual std::size_t requests_in_flight() const noexcept = 0;
+  // What the peer enabled for channels (protocols without channels: nothing).
+  virtual ChannelSupport channel_support() const noexcept { return {}; }
   // One line for logs: "https://host:port state=connected in_flight=3 ..." (the rest is the protocol's).
   virtual std::string debug_string() const = 0;
   virtual const Origin& origin() const noexcept = 0;

@@ -112,6 +112,9 @@ std::optional<Error> check_section_size(const std::vector<Header>& fields) {
 
 Result<std::vector<Header>> build_request_fields(const Request& request) {
   if (auto error = check_method(request.method)) return std::unexpected(std::move(*error));
+  if (request.protocol) {
+    return std::unexpected(Error(ErrorKind::invalid_request, "Request::protocol is for channels (open_channel) only"));
+  }
   auto authority = authority_of(request);
   if (!authority) return std::unexpected(std::move(authority.error()));
 
@@ -139,6 +142,37 @@ Result<std::vector<Header>> build_request_fields(const Request& request) {
 
   if (*body_size && **body_size > 0 && !has_content_length) {
     fields.push_back({"content-length", std::to_string(**body_size)});
+  }
+  if (auto error = check_section_size(fields)) return std::unexpected(std::move(*error));
+  return fields;
+}
+
+Result<std::vector<Header>> build_channel_fields(const Request& request) {
+  if (request.method != "CONNECT") {
+    return std::unexpected(Error(ErrorKind::invalid_request,
+                                 fmt::format("a channel's method must be CONNECT, not '{}'", request.method)));
+  }
+  if (request.protocol && !detail::is_token(*request.protocol)) {
+    return std::unexpected(Error(ErrorKind::invalid_request,
+                                 fmt::format("invalid :protocol '{}': must be a token", *request.protocol)));
+  }
+  auto authority = authority_of(request);
+  if (!authority) return std::unexpected(std::move(authority.error()));
+  std::vector<Header> fields;
+  fields.push_back({":method", "CONNECT"});
+  if (request.protocol) {
+    fields.push_back({":protocol", *request.protocol});
+    fields.push_back({":scheme", "https"});
+    fields.push_back({":authority", std::move(*authority)});
+    fields.push_back({":path", request.url.target()});
+  } else {
+    fields.push_back({":authority", std::move(*authority)});
+  }
+  for (const Header& field : request.headers) {
+    std::string lower_name = detail::to_lower(field.name);
+    if (auto error = check_field(field, lower_name)) return std::unexpected(std::move(*error));
+    if (lower_name == "host" || lower_name == "content-length") continue;
+    fields.push_back({std::move(lower_name), field.value});
   }
   if (auto error = check_section_size(fields)) return std::unexpected(std::move(*error));
   return fields;

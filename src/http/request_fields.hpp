@@ -25,4 +25,11 @@ inline constexpr std::size_t kMaxRequestFieldSection = 64 * 1024;
 
 Result<std::vector<Header>> build_request_fields(const Request& request);
 
+// A channel's field section (http::Connection::channel): an extended CONNECT (Request::protocol set:
+// :method CONNECT, :protocol, :scheme, :authority, :path; RFC 9220 §4) or a plain CONNECT (:method and
+// :authority only, RFC 9114 §4.4), then the caller's fields under the rules above (no content-length
+// is added: the body is the channel's stream). invalid_request for another method, or a :protocol that
+// is not a token.
+Result<std::vector<Header>> build_channel_fields(const Request& request);
+
 }  // namespace quiver::http

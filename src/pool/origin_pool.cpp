@@ -66,10 +66,16 @@ void OriginPool::stream(Request request, http::StreamHandler on_headers, asio::c
   admit(std::move(request), std::move(on_headers), cancel);
 }
 
+void OriginPool::channel(Request request, std::shared_ptr<http::ChannelEndpoint> endpoint,
+                         http::StreamHandler on_headers, asio::cancellation_slot cancel) {
+  admit(std::move(request), std::move(on_headers), cancel, std::move(endpoint));
+}
+
 void OriginPool::admit(Request request, std::variant<http::ResponseHandler, http::StreamHandler> handler,
-                       asio::cancellation_slot cancel) {
+                       asio::cancellation_slot cancel, std::shared_ptr<http::ChannelEndpoint> channel) {
   auto pending = std::make_shared<PendingRequest>();
   pending->id = next_request_id_++;
+  pending->channel = std::move(channel);
   pending->handler = std::move(handler);
   pending->replayable = request.body.replayable();
   if (!request.timeout && options_.request_timeout.count() > 0) request.timeout = options_.request_timeout;
@@ -187,7 +193,15 @@ void OriginPool::send(http::Connection& connection, Request request, const Pendi
   auto on_headers = [weak, pending](Result<http::StreamingResponse> result) {
     on_connection_reply(weak, pending, std::move(result));
   };
-  connection.stream(std::move(request), std::move(on_headers), cancel);
+  if (!pending->channel) {
+    connection.stream(std::move(request), std::move(on_headers), cancel);
+  } else if (connection.supports_channels()) {
+    connection.channel(std::move(request), pending->channel, std::move(on_headers), cancel);
+  } else {
+    Error error(ErrorKind::extended_connect_disabled,
+                fmt::format("channels are not supported over this connection to {} (HTTP/3 only)", origin_.to_string()));
+    asio::post(executor_, [on_headers = std::move(on_headers), error]() mutable { on_headers(std::unexpected(error)); });
+  }
 }
 
 // Puts `pending` in its place in line (the queue is sorted by id) with a fresh checkout deadline, or the

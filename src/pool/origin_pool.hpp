@@ -111,6 +111,10 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
   // Like request(), but `on_headers` is called exactly once: with the response headers and a body
   // reader, or with the error.
   void stream(Request request, http::StreamHandler on_headers, asio::cancellation_slot cancel = {});
+  // Like stream(), for a channel (http::Connection::channel): it takes a stream of the credit as any
+  // request does; `endpoint` goes with it to the connection.
+  void channel(Request request, std::shared_ptr<http::ChannelEndpoint> endpoint, http::StreamHandler on_headers,
+               asio::cancellation_slot cancel = {});
 
   PoolStats stats() const;
 
@@ -147,6 +151,7 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
     // (bytes bodies are copied too: acceptable for now); otherwise it is moved out on dispatch.
     Request request;
     std::variant<http::ResponseHandler, http::StreamHandler> handler;
+    std::shared_ptr<http::ChannelEndpoint> channel;  // set for a channel (a StreamHandler request)
     bool replayable = false;  // its body can be sent again (fixed at admission; the body may be moved out)
     bool answered = false;    // the handler has been used (or handed to a post); ignore later replies
     // Set exactly while it waits in the pool's queue: the checkout deadline (or, after a refusal, the
@@ -194,7 +199,7 @@ class OriginPool final : public std::enable_shared_from_this<OriginPool>, privat
 
   // Requests
   void admit(Request request, std::variant<http::ResponseHandler, http::StreamHandler> handler,
-             asio::cancellation_slot cancel);
+             asio::cancellation_slot cancel, std::shared_ptr<http::ChannelEndpoint> channel = nullptr);
   void listen_for_cancel(asio::cancellation_slot cancel, PendingRequest& pending);
   void cancel(PoolRequestId id, asio::cancellation_type type);
   PooledConnection* route(const PendingRequest& pending);

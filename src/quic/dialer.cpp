@@ -14,13 +14,19 @@
 
 namespace quiver::quic {
 
+namespace {
+// The largest DATAGRAM frame we accept when datagrams are on: any that fits a UDP datagram.
+constexpr std::uint64_t kMaxDatagramFrame = 65535;
+}  // namespace
+
 DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options, DialShared shared) {
   TransportOptions transport{.idle_timeout = options.idle_timeout,
                              .connection_window = options.connection_window,
                              .stream_window = options.stream_window,
                              .max_udp_payload = options.max_udp_payload,
                              .congestion_control = options.congestion_control,
-                             .qlog_dir = options.qlog_dir};
+                             .qlog_dir = options.qlog_dir,
+                             .max_datagram_frame_size = options.http_datagrams ? kMaxDatagramFrame : 0};
   if (transport.qlog_dir.empty()) {
     if (const char* dir = std::getenv("QLOGDIR"); dir != nullptr) transport.qlog_dir = dir;
   }

@@ -112,6 +112,11 @@ struct QuicTransport::Callbacks {
     auto* app = self(user_data).application_;
     return app == nullptr ? 0 : result(app->on_stream_send_credit(stream_id));
   }
+  static int recv_datagram(ngtcp2_conn*, std::uint32_t, const std::uint8_t* data, std::size_t length,
+                           void* user_data) noexcept {
+    auto* app = self(user_data).application_;
+    return app == nullptr ? 0 : result(app->on_datagram({data, length}));
+  }
   static void rand(std::uint8_t* dest, std::size_t length, const ngtcp2_rand_ctx*) noexcept {
     fill_random(dest, length);
   }
@@ -154,6 +159,7 @@ struct QuicTransport::Callbacks {
     cb.stream_stop_sending = stream_stop_sending;
     cb.extend_max_local_streams_bidi = extend_max_local_streams_bidi;
     cb.extend_max_stream_data = extend_max_stream_data;
+    cb.recv_datagram = recv_datagram;
     cb.rand = rand;
     cb.get_new_connection_id = get_new_connection_id;
     return cb;
@@ -217,6 +223,7 @@ Result<void> QuicTransport::connect(const asio::ip::udp::endpoint& peer,
   params.initial_max_streams_uni = 16;  // control, QPACK encoder/decoder and a few spare
   params.max_idle_timeout = util::to_ns(options.idle_timeout);
   params.active_connection_id_limit = 7;
+  params.max_datagram_frame_size = options.max_datagram_frame_size;
 
   ngtcp2_callbacks callbacks = Callbacks::table();
   ngtcp2_path client_path = path();
@@ -326,6 +333,39 @@ void QuicTransport::shutdown_stream_read(std::int64_t stream_id, std::uint64_t a
 
 void QuicTransport::shutdown_stream_write(std::int64_t stream_id, std::uint64_t app_error_code) {
   if (conn_ && !closed_) ngtcp2_conn_shutdown_stream_write(conn_.get(), 0, stream_id, app_error_code);
+}
+
+namespace {
+std::size_t varint_size(std::uint64_t value) {
+  return value < 64 ? 1 : value < 16384 ? 2 : value < (1u << 30) ? 4 : 8;
+}
+// Short-header packet bytes around its frames: the first byte, the longest packet number and the AEAD tag.
+constexpr std::size_t kShortHeaderOverhead = 1 + 4 + 16;
+}  // namespace
+
+// What fits in one DATAGRAM frame (type byte and length field deducted) within the peer's limit and one
+// packet of the current path (its destination connection id included).
+std::size_t QuicTransport::max_datagram_payload() const noexcept {
+  if (!conn_ || closed_ || !handshake_completed_) return 0;
+  const ngtcp2_transport_params* peer = ngtcp2_conn_get_remote_transport_params(conn_.get());
+  if (peer == nullptr || peer->max_datagram_frame_size == 0 || config_.options.max_datagram_frame_size == 0) return 0;
+  std::uint64_t by_peer = peer->max_datagram_frame_size;
+  std::uint64_t frame_limit = by_peer > 1 + varint_size(by_peer) ? by_peer - 1 - varint_size(by_peer) : 0;
+  std::size_t path = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_.get());
+  std::size_t header = kShortHeaderOverhead + ngtcp2_conn_get_dcid(conn_.get())->datalen;
+  std::size_t packet_limit = path > header + 3 ? path - header - 3 : 0;  // frame type + 2-byte length
+  return static_cast<std::size_t>(std::min<std::uint64_t>(frame_limit, packet_limit));
+}
+
+bool QuicTransport::queue_datagram(std::span<const std::uint8_t> prefix, std::span<const std::uint8_t> payload) {
+  if (closed_ || datagrams_.size() >= kMaxQueuedDatagrams) return false;
+  std::vector<std::uint8_t> datagram;
+  datagram.reserve(prefix.size() + payload.size());
+  datagram.insert(datagram.end(), prefix.begin(), prefix.end());
+  datagram.insert(datagram.end(), payload.begin(), payload.end());
+  datagrams_.push_back(std::move(datagram));
+  schedule_write();
+  return true;
 }
 
 void QuicTransport::set_keep_alive(bool on) {
@@ -447,6 +487,9 @@ void QuicTransport::write_packets() {
 
 // One packet into `dest`: its size, 0 when there is nothing to send, or -1 after failing the connection.
 ngtcp2_ssize QuicTransport::write_one_packet(std::uint8_t* dest, std::size_t capacity, std::uint64_t now) {
+  if (!datagrams_.empty()) {
+    if (ngtcp2_ssize written = write_datagram_packet(dest, capacity, now); written != 0) return written;
+  }
   ngtcp2_path_storage storage;
   ngtcp2_path_storage_zero(&storage);
   ngtcp2_pkt_info info{};
@@ -483,6 +526,34 @@ ngtcp2_ssize QuicTransport::write_one_packet(std::uint8_t* dest, std::size_t cap
     }
     if (written != NGTCP2_ERR_WRITE_MORE) return written;
   }
+}
+
+// A packet led by the oldest queued datagram, one datagram per packet (other frames, e.g. ACKs, may
+// share it): its size, 0 when nothing could be written (congestion: stream data waits too), -1 after
+// failing the connection. A datagram that no longer fits (the path shrank) is dropped: it is unreliable.
+ngtcp2_ssize QuicTransport::write_datagram_packet(std::uint8_t* dest, std::size_t capacity, std::uint64_t now) {
+  ngtcp2_path_storage storage;
+  ngtcp2_path_storage_zero(&storage);
+  ngtcp2_pkt_info info{};
+  while (!datagrams_.empty()) {
+    std::vector<std::uint8_t>& datagram = datagrams_.front();
+    ngtcp2_vec vec{datagram.data(), datagram.size()};
+    int accepted = 0;
+    ngtcp2_ssize written = ngtcp2_conn_writev_datagram(conn_.get(), &storage.path, &info, dest, capacity, &accepted,
+                                                       NGTCP2_WRITE_DATAGRAM_FLAG_NONE, 0, &vec, 1, now);
+    if (written == NGTCP2_ERR_INVALID_ARGUMENT || written == NGTCP2_ERR_INVALID_STATE ||
+        (written == 0 && datagram.size() > max_datagram_payload())) {
+      datagrams_.pop_front();  // over the peer's limit, or no longer fits the path: dropped
+      continue;
+    }
+    if (written < 0) {
+      fail(static_cast<int>(written));
+      return -1;
+    }
+    if (accepted != 0) datagrams_.pop_front();
+    return written;
+  }
+  return 0;
 }
 
 // Sends the first `bytes` of the send scratch buffer (packets of `segment` bytes). On EAGAIN keeps the unsent rest

@@ -17,6 +17,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -68,6 +69,10 @@ class StreamApplication {
   // afresh on this transport; its early requests were not processed.
   virtual bool on_early_data_rejected() { return true; }
 
+  // A QUIC DATAGRAM frame's payload (RFC 9221), when we offered max_datagram_frame_size. Inside ngtcp2:
+  // record and forward only. Returns false on a connection-level error.
+  virtual bool on_datagram(std::span<const std::uint8_t>) { return true; }
+
   // After a `false`: the application error code to close the connection with, and the whole message of
   // the resulting Error (the application names its own codes; the transport knows none of them).
   virtual std::pair<std::uint64_t, std::string> fatal_error() const = 0;
@@ -96,6 +101,8 @@ struct TransportOptions {
   std::uint64_t max_udp_payload = 0;
   CongestionControl congestion_control = CongestionControl::cubic;
   std::string qlog_dir;  // a qlog file per connection goes here ("" none)
+  // QUIC DATAGRAM frames (RFC 9221): the largest frame we accept; 0 does not offer the extension.
+  std::uint64_t max_datagram_frame_size = 0;
 };
 
 struct TransportConfig {
@@ -129,6 +136,16 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   void shutdown_stream(std::int64_t stream_id, std::uint64_t app_error_code) override;
   void shutdown_stream_read(std::int64_t stream_id, std::uint64_t app_error_code) override;   // STOP_SENDING
   void shutdown_stream_write(std::int64_t stream_id, std::uint64_t app_error_code) override;  // RESET_STREAM
+
+  // QUIC DATAGRAM frames. max_datagram_payload(): the largest payload one DATAGRAM frame may carry now,
+  // bounded by the peer's max_datagram_frame_size and the current path's packet size (0: the peer did not
+  // offer DATAGRAM, or the handshake is not done). queue_datagram() copies `payload` for the next write
+  // (false: more than kMaxQueuedDatagrams wait already, the congestion controller holds them back).
+  // A datagram is unreliable: one the path no longer fits is dropped when its turn comes.
+  static constexpr std::size_t kMaxQueuedDatagrams = 256;
+  std::size_t max_datagram_payload() const noexcept override;
+  bool queue_datagram(std::span<const std::uint8_t> prefix, std::span<const std::uint8_t> payload) override;
+  std::size_t queued_datagrams() const noexcept { return datagrams_.size(); }
 
   // While on, a quiet connection sends PINGs at half the effective idle timeout so it stays open (use it
   // while requests are in flight); off lets an unused connection idle out.
@@ -166,6 +183,7 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   bool read_datagram(std::span<const std::uint8_t> datagram, std::uint64_t now);
   void write_packets();
   ngtcp2_ssize write_one_packet(std::uint8_t* dest, std::size_t capacity, std::uint64_t now);
+  ngtcp2_ssize write_datagram_packet(std::uint8_t* dest, std::size_t capacity, std::uint64_t now);
   bool flush_batch(std::size_t& bytes, std::size_t segment);
   void send_connection_close();
   void arm_expiry_timer();
@@ -197,6 +215,7 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   util::NgtcpConnPtr conn_;
   ngtcp2_ccerr last_error_{};
 
+  std::deque<std::vector<std::uint8_t>> datagrams_;  // DATAGRAM payloads waiting for the write loop
   std::vector<std::uint8_t> blocked_;            // packets the kernel refused with EAGAIN, in order
   std::size_t blocked_segment_ = 0;
   std::uint64_t armed_expiry_ = UINT64_MAX;      // when the expiry timer fires; UINT64_MAX: not armed

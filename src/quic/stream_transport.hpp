@@ -4,6 +4,7 @@
 // target tests/fuzz/response_assembly_fuzz.cpp drives H3Session with a fake one.
 
 #include <cstdint>
+#include <span>
 
 #include "quiver/error.hpp"
 
@@ -24,6 +25,10 @@ class StreamTransport {
   virtual void shutdown_stream_write(std::int64_t stream_id, std::uint64_t app_error_code) = 0;  // RESET_STREAM
   // Coalesces writes: one write loop runs soon for any number of calls.
   virtual void schedule_write() = 0;
+  // QUIC DATAGRAM frames (RFC 9221): the largest payload one may carry now (0: not negotiated), and
+  // queueing one (`prefix` then `payload`) for the next write; false when too many wait already.
+  virtual std::size_t max_datagram_payload() const noexcept { return 0; }
+  virtual bool queue_datagram(std::span<const std::uint8_t>, std::span<const std::uint8_t>) { return false; }
 };
 
 }  // namespace quiver::quic

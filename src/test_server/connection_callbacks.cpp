@@ -65,6 +65,9 @@ struct Trampolines {
   static int stream_stop_sending(ngtcp2_conn*, int64_t stream_id, uint64_t, void* user_data, void*) noexcept {
     return quic_guard([&] { return events(user_data).on_stream_reset(stream_id); });
   }
+  static int recv_datagram(ngtcp2_conn*, uint32_t, const uint8_t* data, size_t datalen, void* user_data) noexcept {
+    return quic_guard([&] { return events(user_data).on_datagram({data, datalen}); });
+  }
   static int extend_max_stream_data(ngtcp2_conn*, int64_t stream_id, uint64_t, void* user_data, void*) noexcept {
     return quic_guard([&] { return events(user_data).on_extend_max_stream_data(stream_id); });
   }
@@ -155,6 +158,7 @@ const ngtcp2_callbacks& quic_callbacks() noexcept {
     c.stream_reset = Trampolines::stream_reset;
     c.stream_stop_sending = Trampolines::stream_stop_sending;
     c.extend_max_stream_data = Trampolines::extend_max_stream_data;
+    c.recv_datagram = Trampolines::recv_datagram;
     c.rand = Trampolines::rand;
     c.get_new_connection_id = Trampolines::get_new_connection_id;
     c.remove_connection_id = Trampolines::remove_connection_id;

@@ -117,6 +117,7 @@ Result<ngtcp2_transport_params> QuicTransport::transport_params(const ngtcp2_pkt
   params.initial_max_streams_uni = kMaxUniStreams;
   params.max_idle_timeout = static_cast<ngtcp2_duration>(options_.idle_timeout.count()) * NGTCP2_MILLISECONDS;
   params.active_connection_id_limit = 7;
+  if (options_.datagrams) params.max_datagram_frame_size = 65535;
   params.original_dcid = initial.dcid;
   params.original_dcid_present = 1;
   params.stateless_reset_token_present = 1;
@@ -172,7 +173,13 @@ bool QuicTransport::write() {
   if (!raw_writes_.empty() && !write_raw(ps, max_udp, ts)) return false;
   auto max_packets = std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn) / max_udp, 1, kMaxPacketsPerBurst);
 
-  for (std::size_t packets = 0;;) {
+  std::size_t packets = 0;
+  if (!datagrams_.empty() && !write_datagrams(ps, max_udp, ts, packets)) return false;
+  for (;;) {
+    if (packets >= max_packets) {
+      ngtcp2_conn_update_pkt_tx_time(conn, ts);
+      return true;
+    }
     std::int64_t stream_id = -1;
     int fin = 0;
     std::array<ngtcp2_vec, 16> vec;
@@ -200,6 +207,42 @@ bool QuicTransport::write() {
   }
   ngtcp2_conn_update_pkt_tx_time(conn, ts);
   return false;
+}
+
+bool QuicTransport::queue_datagram(std::vector<std::uint8_t> datagram) {
+  constexpr std::size_t kMaxQueued = 1024;
+  if (datagrams_.size() >= kMaxQueued) return false;
+  datagrams_.push_back(std::move(datagram));
+  return true;
+}
+
+// One packet per queued datagram until the congestion controller says stop; false if the connection failed.
+bool QuicTransport::write_datagrams(ngtcp2_path_storage& ps, std::size_t max_udp, ngtcp2_tstamp ts,
+                                    std::size_t& packets) {
+  ngtcp2_pkt_info pi{};
+  while (!datagrams_.empty()) {
+    auto& datagram = datagrams_.front();
+    ngtcp2_vec vec{datagram.data(), datagram.size()};
+    int accepted = 0;
+    auto n = ngtcp2_conn_writev_datagram(quic_.get(), &ps.path, &pi, send_buffer_.data(), max_udp, &accepted,
+                                         NGTCP2_WRITE_DATAGRAM_FLAG_NONE, 0, &vec, 1, ts);
+    if (n == NGTCP2_ERR_INVALID_ARGUMENT || n == NGTCP2_ERR_INVALID_STATE) {
+      datagrams_.pop_front();  // over the client's limit, or the client takes no datagrams
+      continue;
+    }
+    if (n < 0) {
+      close_with_liberr(static_cast<int>(n));
+      return false;
+    }
+    if (n == 0) {
+      if (datagram.size() + 64 > max_udp) datagrams_.pop_front();  // can never fit this path
+      return true;  // congestion: the rest waits for the next write
+    }
+    if (accepted != 0) datagrams_.pop_front();
+    send(ps.path, {send_buffer_.data(), static_cast<std::size_t>(n)});
+    ++packets;
+  }
+  return true;
 }
 
 // The write errors that concern one stream: note it and go on writing (true). Anything else is fatal

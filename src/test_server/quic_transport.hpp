@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -71,6 +72,7 @@ class TransportEvents {
   virtual int on_stream_reset(std::int64_t stream_id) = 0;  // RESET_STREAM or STOP_SENDING from the peer
   virtual int on_extend_max_stream_data(std::int64_t stream_id) = 0;
   virtual int on_handshake_keys() = 0;  // the server's 1-RTT keys exist: the application may start
+  virtual int on_datagram(std::span<const std::uint8_t>) { return 0; }  // a QUIC DATAGRAM frame's payload
 
   // The write loop. pull_stream_data: the next application stream data (stream_id -1: none); a
   // negative result means the session failed the connection. The others report what ngtcp2 did with
@@ -119,6 +121,10 @@ class QuicTransport {
   void finish();  // forget the connection now: state finished, TransportEvents::on_finished
   // A callback failed the connection: the close reports this instead of the library error.
   void fail_callback(const ngtcp2_ccerr& error) { callback_error_ = error; }
+
+  // QUIC DATAGRAM frames: queued (copied) for the next write(); false when too many wait. Written one per
+  // packet ahead of stream data; one that does not fit is dropped (datagrams are unreliable).
+  bool queue_datagram(std::vector<std::uint8_t> datagram);
 
   // Bytes written on a QUIC stream by the transport itself, before the session's data (/misbehave).
   // ngtcp2 may retransmit them, so they are kept for the connection's life.
@@ -184,6 +190,8 @@ class QuicTransport {
   std::vector<std::string> cids_;
   std::vector<std::uint8_t> send_buffer_;
 
+  std::deque<std::vector<std::uint8_t>> datagrams_;  // waiting for write()
+  bool write_datagrams(ngtcp2_path_storage& ps, std::size_t max_udp, ngtcp2_tstamp ts, std::size_t& packets);
   std::vector<RawWrite> raw_writes_;                 // pending raw writes, in order
   std::vector<std::vector<std::uint8_t>> raw_sent_;  // written raw bytes ngtcp2 may still retransmit
 };

@@ -80,7 +80,7 @@ void ServerConnection::submit_response(RequestStream& stream) {
   // HEAD: the fields GET would get (content-length included), never a body (RFC 9110 §9.3.2); a body
   // would make the response malformed. `stream.request` still holds the method (route took only the body).
   const bool head = stream.request.method == "HEAD";
-  const nghttp3_data_reader* reader = plan.body && !head ? &body_reader() : nullptr;
+  const nghttp3_data_reader* reader = (plan.body || plan.tunnel) && !head ? &body_reader() : nullptr;
   auto rv = nghttp3_conn_submit_response(h3_.get(), stream.id, nva.data(), nva.size(), reader);
   if (rv == NGHTTP3_ERR_STREAM_NOT_FOUND) return;  // the client gave up on it meanwhile
   if (rv != 0) {
@@ -206,10 +206,27 @@ int ServerConnection::end_body(RequestStream& stream, std::uint32_t* pflags) {
   return nghttp3_conn_submit_trailers(h3_.get(), stream.id, nva.data(), nva.size());
 }
 
+// /datagram-echo: the stream data received so far, back; the end once the request ended.
+nghttp3_ssize ServerConnection::read_tunnel(RequestStream& stream, nghttp3_vec* vec, std::size_t veccnt,
+                                            std::uint32_t* pflags) {
+  std::size_t count = 0;
+  while (!stream.tunnel_unsent.empty() && count < veccnt) {
+    stream.tunnel_sent.push_back(std::move(stream.tunnel_unsent.front()));
+    stream.tunnel_unsent.pop_front();
+    auto& chunk = stream.tunnel_sent.back();  // deque elements stay put
+    vec[count++] = {reinterpret_cast<std::uint8_t*>(chunk.data()), chunk.size()};
+    stream.body_bytes_sent += chunk.size();
+  }
+  if (stream.tunnel_unsent.empty() && stream.request_ended) *pflags |= NGHTTP3_DATA_FLAG_EOF;
+  if (count == 0 && !(*pflags & NGHTTP3_DATA_FLAG_EOF)) return NGHTTP3_ERR_WOULDBLOCK;
+  return static_cast<nghttp3_ssize>(count);
+}
+
 // Hands nghttp3 the next body bytes, generated lazily by the plan's BodySource.
 nghttp3_ssize ServerConnection::on_h3_read_body(std::int64_t stream_id, nghttp3_vec* vec, std::size_t veccnt,
                                                 std::uint32_t* pflags) {
   auto* stream = find_stream(stream_id);
+  if (stream && stream->plan.tunnel) return read_tunnel(*stream, vec, veccnt, pflags);
   if (!stream || !stream->plan.body) {
     *pflags |= NGHTTP3_DATA_FLAG_EOF;
     return 0;

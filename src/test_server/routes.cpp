@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "test_server/routes.hpp"
 
 #include "test_server/httpbin_routes.hpp"
@@ -174,6 +175,16 @@ ResponsePlan slow_upload_route(RouteRequest&, std::string_view, std::string_view
   return plan;
 }
 
+ResponsePlan datagram_echo_route(RouteRequest& request, std::string_view, std::string_view) {
+  bool has_protocol = std::ranges::any_of(request.fields, [](const Field& f) { return f.name == ":protocol"; });
+  if (request.method != "CONNECT" || !has_protocol) {
+    return text(400, "/datagram-echo takes an extended CONNECT (RFC 9220) with a :protocol\n");
+  }
+  ResponsePlan plan;
+  plan.tunnel = true;
+  return plan;
+}
+
 // ---- the table -----------------------------------------------------------------------------------
 
 constexpr RouteTraits kAtEnd{}, kKeepsBody{.wants_body = true}, kAtHeaders{.before_body = true};
@@ -197,7 +208,7 @@ constexpr Route kRoutes[] = {
     {"/trailers", false, at_end, trailers_route},   {"/reset", true, at_headers, reset_route},
     {"/close", true, at_headers, close_route},      {"/stream", true, at_end, stream_route},
     {"/goaway", false, at_end, goaway_route},       {"/slow-upload", false, at_headers, slow_upload_route},
-    {"/misbehave", true, at_end, misbehave_route},
+    {"/misbehave", true, at_end, misbehave_route},  {"/datagram-echo", false, at_headers, datagram_echo_route},
 };
 
 struct Match {

@@ -26,6 +26,11 @@
 //                                 back to the client only at that pace; the bytes are hashed and
 //                                 dropped; then 200 "received N bytes fnv1a-<16 hex>" (FNV-1a 64)
 //   /misbehave/CASE               break HTTP/3 on purpose (hand-encoded frames); cases in misbehave.hpp
+//   /datagram-echo                an extended CONNECT (RFC 9220, any :protocol) kept open: 200 at the
+//                                 headers, then every HTTP datagram (RFC 9297) on the stream is echoed
+//                                 and the stream's data is echoed back; the client's FIN ends the response.
+//                                 Other methods: 400. Needs ServerOptions::extended_connect (else nghttp3
+//                                 refuses :protocol) and ServerOptions::datagrams for the datagrams.
 // and httpbin's everyday routes (/get, /post, /anything, /cookies, /range/N, /drip, ...): httpbin_routes.hpp.
 
 #include <chrono>
@@ -104,6 +109,9 @@ struct ResponsePlan {
     bool reset_control_stream = false;         // RESET_STREAM(H3_NO_ERROR) on the server's control stream
   };
   std::optional<Raw> raw;
+  // /datagram-echo: the response (status and headers) goes out at once and its stream stays open, echoing
+  // the request stream's data and every datagram on the stream until the request ends. `body` is unused.
+  bool tunnel = false;
 };
 
 // How the connection must feed a route, known once the request's headers are in.

@@ -116,6 +116,10 @@ struct ServerOptions {
   // `alt-svc: h3=":PORT"; ma=86400`. At least one must be on.
   bool http3 = true;
   bool tcp = true;
+  // HTTP datagrams (RFC 9297: SETTINGS_H3_DATAGRAM and QUIC max_datagram_frame_size) and extended CONNECT
+  // (RFC 9220: SETTINGS_ENABLE_CONNECT_PROTOCOL), for /datagram-echo (`quiver serve --datagrams`).
+  bool datagrams = false;
+  bool extended_connect = false;
 };
 
 // Counters since start(); a snapshot from Server::stats().

@@ -59,11 +59,16 @@ void ServerConnection::drive() {
 
 void ServerConnection::process_pending() {
   while (active() && (!pending_dispatch_.empty() || !pending_reset_checks_.empty() || !pending_resets_.empty() ||
+                      !pending_resumes_.empty() ||
                       pending_goaway_ || pending_close_after_write_)) {
     if (auto code = std::exchange(pending_goaway_, std::nullopt)) start_final_goaway(*code);
     if (auto code = std::exchange(pending_close_after_write_, std::nullopt)) close_after_write_ = code;
     for (auto [id, code] : std::exchange(pending_resets_, {})) reset_unanswered(id, code);
     for (auto id : std::exchange(pending_dispatch_, {})) dispatch(id);
+    for (auto id : std::exchange(pending_resumes_, {})) {
+      if (find_stream(id) == nullptr) continue;
+      if (auto rv = nghttp3_conn_resume_stream(h3_.get(), id); rv != 0) fail_h3(rv);
+    }
     for (auto id : std::exchange(pending_reset_checks_, {}))
       if (auto* stream = find_stream(id)) check_reset_after(*stream);
     if (pending_close_) close_application(*std::exchange(pending_close_, std::nullopt));
@@ -221,6 +226,8 @@ int ServerConnection::setup_h3() {
   nghttp3_settings_default(&settings);
   settings.qpack_max_dtable_capacity = 4096;
   settings.qpack_blocked_streams = 100;
+  settings.h3_datagram = options_.datagrams ? 1 : 0;
+  settings.enable_connect_protocol = options_.extended_connect ? 1 : 0;
   nghttp3_conn* h3 = nullptr;
   if (nghttp3_conn_server_new(&h3, &h3_callbacks(), &settings, nullptr, this) != 0)
     return NGTCP2_ERR_CALLBACK_FAILURE;
@@ -342,6 +349,12 @@ int ServerConnection::on_h3_stream_close(std::int64_t stream_id, std::uint64_t a
 
 int ServerConnection::on_h3_recv_data(std::int64_t stream_id, std::span<const std::uint8_t> data) {
   auto* stream = find_stream(stream_id);
+  if (stream && stream->plan.tunnel) {  // /datagram-echo: echoed once the read returns
+    stream->tunnel_unsent.emplace_back(reinterpret_cast<const char*>(data.data()), data.size());
+    pending_resumes_.push_back(stream_id);
+    consume(stream_id, data.size());
+    return 0;
+  }
   if (stream && stream->plan.upload) {  // /slow-upload: credit goes back on the upload ticks
     stream->plan.upload->sink->write(data);
     stream->upload_unread += data.size();
@@ -394,7 +407,10 @@ int ServerConnection::on_h3_end_headers(std::int64_t stream_id) {
 }
 
 int ServerConnection::on_h3_end_stream(std::int64_t stream_id) {
-  if (auto* stream = find_stream(stream_id)) stream->request_ended = true;
+  if (auto* stream = find_stream(stream_id)) {
+    stream->request_ended = true;
+    if (stream->plan.tunnel) pending_resumes_.push_back(stream_id);  // the echo ends too
+  }
   pending_dispatch_.push_back(stream_id);  // routed after the read returns, never inside it
   return 0;
 }
@@ -408,6 +424,27 @@ int ServerConnection::on_h3_stop_sending(std::int64_t stream_id, std::uint64_t a
 int ServerConnection::on_h3_reset_stream(std::int64_t stream_id, std::uint64_t app_error_code) {
   if (ngtcp2_conn_shutdown_stream_write(quic(), 0, stream_id, app_error_code) != 0)
     return NGHTTP3_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+// A QUIC DATAGRAM: an HTTP datagram (RFC 9297) whose quarter stream id names a request stream. On a
+// /datagram-echo stream whose response is out it is echoed; any other is dropped (an unknown or closed
+// stream's datagram is no error, §2.1). A malformed quarter stream id is H3_DATAGRAM_ERROR.
+int ServerConnection::on_datagram(std::span<const std::uint8_t> datagram) {
+  if (datagram.empty()) {
+    transport_->fail_callback(application_error(0x33));
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  }
+  std::size_t size = std::size_t{1} << (datagram[0] >> 6);
+  if (datagram.size() < size) {
+    transport_->fail_callback(application_error(0x33));
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  }
+  std::uint64_t quarter = datagram[0] & 0x3f;
+  for (std::size_t i = 1; i < size; ++i) quarter = (quarter << 8) | datagram[i];
+  auto* stream = find_stream(static_cast<std::int64_t>(quarter * 4));
+  if (stream == nullptr || !stream->plan.tunnel || !stream->response_submitted || stream->reset_sent) return 0;
+  transport_->queue_datagram(std::vector<std::uint8_t>(datagram.begin(), datagram.end()));
   return 0;
 }
 

@@ -37,6 +37,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -83,6 +84,9 @@ struct RequestStream {
   std::uint64_t upload_unread = 0;
   double upload_allowance = 0;
   Clock::time_point upload_last_tick{};
+  // /datagram-echo (plan.tunnel): stream data received and not yet handed to nghttp3, then the bytes
+  // handed over (kept for the stream's life: nghttp3 may resend them).
+  std::deque<std::string> tunnel_unsent, tunnel_sent;
   asio::steady_timer timer;           // /delay, chunk pacing, upload ticks; handlers look the stream up by id
 };
 
@@ -143,6 +147,7 @@ class ServerConnection final : public std::enable_shared_from_this<ServerConnect
   int on_stream_reset(std::int64_t stream_id) override;
   int on_extend_max_stream_data(std::int64_t stream_id) override;
   int on_handshake_keys() override;
+  int on_datagram(std::span<const std::uint8_t> datagram) override;
 
   // ---- closing and GOAWAY (server_connection.cpp) ----
   void close_application(std::uint64_t h3_code) { transport_->close_application(h3_code); }
@@ -174,6 +179,7 @@ class ServerConnection final : public std::enable_shared_from_this<ServerConnect
   void finish_upload(RequestStream& stream);
   void check_reset_after(RequestStream& stream);
   int end_body(RequestStream& stream, std::uint32_t* pflags);
+  nghttp3_ssize read_tunnel(RequestStream& stream, nghttp3_vec* vec, std::size_t veccnt, std::uint32_t* pflags);
   void log_stream(RequestStream& stream, std::uint64_t app_error_code);  // once per stream
 
   // ---- request stream roles, resets of unanswered streams, ConnectionControl (stream_control.cpp) ----
@@ -228,6 +234,7 @@ class ServerConnection final : public std::enable_shared_from_this<ServerConnect
 
   // Work recorded inside C callbacks, done by process_pending() once the library call returned.
   std::vector<std::int64_t> pending_dispatch_;      // requests ready to route (see RouteTraits)
+  std::vector<std::int64_t> pending_resumes_;       // /datagram-echo streams with bytes to echo
   std::vector<std::int64_t> pending_reset_checks_;  // /reset?after= streams that had data acked
   std::vector<AccessLogEntry> pending_log_;
   std::optional<std::uint64_t> pending_close_;      // /close: an H3 code to close the connection with

@@ -125,6 +125,7 @@ struct ServeOptions {
   std::string client_ca_file;                // --client-ca: require client certificates signed by these CAs
   bool http3 = true;                         // --no-h3: TCP (HTTP/2) only
   bool tcp = true;                           // --no-tcp: HTTP/3 only
+  bool datagrams = false;                    // --datagrams: HTTP datagrams + extended CONNECT
   bool quiet = false;                        // no access log
 };
 

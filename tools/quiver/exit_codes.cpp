@@ -39,6 +39,7 @@ int exit_code_for(const Error& error) noexcept {
     case ErrorKind::stream_reset: return exit_code::stream_reset;
     case ErrorKind::transport_error:
     case ErrorKind::goaway:
+    case ErrorKind::channel_closed:
       return exit_code::connection_failed;
     case ErrorKind::idle_timeout:
     case ErrorKind::request_timeout:
@@ -54,6 +55,10 @@ int exit_code_for(const Error& error) noexcept {
     case ErrorKind::cancelled:
     case ErrorKind::io_error:
     case ErrorKind::shut_down:
+    case ErrorKind::extended_connect_disabled:  // the server cannot do what was asked: a clear message
+    case ErrorKind::datagrams_disabled:
+    case ErrorKind::datagram_too_large:
+    case ErrorKind::congestion_limited:
       return exit_code::failure;
   }
   return exit_code::failure;

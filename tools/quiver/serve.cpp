@@ -112,6 +112,8 @@ int run_serve(const ServeOptions& options, Terminal terminal) {
     server_options.client_ca_file = options.client_ca_file;
     server_options.http3 = options.http3;
     server_options.tcp = options.tcp;
+    server_options.datagrams = options.datagrams;
+    server_options.extended_connect = options.datagrams;
     if (!options.quiet) {
       // Runs on the server's io thread; `out` outlives the server (declared first).
       server_options.access_log = [&out](const server::AccessLogEntry& entry) { out.line(format_access_log(entry)); };

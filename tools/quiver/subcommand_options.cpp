@@ -139,6 +139,8 @@ class ServeCommand final : public SubcommandBase<ServeOptions> {
         ->option_text("FILE");
     app_->add_flag("--no-h3{false}", o.http3, "No HTTP/3: listen on TCP only (HTTP/2, no alt-svc)");
     app_->add_flag("--no-tcp{false}", o.tcp, "No TCP: HTTP/3 only");
+    app_->add_flag("--datagrams", o.datagrams,
+                   "Enable HTTP datagrams (RFC 9297) and extended CONNECT (RFC 9220): the /datagram-echo route");
     app_->add_flag("-q,--quiet", o.quiet, "No access log");
   }
 
