@@ -710,6 +710,7 @@ void Client::submit_channel(Request request, detail::ChannelCompletion completio
         return;
       }
       stamp_transfer(head->transfer, std::move(url), start);
+      if (head->status < 200 || head->status > 299) writer->end();  // no tunnel: our side ends (FIN)
       auto stream = std::make_shared<detail::StreamCore>(core, executor, std::move(*head));
       auto channel = std::make_shared<detail::ChannelCore>(core, executor, endpoint, writer);
       completion(detail::ChannelAccess::make(detail::ResponseStreamAccess::make(std::move(stream)), std::move(channel)));

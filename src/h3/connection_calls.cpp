@@ -263,7 +263,10 @@ void ConnectionImpl::answer_headers(Call& call) {
   call.reader = reader;
   StreamingResponse head{call.response.status, std::move(call.response.headers), std::move(reader),
                          call.response.transfer};
-  if (call.channel) open_channel_endpoint(call);  // before the answer: datagrams may follow at once
+  if (call.channel) {  // before the answer: datagrams may follow at once
+    call.deadline.reset();  // Request::timeout bounds a channel's opening, not its life
+    open_channel_endpoint(call);
+  }
   post_answer(*answers_, executor_, call.on_headers, Result<StreamingResponse>(std::move(head)));
 }
 

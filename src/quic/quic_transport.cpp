@@ -468,9 +468,12 @@ void QuicTransport::write_packets() {
     if (written == 0) break;  // nothing more to send now (congestion, pacing or idle)
     auto size = static_cast<std::size_t>(written);
     if (batch > 0 && size > segment) {  // a bigger packet cannot join the batch: send the batch first
-      if (!flush_batch(batch, segment)) return;
-      std::memmove(send_buffer.data(), send_buffer.data() + batch, size);
-      batch = 0;
+      std::size_t at = batch;  // where the new packet was written (flush_batch zeroes `batch`)
+      if (!flush_batch(batch, segment)) {
+        // The new packet is not part of what was blocked: it is lost (QUIC recovers what needs it).
+        return;
+      }
+      std::memmove(send_buffer.data(), send_buffer.data() + at, size);
     }
     if (batch == 0) segment = size;
     batch += size;

@@ -174,7 +174,7 @@ bool QuicTransport::write() {
   auto max_packets = std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn) / max_udp, 1, kMaxPacketsPerBurst);
 
   std::size_t packets = 0;
-  if (!datagrams_.empty() && !write_datagrams(ps, max_udp, ts, packets)) return false;
+  if (!datagrams_.empty() && !write_datagrams(ps, max_udp, ts, packets, max_packets)) return false;
   for (;;) {
     if (packets >= max_packets) {
       ngtcp2_conn_update_pkt_tx_time(conn, ts);
@@ -216,12 +216,21 @@ bool QuicTransport::queue_datagram(std::vector<std::uint8_t> datagram) {
   return true;
 }
 
-// One packet per queued datagram until the congestion controller says stop; false if the connection failed.
+// One packet per queued datagram, within the burst (`packets` of `max_packets`), until the congestion
+// controller says stop; false if the connection failed. A datagram over what one packet of this path
+// carries is dropped (unreliable): an echo of a datagram sized for the client's path, before this side's
+// path MTU discovery found as much room, is lost here.
 bool QuicTransport::write_datagrams(ngtcp2_path_storage& ps, std::size_t max_udp, ngtcp2_tstamp ts,
-                                    std::size_t& packets) {
+                                    std::size_t& packets, std::size_t max_packets) {
   ngtcp2_pkt_info pi{};
-  while (!datagrams_.empty()) {
+  // Short header (first byte, longest packet number, AEAD tag, destination cid), DATAGRAM type + 2-byte length.
+  const std::size_t overhead = 1 + 4 + 16 + ngtcp2_conn_get_dcid(quic_.get())->datalen + 3;
+  while (!datagrams_.empty() && packets < max_packets) {
     auto& datagram = datagrams_.front();
+    if (datagram.size() + overhead > max_udp) {
+      datagrams_.pop_front();
+      continue;
+    }
     ngtcp2_vec vec{datagram.data(), datagram.size()};
     int accepted = 0;
     auto n = ngtcp2_conn_writev_datagram(quic_.get(), &ps.path, &pi, send_buffer_.data(), max_udp, &accepted,
@@ -234,10 +243,7 @@ bool QuicTransport::write_datagrams(ngtcp2_path_storage& ps, std::size_t max_udp
       close_with_liberr(static_cast<int>(n));
       return false;
     }
-    if (n == 0) {
-      if (datagram.size() + 64 > max_udp) datagrams_.pop_front();  // can never fit this path
-      return true;  // congestion: the rest waits for the next write
-    }
+    if (n == 0) return true;  // congestion or pacing: the rest waits for the next write
     if (accepted != 0) datagrams_.pop_front();
     send(ps.path, {send_buffer_.data(), static_cast<std::size_t>(n)});
     ++packets;

@@ -191,7 +191,8 @@ class QuicTransport {
   std::vector<std::uint8_t> send_buffer_;
 
   std::deque<std::vector<std::uint8_t>> datagrams_;  // waiting for write()
-  bool write_datagrams(ngtcp2_path_storage& ps, std::size_t max_udp, ngtcp2_tstamp ts, std::size_t& packets);
+  bool write_datagrams(ngtcp2_path_storage& ps, std::size_t max_udp, ngtcp2_tstamp ts, std::size_t& packets,
+                       std::size_t max_packets);
   std::vector<RawWrite> raw_writes_;                 // pending raw writes, in order
   std::vector<std::vector<std::uint8_t>> raw_sent_;  // written raw bytes ngtcp2 may still retransmit
 };

@@ -267,6 +267,9 @@ RouteTraits route_traits(std::string_view target) {
 }
 
 ResponsePlan route(RouteRequest&& request) {
+  if (request.method == "CONNECT" && request.target.empty()) {  // a plain CONNECT: no :path (RFC 9114 §4.4)
+    return text(400, "this server is not a CONNECT proxy; /datagram-echo takes an extended CONNECT\n");
+  }
   auto m = match(request.target);
   if (m.route) return m.route->handler(request, m.arg, m.query);
   if (auto plan = httpbin_route(request)) return std::move(*plan);

@@ -31,6 +31,8 @@
 //                                 and the stream's data is echoed back; the client's FIN ends the response.
 //                                 Other methods: 400. Needs ServerOptions::extended_connect (else nghttp3
 //                                 refuses :protocol) and ServerOptions::datagrams for the datagrams.
+// A CONNECT is routed at its headers (its request does not end first); a plain CONNECT (no :path, RFC 9114
+// §4.4) gets 400 at once: this server is no CONNECT proxy.
 // and httpbin's everyday routes (/get, /post, /anything, /cookies, /range/N, /drip, ...): httpbin_routes.hpp.
 
 #include <chrono>

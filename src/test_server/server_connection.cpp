@@ -398,7 +398,9 @@ int ServerConnection::on_h3_end_headers(std::int64_t stream_id) {
   ++host_.shared().requests_started;
   // Headers complete before our handshake is: the request came in 0-RTT early data.
   if (ngtcp2_conn_get_handshake_completed(quic()) == 0) ++host_.shared().early_requests;
-  stream->traits = route_traits(stream->request.target);
+  // A CONNECT is a tunnel: its request never ends before the answer, so every CONNECT is routed at once.
+  stream->traits = stream->request.method == "CONNECT" ? RouteTraits{.before_body = true}
+                                                       : route_traits(stream->request.target);
   if (stream->traits.before_body) {
     plan(*stream);  // now: the body that follows in this same read may be the route's (an upload)
     pending_dispatch_.push_back(stream_id);  // carried out after the read returns, never inside it

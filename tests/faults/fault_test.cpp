@@ -314,7 +314,11 @@ TEST_F(FaultTest, TwoSecondBlackholeMidTransferCompletesOnTheSameConnection) {
   EXPECT_EQ(telemetry_->closed, 0);
   EXPECT_EQ(proxy_->sessions(), 1u);
   auto up = proxy_->counters(Direction::to_server), down = proxy_->counters(Direction::to_client);
-  EXPECT_GT(up.blackholed, 0u);
+  // The hole swallowed the server's data. The client's direction may see nothing to swallow: a receiving
+  // client sends only ACKs (not ack-eliciting, so no PTO probes) and flow-control credit once it consumed
+  // what arrived, and nothing arrives during the hole. (Before the GSO batching fix in
+  // QuicTransport::write_packets, a packet larger than the one batched before it was sent as garbage, lost,
+  // and probed for during the hole: that is where this test used to see up > 0.)
   EXPECT_GT(down.blackholed, 0u);
   report(fmt::format("8 MiB completed {:.2f} s after a 2 s black hole began, same connection; black-holed {} up, {} down",
                      took, up.blackholed, down.blackholed));

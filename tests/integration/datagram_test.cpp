@@ -82,10 +82,11 @@ class ChannelTest : public ::testing::Test {
     server_ = std::make_unique<server::Server>(std::move(options));
     start_or_throw(*server_);
   }
-  Client& client(std::size_t queue = 256) {
+  Client& client(std::size_t queue = 256, std::uint64_t max_udp_payload = 1452) {
     ClientOptions options;
     options.defaults.connection = datagram_client();
     options.defaults.connection.channel_datagram_queue = queue;
+    options.defaults.connection.max_udp_payload = max_udp_payload;
     options.defaults.max_connections = 1;
     client_ = std::make_unique<Client>(std::move(options));
     return *client_;
@@ -146,9 +147,12 @@ TEST_F(ChannelTest, ExtendedConnectOpensAChannelWithDatagrams) {
 
 // Every datagram comes back, byte for byte: sizes from 4 bytes up to max_datagram_size() (at most 32 in
 // flight, so nothing is dropped for want of room: on loopback without a fault proxy none may be lost).
+// The client's packets are pinned to 1 200 bytes, QUIC's minimum path, which the echo's direction carries
+// too: max_datagram_size() is for our direction as path MTU discovery finds it, and a datagram sized for a
+// larger path than the server has discovered yet back to us cannot be echoed (legitimate loss, not tested).
 TEST_F(ChannelTest, ThousandDatagramsOfVariedSizesAreEchoedIntact) {
   start_server();
-  auto channel = client().open_channel(echo_request());
+  auto channel = client(/*queue=*/256, /*max_udp_payload=*/1200).open_channel(echo_request());
   ASSERT_TRUE(channel) << channel.error().to_string();
   constexpr std::uint32_t kCount = 1000;
   constexpr std::uint32_t kWindow = 32;
@@ -158,7 +162,10 @@ TEST_F(ChannelTest, ThousandDatagramsOfVariedSizesAreEchoedIntact) {
   auto take_one = [&]() -> bool {
     auto echoed = receive_within(*channel);
     if (!echoed) {
-      ADD_FAILURE() << "datagram lost: " << echoed.error().to_string() << " after " << seen.size();
+      auto stats = channel->datagram_stats();
+      ADD_FAILURE() << "datagram lost: " << echoed.error().to_string() << " after " << seen.size() << " (sent "
+                    << stats.sent << ", failed " << stats.failed << ", received " << stats.received << ", dropped "
+                    << stats.dropped << ")";
       return false;
     }
     std::uint32_t seq = sequence_of(*echoed);
@@ -267,13 +274,19 @@ TEST_F(ChannelTest, ClosedChannelRefusesDatagramsAndEndsReceives) {
 TEST_F(ChannelTest, NonTwoHundredResponseOpensNoDatagrams) {
   start_server();
   Request request = echo_request("/datagram-echo");
-  request.protocol.reset();  // a plain CONNECT: the route answers 400
+  request.protocol.reset();  // a plain CONNECT (no :path): the test server is no proxy and answers 400 at once
   auto channel = client().open_channel(request);
   ASSERT_TRUE(channel) << channel.error().to_string();
   EXPECT_EQ(channel->status(), 400);
   auto refused = channel->send_datagram("x");
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().kind(), ErrorKind::channel_closed);
+  auto write = channel->write("x");  // no tunnel: our side of the stream ended with the answer
+  ASSERT_FALSE(write);
+  EXPECT_EQ(write.error().kind(), ErrorKind::channel_closed);
+  auto body = channel->stream().read_all();  // the answer's body, then the stream's end
+  ASSERT_TRUE(body) << body.error().to_string();
+  EXPECT_NE(body->find("not a CONNECT proxy"), std::string::npos) << *body;
 }
 
 // A GOAWAY above the channel's stream leaves it working: its stream is below the id.
