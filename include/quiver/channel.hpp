@@ -26,7 +26,9 @@
 //
 // Threading: thread-safe to use from one thread at a time; completions run on the handler's associated
 // executor (the client's io executor by default), never inside the library. A Channel may outlive its
-// Client (reads then end with shut_down). Dropping it closes the channel (close()).
+// Client: the client's shutdown waits for an open channel up to ClientOptions::shutdown_deadline, then
+// closes its connection; reads end with that error, sends and writes with channel_closed. Dropping a
+// Channel closes it (close()).
 
 #include "quiver/client.hpp"
 

@@ -699,7 +699,17 @@ void Client::submit_channel(Request request, detail::ChannelCompletion completio
   request.body = RequestBody::from_async_producer(
       [writer](RequestBody::ChunkCallback next) { writer->next(std::move(next)); });
   std::size_t queue = core_->options().defaults.connection.channel_datagram_queue;
-  auto endpoint = std::make_shared<http::ChannelEndpoint>(executor, queue);
+  // Completions go through the core: once its threads are stopped they run on the fallback executor, so
+  // a receive never waits on a context that runs no more. Weak: the endpoint must not keep the core.
+  http::ChannelEndpoint::Runner run = [weak = std::weak_ptr<detail::ClientCore>(core_), executor](
+                                          http::ChannelEndpoint::Task work, http::ChannelEndpoint::Task refused) {
+    if (auto core = weak.lock()) {
+      core->run_or_refuse(executor, std::move(work), std::move(refused), detail::ClientCore::Start::post);
+    } else {
+      asio::post(fallback_executor(), std::move(refused));
+    }
+  };
+  auto endpoint = std::make_shared<http::ChannelEndpoint>(executor, queue, std::move(run));
   auto cancel = relay_cancellation(slot, executor);
   asio::dispatch(executor, [core = core_, pool, executor, cancel, endpoint, writer, request = std::move(request),
                             completion = std::move(completion)]() mutable {
@@ -740,7 +750,13 @@ Channel& Channel::operator=(Channel&& other) noexcept {
 }
 Channel::~Channel() { close(); }
 
-Result<void> Channel::write(std::string data) { return core_->writer->write(std::move(data)); }
+Result<void> Channel::write(std::string data) {
+  if (auto closed = core_->endpoint->closed_reason(); closed && status() >= 200 && status() <= 299) {
+    return std::unexpected(closed->restated(ErrorKind::channel_closed, ErrorClass::unrecoverable,
+                                            fmt::format("the channel is closed: {}", closed->message())));
+  }
+  return core_->writer->write(std::move(data));
+}
 void Channel::close_write() { core_->writer->end(); }
 bool Channel::datagrams_enabled() const noexcept { return core_->endpoint->datagrams_enabled(); }
 std::size_t Channel::max_datagram_size() const noexcept { return core_->endpoint->max_datagram_size(); }

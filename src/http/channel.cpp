@@ -5,6 +5,9 @@
 
 namespace quiver::http {
 
+ChannelEndpoint::ChannelEndpoint(asio::any_io_executor executor, std::size_t queue_limit, Runner run)
+    : executor_(std::move(executor)), run_(std::move(run)), queue_limit_(queue_limit) {}
+
 void ChannelEndpoint::attach(Link link, bool datagrams) {
   std::lock_guard lock(mutex_);
   if (closed_) return;
@@ -78,7 +81,7 @@ Result<void> ChannelEndpoint::send(std::string payload) {
                                              in_flight_ + backlog_)));
   }
   ++in_flight_;
-  asio::post(executor_, [self = shared_from_this(), payload = std::move(payload)] {
+  auto work = [self = shared_from_this(), payload = std::move(payload)] {
     Link* link = nullptr;
     {
       std::lock_guard inner(self->mutex_);
@@ -89,6 +92,15 @@ Result<void> ChannelEndpoint::send(std::string payload) {
     auto sent = link->send({reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()});
     (sent ? self->sent_ : self->failed_).fetch_add(1, std::memory_order_relaxed);
     self->refresh_from_link();
+  };
+  if (!run_) {
+    asio::post(executor_, std::move(work));
+    return {};
+  }
+  run_(std::move(work), [self = shared_from_this()] {  // the client stopped meanwhile: never sent
+    std::lock_guard inner(self->mutex_);
+    --self->in_flight_;
+    self->failed_.fetch_add(1, std::memory_order_relaxed);
   });
   return {};
 }
@@ -132,9 +144,15 @@ void ChannelEndpoint::cancel_receive(const Error& reason) {
 
 // Completions are always posted to the connection's executor, never run inside a call.
 void ChannelEndpoint::post_to_reader(ReceiveCompletion completion, Result<std::string> value) {
-  asio::post(executor_, [completion = std::move(completion), value = std::move(value)]() mutable {
-    completion(std::move(value));
-  });
+  // Shared by the work and its refusal: exactly one of them runs.
+  auto shared = std::make_shared<std::pair<ReceiveCompletion, Result<std::string>>>(std::move(completion),
+                                                                                    std::move(value));
+  auto finish = [shared] { shared->first(std::move(shared->second)); };
+  if (!run_) {
+    asio::post(executor_, std::move(finish));
+    return;
+  }
+  run_(finish, finish);
 }
 
 }  // namespace quiver::http

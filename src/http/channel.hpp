@@ -41,9 +41,13 @@ class ChannelEndpoint : public std::enable_shared_from_this<ChannelEndpoint> {
     std::function<std::size_t()> max_size;
   };
 
-  // `executor`: the channel's connection's (its pool's) executor, where completions are posted.
-  ChannelEndpoint(asio::any_io_executor executor, std::size_t queue_limit)
-      : executor_(std::move(executor)), queue_limit_(queue_limit) {}
+  // Runs `work` later on the channel's connection's (its pool's) executor, never inside the call; or, once
+  // that executor runs no more (its client is stopped), `refused` elsewhere, so no completion is lost.
+  using Task = std::move_only_function<void()>;
+  using Runner = std::function<void(Task work, Task refused)>;
+
+  // `executor`: the channel's connection's executor; `run`: how work gets there (the default posts).
+  ChannelEndpoint(asio::any_io_executor executor, std::size_t queue_limit, Runner run = {});
 
   // ---- the worker (the connection's executor) ----
   // The channel is open (2xx). `datagrams`: whether HTTP datagrams were negotiated on its connection.
@@ -76,6 +80,7 @@ class ChannelEndpoint : public std::enable_shared_from_this<ChannelEndpoint> {
   void refresh_from_link();  // on the executor: max size and backlog as the transport sees them now
 
   const asio::any_io_executor executor_;
+  const Runner run_;
   const std::size_t queue_limit_;
   mutable std::mutex mutex_;  // guards what follows, up to the atomics
   std::optional<Link> link_;

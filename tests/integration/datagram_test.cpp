@@ -316,5 +316,61 @@ TEST_F(ChannelTest, RequestAndStreamRefuseAProtocol) {
   EXPECT_EQ(response.error().kind(), ErrorKind::invalid_request);
 }
 
+// ---- lifetimes: a Channel and its Client end in any order, and nothing waits forever ----------------
+
+TEST_F(ChannelTest, DestroyingTheClientEndsAnOpenChannelsWaitingReceive) {
+  start_server();
+  auto channel = client().open_channel(echo_request());
+  ASSERT_TRUE(channel) << channel.error().to_string();
+  auto waiting = channel->async_receive_datagram(asio::use_future);
+  client_.reset();
+  ASSERT_EQ(waiting.wait_for(5s), std::future_status::ready) << "a receive outlived its client";
+  auto ended = waiting.get();
+  ASSERT_FALSE(ended);
+  // The connection's end ends its channels with its error (here: closed by the client's shutdown).
+  EXPECT_FALSE(ended.error().message().empty());
+}
+
+TEST_F(ChannelTest, AChannelKeptAfterItsClientFailsEveryCallCleanly) {
+  start_server();
+  std::optional<Channel> kept;
+  {
+    auto channel = client().open_channel(echo_request());
+    ASSERT_TRUE(channel) << channel.error().to_string();
+    kept.emplace(std::move(*channel));
+  }
+  client_.reset();
+  auto sent = kept->send_datagram("late");
+  ASSERT_FALSE(sent);
+  EXPECT_EQ(sent.error().kind(), ErrorKind::channel_closed) << sent.error().to_string();
+  auto received = kept->receive_datagram();  // blocking: must return
+  ASSERT_FALSE(received);
+  auto asynchronous = kept->async_receive_datagram(asio::use_future);
+  ASSERT_EQ(asynchronous.wait_for(5s), std::future_status::ready);
+  EXPECT_FALSE(asynchronous.get());
+  EXPECT_FALSE(kept->write("late"));
+  kept->close_write();
+  kept->close();
+  kept->close();  // idempotent
+  auto body = kept->stream().read_all();
+  EXPECT_FALSE(body);
+  kept.reset();  // destroyed after its client: no use of freed state
+}
+
+TEST_F(ChannelTest, CallsAfterCloseFailWithChannelClosed) {
+  start_server();
+  auto channel = client().open_channel(echo_request());
+  ASSERT_TRUE(channel) << channel.error().to_string();
+  channel->close();
+  EXPECT_EQ(channel->send_datagram("x").error().kind(), ErrorKind::channel_closed);
+  EXPECT_EQ(channel->write("x").error().kind(), ErrorKind::channel_closed);
+  auto received = channel->receive_datagram();
+  ASSERT_FALSE(received);
+  EXPECT_EQ(received.error().kind(), ErrorKind::channel_closed);
+  // The client is fine afterwards: the channel's stream went back to the credit.
+  auto response = client_->request(get(fmt::format("https://127.0.0.1:{}/bytes/10", server_->port())));
+  ASSERT_TRUE(response) << response.error().to_string();
+}
+
 }  // namespace
 }  // namespace quiver::test
