@@ -161,7 +161,9 @@ Result<util::GnutlsSessionPtr> TlsServerContext::new_session(ngtcp2_crypto_conn_
 
 Result<util::GnutlsSessionPtr> TlsServerContext::new_tcp_session() const {
   gnutls_session_t raw = nullptr;
-  if (auto ok = check(gnutls_init(&raw, GNUTLS_SERVER | GNUTLS_NONBLOCK), "gnutls_init"); !ok)
+  // GNUTLS_NO_SIGNAL: GnuTLS writes to the socket itself here; a peer that already closed must give
+  // EPIPE, not a SIGPIPE that kills the whole process (the test server runs inside test binaries).
+  if (auto ok = check(gnutls_init(&raw, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL), "gnutls_init"); !ok)
     return std::unexpected(ok.error());
   util::GnutlsSessionPtr session(raw);
   const std::array<gnutls_datum_t, 2> alpn{alpn_datum(kAlpnH2), alpn_datum(kAlpnHttp11)};

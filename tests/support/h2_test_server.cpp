@@ -289,7 +289,7 @@ void H2TestServer::serve(int fd, int index) {
   Connection c(*this, index, fd);
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  gnutls_init(&c.tls, GNUTLS_SERVER | GNUTLS_NONBLOCK);
+  gnutls_init(&c.tls, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);  // EPIPE, not SIGPIPE
   gnutls_priority_set_direct(c.tls, "NORMAL", nullptr);
   gnutls_credentials_set(c.tls, GNUTLS_CRD_CERTIFICATE, credentials().credentials);
   gnutls_datum_t h2{(unsigned char*)"h2", 2};
