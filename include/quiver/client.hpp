@@ -76,7 +76,16 @@ struct ClientOptions {
   // ConnectionEvent (ready) says whether early data was offered and accepted. Off by default: a request
   // in early data can be replayed by an attacker.
   bool early_data = false;
-  // Where warnings go that have no request to fail (an unusable session_file). Default: one line on
+  // Alt-Svc (RFC 7838): HTTP/3 alternatives servers announce (`alt-svc: h3=":443"; ma=86400`) are kept
+  // per origin (at most this many origins, least recently announced dropped first; `clear` removes one;
+  // each expires after its `ma`, 24 hours by default). With HttpVersion::http3 (auto), a new
+  // connection to such an origin tries HTTP/3 at the announced authority (same host, that port) first.
+  std::size_t alt_svc_cache_size = 1000;
+  // Keep the Alt-Svc cache in this file too (curl's --alt-svc): read when the client starts, written
+  // after every change (atomically, mode 0600). A file that cannot be read as an Alt-Svc file is ignored
+  // with a warning (on_warning) and replaced at the next change. "" = memory only.
+  std::string alt_svc_file;
+  // Where warnings go that have no request to fail (an unusable session_file or alt_svc_file). Default: one line on
   // stderr. Called on the constructing thread or an io thread; must not block.
   std::function<void(const std::string&)> on_warning;
   // Redirects and body decompression for requests that do not set their own (both off by default).

@@ -38,12 +38,17 @@ struct TlsOptions {
 
 enum class CongestionControl { cubic, bbr, reno };
 
-// Which HTTP version a connection speaks (curl's --http3-only, --http2 and --http1.1).
+// Which HTTP version a connection speaks (curl's --http3, --http3-only, --http2 and --http1.1).
 enum class HttpVersion {
   http3_only,  // HTTP/3 over QUIC, nothing else (the default)
   http2,       // HTTP/2 over TLS over TCP (ALPN h2)
   http1_1,     // HTTP/1.1 over TLS over TCP (ALPN http/1.1, or none): one request at a time per
                // connection, so raise PoolOptions::max_connections for concurrency
+  // "auto", curl's --http3: HTTP/3 first, TCP as the fallback. Unless the origin's HTTP/3 is marked
+  // broken, QUIC starts (at the Alt-Svc authority when one is known); if its handshake has not finished
+  // after http3_race_delay (at once when it fails), TCP starts too; the first ready wins. See docs/api.md,
+  // "Protocol choice".
+  http3,
 };
 
 // Where to connect instead of the URL's host and port (curl's --resolve and --connect-to). The TLS name
@@ -62,6 +67,12 @@ struct ConnectionOptions {
   // TCP (HTTP/2, HTTP/1.1): with several addresses, the next one is tried this long after the previous attempt
   // started, IPv6 first (RFC 8305, Happy Eyeballs v2); the first connection wins.
   std::chrono::milliseconds happy_eyeballs_delay{250};
+  // HttpVersion::http3 (auto): how long QUIC has alone before TCP starts too (at once when QUIC fails).
+  std::chrono::milliseconds http3_race_delay{250};
+  // HttpVersion::http3 (auto): a QUIC attempt that failed where TCP worked marks the origin's HTTP/3
+  // broken for this long, doubling with each further failure (at most 48 hours, as Chromium); new
+  // connections then go straight to TCP. A QUIC handshake that completes clears the mark and the count.
+  std::chrono::milliseconds http3_broken_time{300000};
   // The handshake must finish within this, or queued requests fail with handshake_failed.
   std::chrono::milliseconds connect_timeout{5000};
   // QUIC max_idle_timeout we advertise; the connection closes after this much silence. HTTP/2: the

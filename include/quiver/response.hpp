@@ -43,6 +43,9 @@ struct TransferInfo {
   std::string peer_address;        // the server's IP address ("127.0.0.1", "::1")
   std::uint16_t peer_port = 0;
   bool connection_reused = false;  // the connection had carried an earlier request
+  // HttpVersion::http3 (auto): why the connection speaks this protocol ("HTTP/3 won the race",
+  // "HTTP/3 marked broken: TCP only", "Alt-Svc h3 at :4433", ...); empty otherwise.
+  std::string protocol_choice;
   Timings timings;
   TransferInstants instants;
 };

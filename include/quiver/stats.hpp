@@ -15,6 +15,8 @@ struct PoolStats {
     std::string state;  // "connecting", "connected", "draining"
     std::uint64_t max_streams = 0;
     std::size_t in_flight = 0;
+    std::string http_version;     // "3", "2" ("" until an auto connection's race is decided)
+    std::string protocol_choice;  // HttpVersion::http3 (auto): why (TransferInfo::protocol_choice)
   };
   std::string origin;
   std::size_t connecting = 0;

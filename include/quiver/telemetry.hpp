@@ -44,6 +44,9 @@ struct ConnectionEvent {
   Type type;
   std::string origin;
   int http_version = 3;  // the connection's: 3 (HTTP/3 over QUIC), 2 (HTTP/2) or 1 (HTTP/1.1) over TCP
+  // HttpVersion::http3 (auto): why this attempt was made (start) and why it is used (ready): e.g.
+  // "HTTP/3 first (no Alt-Svc known)", "QUIC not connected after 250 ms", "HTTP/3 marked broken".
+  std::string reason;
   std::chrono::nanoseconds duration{0};
   std::uint64_t max_streams = 0;
   std::optional<std::uint64_t> goaway_id;

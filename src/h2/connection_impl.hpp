@@ -59,6 +59,7 @@ class ConnectionImpl final : public Connection,
   std::size_t requests_in_flight() const noexcept override { return calls_.size(); }
   std::string debug_string() const override;
   const Origin& origin() const noexcept override { return origin_; }
+  std::string http_version() const override { return "2"; }
   void set_observer(ConnectionObserver* observer) noexcept override { observer_ = observer; }
 
   // BodyReaderOwner

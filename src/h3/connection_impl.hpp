@@ -62,6 +62,7 @@ class ConnectionImpl final : public Connection,
   ChannelSupport channel_support() const noexcept override;
   std::string debug_string() const override;
   const Origin& origin() const noexcept override { return origin_; }
+  std::string http_version() const override { return "3"; }
   void set_observer(ConnectionObserver* observer) noexcept override { observer_ = observer; }
 
   // BodyReaderOwner

@@ -133,6 +133,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // One line for logs: "https://host:port state=connected in_flight=3 ..." (the rest is the protocol's).
   virtual std::string debug_string() const = 0;
   virtual const Origin& origin() const noexcept = 0;
+  // For stats: the HTTP version spoken ("3", "2"; "" while not known, e.g. a race not yet decided), and
+  // why this protocol was chosen ("" when nothing was chosen: the options named one).
+  virtual std::string http_version() const { return {}; }
+  virtual std::string protocol_choice() const { return {}; }
   // `observer` (or nullptr) borrows; it must outlive the connection or be detached with set_observer.
   virtual void set_observer(ConnectionObserver* observer) noexcept = 0;
 

@@ -596,7 +596,8 @@ PoolStats OriginPool::stats() const {
   auto add = [&](const ConnectionList& list, const char* state) {
     for (const auto& slot : list) {
       const http::Connection& connection = *slot.connection;
-      stats.connections.push_back({state, connection.max_streams(), connection.requests_in_flight()});
+      stats.connections.push_back({state, connection.max_streams(), connection.requests_in_flight(),
+                                   connection.http_version(), connection.protocol_choice()});
       stats.in_flight += connection.requests_in_flight();
     }
   };

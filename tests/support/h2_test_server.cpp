@@ -155,6 +155,10 @@ struct H2TestServer::Connection {
         {(std::uint8_t*)":status", (std::uint8_t*)status.data(), 7, status.size(), NGHTTP2_NV_FLAG_NONE},
         {(std::uint8_t*)"content-length", (std::uint8_t*)length.data(), 14, length.size(), NGHTTP2_NV_FLAG_NONE},
     };
+    if (!server.options_.alt_svc.empty()) {
+      const std::string& alt_svc = server.options_.alt_svc;
+      headers.push_back({(std::uint8_t*)"alt-svc", (std::uint8_t*)alt_svc.data(), 7, alt_svc.size(), NGHTTP2_NV_FLAG_NONE});
+    }
     std::string filler(500, 'f');
     if (stream.path == "/big-headers") {
       for (int i = 0; i < 20; ++i) {
@@ -240,6 +244,7 @@ H2TestServer::H2TestServer(H2ServerOptions options) : options_(options) {
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(options_.port);
   socklen_t length = sizeof address;
   if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
       ::listen(listen_fd_, 64) != 0 || ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||

@@ -39,6 +39,10 @@ struct H2ServerOptions {
   bool session_tickets = false;
   // Refuse a handshake without a client certificate signed by tests/data/ca.pem.
   bool require_client_certificate = false;
+  // Sent as `alt-svc` on every response when not empty (e.g. `h3=":4433"; ma=60`).
+  std::string alt_svc = "";
+  // The TCP port to listen on (0: a free one).
+  std::uint16_t port = 0;
 };
 
 class H2TestServer {

@@ -61,6 +61,16 @@ TEST(ParseCli, Http2AndHttp3OnlyFlags) {
   EXPECT_FALSE(parse_ok({"--http3-only", "https://h/"}).request.http2);
 }
 
+TEST(ParseCli, Http3AutoAndAltSvcFile) {
+  FetchOptions options = parse_ok({"--http3", "--alt-svc", "alt.txt", "https://h/"});
+  EXPECT_TRUE(options.request.http3);
+  EXPECT_FALSE(options.request.http2);
+  EXPECT_EQ(options.alt_svc, "alt.txt");
+  EXPECT_FALSE(parse_ok({"https://h/"}).request.http3);
+  expect_usage_error({"--http3", "--http2", "https://h/"});
+  expect_usage_error({"--http3", "--http3-only", "https://h/"});
+}
+
 TEST(ParseCli, ShortOptions) {
   FetchOptions options = parse_ok({"-X", "PUT", "-o", "out.bin", "-i", "-k", "-f", "-v", "-m", "2.5", "https://h/"});
   EXPECT_EQ(options.request.method, "PUT");

@@ -327,6 +327,12 @@ TEST(ConnectionOptionsFor, Http2ChoosesTheHttp2Worker) {
   EXPECT_EQ(connection_options_for(options)->http_version, HttpVersion::http2);
 }
 
+TEST(ConnectionOptionsFor, Http3ChoosesAuto) {
+  RequestOptions options = options_for("https://h/");
+  options.http3 = true;
+  EXPECT_EQ(connection_options_for(options)->http_version, HttpVersion::http3);
+}
+
 TEST(ConnectionOptionsFor, UnreadableCaFileIsNamed) {
   RequestOptions options = options_for("https://h/");
   options.ca_file = "/nonexistent/ca.pem";

@@ -159,6 +159,10 @@ void declare_fetch_options(CLI::App& app, RawFetchOptions& raw) {
   app.add_option("--ssl-sessions", o.ssl_sessions,
                  "Keep TLS session tickets in FILE so the next run resumes (created 0600), as curl's")
       ->option_text("FILE");
+  app.add_option("--alt-svc", o.alt_svc,
+                 "Keep the Alt-Svc cache in FILE (curl's format, created 0600); with --http3 a later run "
+                 "goes to HTTP/3 where a server announced it")
+      ->option_text("FILE");
   app.add_flag("--tls-earlydata", o.tls_earlydata,
                "On a resumed connection send GET/HEAD requests as TLS 1.3 early data (0-RTT), as curl's");
   app.add_flag("--version", raw.version, "Print the version and exit");

@@ -61,6 +61,7 @@ struct RequestOptions {
   bool insecure = false;                     // -k
   bool http2 = false;                        // --http2: HTTP/2 over TLS over TCP instead of HTTP/3
   bool http1_1 = false;                      // --http1.1: HTTP/1.1 over TLS over TCP instead of HTTP/3
+  bool http3 = false;                        // --http3: HTTP/3 first, TCP as the fallback (auto)
   bool http3_only = false;                   // --http3-only: the default, said explicitly
   std::optional<std::chrono::milliseconds> connect_timeout;  // unset: the library default
 };
@@ -94,6 +95,7 @@ struct FetchOptions {
   bool fail = false;                         // -f
   bool verbose = false;                      // -v
   std::string ssl_sessions;                  // --ssl-sessions FILE: TLS tickets kept across runs ("": none)
+  std::string alt_svc;                       // --alt-svc FILE: the Alt-Svc cache kept across runs ("": none)
   bool tls_earlydata = false;                // --tls-earlydata: 0-RTT on resumed connections
   bool silent = false;                       // -s: no progress bar, no error line
   bool show_error = false;                   // -S: the error line even with -s

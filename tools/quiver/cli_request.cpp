@@ -227,6 +227,7 @@ std::expected<ConnectionOptions, Failure> connection_options_for(const RequestOp
   connection.tls.verify_peer = !options.insecure;
   connection.http_version = options.http2     ? HttpVersion::http2
                             : options.http1_1 ? HttpVersion::http1_1
+                            : options.http3   ? HttpVersion::http3
                                               : HttpVersion::http3_only;
   if (!options.ca_file.empty()) {
     auto contents = read_file(options.ca_file);

@@ -62,6 +62,7 @@ ClientOptions client_options_for(ConnectionOptions connection, const FetchOption
   }
   client.defaults.connection = std::move(connection);
   client.session_file = options.ssl_sessions;
+  client.alt_svc_file = options.alt_svc;
   client.early_data = options.tls_earlydata;
   client.redirects.follow = options.location;
   client.redirects.max_redirects = options.max_redirs < 0 ? std::numeric_limits<int>::max() : options.max_redirs;

@@ -50,7 +50,11 @@ void declare_request_options(CLI::App& app, RawRequestOptions& raw) {
   auto* http2 = app.add_flag("--http2", o.http2, "Use HTTP/2 (TLS over TCP, ALPN h2) instead of HTTP/3");
   auto* http1 = app.add_flag("--http1.1", o.http1_1,
                              "Use HTTP/1.1 (TLS over TCP, ALPN http/1.1) instead of HTTP/3")->excludes(http2);
-  app.add_flag("--http3-only", o.http3_only, "Use HTTP/3 only (the default)")->excludes(http2)->excludes(http1);
+  auto* http3 = app.add_flag("--http3", o.http3,
+                             "Try HTTP/3 first, fall back to HTTP/2 over TCP (races them; uses Alt-Svc)")
+                    ->excludes(http2)->excludes(http1);
+  app.add_flag("--http3-only", o.http3_only, "Use HTTP/3 only (the default)")
+      ->excludes(http2)->excludes(http1)->excludes(http3);
   app.add_option("--cacert", o.ca_file, "Trust the CA certificates in FILE (PEM) instead of the system store, as curl does")->option_text("FILE");
   app.add_option("--connect-timeout", raw.connect_timeout,
                  "Give up on a handshake after SECONDS (default 5)")

@@ -132,8 +132,9 @@ void VerboseLog::final_line_locked(const RequestEvent& event, std::string line) 
 }
 
 void VerboseLog::show_head(const std::string& method, const std::string& target, int status, const Headers& headers,
-                           std::string_view http_version) {
+                           std::string_view http_version, std::string_view protocol_choice) {
   std::lock_guard lock(mutex_);
+  if (!protocol_choice.empty()) console_.line(fmt::format("* Using HTTP/{}: {}", http_version, protocol_choice));
   console_.line("< " + status_line(status, http_version));
   for (const Header& field : headers) console_.line(fmt::format("< {}: {}", field.name, field.value));
   console_.line("<");
@@ -157,7 +158,8 @@ void VerboseLog::finished(const std::string& method, const std::string& target,
 void VerboseLog::on_connection_event(const ConnectionEvent& event) {
   switch (event.type) {
     case ConnectionEvent::Type::start:
-      console_.line(fmt::format("* Connecting to {} ({})", event.origin, event.http_version == 3 ? "QUIC" : "TCP"));
+      console_.line(fmt::format("* Connecting to {} ({}){}", event.origin, event.http_version == 3 ? "QUIC" : "TCP",
+                                event.reason.empty() ? "" : ": " + event.reason));
       break;
     case ConnectionEvent::Type::ready:
       console_.line(fmt::format("* Connected to {} in {} ms, HTTP/{}, peer allows {} streams{}", event.origin,

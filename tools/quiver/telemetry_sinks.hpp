@@ -57,8 +57,9 @@ class VerboseLog final : public Telemetry {
   // request to start (a retry prints nothing new).
   void expect_request(const std::string& method, const std::string& target, std::vector<Header> fields);
   // The transfer's response head ("< HTTP/3 200", "< name: value"), then any line held back for it.
+  // With --http3 (auto), first a line saying which protocol was used and why (`protocol_choice`).
   void show_head(const std::string& method, const std::string& target, int status, const Headers& headers,
-                 std::string_view http_version = "3");
+                 std::string_view http_version = "3", std::string_view protocol_choice = {});
   // The transfer is over (`failure` unset: it succeeded). Prints the request's final line if the library
   // reported none since its last start or retry.
   void finished(const std::string& method, const std::string& target, const std::optional<std::string>& failure);

@@ -134,7 +134,8 @@ AttemptOutcome run_transfer(const TransferContext& context, Request request, Bod
   const Headers& headers = stream->headers();
   if (auto retry_after = headers.get("retry-after")) outcome.retry_after = parse_retry_after(*retry_after);
   if (context.verbose) {
-    context.verbose->show_head(method, target, stream->status(), headers, stream->transfer().http_version);
+    context.verbose->show_head(method, target, stream->status(), headers, stream->transfer().http_version,
+                               stream->transfer().protocol_choice);
   }
   keep_cookies(context, request_url, headers);
   if (context.header_dump) {
