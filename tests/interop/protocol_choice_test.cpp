@@ -55,7 +55,9 @@ class ProtocolChoiceInterop : public ::testing::Test {
 
   Result<Response> get_file(Client& client) const {
     auto got = client.request(*get(url()).timeout(30s).build());
-    if (got) EXPECT_TRUE(got->body == docroot().contents(standard_files().front().name));
+    if (got) {
+      EXPECT_TRUE(got->body == docroot().contents(standard_files().front().name));
+    }
     return got;
   }
 
