@@ -80,6 +80,9 @@ Result<ResponseParser::Progress> ResponseParser::receive(std::span<const std::ui
                                              "no request, or a body longer than its content-length)",
                                              data.size())));
   }
+  // http-parser reads an empty buffer as the end of the stream (a body delimited by the close would
+  // complete, and later bytes would count as its body): no bytes, no call.
+  if (data.empty()) return Progress{0, false, false};
   std::size_t consumed = http_parser_execute(&parser_->parser, &parser_->settings,
                                              reinterpret_cast<const char*>(data.data()), data.size());
   auto error = HTTP_PARSER_ERRNO(&parser_->parser);
