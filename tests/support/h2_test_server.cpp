@@ -313,8 +313,8 @@ void H2TestServer::serve(int fd, int index) {
     int rv = gnutls_handshake(c.tls);
     if (rv == 0) break;
     if (gnutls_error_is_fatal(rv) != 0 || stopping_ || Clock::now() > handshake_deadline) {
+      ++failed_handshakes_;  // before the alert: a client that saw it may read the count at once
       if (gnutls_error_is_fatal(rv) != 0) gnutls_alert_send_appropriate(c.tls, rv);  // e.g. certificate_required
-      ++failed_handshakes_;
       return;
     }
     pollfd fds[] = {{fd, POLLIN, 0}, {wake_[0], POLLIN, 0}};
