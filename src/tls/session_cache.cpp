@@ -1,21 +1,15 @@
 #include "tls/session_cache.hpp"
 
-#include <sys/stat.h>
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <span>
 
 #include <fmt/format.h>
 #include <gnutls/crypto.h>
+
+#include "util/state_file.hpp"
 
 namespace quiver::tls {
 
@@ -155,19 +149,7 @@ void SessionCache::changed_locked() {
   if (file_.empty()) return;
   std::string text = encode_locked();
   // Written under the lock so two changes cannot overtake each other on their way to the file.
-  std::string temp = fmt::format("{}.tmp{}", file_, static_cast<long>(::getpid()));
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  bool ok = fd >= 0;
-  for (std::size_t written = 0; ok && written < text.size();) {
-    ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) written += static_cast<std::size_t>(n);
-  }
-  if (fd >= 0) ok = ::close(fd) == 0 && ok;
-  if (ok) ok = std::rename(temp.c_str(), file_.c_str()) == 0;
-  if (!ok) ::unlink(temp.c_str());
-  unsaved_ = !ok;
+  unsaved_ = !util::replace_state_file(file_, text);
 }
 
 Result<void> SessionCache::save_file() {
@@ -229,17 +211,13 @@ Result<std::vector<std::pair<std::string, StoredSession>>> SessionCache::decode(
 
 Result<std::size_t> SessionCache::load_file() {
   if (file_.empty()) return 0;
-  std::error_code ec;
-  if (!std::filesystem::exists(file_, ec) && !ec) return 0;  // first run: the first ticket creates it
-  std::ifstream in(file_, std::ios::binary);
-  if (!in) return std::unexpected(file_error(fmt::format("cannot read TLS session file '{}'", file_)));
-  std::string text;
-  text.resize(kMaxFileBytes + 1);
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<std::size_t>(in.gcount()));
-  if (text.size() > kMaxFileBytes)
+  auto read = util::read_state_file(file_, kMaxFileBytes);
+  if (read && !*read) return 0;  // first run: the first ticket creates it
+  if (!read && read.error() == util::StateFileError::unreadable)
+    return std::unexpected(file_error(fmt::format("cannot read TLS session file '{}'", file_)));
+  if (!read)
     return std::unexpected(file_error(fmt::format("TLS session file '{}' ignored: larger than {} bytes", file_, kMaxFileBytes)));
-  auto decoded = decode(text);
+  auto decoded = decode(**read);
   if (!decoded) {
     return std::unexpected(
         file_error(fmt::format("TLS session file '{}' ignored: {}", file_, decoded.error().message())));
