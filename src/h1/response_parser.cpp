@@ -159,11 +159,44 @@ int ResponseParser::on_header_value(const char* at, std::size_t length) {
   return 0;
 }
 
+namespace {
+
+// RFC 9112 §5.2: a client replaces each obs-fold (CRLF then SP or HTAB, which http-parser passes through
+// inside the value) with SP. Any CR, LF or NUL left over is refused (RFC 9110 §5.5); returns false then.
+bool unfold_value(std::string& value) {
+  std::string out;
+  out.reserve(value.size());
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    char c = value[i];
+    if (c == '\r' || c == '\n') {
+      std::size_t end = i;
+      if (value[end] == '\r') ++end;
+      if (end >= value.size() || value[end] != '\n') return false;
+      ++end;
+      if (end >= value.size() || (value[end] != ' ' && value[end] != '\t')) return false;
+      out.push_back(' ');
+      i = end;
+      continue;
+    }
+    if (c == '\0') return false;
+    out.push_back(c);
+  }
+  while (!out.empty() && (out.back() == ' ' || out.back() == '\t')) out.pop_back();
+  value = std::move(out);
+  return true;
+}
+
+}  // namespace
+
 bool ResponseParser::add_field() {
   if (name_.empty()) return true;
   section_bytes_ += name_.size() + value_.size() + 32;
   if (section_bytes_ > max_header_bytes_) {
     too_large_ = true;
+    return false;
+  }
+  if (!unfold_value(value_)) {
+    failure_ = fmt::format("the value of field '{}' holds a CR, LF or NUL that is not a line fold", name_);
     return false;
   }
   fields_.add(detail::to_lower(name_), std::move(value_));

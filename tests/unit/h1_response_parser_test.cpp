@@ -121,6 +121,25 @@ TEST(H1ResponseParser, MalformedResponsesAreProtocolErrors) {
   }
 }
 
+// RFC 9112 §5.2: an obs-fold becomes SP; a NUL in a value (found by the fuzzer: http-parser lets one through at the start of a value) is refused, not delivered.
+TEST(H1ResponseParser, FoldedValuesUnfoldAndNulIsRefused) {
+  Recorder r;
+  ResponseParser parser(r, 64 * 1024);
+  parser.expect(false);
+  auto folded = parser.receive(bytes("HTTP/1.1 200 OK\r\nX-Long: one\r\n two\r\nContent-Length: 0\r\n\r\n"));
+  ASSERT_TRUE(folded) << folded.error().to_string();
+  EXPECT_EQ(r.headers.get("x-long"), "one two");
+
+  Recorder nul;
+  ResponseParser refusing(nul, 64 * 1024);
+  refusing.expect(false);
+  auto progress = refusing.receive(bytes(std::string("HTTP/1.1 200 OK\r\nX-A:\0b\r\nContent-Length: 0\r\n\r\n", 47)));
+  ASSERT_FALSE(progress);
+  EXPECT_EQ(progress.error().kind(), ErrorKind::protocol_error);
+  EXPECT_NE(progress.error().message().find("X-A"), std::string::npos) << progress.error().to_string();
+  EXPECT_EQ(nul.header_sections, 0);
+}
+
 TEST(H1ResponseParser, CutShortAndUnaskedAreRefused) {
   Recorder r;
   ResponseParser parser(r, 64 * 1024);
