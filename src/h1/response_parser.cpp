@@ -163,26 +163,29 @@ namespace {
 
 // RFC 9112 §5.2: a client replaces each obs-fold (CRLF then SP or HTAB, which http-parser passes through
 // inside the value) with SP. Any CR, LF or NUL left over is refused (RFC 9110 §5.5); returns false then.
+// Trailing whitespace is not part of the value. Runs on every field: a value without CR, LF or NUL (the
+// usual case) is only trimmed, in place.
 bool unfold_value(std::string& value) {
-  std::string out;
-  out.reserve(value.size());
-  for (std::size_t i = 0; i < value.size(); ++i) {
-    char c = value[i];
-    if (c == '\r' || c == '\n') {
-      std::size_t end = i;
-      if (value[end] == '\r') ++end;
-      if (end >= value.size() || value[end] != '\n') return false;
-      ++end;
-      if (end >= value.size() || (value[end] != ' ' && value[end] != '\t')) return false;
+  if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+    std::string out;
+    out.reserve(value.size());
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      char c = value[i];
+      if (c == '\0') return false;
+      if (c != '\r' && c != '\n') {
+        out.push_back(c);
+        continue;
+      }
+      std::size_t end = c == '\r' ? i + 1 : i;  // at the LF
+      if (end + 1 >= value.size() || value[end] != '\n' || (value[end + 1] != ' ' && value[end + 1] != '\t')) {
+        return false;
+      }
       out.push_back(' ');
-      i = end;
-      continue;
+      i = end + 1;  // the fold's SP or HTAB, now the SP pushed
     }
-    if (c == '\0') return false;
-    out.push_back(c);
+    value = std::move(out);
   }
-  while (!out.empty() && (out.back() == ' ' || out.back() == '\t')) out.pop_back();
-  value = std::move(out);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
   return true;
 }
 

@@ -126,9 +126,10 @@ TEST(H1ResponseParser, FoldedValuesUnfoldAndNulIsRefused) {
   Recorder r;
   ResponseParser parser(r, 64 * 1024);
   parser.expect(false);
-  auto folded = parser.receive(bytes("HTTP/1.1 200 OK\r\nX-Long: one\r\n two\r\nContent-Length: 0\r\n\r\n"));
+  auto folded = parser.receive(bytes("HTTP/1.1 200 OK\r\nX-Long: one\r\n two\r\nX-Trailing-Space: v \r\nContent-Length: 0\r\n\r\n"));
   ASSERT_TRUE(folded) << folded.error().to_string();
   EXPECT_EQ(r.headers.get("x-long"), "one two");
+  EXPECT_EQ(r.headers.get("x-trailing-space"), "v");
 
   Recorder nul;
   ResponseParser refusing(nul, 64 * 1024);
