@@ -2,18 +2,21 @@
 // the one that builds what a Client's connections share below the workers (the TLS session cache, for
 // every protocol: keys differ by ALPN, so a ticket never crosses protocols) and above them (the protocol
 // memory: Alt-Svc cache and broken-HTTP/3 marks). The connection options choose: HTTP/3 (src/h3), HTTP/2
-// (src/h2), HTTP/1.1 (src/h1), or HTTP/3 and HTTP/2 raced (HttpVersion::http3, client/race_connection.hpp).
+// or HTTP/1.1 as the server's ALPN picks (src/h2, src/h1: client/negotiated_connection.hpp), HTTP/1.1 alone
+// (src/h1), or HTTP/3 raced against TCP (HttpVersion::http3, client/race_connection.hpp).
 #include "client/connection_factory.hpp"
 
 #include <cstdio>
 
 #include <fmt/format.h>
 
+#include "client/negotiated_connection.hpp"
 #include "client/protocol_memory.hpp"
 #include "client/race_connection.hpp"
 #include "h1/connection.hpp"
 #include "h2/connection.hpp"
 #include "h3/connection.hpp"
+#include "tcp/dialer.hpp"
 #include "tls/session_cache.hpp"
 
 namespace quiver::client {
@@ -49,6 +52,54 @@ void connect_to_alternative(ConnectionOptions& options, const Origin& origin, st
   options.connect_to.insert(options.connect_to.begin(), std::move(alternative));
 }
 
+// The TCP dial of a connection that offers ALPN h2 and http/1.1: the server's choice makes the worker, on
+// the dialed stream (no ALPN: HTTP/1.1; a failed dial: the HTTP/2 worker, which reports it).
+class TcpDial final : public NegotiatedConnection::Dial {
+ public:
+  TcpDial(asio::any_io_executor executor, Origin origin, ConnectionOptions options, tcp::DialShared shared)
+      : executor_(executor),
+        origin_(std::move(origin)),
+        options_(std::move(options)),
+        dialer_(std::make_shared<tcp::Dialer>(executor,
+                                              tcp::dial_config(origin_.host, origin_.port, options_, std::move(shared)))) {}
+  // A dial still running is ended; its handler (which borrows this object) runs inside abort().
+  ~TcpDial() override { dialer_->abort(Error(ErrorKind::transport_error, "connection released")); }
+
+  void start(std::move_only_function<void()> on_done) override {
+    dialer_->dial([this, on_done = std::move(on_done)](Result<std::shared_ptr<tcp::TlsStream>> outcome) mutable {
+      outcome_ = std::move(outcome);
+      on_done();
+    });
+  }
+
+  void abort(Error reason) override { dialer_->abort(std::move(reason)); }
+
+  std::shared_ptr<http::Connection> make_worker(http::ConnectionObserver* observer) override {
+    const bool speaks_http1 = outcome_ && (*outcome_)->negotiated_alpn() != "h2";
+    auto source = std::make_shared<tcp::DialedStream>(executor_, std::move(outcome_), dialer_->started_at());
+    if (speaks_http1) {
+      options_.http_version = HttpVersion::http1_1;
+      return h1::Connection::create(executor_, origin_, options_, observer, std::move(source));
+    }
+    return h2::Connection::create(executor_, origin_, options_, observer, std::move(source));
+  }
+
+ private:
+  asio::any_io_executor executor_;
+  Origin origin_;
+  ConnectionOptions options_;
+  std::shared_ptr<tcp::Dialer> dialer_;
+  Result<std::shared_ptr<tcp::TlsStream>> outcome_ = std::unexpected(Error(ErrorKind::transport_error, "not dialed"));
+};
+
+// HTTP/2 or HTTP/1.1, as the server's ALPN says.
+std::shared_ptr<http::Connection> tcp_connection(asio::any_io_executor executor, const Origin& origin,
+                                                 const ConnectionOptions& options, http::ConnectionObserver* observer,
+                                                 tcp::DialShared shared) {
+  auto dial = std::make_unique<TcpDial>(executor, origin, options, std::move(shared));
+  return NegotiatedConnection::create(std::move(executor), origin, options, observer, std::move(dial));
+}
+
 class RealConnectionFactory final : public pool::ConnectionFactory {
  public:
   RealConnectionFactory(quic::DialShared shared, std::shared_ptr<ProtocolMemory> memory)
@@ -59,7 +110,7 @@ class RealConnectionFactory final : public pool::ConnectionFactory {
                                            http::ConnectionObserver* observer) override {
     switch (options.http_version) {
       case HttpVersion::http2:
-        return h2::Connection::create(std::move(executor), origin, options, observer, tcp_shared_);
+        return tcp_connection(std::move(executor), origin, options, observer, tcp_shared_);
       case HttpVersion::http1_1:
         return h1::Connection::create(std::move(executor), origin, options, observer, tcp_shared_);
       case HttpVersion::http3:
@@ -81,7 +132,7 @@ class RealConnectionFactory final : public pool::ConnectionFactory {
       if (options.telemetry) attempt_options.telemetry = std::make_shared<ReasonTelemetry>(options.telemetry, reason);
       if (attempt == RaceConnection::Attempt::tcp) {
         attempt_options.http_version = HttpVersion::http2;
-        return h2::Connection::create(executor, origin, attempt_options, attempt_observer, tcp_shared);
+        return tcp_connection(executor, origin, attempt_options, attempt_observer, tcp_shared);
       }
       attempt_options.http_version = HttpVersion::http3_only;
       if (http3_port != origin.port) connect_to_alternative(attempt_options, origin, http3_port);

@@ -5,17 +5,6 @@
 
 namespace quiver::client {
 
-namespace {
-
-Error not_ready_error(const Origin& origin) {
-  Error error(ErrorKind::transport_error, ErrorClass::transient,
-              fmt::format("the connection to {} is still racing QUIC against TCP; not sent", origin.to_string()));
-  error.unprocessed = true;
-  return error;
-}
-
-}  // namespace
-
 std::shared_ptr<RaceConnection> RaceConnection::create(asio::any_io_executor executor, Origin origin,
                                                        const ConnectionOptions& options,
                                                        http::ConnectionObserver* observer,
@@ -28,27 +17,22 @@ std::shared_ptr<RaceConnection> RaceConnection::create(asio::any_io_executor exe
 RaceConnection::RaceConnection(PrivateTag, asio::any_io_executor executor, Origin origin,
                                const ConnectionOptions& options, http::ConnectionObserver* observer,
                                std::shared_ptr<ProtocolMemory> memory, RacePlan plan, MakeAttempt make)
-    : executor_(std::move(executor)), origin_(std::move(origin)), race_delay_(options.http3_race_delay),
-      broken_time_(options.http3_broken_time), observer_(observer), memory_(std::move(memory)),
-      plan_(std::move(plan)), make_(std::move(make)) {}
+    : ForwardingConnection(std::move(executor), std::move(origin), observer),
+      race_delay_(options.http3_race_delay),
+      broken_time_(options.http3_broken_time),
+      memory_(std::move(memory)),
+      plan_(std::move(plan)),
+      make_(std::move(make)) {}
 
 RaceConnection::~RaceConnection() {
   drop(http3_, true);
   drop(tcp_, true);
 }
 
-// Detaches this object from the attempt first, so none of its events reaches us again.
-void RaceConnection::drop(std::shared_ptr<http::Connection>& attempt, bool close) {
-  if (!attempt) return;
-  auto dropped = std::move(attempt);
-  dropped->set_observer(nullptr);
-  if (close) dropped->close();
-}
-
 // ---- the race ------------------------------------------------------------------------------------
 
 void RaceConnection::start() {
-  self_ = std::static_pointer_cast<RaceConnection>(shared_from_this());
+  hold_self();
   if (!plan_.http3) return start_tcp(plan_.reason);
   start_http3();
   race_timer_.emplace(executor_, race_delay_);
@@ -64,7 +48,7 @@ void RaceConnection::start_http3() {
 }
 
 void RaceConnection::start_tcp(const std::string& reason) {
-  if (tcp_ || winner_ || closed_) return;
+  if (tcp_ || target_ || closed_) return;
   race_timer_.reset();
   choice_ = reason;  // what TCP's win will be put down to
   tcp_ = make_(Attempt::tcp, reason, this);
@@ -80,7 +64,7 @@ void RaceConnection::on_race_delay() {
 // QUIC attempt that lost goes on alone to learn whether HTTP/3 works (see the header).
 void RaceConnection::win(http::Connection& attempt, std::string choice) {
   race_timer_.reset();
-  winner_ = &attempt;
+  target_ = &attempt;
   choice_ = std::move(choice);
   if (&attempt == http3_.get()) drop(tcp_, true);
 }
@@ -92,7 +76,7 @@ void RaceConnection::on_http3_failed(const Error& reason) {
     memory_->mark_broken(quic_authority(), broken_time_);
     return;
   }
-  if (!tcp_ && !winner_) return start_tcp(fmt::format("QUIC failed: {}", reason.message()));
+  if (!tcp_ && !target_) return start_tcp(fmt::format("QUIC failed: {}", reason.message()));
 }
 
 // A TCP attempt that failed before the race was decided ends it only if QUIC failed too.
@@ -108,11 +92,9 @@ void RaceConnection::on_tcp_failed(const Error& reason) {
 // call), and lets go of itself one step later.
 void RaceConnection::finish(const Error& reason) {
   if (closed_) return;
-  closed_ = true;
   race_timer_.reset();
-  if (winner_ != http3_.get()) drop(http3_, true);  // the background QUIC attempt, if any
-  if (auto* observer = std::exchange(observer_, nullptr)) observer->on_closed(*this, reason);
-  asio::post(executor_, [self = std::move(self_)] {});
+  if (target_ != http3_.get()) drop(http3_, true);  // the background QUIC attempt, if any
+  report_closed(reason);
 }
 
 // ---- the attempts' events ------------------------------------------------------------------------
@@ -120,11 +102,11 @@ void RaceConnection::finish(const Error& reason) {
 void RaceConnection::on_ready(http::Connection& attempt, std::uint64_t max_streams) {
   bool is_http3 = &attempt == http3_.get();
   if (is_http3) memory_->confirm_http3(quic_authority());
-  if (winner_ && !is_winner(attempt)) {  // the QUIC attempt that lost to TCP: HTTP/3 works after all
+  if (target_ && !is_target(attempt)) {  // the QUIC attempt that lost to TCP: HTTP/3 works after all
     drop(http3_, true);
     return;
   }
-  if (!winner_) {
+  if (!target_) {
     if (is_http3) {
       win(attempt, fmt::format("HTTP/3 won the race ({})", plan_.reason));
     } else {
@@ -137,31 +119,19 @@ void RaceConnection::on_ready(http::Connection& attempt, std::uint64_t max_strea
 }
 
 void RaceConnection::on_early_data_ready(http::Connection& attempt) {
-  if (winner_ || &attempt != http3_.get()) return;
+  if (target_ || &attempt != http3_.get()) return;
   win(attempt, fmt::format("HTTP/3 with 0-RTT ({})", plan_.reason));
   if (observer_) observer_->on_early_data_ready(*this);
 }
 
-void RaceConnection::on_stream_done(http::Connection& attempt) {
-  if (is_winner(attempt) && observer_) observer_->on_stream_done(*this);
-}
-
-void RaceConnection::on_stream_credit(http::Connection& attempt) {
-  if (is_winner(attempt) && observer_) observer_->on_stream_credit(*this);
-}
-
-void RaceConnection::on_stream_open_failed(http::Connection& attempt, const Error& error) {
-  if (is_winner(attempt) && observer_) observer_->on_stream_open_failed(*this, error);
-}
-
 void RaceConnection::on_draining(http::Connection& attempt) {
-  if (!is_winner(attempt)) return;
-  if (winner_ != http3_.get()) drop(http3_, true);  // a draining connection learns nothing more
+  if (!is_target(attempt)) return;
+  if (target_ != http3_.get()) drop(http3_, true);  // a draining connection learns nothing more
   if (observer_) observer_->on_draining(*this);
 }
 
 void RaceConnection::on_closed(http::Connection& attempt, const Error& reason) {
-  if (is_winner(attempt)) return finish(reason);
+  if (is_target(attempt)) return finish(reason);
   if (&attempt == http3_.get()) return on_http3_failed(reason);
   if (&attempt == tcp_.get()) return on_tcp_failed(reason);
 }
@@ -180,39 +150,23 @@ std::move_only_function<void(Result<Value>)> RaceConnection::observe(std::move_o
   };
 }
 
-void RaceConnection::request(Request request, http::ResponseHandler on_done, asio::cancellation_slot cancel) {
-  if (!winner_ || closed_) {
-    asio::post(executor_, [on_done = std::move(on_done), error = not_ready_error(origin_)]() mutable {
-      on_done(std::unexpected(error));
-    });
-    return;
-  }
-  winner_->request(std::move(request), observe(std::move(on_done)), cancel);
-}
-
-void RaceConnection::stream(Request request, http::StreamHandler on_headers, asio::cancellation_slot cancel) {
-  if (!winner_ || closed_) {
-    asio::post(executor_, [on_headers = std::move(on_headers), error = not_ready_error(origin_)]() mutable {
-      on_headers(std::unexpected(error));
-    });
-    return;
-  }
-  winner_->stream(std::move(request), observe(std::move(on_headers)), cancel);
+std::string RaceConnection::not_ready_reason() const {
+  return fmt::format("the connection to {} is still racing QUIC against TCP; not sent", origin_.to_string());
 }
 
 void RaceConnection::drain() {
-  if (!winner_) return close();
-  if (winner_ != http3_.get()) drop(http3_, true);
-  winner_->drain();
+  if (!target_) return close();
+  if (target_ != http3_.get()) drop(http3_, true);
+  target_->drain();
 }
 
 // With a winner, its own close() ends it and its on_closed comes back through on_closed(). Without one,
 // both attempts are dropped and the observer hears of it in a posted step.
 void RaceConnection::close() {
   if (closed_) return;
-  if (winner_) {
-    if (winner_ != http3_.get()) drop(http3_, true);
-    winner_->close();
+  if (target_) {
+    if (target_ != http3_.get()) drop(http3_, true);
+    target_->close();
     return;
   }
   drop(http3_, true);
@@ -226,25 +180,8 @@ void RaceConnection::close() {
 
 // ---- state ---------------------------------------------------------------------------------------
 
-http::ConnectionState RaceConnection::state() const noexcept {
-  if (closed_) return http::ConnectionState::closed;
-  return winner_ ? winner_->state() : http::ConnectionState::connecting;
-}
-
-std::uint64_t RaceConnection::max_streams() const noexcept { return winner_ && !closed_ ? winner_->max_streams() : 0; }
-
-std::uint64_t RaceConnection::early_streams() const noexcept {
-  return winner_ && !closed_ ? winner_->early_streams() : 0;
-}
-
-std::size_t RaceConnection::requests_in_flight() const noexcept {
-  return winner_ ? winner_->requests_in_flight() : 0;
-}
-
-std::string RaceConnection::http_version() const { return winner_ ? winner_->http_version() : std::string(); }
-
 std::string RaceConnection::debug_string() const {
-  if (winner_) return fmt::format("{} ({})", winner_->debug_string(), choice_);
+  if (target_) return fmt::format("{} ({})", target_->debug_string(), choice_);
   return fmt::format("{} state={} racing: quic={} tcp={}", origin_.to_string(), to_string(state()),
                      http3_ ? "on" : "off", tcp_ ? "on" : "off");
 }

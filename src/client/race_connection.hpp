@@ -9,7 +9,8 @@
 // The attempts are made by the composition root (MakeAttempt), so this file names no protocol. Each is a
 // full http::Connection whose observer is this object; before a winner is known the pool hears nothing
 // but the race's end: on_ready from the winner, or on_closed when both attempts failed (with TCP's error,
-// noting QUIC's). Once won, every call and every observer event is the winner's, passed through.
+// noting QUIC's). Once won, the winner is the target of a ForwardingConnection: every call and every
+// observer event is the winner's, passed through.
 //
 // The loser: a TCP attempt that loses to QUIC is closed. A QUIC attempt that loses to TCP goes on alone,
 // with no requests, only to learn whether HTTP/3 works: if its handshake completes the origin's HTTP/3 is
@@ -18,14 +19,12 @@
 // 0-RTT: a QUIC attempt that can send early data (on_early_data_ready) wins at once: its early requests
 // must stay on it, and a ticket from this origin says HTTP/3 worked lately.
 //
-// Requests: the pool sends requests only once the race has a winner (or after on_early_data_ready), so
-// a request made earlier is refused at once as `unprocessed` (transient; the pool would retry it).
-// Responses pass through a thin wrapper that feeds their Alt-Svc fields to the ProtocolMemory and notes
+// Requests: those made before the race has a winner are refused (ForwardingConnection). Responses pass
+// through a thin wrapper that feeds their Alt-Svc fields to the ProtocolMemory and notes
 // why this protocol was used (TransferInfo::protocol_choice).
 //
-// Threading: the http::Connection rules (one executor; observer calls posted by the attempts).
-// Lifetime: holds itself from start() until closed, released in a posted step. Owns both attempts; it
-// detaches itself from an attempt before dropping it and from both in its destructor.
+// Threading and lifetime: ForwardingConnection's. Owns both attempts; it detaches itself from an attempt
+// before dropping it and from both in its destructor.
 
 #include <chrono>
 #include <functional>
@@ -36,13 +35,13 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "client/forwarding_connection.hpp"
 #include "client/protocol_memory.hpp"
-#include "http/connection.hpp"
 #include "quiver/options.hpp"
 
 namespace quiver::client {
 
-class RaceConnection final : public http::Connection, private http::ConnectionObserver {
+class RaceConnection final : public ForwardingConnection {
   struct PrivateTag {};
 
  public:
@@ -61,31 +60,22 @@ class RaceConnection final : public http::Connection, private http::ConnectionOb
                  MakeAttempt make);
   ~RaceConnection() override;
 
-  // http::Connection
+  // http::Connection (the rest: ForwardingConnection)
   void start() override;
-  void request(Request request, http::ResponseHandler on_done, asio::cancellation_slot cancel) override;
-  void stream(Request request, http::StreamHandler on_headers, asio::cancellation_slot cancel) override;
   void drain() override;
   void close() override;
-  http::ConnectionState state() const noexcept override;
-  std::uint64_t max_streams() const noexcept override;
-  std::uint64_t early_streams() const noexcept override;
-  std::size_t requests_in_flight() const noexcept override;
   std::string debug_string() const override;
-  const Origin& origin() const noexcept override { return origin_; }
-  void set_observer(http::ConnectionObserver* observer) noexcept override { observer_ = observer; }
-  std::string http_version() const override;
-  std::string protocol_choice() const override { return winner_ ? choice_ : std::string(); }
+  std::string protocol_choice() const override { return target_ ? choice_ : std::string(); }
 
  private:
-  // http::ConnectionObserver (the attempts')
+  // http::ConnectionObserver (the attempts'; the rest pass the winner's through)
   void on_ready(http::Connection& attempt, std::uint64_t max_streams) override;
-  void on_stream_done(http::Connection& attempt) override;
-  void on_stream_credit(http::Connection& attempt) override;
-  void on_stream_open_failed(http::Connection& attempt, const Error& error) override;
   void on_draining(http::Connection& attempt) override;
   void on_closed(http::Connection& attempt, const Error& reason) override;
   void on_early_data_ready(http::Connection& attempt) override;
+  http::ResponseHandler forward(http::ResponseHandler on_done) override { return observe(std::move(on_done)); }
+  http::StreamHandler forward(http::StreamHandler on_headers) override { return observe(std::move(on_headers)); }
+  std::string not_ready_reason() const override;
 
   void start_http3();
   void start_tcp(const std::string& reason);
@@ -94,30 +84,23 @@ class RaceConnection final : public http::Connection, private http::ConnectionOb
   void on_http3_failed(const Error& reason);
   void on_tcp_failed(const Error& reason);
   void finish(const Error& reason);
-  static void drop(std::shared_ptr<http::Connection>& attempt, bool close);
-  bool is_winner(const http::Connection& attempt) const { return winner_ == &attempt; }
   Origin quic_authority() const { return Origin{origin_.host, plan_.http3_port}; }
   template <class Value>
   std::move_only_function<void(Result<Value>)> observe(std::move_only_function<void(Result<Value>)> handler);
 
-  asio::any_io_executor executor_;
-  Origin origin_;
   std::chrono::milliseconds race_delay_;
   std::chrono::milliseconds broken_time_;
-  http::ConnectionObserver* observer_;  // borrows
   std::shared_ptr<ProtocolMemory> memory_;
   RacePlan plan_;
   MakeAttempt make_;
 
   std::shared_ptr<http::Connection> http3_;  // the QUIC attempt, while it runs
   std::shared_ptr<http::Connection> tcp_;    // the TCP attempt, while it runs
-  http::Connection* winner_ = nullptr;       // one of the two, once the race is decided
+  // target_ (ForwardingConnection): the winner, one of the two, once the race is decided
   std::string choice_;                       // why the winner: TransferInfo::protocol_choice
   std::optional<Error> http3_error_;         // the QUIC attempt failed
   bool tcp_ready_ = false;                   // TCP won (so a QUIC failure marks HTTP/3 broken)
-  bool closed_ = false;
   std::optional<asio::steady_timer> race_timer_;  // armed while QUIC has the race alone
-  std::shared_ptr<RaceConnection> self_;          // from start() until closed
 };
 
 }  // namespace quiver::client

@@ -10,26 +10,25 @@
 
 namespace quiver::h1 {
 
+// Its own dial offers only http/1.1 (otherwise the options are sliced as for HTTP/2: tcp::dial_config).
 std::shared_ptr<Connection> Connection::create(asio::any_io_executor executor, Origin origin,
                                                ConnectionOptions options, ConnectionObserver* observer,
                                                tcp::DialShared shared) {
-  return std::make_shared<ConnectionImpl>(std::move(executor), std::move(origin), std::move(options), observer,
-                                          std::move(shared));
-}
-
-namespace {
-
-// TCP and dial slice: the h2 dialer's, offering only http/1.1.
-tcp::DialConfig h1_dial_config(const Origin& origin, const ConnectionOptions& options, tcp::DialShared shared) {
   tcp::DialConfig config = tcp::dial_config(origin.host, origin.port, options, std::move(shared));
   config.alpn = {"http/1.1"};
-  return config;
+  auto dialer = std::make_shared<tcp::Dialer>(executor, std::move(config));
+  return create(std::move(executor), std::move(origin), std::move(options), observer, std::move(dialer));
 }
 
-}  // namespace
+std::shared_ptr<Connection> Connection::create(asio::any_io_executor executor, Origin origin,
+                                               ConnectionOptions options, ConnectionObserver* observer,
+                                               std::shared_ptr<tcp::StreamSource> source) {
+  return std::make_shared<ConnectionImpl>(std::move(executor), std::move(origin), std::move(options), observer,
+                                          std::move(source));
+}
 
 ConnectionImpl::ConnectionImpl(asio::any_io_executor executor, Origin origin, ConnectionOptions options,
-                               ConnectionObserver* observer, tcp::DialShared shared)
+                               ConnectionObserver* observer, std::shared_ptr<tcp::StreamSource> source)
     : executor_(executor),
       origin_(std::move(origin)),
       options_(std::move(options)),
@@ -37,7 +36,7 @@ ConnectionImpl::ConnectionImpl(asio::any_io_executor executor, Origin origin, Co
       connect_timer_(executor),
       drain_timer_(executor),
       idle_timer_(executor),
-      dialer_(std::make_shared<tcp::Dialer>(executor, h1_dial_config(origin_, options_, std::move(shared)))),
+      source_(std::move(source)),
       parser_(static_cast<ResponseEvents&>(*this), options_.max_response_header_bytes) {}
 
 ConnectionImpl::~ConnectionImpl() {
@@ -51,13 +50,15 @@ void ConnectionImpl::start() {
   if (started_) return;
   started_ = true;
   self_ = shared_from_this();
-  started_at_ = std::chrono::steady_clock::now();
+  // A dial that already ran (the server's ALPN chose this worker) counts from its own start.
+  started_at_ = source_->started_at() == std::chrono::steady_clock::time_point() ? std::chrono::steady_clock::now()
+                                                                                  : source_->started_at();
   emit(connection_event(ConnectionEvent::Type::start));
-  connect_timer_.expires_after(options_.connect_timeout);
+  connect_timer_.expires_at(started_at_ + options_.connect_timeout);
   connect_timer_.async_wait([weak = weak_from_this()](std::error_code ec) {
     if (auto self = std::static_pointer_cast<ConnectionImpl>(weak.lock()); self && !ec) self->on_connect_timeout();
   });
-  dialer_->dial([weak = weak_from_this()](Result<std::shared_ptr<tcp::TlsStream>> dialed) {
+  source_->dial([weak = weak_from_this()](Result<std::shared_ptr<tcp::TlsStream>> dialed) {
     if (auto self = std::static_pointer_cast<ConnectionImpl>(weak.lock())) self->on_dialed(std::move(dialed));
   });
 }
@@ -70,7 +71,8 @@ void ConnectionImpl::on_dialed(Result<std::shared_ptr<tcp::TlsStream>> dialed) {
   }
   if (!dialed) return fail_everything(handshake_error(dialed.error()));
   stream_ = std::move(*dialed);
-  tls_done_at_ = std::chrono::steady_clock::now();
+  dialed_ = stream_->instants();
+  peer_ = stream_->peer();
   if (std::string alpn = stream_->negotiated_alpn(); !alpn.empty() && alpn != "http/1.1") {
     Error error(ErrorKind::handshake_failed, ErrorClass::unrecoverable,
                 fmt::format("{} did not agree to HTTP/1.1 (ALPN http/1.1; it chose '{}')", origin_.to_string(), alpn));
@@ -86,13 +88,13 @@ void ConnectionImpl::on_dialed(Result<std::shared_ptr<tcp::TlsStream>> dialed) {
 void ConnectionImpl::note_transfer(Call& call) const {
   TransferInfo& transfer = call.response.transfer;
   transfer.http_version = "1.1";
-  transfer.peer_address = dialer_->peer().address().to_string();
-  transfer.peer_port = dialer_->peer().port();
+  transfer.peer_address = peer_.address().to_string();
+  transfer.peer_port = peer_.port();
   transfer.connection_reused = call.reused;
   if (!call.reused) {
-    transfer.instants.name_lookup = dialer_->resolved_at();
-    transfer.instants.connect = dialer_->connected_at();
-    transfer.instants.tls = tls_done_at_;
+    transfer.instants.name_lookup = dialed_.resolved;
+    transfer.instants.connect = dialed_.connected;
+    transfer.instants.tls = dialed_.handshaken;
   }
   transfer.instants.first_byte = std::chrono::steady_clock::now();
 }
@@ -190,7 +192,7 @@ void ConnectionImpl::finish(Error reason) {
     stream_->close(error);
     stream_.reset();
   }
-  dialer_->abort(error);
+  source_->abort(error);
   fail_everything(error);
 }
 

@@ -39,6 +39,10 @@ class Connection : public http::Connection {
   static std::shared_ptr<Connection> create(asio::any_io_executor executor, Origin origin,
                                             ConnectionOptions options,
                                             ConnectionObserver* observer = nullptr, tcp::DialShared shared = {});
+  // The same on a stream from `source` (a dial that may already have finished: tcp/stream_source.hpp).
+  static std::shared_ptr<Connection> create(asio::any_io_executor executor, Origin origin,
+                                            ConnectionOptions options, ConnectionObserver* observer,
+                                            std::shared_ptr<tcp::StreamSource> source);
 
  protected:
   Connection() = default;

@@ -33,7 +33,7 @@
 #include "h1/response_parser.hpp"
 #include "http/body_reader_impl.hpp"
 #include "http/body_source.hpp"
-#include "tcp/dialer.hpp"
+#include "tcp/stream_source.hpp"
 #include "tcp/tls_stream.hpp"
 
 namespace quiver::h1 {
@@ -49,7 +49,7 @@ class ConnectionImpl final : public Connection,
                              private ResponseEvents {
  public:
   ConnectionImpl(asio::any_io_executor executor, Origin origin, ConnectionOptions options,
-                 ConnectionObserver* observer, tcp::DialShared shared = {});
+                 ConnectionObserver* observer, std::shared_ptr<tcp::StreamSource> source);
   ~ConnectionImpl() override;
 
   // Connection
@@ -64,6 +64,7 @@ class ConnectionImpl final : public Connection,
   std::string debug_string() const override;
   const Origin& origin() const noexcept override { return origin_; }
   void set_observer(ConnectionObserver* observer) noexcept override { observer_ = observer; }
+  std::string http_version() const override { return "1.1"; }
 
   // BodyReaderOwner (stream ids are the calls' RequestIds)
   void on_body_consumed(std::int64_t stream_id, std::size_t bytes) override;
@@ -166,7 +167,7 @@ class ConnectionImpl final : public Connection,
   asio::steady_timer connect_timer_;
   asio::steady_timer drain_timer_;
   asio::steady_timer idle_timer_;
-  std::shared_ptr<tcp::Dialer> dialer_;     // dials; afterwards tells the peer and the dial's instants
+  std::shared_ptr<tcp::StreamSource> source_;  // dials, or hands over a finished dial
   std::shared_ptr<tcp::TlsStream> stream_;  // the connection's bytes
   ResponseParser parser_;
   std::shared_ptr<http::Connection> self_;  // held while not closed (see the invariants)
@@ -175,7 +176,8 @@ class ConnectionImpl final : public Connection,
   bool started_ = false;
   std::chrono::steady_clock::time_point started_at_;
   std::chrono::steady_clock::time_point last_activity_;  // a byte received or written; the idle timeout counts from here
-  std::chrono::steady_clock::time_point tls_done_at_;
+  tcp::DialInstants dialed_;     // the stream's, from on_dialed
+  asio::ip::tcp::endpoint peer_;  // likewise
   RequestId next_id_ = 1;
   std::uint64_t accepted_ = 0;  // requests accepted (the first is not on a reused connection)
   std::uint64_t exchanges_ = 0;  // exchanges that went on the wire

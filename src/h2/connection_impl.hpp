@@ -28,7 +28,7 @@
 #include "h2/connection.hpp"
 #include "h2/h2_session.hpp"
 #include "http/body_reader_impl.hpp"
-#include "tcp/dialer.hpp"
+#include "tcp/stream_source.hpp"
 #include "tcp/tls_stream.hpp"
 #include "util/write_hold.hpp"
 
@@ -45,7 +45,7 @@ class ConnectionImpl final : public Connection,
                              private SessionEvents {
  public:
   ConnectionImpl(asio::any_io_executor executor, Origin origin, ConnectionOptions options,
-                 ConnectionObserver* observer, tcp::DialShared shared);
+                 ConnectionObserver* observer, std::shared_ptr<tcp::StreamSource> source);
   ~ConnectionImpl() override;
 
   // Connection
@@ -155,7 +155,7 @@ class ConnectionImpl final : public Connection,
   asio::steady_timer connect_timer_;
   asio::steady_timer drain_timer_;
   asio::steady_timer idle_timer_;
-  std::shared_ptr<tcp::Dialer> dialer_;       // dials; afterwards tells the peer and the dial's instants
+  std::shared_ptr<tcp::StreamSource> source_;  // dials, or hands over a finished dial
   std::shared_ptr<tcp::TlsStream> stream_;    // the connection's bytes
   H2Session session_;
   std::shared_ptr<http::Connection> self_;    // held while not closed (see the invariants)
@@ -168,7 +168,8 @@ class ConnectionImpl final : public Connection,
   std::optional<std::int32_t> goaway_last_id_;
   RequestId next_id_ = 1;
   std::uint64_t accepted_ = 0;                      // requests accepted (the first is not on a reused connection)
-  std::chrono::steady_clock::time_point tls_done_at_;  // the TLS handshake completed (on_dialed)
+  tcp::DialInstants dialed_;     // the stream's, from on_dialed
+  asio::ip::tcp::endpoint peer_;  // likewise
   std::unordered_map<RequestId, Call> calls_;
   std::deque<RequestId> waiting_;                        // calls without a stream, in arrival order
   std::unordered_map<std::int32_t, RequestId> streams_;  // calls with an open stream

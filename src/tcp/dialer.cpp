@@ -43,6 +43,7 @@ Dialer::Dialer(asio::any_io_executor executor, DialConfig config)
 
 void Dialer::dial(Handler on_done) {
   on_done_ = std::move(on_done);
+  instants_.started = std::chrono::steady_clock::now();
   std::error_code not_literal;
   if (auto address = asio::ip::make_address(config_.connect_host, not_literal); !not_literal) {
     // An IP literal needs no lookup (Asio's resolver would start a thread for it).
@@ -69,13 +70,14 @@ void Dialer::dial(Handler on_done) {
 
 void Dialer::dial(std::vector<asio::ip::tcp::endpoint> endpoints, Handler on_done) {
   on_done_ = std::move(on_done);
+  instants_.started = std::chrono::steady_clock::now();
   asio::post(executor_, [self = shared_from_this(), endpoints = std::move(endpoints)]() mutable {
     if (!self->finished_) self->race(std::move(endpoints));
   });
 }
 
 void Dialer::race(std::vector<asio::ip::tcp::endpoint> endpoints) {
-  resolved_at_ = std::chrono::steady_clock::now();
+  instants_.resolved = std::chrono::steady_clock::now();
   if (endpoints.empty()) {
     finish(std::unexpected(Error(ErrorKind::resolve_failed, ErrorClass::transient,
                                  fmt::format("no address to connect to for '{}'", config_.host))));
@@ -124,7 +126,7 @@ void Dialer::on_attempt_done(std::size_t index, std::error_code ec) {
 // The first connected socket wins; the other attempts close, and TLS starts on the winner.
 void Dialer::on_connected(std::size_t index) {
   peer_ = attempts_[index]->endpoint;
-  connected_at_ = std::chrono::steady_clock::now();
+  instants_.connected = std::chrono::steady_clock::now();
   asio::ip::tcp::socket socket = std::move(attempts_[index]->socket);
   delay_timer_.cancel();
   close_attempts();
@@ -145,6 +147,8 @@ void Dialer::on_connected(std::size_t index) {
       stream->close(*problem);
       return self->finish(std::unexpected(*problem));
     }
+    self->instants_.handshaken = std::chrono::steady_clock::now();
+    stream->set_instants(self->instants_);
     self->finish(std::move(stream));
   });
 }

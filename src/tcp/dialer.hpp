@@ -6,9 +6,10 @@
 // handshake on the winner (ALPN, SNI, verification as TlsOptions says, a cached ticket offered), checks
 // the pinned public keys, and hands over the connected stream, which reports the negotiated ALPN.
 //
-// Owned by the worker (a shared_ptr: its asynchronous steps keep it alive) and used on the worker's
-// executor. The handler is called exactly once: from an Asio completion with the stream or the error, or
-// inside abort() with its reason.
+// The stream carries the dial's instants (TlsStream::instants). Owned by the worker (a shared_ptr: its
+// asynchronous steps keep it alive), or by the composition root until the server's ALPN choice picks the
+// worker (tcp/stream_source.hpp), and used on one executor. The handler is called exactly once: from an
+// Asio completion with the stream or the error, or inside abort() with its reason.
 
 #include <chrono>
 #include <cstdint>
@@ -24,6 +25,7 @@
 
 #include "quiver/error.hpp"
 #include "quiver/options.hpp"
+#include "tcp/stream_source.hpp"
 #include "tcp/tls_stream.hpp"
 
 namespace quiver::tcp {
@@ -52,27 +54,19 @@ DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOpt
 // the resolver's order.
 std::vector<asio::ip::tcp::endpoint> happy_eyeballs_order(std::vector<asio::ip::tcp::endpoint> endpoints);
 
-class Dialer : public std::enable_shared_from_this<Dialer> {
+class Dialer final : public StreamSource, public std::enable_shared_from_this<Dialer> {
  public:
-  using Handler = std::move_only_function<void(Result<std::shared_ptr<TlsStream>>)>;
-
   Dialer(asio::any_io_executor executor, DialConfig config);
   Dialer(const Dialer&) = delete;
   Dialer& operator=(const Dialer&) = delete;
 
   // Resolves the host (an IP literal needs no lookup) and races its addresses.
-  void dial(Handler on_done);
+  void dial(Handler on_done) override;
   // Races these addresses, in this order (tests; a caller that resolved already).
   void dial(std::vector<asio::ip::tcp::endpoint> endpoints, Handler on_done);
   // Ends the dial now: every attempt closes and the handler gets `reason` (if it has not been called).
-  void abort(Error reason);
-
-  // The address that won (after a successful dial).
-  const asio::ip::tcp::endpoint& peer() const noexcept { return peer_; }
-  // When the addresses were known (curl's namelookup) and when the winning TCP connection was
-  // established (curl's connect); unset before.
-  std::chrono::steady_clock::time_point resolved_at() const noexcept { return resolved_at_; }
-  std::chrono::steady_clock::time_point connected_at() const noexcept { return connected_at_; }
+  void abort(Error reason) override;
+  std::chrono::steady_clock::time_point started_at() const noexcept override { return instants_.started; }
 
  private:
   struct Attempt {
@@ -97,9 +91,8 @@ class Dialer : public std::enable_shared_from_this<Dialer> {
   std::vector<std::unique_ptr<Attempt>> attempts_;  // one per started address, in order
   std::size_t failed_ = 0;
   std::optional<Error> last_error_;
-  asio::ip::tcp::endpoint peer_;
-  std::chrono::steady_clock::time_point resolved_at_;
-  std::chrono::steady_clock::time_point connected_at_;
+  asio::ip::tcp::endpoint peer_;  // the address that won
+  DialInstants instants_;
   std::shared_ptr<tls::ClientTlsContext> tls_context_;  // made once the addresses are known
   std::shared_ptr<TlsStream> handshaking_;
   bool finished_ = false;

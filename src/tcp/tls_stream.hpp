@@ -18,6 +18,7 @@
 // executor. Asynchronous operations keep the stream alive; the events object is borrowed until
 // on_stream_closed or detach().
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -45,6 +46,14 @@ class StreamEvents {
   virtual void on_stream_closed(Error reason) = 0;
 };
 
+// When the dial that made a stream reached each step (curl's namelookup, connect and appconnect).
+struct DialInstants {
+  std::chrono::steady_clock::time_point started;    // dial() was called
+  std::chrono::steady_clock::time_point resolved;   // the addresses were known
+  std::chrono::steady_clock::time_point connected;  // the winning TCP connection was established
+  std::chrono::steady_clock::time_point handshaken; // TLS was done (and the pins checked)
+};
+
 class TlsStream : public std::enable_shared_from_this<TlsStream> {
  public:
   // `host` names the peer in messages (and was used for SNI and verification by `session`).
@@ -66,6 +75,9 @@ class TlsStream : public std::enable_shared_from_this<TlsStream> {
   // The TLS session (its dialer checks pins on it after the handshake).
   const tls::ClientTlsSession& tls() const noexcept { return *session_; }
   const asio::ip::tcp::endpoint& peer() const noexcept { return peer_; }
+  // Set by the dialer that made the stream, before it hands it over.
+  const DialInstants& instants() const noexcept { return instants_; }
+  void set_instants(const DialInstants& instants) noexcept { instants_ = instants; }
 
   // Starts reading, reporting to `events` (borrowed until on_stream_closed or detach()).
   void start(StreamEvents* events);
@@ -111,6 +123,7 @@ class TlsStream : public std::enable_shared_from_this<TlsStream> {
   std::unique_ptr<tls::ClientTlsSession> session_;
   std::string host_;
   asio::ip::tcp::endpoint peer_;
+  DialInstants instants_;
   StreamEvents* events_ = nullptr;  // borrowed
   HandshakeHandler on_handshake_;
 

@@ -71,6 +71,35 @@ TEST_F(H1ClientTest, GetAndPostOverHttp11) {
   EXPECT_EQ(server_->connections(), 1);
 }
 
+// --http2 offers ALPN h2 and http/1.1: a server that chooses http/1.1, or offers no ALPN at all (as old
+// servers), is spoken to over HTTP/1.1 on the connection that dial made.
+TEST_F(H1ClientTest, Http2OptionSpeaksHttp11WhenTheServerChoosesIt) {
+  for (bool alpn : {true, false}) {
+    SCOPED_TRACE(alpn ? "server chooses http/1.1" : "server without ALPN");
+    H1ServerOptions server_options;
+    server_options.alpn = alpn;
+    start_server(server_options);
+    auto options = client_options();
+    options.defaults.connection.http_version = HttpVersion::http2;
+    Client client(options);
+    for (int i = 0; i < 2; ++i) {
+      auto got = client.request(*get(url("/bytes/1000")).build());
+      ASSERT_TRUE(got) << got.error().to_string();
+      EXPECT_EQ(got->transfer.http_version, "1.1");
+      EXPECT_EQ(got->body, deterministic_bytes(0, 1000));
+      EXPECT_EQ(got->transfer.connection_reused, i == 1);
+      if (i == 0) {
+        EXPECT_GE(got->transfer.timings.tls, got->transfer.timings.connect);
+      }
+    }
+    EXPECT_EQ(server_->connections(), 1);
+    auto stats = client.stats();
+    ASSERT_EQ(stats.size(), 1u);
+    ASSERT_EQ(stats[0].connections.size(), 1u);
+    EXPECT_EQ(stats[0].connections[0].http_version, "1.1");
+  }
+}
+
 TEST_F(H1ClientTest, ChunkedUploadFromAProducer) {
   start_server();
   Client client(client_options());

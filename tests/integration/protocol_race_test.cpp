@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "quiver/client.hpp"
+#include "support/h1_test_server.hpp"
 #include "support/h2_test_server.hpp"
 #include "support/loopback.hpp"
 
@@ -38,7 +39,7 @@ class ConnectionLog final : public Telemetry {
     std::lock_guard lock(mutex_);
     events_.push_back(event);
   }
-  // How many attempts started over QUIC (3) or TCP (2).
+  // How many connections started over QUIC (3), HTTP/2 (2) or HTTP/1.1 (1).
   int starts(int http_version) const {
     std::lock_guard lock(mutex_);
     return static_cast<int>(std::ranges::count_if(events_, [&](const ConnectionEvent& event) {
@@ -160,6 +161,17 @@ TEST_F(ProtocolRaceTest, NothingOnUdpFallsBackToTcpAtOnce) {
   ASSERT_EQ(stats[0].connections.size(), 1u);
   EXPECT_EQ(stats[0].connections[0].http_version, "2");
   EXPECT_EQ(stats[0].connections[0].protocol_choice, choice);
+}
+
+// The TCP attempt offers h2 and http/1.1: a server that speaks only HTTP/1.1 is reached too.
+TEST_F(ProtocolRaceTest, AnHttp11OnlyServerIsReachedOverTcp) {
+  H1TestServer http1;  // nothing bound on UDP at its port
+  Client client(auto_options());
+  std::string choice = get_over(client, http1.port(), "1.1");
+  EXPECT_NE(choice.find("TCP won the race (QUIC failed"), std::string::npos) << choice;
+  EXPECT_EQ(log_->starts(1), 1);
+  EXPECT_EQ(log_->starts(2), 0);
+  EXPECT_EQ(http1.connections(), 1);
 }
 
 TEST_F(ProtocolRaceTest, UdpBlackholedFallsBackAfterTheRaceDelayNotTheConnectTimeout) {

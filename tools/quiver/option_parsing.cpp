@@ -47,11 +47,11 @@ void declare_request_options(CLI::App& app, RawRequestOptions& raw) {
   add_data_option(app, "-d,--data", DataItem::Kind::ascii, o.data,
                   "POST DATA (repeats join with '&'); @FILE sends a file without its CR/LF, @- stdin");
   app.add_flag("-k,--insecure", o.insecure, "Do not verify the server's certificate (testing only)");
-  auto* http2 = app.add_flag("--http2", o.http2, "Use HTTP/2 (TLS over TCP, ALPN h2) instead of HTTP/3");
+  auto* http2 = app.add_flag("--http2", o.http2, "Use HTTP/2 over TLS over TCP instead of HTTP/3 (offers ALPN h2, then http/1.1)");
   auto* http1 = app.add_flag("--http1.1", o.http1_1,
                              "Use HTTP/1.1 (TLS over TCP, ALPN http/1.1) instead of HTTP/3")->excludes(http2);
   auto* http3 = app.add_flag("--http3", o.http3,
-                             "Try HTTP/3 first, fall back to HTTP/2 over TCP (races them; uses Alt-Svc)")
+                             "Try HTTP/3 first, fall back to TCP: HTTP/2 or HTTP/1.1 (races them; uses Alt-Svc)")
                     ->excludes(http2)->excludes(http1);
   app.add_flag("--http3-only", o.http3_only, "Use HTTP/3 only (the default)")
       ->excludes(http2)->excludes(http1)->excludes(http3);
