@@ -40,14 +40,14 @@ enum class CongestionControl { cubic, bbr, reno };
 
 // Which HTTP version a connection speaks (curl's --http3, --http3-only, --http2 and --http1.1).
 enum class HttpVersion {
-  http3_only,  // HTTP/3 over QUIC, nothing else (the default)
-  http2,       // HTTP/2 over TLS over TCP (ALPN h2)
+  http3_only,  // HTTP/3 over QUIC, nothing else
+  http2,       // TLS over TCP offering ALPN h2 and http/1.1: HTTP/2, or HTTP/1.1 where the server chooses it
   http1_1,     // HTTP/1.1 over TLS over TCP (ALPN http/1.1, or none): one request at a time per
                // connection, so raise PoolOptions::max_connections for concurrency
-  // "auto", curl's --http3: HTTP/3 first, TCP as the fallback. Unless the origin's HTTP/3 is marked
-  // broken, QUIC starts (at the Alt-Svc authority when one is known); if its handshake has not finished
-  // after http3_race_delay (at once when it fails), TCP starts too; the first ready wins. See docs/api.md,
-  // "Protocol choice".
+  // "auto", curl's --http3 (the default): HTTP/3 first, TCP as the fallback. Unless the origin's HTTP/3
+  // is marked broken, QUIC starts (at the Alt-Svc authority when one is known); if its handshake has not
+  // finished after http3_race_delay (at once when it fails), TCP starts too; the first ready wins. See
+  // docs/api.md, "Protocol choice".
   http3,
 };
 
@@ -60,9 +60,10 @@ struct ConnectOverride {
   std::uint16_t connect_port = 0;  // 0: the URL's port
 };
 
-// Settings of one connection (HTTP/3 unless http_version says otherwise; the QUIC-only ones are marked).
+// Settings of one connection (HTTP/3 first, TCP as the fallback, unless http_version says otherwise; the
+// QUIC-only ones are marked).
 struct ConnectionOptions {
-  HttpVersion http_version = HttpVersion::http3_only;
+  HttpVersion http_version = HttpVersion::http3;
   TlsOptions tls;
   // TCP (HTTP/2, HTTP/1.1): with several addresses, the next one is tried this long after the previous attempt
   // started, IPv6 first (RFC 8305, Happy Eyeballs v2); the first connection wins.

@@ -5,6 +5,18 @@
 
 namespace quiver::client {
 
+namespace {
+
+// The QUIC handshake reached the peer's identity and one side refused it (the server's certificate or
+// pinned key, or our client certificate). The same server's TCP side presents the same identity, so TCP
+// is not tried: a fallback would only hide the real error (and must never get round a failed check).
+bool rejected_identity(const Error& reason) {
+  return reason.handshake_failure == HandshakeFailure::certificate ||
+         reason.handshake_failure == HandshakeFailure::client_certificate;
+}
+
+}  // namespace
+
 std::shared_ptr<RaceConnection> RaceConnection::create(asio::any_io_executor executor, Origin origin,
                                                        const ConnectionOptions& options,
                                                        http::ConnectionObserver* observer,
@@ -75,6 +87,10 @@ void RaceConnection::on_http3_failed(const Error& reason) {
   if (tcp_ready_) {
     memory_->mark_broken(quic_authority(), broken_time_);
     return;
+  }
+  if (rejected_identity(reason)) {
+    drop(tcp_, true);
+    return finish(reason);
   }
   if (!tcp_ && !target_) return start_tcp(fmt::format("QUIC failed: {}", reason.message()));
 }

@@ -6,6 +6,10 @@
 //            after http3_race_delay, or at once when QUIC ──┤  carries every request; the other attempt
 //            fails: TCP attempt ────────────────────────────┘  is closed (see "the loser" below)
 //
+// A QUIC failure over the peer's identity (its certificate or pinned key, or our client certificate)
+// ends the race with that error, before TCP wins: the TCP side would show the same identity, and a
+// fallback must never get round a failed check.
+//
 // The attempts are made by the composition root (MakeAttempt), so this file names no protocol. Each is a
 // full http::Connection whose observer is this object; before a winner is known the pool hears nothing
 // but the race's end: on_ready from the winner, or on_closed when both attempts failed (with TCP's error,

@@ -174,6 +174,24 @@ TEST_F(ProtocolRaceTest, AnHttp11OnlyServerIsReachedOverTcp) {
   EXPECT_EQ(http1.connections(), 1);
 }
 
+// QUIC reached the server and its certificate failed verification: TCP is not tried (it would show the
+// same certificate; a fallback must never get round a failed check), and the error says why.
+TEST_F(ProtocolRaceTest, ACertificateFailureOverQuicEndsTheRaceWithoutTcp) {
+  std::uint16_t port = start_http3();
+  start_http2(port);
+  auto options = auto_options();
+  options.defaults.connection.tls.ca_file = data_file("selfsigned.pem");  // did not sign the server's
+  options.defaults.connection.http3_race_delay = 2s;  // QUIC fails long before TCP would start anyway
+  Client client(options);
+  auto got = client.request(*get(url(port)).timeout(20s).build());
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().kind(), ErrorKind::handshake_failed) << got.error().to_string();
+  EXPECT_EQ(got.error().handshake_failure, HandshakeFailure::certificate) << got.error().to_string();
+  EXPECT_EQ(log_->starts(3), 1);
+  EXPECT_EQ(log_->starts(2), 0);
+  EXPECT_EQ(http2_->connections(), 0);
+}
+
 TEST_F(ProtocolRaceTest, UdpBlackholedFallsBackAfterTheRaceDelayNotTheConnectTimeout) {
   std::uint16_t port = start_http2();
   UdpBlackhole blackhole(port);

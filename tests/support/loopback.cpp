@@ -32,6 +32,7 @@ server::ServerOptions test_server_options(const std::string& host) {
 
 ConnectionOptions test_client_options() {
   ConnectionOptions options;
+  options.http_version = HttpVersion::http3_only;  // the race has its own tests; these mean HTTP/3
   options.tls.ca_file = data_file("ca.pem");
   options.connect_timeout = std::chrono::seconds(5);
   options.idle_timeout = std::chrono::seconds(10);

@@ -320,17 +320,20 @@ TEST(ConnectionOptionsFor, MapsTlsAndTimeout) {
   EXPECT_EQ(defaults->connect_timeout, ConnectionOptions{}.connect_timeout);
 }
 
-TEST(ConnectionOptionsFor, Http2ChoosesTheHttp2Worker) {
+TEST(ConnectionOptionsFor, Http2ChoosesTcp) {
   RequestOptions options = options_for("https://h/");
-  EXPECT_EQ(connection_options_for(options)->http_version, HttpVersion::http3_only);
   options.http2 = true;
   EXPECT_EQ(connection_options_for(options)->http_version, HttpVersion::http2);
 }
 
-TEST(ConnectionOptionsFor, Http3ChoosesAuto) {
+TEST(ConnectionOptionsFor, AutoIsTheDefaultAndHttp3OnlyOptsOut) {
   RequestOptions options = options_for("https://h/");
+  EXPECT_EQ(connection_options_for(options)->http_version, HttpVersion::http3);
   options.http3 = true;
   EXPECT_EQ(connection_options_for(options)->http_version, HttpVersion::http3);
+  options.http3 = false;
+  options.http3_only = true;
+  EXPECT_EQ(connection_options_for(options)->http_version, HttpVersion::http3_only);
 }
 
 TEST(ConnectionOptionsFor, UnreadableCaFileIsNamed) {

@@ -47,6 +47,9 @@ std::expected<BenchPlan, Failure> make_plan(const BenchOptions& options, std::is
   BenchPlan plan;
   plan.targets = std::move(*targets);
   plan.connection = std::move(*connection);
+  // A load test measures one protocol: without a protocol flag that is HTTP/3, never a race's mix.
+  const RequestOptions& chosen = options.request;
+  if (!chosen.http2 && !chosen.http1_1 && !chosen.http3) plan.connection.http_version = HttpVersion::http3_only;
   plan.requests = options.requests;
   plan.duration = options.duration;
   if (!plan.requests && !plan.duration) plan.requests = BenchOptions::default_requests;

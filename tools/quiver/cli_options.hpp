@@ -61,8 +61,8 @@ struct RequestOptions {
   bool insecure = false;                     // -k
   bool http2 = false;                        // --http2: HTTP/2 over TLS over TCP instead of HTTP/3
   bool http1_1 = false;                      // --http1.1: HTTP/1.1 over TLS over TCP instead of HTTP/3
-  bool http3 = false;                        // --http3: HTTP/3 first, TCP as the fallback (auto)
-  bool http3_only = false;                   // --http3-only: the default, said explicitly
+  bool http3 = false;                        // --http3: HTTP/3 first, TCP as the fallback (auto, the default)
+  bool http3_only = false;                   // --http3-only: HTTP/3 and nothing else
   std::optional<std::chrono::milliseconds> connect_timeout;  // unset: the library default
 };
 

@@ -225,10 +225,10 @@ std::expected<std::vector<PreparedRequest>, Failure> prepare_requests(const Requ
 std::expected<ConnectionOptions, Failure> connection_options_for(const RequestOptions& options) {
   ConnectionOptions connection;
   connection.tls.verify_peer = !options.insecure;
-  connection.http_version = options.http2     ? HttpVersion::http2
-                            : options.http1_1 ? HttpVersion::http1_1
-                            : options.http3   ? HttpVersion::http3
-                                              : HttpVersion::http3_only;
+  connection.http_version = options.http2        ? HttpVersion::http2
+                            : options.http1_1    ? HttpVersion::http1_1
+                            : options.http3_only ? HttpVersion::http3_only
+                                                 : HttpVersion::http3;
   if (!options.ca_file.empty()) {
     auto contents = read_file(options.ca_file);
     if (!contents) {

@@ -122,8 +122,10 @@ class Demo {
   }
 
  private:
+  // HTTP/3 only: the steps show HTTP/3's behaviour (the fallback step uses the default, auto).
   ClientOptions client_options() {
     ClientOptions options;
+    options.defaults.connection.http_version = HttpVersion::http3_only;
     options.defaults.connection.tls.ca_file = server_.ca_file();
     options.defaults.connection.telemetry = telemetry_;
     options.defaults.request_timeout = request_timeout;
@@ -277,13 +279,13 @@ class Demo {
     }
   }
 
-  // A second embedded server with HTTP/3 switched off: it still answers, over HTTP/2 (TLS over TCP).
+  // A second embedded server with HTTP/3 switched off: a client with the default protocol choice (auto:
+  // HTTP/3 first, TCP as the fallback) still gets its answer, over HTTP/2 (TLS over TCP).
   StepOutcome http2_step() {
     try {
       EmbeddedServer tcp_only(EmbeddedServer::Options{.max_streams = 100, .access_log = {}, .http3 = false});
       ClientOptions options;
       options.defaults.connection.tls.ca_file = tcp_only.ca_file();
-      options.defaults.connection.http_version = HttpVersion::http2;
       options.defaults.request_timeout = request_timeout;
       options.shutdown_deadline = 2s;
       Client client(options);
@@ -295,8 +297,8 @@ class Demo {
         return failed("unexpected response");
       return {true,
               fmt::format("HTTP/3 off: the server still answers over HTTP/2 (TLS over TCP), /bytes/1024 -> {} "
-                          "in {} ms",
-                          response->status, format_ms(took)),
+                          "in {} ms ({})",
+                          response->status, format_ms(took), response->transfer.protocol_choice),
               ""};
     } catch (const std::exception& error) {
       return failed(error.what());

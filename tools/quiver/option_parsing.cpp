@@ -51,9 +51,9 @@ void declare_request_options(CLI::App& app, RawRequestOptions& raw) {
   auto* http1 = app.add_flag("--http1.1", o.http1_1,
                              "Use HTTP/1.1 (TLS over TCP, ALPN http/1.1) instead of HTTP/3")->excludes(http2);
   auto* http3 = app.add_flag("--http3", o.http3,
-                             "Try HTTP/3 first, fall back to TCP: HTTP/2 or HTTP/1.1 (races them; uses Alt-Svc)")
+                             "HTTP/3 first, TCP (HTTP/2 or HTTP/1.1) as the fallback: the default (races them; uses Alt-Svc)")
                     ->excludes(http2)->excludes(http1);
-  app.add_flag("--http3-only", o.http3_only, "Use HTTP/3 only (the default)")
+  app.add_flag("--http3-only", o.http3_only, "Use HTTP/3 only: no TCP fallback (bench's default)")
       ->excludes(http2)->excludes(http1)->excludes(http3);
   app.add_option("--cacert", o.ca_file, "Trust the CA certificates in FILE (PEM) instead of the system store, as curl does")->option_text("FILE");
   app.add_option("--connect-timeout", raw.connect_timeout,
