@@ -331,6 +331,55 @@ TEST_F(ClientTest, GoawayUnderLoadIsInvisibleToCallersAndNothingRunsTwice) {
   for (auto& [path, count] : processed) EXPECT_EQ(count, 1) << path << " was processed twice";
 }
 
+// TLS tickets and 0-RTT under load on two io threads: two origins (two pools, on either thread) share the
+// Client's session cache while GOAWAYs keep replacing their connections, so tickets are stored and taken
+// from both threads at once (ThreadSanitizer runs this test). Nothing fails or runs twice; later
+// connections resume and send early data.
+TEST_F(ClientTest, ResumptionAndEarlyDataAcrossIoThreadsUnderGoaway) {
+  start_server();
+  class Handshakes final : public Telemetry {
+   public:
+    void on_connection_event(const ConnectionEvent& event) override {
+      if (event.type != ConnectionEvent::Type::ready) return;
+      ++ready;
+      if (event.resumed) ++resumed;
+      if (event.early_data_accepted) ++early;
+    }
+    std::atomic<int> ready{0}, resumed{0}, early{0};
+  };
+  auto handshakes = std::make_shared<Handshakes>();
+  auto options = client_options(1);
+  options.io_threads = 2;
+  options.early_data = true;
+  options.defaults.connection.telemetry = handshakes;
+  Client client(options);
+  const std::array<std::string, 2> hosts{"127.0.0.1", "localhost"};
+  std::atomic<int> next{0}, failures{0}, done{0};
+  constexpr int kTotal = 600;
+  std::promise<void> finished;
+  std::function<void()> launch = [&] {
+    int i = next++;
+    if (i >= kTotal) return;
+    // Every 50th request of an origin makes the server send GOAWAY on its connection.
+    std::string target = i % 100 >= 98 ? fmt::format("/goaway?n={}", i) : fmt::format("/bytes/64?n={}", i);
+    auto request = get(fmt::format("https://{}:{}{}", hosts[i % 2], server_->port(), target)).build();
+    client.async_request(*request, [&](Result<Response> result) {
+      if (!result || result->status != 200) ++failures;
+      launch();
+      if (++done == kTotal) finished.set_value();
+    });
+  };
+  for (int i = 0; i < 20; ++i) launch();
+  ASSERT_EQ(finished.get_future().wait_for(kBound), std::future_status::ready);
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GE(handshakes->ready.load(), 4) << "GOAWAY replaced the connections";
+  EXPECT_GE(handshakes->resumed.load(), 2) << "later connections resumed";
+  EXPECT_GE(handshakes->early.load(), 1) << "and sent early data";
+  std::map<std::string, int> processed;
+  for (auto& entry : access_log_.entries()) ++processed[entry.path];
+  for (auto& [path, count] : processed) EXPECT_LE(count, 1) << path << " was processed twice";
+}
+
 TEST_F(ClientTest, CheckoutTimeoutWhenNoStreamFrees) {
   auto options = test_server_options();
   options.max_streams = 1;
