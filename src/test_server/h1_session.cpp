@@ -27,6 +27,21 @@ std::string_view trimmed(std::string_view value) {
   return value;
 }
 
+// RFC 9110 §5.6.2's tchar.
+bool is_token(std::string_view text) {
+  return !text.empty() && std::ranges::all_of(text, [](unsigned char c) {
+    return std::isalnum(c) != 0 || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  });
+}
+
+// The methods http-parser knows (its HTTP_METHOD_MAP).
+bool known_method(std::string_view method) {
+#define QUIVER_METHOD_NAME(num, name, string) #string,
+  static constexpr std::string_view kKnown[] = {HTTP_METHOD_MAP(QUIVER_METHOD_NAME)};
+#undef QUIVER_METHOD_NAME
+  return std::ranges::find(kKnown, method) != std::end(kKnown);
+}
+
 }  // namespace
 
 // ==== http-parser trampolines: recover the session, call one member, no exception crosses the parser ====
@@ -118,6 +133,7 @@ void H1Session::on_data(std::span<const std::uint8_t> data) {
 // next request waits for this one's response).
 void H1Session::parse_input() {
   while (active() && !parse_failed_ && !input_.empty() && !(exchange_ && exchange_->request_ended)) {
+    if (!take_extension_method()) break;  // its first bytes only: wait for the rest
     const auto parsed = http_parser_execute(&parser_, &settings_, input_.data(), input_.size());
     input_.erase(0, parsed);
     const auto error = HTTP_PARSER_ERRNO(&parser_);
@@ -132,11 +148,31 @@ void H1Session::parse_input() {
   process_pending();
 }
 
-// Reads on only once all that came is parsed, and not while a paced upload has bytes still to let through.
+// http-parser knows a fixed list of methods; RFC 9110 §9.1 allows any token. At the start of a request an
+// unknown one is swapped for "GET" before the parser sees it (framing does not depend on the method of a
+// request) and given back to the route (on_headers_complete). False: the method may be incomplete yet.
+bool H1Session::take_extension_method() {
+  constexpr std::size_t kMaxMethod = 32;
+  if (exchange_ || !extension_method_.empty()) return true;
+  const auto start = input_.find_first_not_of("\r\n");  // empty lines before a request are allowed
+  if (start == std::string::npos) return true;
+  const auto end = input_.find(' ', start);
+  const std::string_view method(input_.data() + start, (end == std::string::npos ? input_.size() : end) - start);
+  if (!is_token(method) || method.size() > kMaxMethod) return true;  // the parser refuses it
+  if (end == std::string::npos) return false;
+  if (known_method(method)) return true;
+  extension_method_ = method;
+  input_.replace(start, method.size(), "GET");
+  return true;
+}
+
+// Not read on while the next request waits unparsed for the response in progress, nor while a paced
+// upload has bytes still to let through. (Other unparsed input is an incomplete method: more is needed.)
 void H1Session::update_reading() {
   if (!active()) return;
+  const bool waiting = exchange_ && exchange_->request_ended && !input_.empty();
   const bool pacing = exchange_ && exchange_->plan.upload && exchange_->upload_unread > 0;
-  stream_->pause_reading(!input_.empty() || pacing);
+  stream_->pause_reading(waiting || pacing);
 }
 
 // A malformed request: 400 (431 for an over-long head, 413 for a kept body over the limit) with
@@ -373,7 +409,8 @@ int H1Session::on_headers_complete() {
   exchange.headers_in = true;
   if (exchange.role != StreamRole::served) return 0;
   auto& request = exchange.request;
-  request.method = http_method_str(static_cast<http_method>(parser_.method));
+  request.method = extension_method_.empty() ? std::string(http_method_str(static_cast<http_method>(parser_.method)))
+                                             : std::exchange(extension_method_, {});
   request.fields.insert(request.fields.begin(), {{":method", request.method},
                                                  {":scheme", request.scheme},
                                                  {":authority", request.authority},

@@ -25,7 +25,8 @@
 //    process_pending() after http_parser_execute returned.
 //  - exchange_ is the request being read or answered, from its first byte until both its request and
 //    its response ended (or the connection closed); at most one.
-//  - The socket is read only while input_ is empty and no upload is being paced.
+//  - The socket is not read while input_ holds the next request's bytes (exchange_'s request has ended)
+//    nor while an upload is being paced.
 
 #include <chrono>
 #include <cstdint>
@@ -100,6 +101,7 @@ class H1Session final : public TcpSession,
 
   // ---- reading, closing (h1_session.cpp) ----
   void parse_input();
+  bool take_extension_method();
   void update_reading();
   void on_parse_error();
   void process_pending();
@@ -154,6 +156,7 @@ class H1Session final : public TcpSession,
   http_parser parser_{};
   http_parser_settings settings_{};
   std::string input_;               // received, not yet parsed (at most one read while a response is out)
+  std::string extension_method_;    // the request's method when http-parser does not know it
   std::string field_name_, field_value_;
   bool in_value_ = false;
   bool keep_alive_ = true;          // the request in progress lets the connection live on
