@@ -1,8 +1,9 @@
 // curl_handshakes: the libcurl counterpart of quiver_handshakes. N transfers, each a fresh easy handle
 // with CURLOPT_FRESH_CONNECT and CURLOPT_FORBID_REUSE (a new HTTP/3 connection each), cold (session ID
 // cache off), resumed (TLS sessions shared through a CURLSH with CURL_LOCK_DATA_SSL_SESSION) or early
-// (resumed + CURLSSLOPT_EARLYDATA, curl's --tls-earlydata). Prints the same JSON line; "resumed" and
-// "early" are -1: libcurl does not report them per transfer.
+// (resumed + CURLSSLOPT_EARLYDATA, curl's --tls-earlydata); with --auto, CURL_HTTP_VERSION_3 (curl's
+// --http3: HTTP/3 first, TCP as the fallback). Prints the same JSON line; "resumed" and "early" are -1:
+// libcurl does not report them per transfer.
 #include <curl/curl.h>
 
 #include "handshake_args.hpp"
@@ -25,7 +26,8 @@ int main(int argc, char** argv) {
   auto one = [&]() -> std::optional<double> {
     CURL* easy = curl_easy_init();
     curl_easy_setopt(easy, CURLOPT_URL, args.url.c_str());
-    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_3ONLY));
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION,
+                     static_cast<long>(args.auto_protocol ? CURL_HTTP_VERSION_3 : CURL_HTTP_VERSION_3ONLY));
     curl_easy_setopt(easy, CURLOPT_CAINFO, args.ca_file.c_str());
     curl_easy_setopt(easy, CURLOPT_CAPATH, nullptr);
     curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);

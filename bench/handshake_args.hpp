@@ -24,10 +24,16 @@ struct HandshakeArgs {
   std::string ca_file;
   int connections = 200;
   HandshakeMode mode = HandshakeMode::cold;
+  // --auto: HTTP/3 first, TCP as the fallback (quiver's default, curl's --http3) instead of HTTP/3 only.
+  bool auto_protocol = false;
+  // --fresh-client (quiver): a new Client per connection, so nothing one connection learnt (a
+  // broken-HTTP/3 mark, Alt-Svc) helps the next: every connection is a first contact, as each of
+  // libcurl's easy handles here is.
+  bool fresh_client = false;
 };
 
 [[noreturn]] inline void handshake_die(const char* program, const std::string& message) {
-  std::fprintf(stderr, "%s: %s\nusage: %s --cacert FILE [-n N] [--mode cold|resumed|early] URL\n", program,
+  std::fprintf(stderr, "%s: %s\nusage: %s --cacert FILE [-n N] [--mode cold|resumed|early] [--auto] [--fresh-client] URL\n", program,
                message.c_str(), program);
   std::exit(2);
 }
@@ -50,6 +56,10 @@ inline HandshakeArgs parse_handshake_args(int argc, char** argv, const char* pro
       else if (mode == "resumed") args.mode = HandshakeMode::resumed;
       else if (mode == "early") args.mode = HandshakeMode::early;
       else handshake_die(program, "unknown mode " + mode);
+    } else if (arg == "--auto") {
+      args.auto_protocol = true;
+    } else if (arg == "--fresh-client") {
+      args.fresh_client = true;
     } else if (!arg.empty() && arg[0] != '-' && args.url.empty()) {
       args.url = arg;
     } else {
@@ -91,9 +101,10 @@ struct HandshakeTally {
     auto at = [&](double q) { return sorted.empty() ? 0.0 : sorted[static_cast<std::size_t>(q * (sorted.size() - 1))]; };
     const double n = std::max<double>(1, static_cast<double>(response_ms.size()));
     std::printf(
-        "{\"client\":\"%s\",\"mode\":\"%s\",\"connections\":%zu,\"failures\":%d,\"resumed\":%d,\"early\":%d,"
+        "{\"client\":\"%s\",\"mode\":\"%s\",\"protocol\":\"%s\",\"fresh_client\":%s,\"connections\":%zu,\"failures\":%d,\"resumed\":%d,\"early\":%d,"
         "\"median_ms\":%.3f,\"p90_ms\":%.3f,\"cpu_us_per_connection\":%.1f,\"connections_per_s\":%.1f}\n",
-        client, mode_name(args.mode), response_ms.size(), failures, resumed, early, at(0.5), at(0.9),
+        client, mode_name(args.mode), args.auto_protocol ? "auto" : "h3", args.fresh_client ? "true" : "false",
+        response_ms.size(), failures, resumed, early, at(0.5), at(0.9),
         static_cast<double>(cpu.count()) / n,
         n / std::chrono::duration<double>(wall).count());
   }

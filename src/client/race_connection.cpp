@@ -104,12 +104,21 @@ void RaceConnection::on_tcp_failed(const Error& reason) {
                          fmt::format("{} (over TCP{})", reason.message(), note)));
 }
 
+// The QUIC attempt that lost to TCP, if it still runs, ends with the race's connection. Still connecting
+// after all the TCP connection's life (a network that drops UDP answers nothing; only its connect timeout
+// would end it), it counts as failed: later connections go straight to TCP.
+void RaceConnection::drop_background_quic() {
+  if (!http3_ || target_ == http3_.get()) return;
+  if (tcp_ready_) memory_->mark_broken(quic_authority(), broken_time_);
+  drop(http3_, true);
+}
+
 // The end: tells the observer (from a posted observer call or a posted step, never inside a caller's
 // call), and lets go of itself one step later.
 void RaceConnection::finish(const Error& reason) {
   if (closed_) return;
   race_timer_.reset();
-  if (target_ != http3_.get()) drop(http3_, true);  // the background QUIC attempt, if any
+  drop_background_quic();
   report_closed(reason);
 }
 
@@ -142,7 +151,7 @@ void RaceConnection::on_early_data_ready(http::Connection& attempt) {
 
 void RaceConnection::on_draining(http::Connection& attempt) {
   if (!is_target(attempt)) return;
-  if (target_ != http3_.get()) drop(http3_, true);  // a draining connection learns nothing more
+  drop_background_quic();  // a draining connection learns nothing more
   if (observer_) observer_->on_draining(*this);
 }
 
@@ -172,7 +181,7 @@ std::string RaceConnection::not_ready_reason() const {
 
 void RaceConnection::drain() {
   if (!target_) return close();
-  if (target_ != http3_.get()) drop(http3_, true);
+  drop_background_quic();
   target_->drain();
 }
 
@@ -181,7 +190,7 @@ void RaceConnection::drain() {
 void RaceConnection::close() {
   if (closed_) return;
   if (target_) {
-    if (target_ != http3_.get()) drop(http3_, true);
+    drop_background_quic();
     target_->close();
     return;
   }

@@ -18,8 +18,9 @@
 //
 // The loser: a TCP attempt that loses to QUIC is closed. A QUIC attempt that loses to TCP goes on alone,
 // with no requests, only to learn whether HTTP/3 works: if its handshake completes the origin's HTTP/3 is
-// confirmed (and the attempt closed); if it fails, the origin's HTTP/3 is marked broken
-// (ProtocolMemory::mark_broken), so later connections go straight to TCP. It is closed with the race.
+// confirmed (and the attempt closed); if it fails, or is still connecting when the race's connection
+// ends (UDP blackholed: nothing would end it before its connect timeout), the origin's HTTP/3 is marked
+// broken (ProtocolMemory::mark_broken), so later connections go straight to TCP. It is closed with the race.
 // 0-RTT: a QUIC attempt that can send early data (on_early_data_ready) wins at once: its early requests
 // must stay on it, and a ticket from this origin says HTTP/3 worked lately.
 //
@@ -88,6 +89,7 @@ class RaceConnection final : public ForwardingConnection {
   void on_http3_failed(const Error& reason);
   void on_tcp_failed(const Error& reason);
   void finish(const Error& reason);
+  void drop_background_quic();
   Origin quic_authority() const { return Origin{origin_.host, plan_.http3_port}; }
   template <class Value>
   std::move_only_function<void(Result<Value>)> observe(std::move_only_function<void(Result<Value>)> handler);

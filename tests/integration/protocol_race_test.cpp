@@ -205,6 +205,21 @@ TEST_F(ProtocolRaceTest, UdpBlackholedFallsBackAfterTheRaceDelayNotTheConnectTim
   EXPECT_EQ(http2_->connections(), 1);
 }
 
+// A blackhole never ends the QUIC attempt that lost (only its connect timeout would): when the TCP
+// connection it lost to ends, it counts as failed, so the next connection goes straight to TCP.
+TEST_F(ProtocolRaceTest, UdpBlackholedMarksHttp3BrokenWhenTheConnectionEnds) {
+  std::uint16_t port = start_http2();
+  UdpBlackhole blackhole(port);
+  auto options = auto_options();
+  options.defaults.idle_close = 50ms;  // each request below gets a new connection
+  Client client(options);
+  EXPECT_NE(get_over(client, port, "2").find("QUIC not connected after"), std::string::npos);
+  ASSERT_TRUE(all_closed(client));
+  std::string choice = get_over(client, port, "2");
+  EXPECT_NE(choice.find("marked broken"), std::string::npos) << choice;
+  EXPECT_EQ(log_->starts(3), 1) << "the second connection tried QUIC";
+}
+
 TEST_F(ProtocolRaceTest, BothUpUsesHttp3) {
   std::uint16_t port = start_http3();
   start_http2(port);
