@@ -280,6 +280,7 @@ void H1Session::begin_closing(std::chrono::milliseconds grace) {
 // Sends what is queued, then closes; the exchange in progress (if any) is logged with `h3_code`.
 void H1Session::close_after_flush(std::uint64_t h3_code) {
   if (exchange_) log_exchange(*exchange_, h3_code);
+  closing_connection_ = true;
   stream_->close_after_flush();
 }
 
@@ -298,7 +299,7 @@ void H1Session::on_closed() {
 }
 
 void H1Session::close_now() {
-  if (active()) stream_->close();
+  if (!finished_) stream_->close();
 }
 
 void H1Session::shutdown_gracefully() {

@@ -92,7 +92,8 @@ class H1Session final : public TcpSession,
 
   H1Session(TcpHost& host, std::shared_ptr<TcpTlsStream> stream, const ServerOptions& options,
             std::unique_ptr<ConnectionHooks> hooks, std::string alt_svc);
-  bool active() const noexcept { return stream_->is_open() && !finished_; }
+  // False once a close began: nothing more is parsed, routed or written (the stream flushes what it has).
+  bool active() const noexcept { return stream_->is_open() && !finished_ && !closing_connection_; }
 
   // ---- TcpTlsStream::Events ----
   void on_data(std::span<const std::uint8_t> data) override;
@@ -174,6 +175,7 @@ class H1Session final : public TcpSession,
 
   bool closing_ = false;    // no request after the one in progress: `connection: close`, then close
   bool parse_failed_ = false;
+  bool closing_connection_ = false;  // close_after_flush was asked
   bool finished_ = false;
 };
 
