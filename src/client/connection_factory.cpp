@@ -162,8 +162,8 @@ std::shared_ptr<pool::ConnectionFactory> real_connection_factory(const ClientOpt
   if (auto loaded = sessions->load_file(); !loaded) warn(options, loaded.error().message());
   auto memory = std::make_shared<ProtocolMemory>(options.alt_svc_cache_size, options.alt_svc_file);
   if (auto loaded = memory->alt_svc().load_file(); !loaded) warn(options, loaded.error().message());
-  return std::make_shared<RealConnectionFactory>(quic::DialShared{std::move(sessions), options.early_data},
-                                                 std::move(memory));
+  quic::DialShared shared{std::move(sessions), options.early_data, std::make_shared<quic::GroKeyKeeper>()};
+  return std::make_shared<RealConnectionFactory>(std::move(shared), std::move(memory));
 }
 
 }  // namespace quiver::client

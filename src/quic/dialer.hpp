@@ -39,6 +39,7 @@ class DialTarget : public TransportEvents {
 struct DialShared {
   std::shared_ptr<tls::SessionCache> sessions;  // TLS tickets for resumption; null: none kept or used
   bool early_data = false;                      // ClientOptions::early_data: offer 0-RTT on resumption
+  std::shared_ptr<GroKeyKeeper> gro_keeper;     // held, never used: see GroKeyKeeper (null: none)
 };
 
 struct DialConfig {

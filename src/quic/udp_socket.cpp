@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <asio/error.hpp>
 
@@ -22,6 +23,29 @@ bool would_block(const std::error_code& ec) {
 }
 
 }  // namespace
+
+namespace {
+
+// A UDP socket of `family` with GRO on, or -1.
+int gro_socket(int family) {
+  int fd = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int on = 1;
+  if (::setsockopt(fd, IPPROTO_UDP, UDP_GRO, &on, sizeof(on)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+GroKeyKeeper::GroKeyKeeper() : v4_(gro_socket(AF_INET)), v6_(gro_socket(AF_INET6)) {}
+
+GroKeyKeeper::~GroKeyKeeper() {
+  if (v4_ >= 0) ::close(v4_);
+  if (v6_ >= 0) ::close(v6_);
+}
 
 std::error_code UdpSocket::connect(const asio::ip::udp::endpoint& peer) {
   std::error_code ec;

@@ -43,7 +43,7 @@ class EarlyDataTest : public ConnectionTest {
     auto options = test_client_options();
     options.telemetry = events_;
     connection_ = h3::Connection::create(io_.get_executor(), Origin{"127.0.0.1", server_->port()}, options,
-                                         &observer_, quic::DialShared{cache_, early_data});
+                                         &observer_, quic::DialShared{cache_, early_data, nullptr});
     connection_->start();
   }
 

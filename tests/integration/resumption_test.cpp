@@ -38,7 +38,7 @@ class ResumptionTest : public ConnectionTest {
     ConnectionOptions options = base;
     options.telemetry = events_;
     connection_ = h3::Connection::create(io_.get_executor(), Origin{"127.0.0.1", server_->port()}, options,
-                                         &observer_, quic::DialShared{cache_, false});
+                                         &observer_, quic::DialShared{cache_, false, nullptr});
     connection_->start();
     auto reply = fetch(get("/bytes/10"));
     EXPECT_TRUE(reply) << (reply ? "" : reply.error().to_string());
@@ -124,7 +124,7 @@ TEST_F(ResumptionTest, FailedVerificationStoresNoTicket) {
   auto untrusting = test_client_options();
   untrusting.tls.ca_file.clear();  // the test CA is not in the system store
   connection_ = h3::Connection::create(io_.get_executor(), Origin{"127.0.0.1", server_->port()}, untrusting,
-                                       &observer_, quic::DialShared{cache_, false});
+                                       &observer_, quic::DialShared{cache_, false, nullptr});
   connection_->start();
   auto reply = fetch(get("/bytes/1"));
   ASSERT_FALSE(reply);

@@ -60,7 +60,7 @@ class GtlsserverEarlyDataTest : public ::testing::Test {
     options.tls.ca_file = test_ca_file().string();
     options.telemetry = events_;
     auto connection = h3::Connection::create(io.get_executor(), Origin{"127.0.0.1", server_->port()}, options,
-                                             nullptr, quic::DialShared{cache_, true});
+                                             nullptr, quic::DialShared{cache_, true, nullptr});
     connection->start();
     const auto& file = standard_files().front();
     Request request;
