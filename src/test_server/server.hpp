@@ -1,6 +1,6 @@
 #pragma once
 // quiver::server::Server — the project's own test server: HTTP/3 (ngtcp2 + nghttp3) and, on the same
-// port over TCP, HTTP/2 (nghttp2), with GnuTLS and Asio.
+// port over TCP, HTTP/2 (nghttp2) and HTTP/1.1 (http-parser), with GnuTLS and Asio.
 //
 // It serves a fixed set of scriptable routes (see routes.hpp: /bytes, /echo, /status[?early=1],
 // /headers, /delay, /trailers, /reset, /close, /stream, /goaway, /slow-upload, /misbehave) for the integration
@@ -46,7 +46,8 @@ struct AccessLogEntry {
   std::chrono::microseconds duration{0};  // from the request's HEADERS to the stream's close
   std::uint64_t app_error_code = 0;   // the stream's close code (0x100 H3_NO_ERROR when clean); over
                                       // HTTP/2 its RST_STREAM code mapped to HTTP/3's (CANCEL ->
-                                      // H3_REQUEST_CANCELLED, ...)
+                                      // H3_REQUEST_CANCELLED, ...); over HTTP/1.1 a reset's or a
+                                      // close's code, H3_REQUEST_CANCELLED if the client left first
   std::string protocol = "h3";        // "h3", "h2" or "http/1.1"
 };
 
@@ -110,9 +111,10 @@ struct ServerOptions {
   bool session_tickets = true;
   bool early_data = true;
 
-  // The two sides, on the same address and port: HTTP/3 over QUIC (UDP), and HTTP/2 over TLS over TCP
-  // (ALPN "h2"). Every route and test control works on both (see h2_session.hpp for how the controls'
-  // HTTP/3 stream ids and codes map to HTTP/2's). While both are on, every TCP response carries
+  // The two sides, on the same address and port: HTTP/3 over QUIC (UDP), and HTTP/2 and HTTP/1.1 over TLS
+  // over TCP (ALPN "h2"; "http/1.1" or none). Every route and test control works on HTTP/2 too (see
+  // h2_session.hpp for how the controls' HTTP/3 stream ids and codes map to HTTP/2's); every route on
+  // HTTP/1.1, with the controls that map to it (h1_session.hpp). While both are on, every TCP response carries
   // `alt-svc: h3=":PORT"; ma=86400`. At least one must be on.
   bool http3 = true;
   bool tcp = true;

@@ -7,6 +7,7 @@
 #include <asio/post.hpp>
 #include <fmt/format.h>
 
+#include "test_server/h1_session.hpp"
 #include "test_server/h2_session.hpp"
 #include "test_server/test_controls.hpp"
 
@@ -77,22 +78,23 @@ void TcpListener::on_accepted(asio::ip::tcp::socket socket) {
   });
 }
 
-// ALPN "h2": HTTP/2. Anything else (http/1.1, or none) is not served over TCP yet: closed.
+// ALPN "h2": HTTP/2; "http/1.1", or none at all: HTTP/1.1.
 void TcpListener::on_handshake(const std::shared_ptr<TcpTlsStream>& stream, bool ok) {
   if (handshaking_.erase(stream) == 0 || stopping_) return;  // close_all() took it
   update_count();
   if (!ok) return;
-  if (stream->alpn() != "h2") {
-    stream->close();
-    return;
+  std::shared_ptr<TcpSession> session;
+  if (stream->alpn() == "h2") {
+    auto created = H2Session::create(*this, stream, options_, make_test_controls(options_, shared_), alt_svc_);
+    if (!created) {
+      std::fprintf(stderr, "quiver server: %s\n", created.error().message().c_str());
+      stream->close();
+      return;
+    }
+    session = std::move(*created);
+  } else {
+    session = H1Session::create(*this, stream, options_, make_test_controls(options_, shared_), alt_svc_);
   }
-  auto created = H2Session::create(*this, stream, options_, make_test_controls(options_, shared_), alt_svc_);
-  if (!created) {
-    std::fprintf(stderr, "quiver server: %s\n", created.error().message().c_str());
-    stream->close();
-    return;
-  }
-  std::shared_ptr<TcpSession> session = std::move(*created);
   sessions_.emplace(session.get(), session);
   update_count();
   session->start();

@@ -1,7 +1,7 @@
 #pragma once
 // TcpListener — the server's TCP side: the listening socket (same address and port as the UDP one),
-// the TLS handshakes, and one session per connection chosen by ALPN ("h2": H2Session). It is the
-// sessions' TcpHost. Io thread only, except connection_count() (atomic).
+// the TLS handshakes, and one session per connection chosen by ALPN ("h2": H2Session; "http/1.1" or
+// none: H1Session). It is the sessions' TcpHost. Io thread only, except connection_count() (atomic).
 
 #include <atomic>
 #include <cstdint>

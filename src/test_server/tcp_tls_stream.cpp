@@ -81,8 +81,18 @@ void TcpTlsStream::start(Events* events) {
   asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_readable(); });
 }
 
+void TcpTlsStream::pause_reading(bool paused) {
+  if (reading_paused_ == paused) return;
+  reading_paused_ = paused;
+  // GnuTLS may hold decrypted records already: read from a posted step, never inside the caller's call.
+  if (!paused && !closed_) asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_readable(); });
+}
+
 void TcpTlsStream::wait_readable() {
+  if (read_waiting_) return;
+  read_waiting_ = true;
   socket_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](const asio::error_code& ec) {
+    self->read_waiting_ = false;
     if (self->closed_) return;
     if (ec) {
       self->close();
@@ -93,13 +103,13 @@ void TcpTlsStream::wait_readable() {
 }
 
 void TcpTlsStream::on_readable() {
-  if (closed_) return;
+  if (closed_ || reading_paused_) return;
   std::array<std::uint8_t, 16384> buffer;
   for (;;) {
     auto n = gnutls_record_recv(session_.get(), buffer.data(), buffer.size());
     if (n > 0) {
       if (events_) events_->on_data({buffer.data(), static_cast<std::size_t>(n)});
-      if (closed_) return;
+      if (closed_ || reading_paused_) return;
       continue;
     }
     if (n == GNUTLS_E_AGAIN) break;

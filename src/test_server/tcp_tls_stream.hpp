@@ -49,6 +49,9 @@ class TcpTlsStream : public std::enable_shared_from_this<TcpTlsStream> {
 
   void start(Events* events);  // begins reading
   void detach() noexcept { events_ = nullptr; }
+  // Stops (true) or resumes (false) reading: while paused nothing is read from the socket, so TCP flow
+  // control holds the peer back (HTTP/1.1's only backpressure). Data already handed over stays handed.
+  void pause_reading(bool paused);
   void write(std::span<const std::uint8_t> data);
   std::size_t queued_bytes() const noexcept { return outbound_.size() - sent_; }
   bool is_open() const noexcept { return !closed_; }
@@ -77,6 +80,8 @@ class TcpTlsStream : public std::enable_shared_from_this<TcpTlsStream> {
   std::size_t sent_ = 0;
   std::size_t retry_size_ = 0;  // a record_send returned EAGAIN for this many bytes: retried with (NULL, 0)
   bool write_waiting_ = false;
+  bool read_waiting_ = false;  // a readiness wait for reading is outstanding
+  bool reading_paused_ = false;
   bool close_when_flushed_ = false;
   bool closed_ = false;
 };

@@ -1,5 +1,5 @@
-// libcurl (GnuTLS + ngtcp2 build from bookworm-backports) as a client of `quiver serve`, over HTTP/3 and
-// over HTTP/2 (the server's TCP side): another implementation's view of our server.
+// libcurl (GnuTLS + ngtcp2 build from bookworm-backports) as a client of `quiver serve`, over HTTP/3, and
+// over HTTP/2 and HTTP/1.1 (the server's TCP side): another implementation's view of our server.
 #include <curl/curl.h>
 
 #include <csignal>
@@ -77,19 +77,21 @@ class CurlClient : public ::testing::Test {
     EXPECT_TRUE(echo.body == body) << "echo differs: " << echo.body.size() << " bytes";
   }
 
-  // The same over HTTP/2 (TLS over TCP, ALPN h2); the response headers go to `headers`.
-  static void exchange_h2(const ServeProcess& serve, const std::string& ca_file, std::string& headers) {
-    auto download = curl_h3(serve.url("/bytes/100000"), ca_file, nullptr, CURL_HTTP_VERSION_2TLS, &headers);
+  // The same over HTTP/2 (TLS over TCP, ALPN h2) or `version`; the response headers go to `headers`.
+  static void exchange_h2(const ServeProcess& serve, const std::string& ca_file, std::string& headers,
+                          long version = CURL_HTTP_VERSION_2TLS) {
+    const long expected = version == CURL_HTTP_VERSION_2TLS ? CURL_HTTP_VERSION_2_0 : version;
+    auto download = curl_h3(serve.url("/bytes/100000"), ca_file, nullptr, version, &headers);
     ASSERT_EQ(download.code, CURLE_OK) << curl_easy_strerror(download.code) << ": " << download.error;
     EXPECT_EQ(download.status, 200);
-    EXPECT_EQ(download.http_version, CURL_HTTP_VERSION_2_0);
+    EXPECT_EQ(download.http_version, expected);
     EXPECT_EQ(download.body, deterministic_bytes(0, 100000));
 
-    const std::string body = deterministic_bytes(11, 64 * 1024);
-    auto echo = curl_h3(serve.url("/echo"), ca_file, &body, CURL_HTTP_VERSION_2TLS);
+    const std::string body = deterministic_bytes(11, 2 * 1024 * 1024);  // large enough for expect: 100-continue
+    auto echo = curl_h3(serve.url("/echo"), ca_file, &body, version);
     ASSERT_EQ(echo.code, CURLE_OK) << curl_easy_strerror(echo.code) << ": " << echo.error;
     EXPECT_EQ(echo.status, 200);
-    EXPECT_EQ(echo.http_version, CURL_HTTP_VERSION_2_0);
+    EXPECT_EQ(echo.http_version, expected);
     EXPECT_TRUE(echo.body == body) << "echo differs: " << echo.body.size() << " bytes";
   }
 };
@@ -118,7 +120,19 @@ TEST_F(CurlClient, Http2AgainstServeAdvertisesHttp3) {
   EXPECT_NE(headers.find(fmt::format("alt-svc: h3=\":{}\"; ma=86400", serve.port())), std::string::npos) << headers;
   auto result = serve.stop(SIGTERM);
   EXPECT_EQ(result.exit_code, 0) << describe(result);
-  EXPECT_NE(result.out.find("] POST /echo 200 65536 bytes"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("] POST /echo 200 2097152 bytes"), std::string::npos) << result.out;
+}
+
+TEST_F(CurlClient, Http11AgainstServeAdvertisesHttp3) {
+  ServeProcess serve({"--cert", data_file("server.pem"), "--key", data_file("server-key.pem")});
+  ASSERT_NE(serve.port(), 0) << serve.describe();
+  std::string headers;
+  exchange_h2(serve, data_file("ca.pem"), headers, CURL_HTTP_VERSION_1_1);
+  EXPECT_TRUE(headers.starts_with("HTTP/1.1 200 OK\r\n")) << headers;
+  EXPECT_NE(headers.find(fmt::format("alt-svc: h3=\":{}\"; ma=86400", serve.port())), std::string::npos) << headers;
+  auto result = serve.stop(SIGTERM);
+  EXPECT_EQ(result.exit_code, 0) << describe(result);
+  EXPECT_NE(result.out.find("] POST /echo 200 2097152 bytes"), std::string::npos) << result.out;
 }
 
 TEST_F(CurlClient, Http2AgainstServeWithHttp3Off) {

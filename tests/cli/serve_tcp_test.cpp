@@ -1,5 +1,5 @@
 // `quiver serve`'s TCP side through the CLI: `quiver --http2` against `quiver serve` (both sides, and
-// --no-h3), --no-tcp leaving HTTP/3 only, and --goaway-after over HTTP/2.
+// --no-h3), `quiver --http1.1` against it, --no-tcp leaving HTTP/3 only, and --goaway-after over HTTP/2.
 #include <csignal>
 
 #include <fmt/format.h>
@@ -18,7 +18,7 @@ std::vector<std::string> trusted(const ServeProcess& serve, std::vector<std::str
 TEST(ServeTcp, Http2ClientAgainstServeWithHttp3Off) {
   ServeProcess serve({"--no-h3"});
   ASSERT_NE(serve.port(), 0) << serve.describe();
-  EXPECT_NE(serve.banner().find("(HTTP/2 over TCP)"), std::string::npos) << serve.banner();
+  EXPECT_NE(serve.banner().find("(HTTP/2 and HTTP/1.1 over TCP)"), std::string::npos) << serve.banner();
   auto result = quiver(trusted(serve, {"--http2", "-i", serve.url("/bytes/100")}));
   ASSERT_EQ(result.exit_code, 0) << describe(result) << serve.describe();
   EXPECT_TRUE(result.out.starts_with("HTTP/2 200\r\n")) << result.out;
@@ -43,6 +43,19 @@ TEST(ServeTcp, BothProtocolsOnOnePortWithAltSvcOverTcp) {
   ASSERT_EQ(h3.exit_code, 0) << describe(h3);
   EXPECT_TRUE(h3.out.starts_with("HTTP/3 200\r\n")) << h3.out;
   EXPECT_EQ(serve.stop(SIGTERM).exit_code, 0);
+}
+
+TEST(ServeTcp, Http11ClientAgainstServe) {
+  ServeProcess serve({});
+  ASSERT_NE(serve.port(), 0) << serve.describe();
+  auto h1 = quiver(trusted(serve, {"--http1.1", "-i", serve.url("/bytes/100")}));
+  ASSERT_EQ(h1.exit_code, 0) << describe(h1) << serve.describe();
+  EXPECT_TRUE(h1.out.starts_with("HTTP/1.1 200\r\n")) << h1.out;
+  EXPECT_NE(h1.out.find(fmt::format("alt-svc: h3=\":{}\"; ma=86400", serve.port())), std::string::npos) << h1.out;
+  EXPECT_TRUE(h1.out.ends_with(deterministic_bytes(0, 100)));
+  auto stopped = serve.stop(SIGTERM);
+  EXPECT_EQ(stopped.exit_code, 0) << describe(stopped);
+  EXPECT_NE(stopped.out.find(" http/1.1"), std::string::npos) << "the access log names HTTP/1.1: " << stopped.out;
 }
 
 TEST(ServeTcp, NoTcpLeavesHttp3Only) {

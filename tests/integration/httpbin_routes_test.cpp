@@ -1,6 +1,6 @@
 // httpbin's everyday routes on the project's server (src/test_server/httpbin_routes.hpp), through the
 // library's Client: httpbin's status codes, fields and JSON shapes, and HEAD on every one of them; each
-// over HTTP/3 and over HTTP/2 (the server's TCP side), which must answer the same.
+// over HTTP/3, HTTP/2 and HTTP/1.1 (the server's TCP side), which must answer the same.
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -323,9 +323,12 @@ TEST_P(HttpbinRoutesTest, HeadOnEveryRouteGetsGetsStatusAndFieldsAndNoBody) {
   EXPECT_TRUE(range.body.empty());
 }
 
-INSTANTIATE_TEST_SUITE_P(Protocols, HttpbinRoutesTest, ::testing::Values(HttpVersion::http3_only, HttpVersion::http2),
+INSTANTIATE_TEST_SUITE_P(Protocols, HttpbinRoutesTest,
+                         ::testing::Values(HttpVersion::http3_only, HttpVersion::http2, HttpVersion::http1_1),
                          [](const ::testing::TestParamInfo<HttpVersion>& info) {
-                           return info.param == HttpVersion::http2 ? "h2" : "h3";
+                           return info.param == HttpVersion::http2     ? "h2"
+                                  : info.param == HttpVersion::http1_1 ? "h1"
+                                                                       : "h3";
                          });
 
 }  // namespace

@@ -14,21 +14,12 @@
 
 #include "quiver/client.hpp"
 #include "support/loopback.hpp"
+#include "support/route_answer.hpp"
 
 namespace quiver::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Polls `done` until it is true or `limit` passed.
-bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
 
 class ServerTcpTest : public ::testing::Test {
  protected:
@@ -76,26 +67,6 @@ class ServerTcpTest : public ::testing::Test {
   AccessLog access_log_;
   std::unique_ptr<server::Server> server_;
 };
-
-// What a route answered, for comparing protocols.
-struct Answer {
-  int status = 0;
-  std::string body, content_type, content_length, trailers;
-  bool operator==(const Answer&) const = default;
-};
-
-std::ostream& operator<<(std::ostream& out, const Answer& answer) {
-  return out << answer.status << " type=" << answer.content_type << " length=" << answer.content_length
-             << " trailers=" << answer.trailers << " body(" << answer.body.size() << ")=" << answer.body.substr(0, 200);
-}
-
-Answer answer_of(const Result<Response>& response) {
-  if (!response) return {-1, response.error().to_string(), "", "", ""};
-  std::string trailers;
-  for (const auto& [name, value] : response->trailers) trailers += name + "=" + value + ";";
-  return {response->status, response->body, std::string(response->headers.get("content-type").value_or("")),
-          std::string(response->headers.get("content-length").value_or("")), trailers};
-}
 
 TEST_F(ServerTcpTest, EveryPlainRouteAnswersOverHttp2AsOverHttp3) {
   start_server();

@@ -16,7 +16,7 @@ class EmbeddedServer {
   struct Options {
     std::uint64_t max_streams = 100;
     std::function<void(const server::AccessLogEntry&)> access_log;  // optional; runs on the server's thread
-    bool http3 = true;  // false: HTTP/2 over TCP only (ServerOptions::http3)
+    bool http3 = true;  // false: HTTP/2 and HTTP/1.1 over TCP only (ServerOptions::http3)
   };
 
   // Generates the certificate and starts the server on 127.0.0.1 (any free port). Throws

@@ -59,7 +59,9 @@ void drain(server::Server& server, const sigset_t& signals, Console& out) {
 void print_banner(Console& out, const ServeOptions& options, std::uint16_t port,
                   const SelfSignedCertificate* generated) {
   const std::string origin = https_origin(options.host, port);
-  const char* protocols = !options.tcp ? "HTTP/3" : !options.http3 ? "HTTP/2 over TCP" : "HTTP/3, and HTTP/2 over TCP";
+  const char* protocols = !options.tcp     ? "HTTP/3"
+                          : !options.http3 ? "HTTP/2 and HTTP/1.1 over TCP"
+                                           : "HTTP/3, and HTTP/2 and HTTP/1.1 over TCP";
   out.line(fmt::format("quiver serve: listening on {} ({})", origin, protocols));
   if (generated) {
     out.line(fmt::format("quiver serve: self-signed certificate {} (SHA-256 {})", generated->cert_file(),

@@ -37,8 +37,8 @@ httpbin's routes (httpbin's methods, fields and JSON; HEAD wherever GET is, OPTI
   /uuid, /json, /base64/V         a random UUID, a sample JSON document, V (URL-safe base64) decoded
   /drip?numbytes=&duration=&delay=&code=   numbytes bytes spread over duration seconds
 
-Every route answers over HTTP/3 (UDP) and over HTTP/2 (TLS over TCP, ALPN h2) on the same port; TCP
-responses carry alt-svc: h3=":PORT" while HTTP/3 is on. --no-h3 / --no-tcp take a side away.
+Every route answers over HTTP/3 (UDP), and over HTTP/2 and HTTP/1.1 (TLS over TCP, ALPN h2 or
+http/1.1) on the same port; TCP responses carry alt-svc: h3=":PORT" while HTTP/3 is on. --no-h3 / --no-tcp take a side away.
 
 Without --cert/--key a self-signed ECDSA certificate for localhost, 127.0.0.1 and ::1 (valid 30 days)
 is generated at start; its file and SHA-256 fingerprint are printed: give that file to --cacert.
@@ -115,7 +115,7 @@ class SubcommandBase : public Subcommand {
 class ServeCommand final : public SubcommandBase<ServeOptions> {
  public:
   explicit ServeCommand(CLI::App& parent)
-      : SubcommandBase(parent, "serve", "Run the project's test server (HTTP/3, and HTTP/2 over TCP on the same port) until Ctrl-C or SIGTERM", serve_footer) {
+      : SubcommandBase(parent, "serve", "Run the project's test server (HTTP/3, and HTTP/2 and HTTP/1.1 over TCP on the same port) until Ctrl-C or SIGTERM", serve_footer) {
     ServeOptions& o = options_;
     app_->add_option("--host", o.host, "Listen on this IPv4 or IPv6 address (default 127.0.0.1)")
         ->option_text("ADDRESS");
