@@ -72,34 +72,7 @@ TEST_F(ServerTcpTest, EveryPlainRouteAnswersOverHttp2AsOverHttp3) {
   start_server();
   auto h3 = make_client(HttpVersion::http3_only);
   auto h2 = make_client(HttpVersion::http2);
-  const std::string upload(300'000, 'u');
-  const std::vector<std::function<RequestBuilder()>> requests{
-      [&] { return get(url("/bytes/100000")); },
-      [&] { return get(url("/bytes/0")); },
-      [&] { return post(url("/echo")).header("x-thing", "one").header("content-type", "text/plain").body(upload); },
-      [&] { return get(url("/status/418")); },
-      [&] { return get(url("/status/204")); },
-      [&] { return post(url("/status/201?early=1")).body(upload); },
-      [&] { return get(url("/delay/30")); },
-      [&] { return get(url("/trailers")); },
-      [&] { return get(url("/stream/5?size=1000&delay_ms=5")); },
-      [&] { return post(url("/slow-upload?rate=100000000")).body(upload); },
-      [&] { return head(url("/bytes/77")); },
-      [&] { return get(url("/nowhere")); },
-      [&] { return get(url("/bytes/x")); },
-      [&] { return get(url("/get?a=1")).header("x-thing", "two"); },
-      [&] { return post(url("/post")).header("content-type", "application/json").body(R"({"k": 1})"); },
-      [&] { return get(url("/gzip")).header("accept-encoding", "identity"); },
-      [&] { return get(url("/range/100")).header("range", "bytes=10-19"); },
-      [&] { return get(url("/basic-auth/u/p")); },
-      [&] { return get(url("/drip?numbytes=5&duration=0.05&delay=0")); },
-  };
-  for (const auto& request : requests) {
-    auto over_h3 = answer_of(h3->request(request()));
-    auto over_h2 = answer_of(h2->request(request()));
-    EXPECT_GT(over_h3.status, 0) << over_h3;
-    EXPECT_EQ(over_h2, over_h3);
-  }
+  expect_same_answers(*h3, *h2, plain_route_requests([&](const std::string& target) { return url(target); }));
 }
 
 TEST_F(ServerTcpTest, ResponsesTellTheProtocolAndTcpOnesCarryAltSvc) {
