@@ -20,7 +20,7 @@
 
 #include "quiver/client.hpp"
 #include "support/loopback.hpp"
-#include "support/route_answer.hpp"
+#include "support/server_fixture.hpp"
 
 namespace quiver::test {
 namespace {
@@ -80,39 +80,11 @@ RawWire raw_tls_exchange(std::uint16_t port, const std::string& request, const c
   return wire;
 }
 
-class ServerH1Test : public ::testing::Test {
+class ServerH1Test : public ServerFixture {
  protected:
-  void start_server(server::ServerOptions options = test_server_options()) {
-    options.access_log = access_log_.sink();
-    server_ = std::make_unique<server::Server>(std::move(options));
-    start_or_throw(*server_);
-  }
-
   static std::unique_ptr<Client> make_client(HttpVersion version = HttpVersion::http1_1) {
-    ClientOptions options;
-    options.defaults.connection = test_client_options();
-    options.defaults.connection.http_version = version;
-    options.defaults.request_timeout = 10s;
-    return std::make_unique<Client>(options);
+    return ServerFixture::make_client(version);
   }
-
-  std::string url(const std::string& target) const {
-    return fmt::format("https://127.0.0.1:{}{}", server_->port(), target);
-  }
-
-  // The server's access log entries for `path`; waits (briefly) for the first one.
-  std::size_t processed(const std::string& path) const {
-    auto count = [&] {
-      std::size_t n = 0;
-      for (const auto& entry : access_log_.entries()) n += entry.path == path ? 1 : 0;
-      return n;
-    };
-    wait_for([&] { return count() > 0; }, 2s);
-    return count();
-  }
-
-  AccessLog access_log_;
-  std::unique_ptr<server::Server> server_;
 };
 
 TEST_F(ServerH1Test, EveryPlainRouteAnswersOverHttp1AsOverHttp3) {

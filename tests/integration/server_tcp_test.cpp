@@ -14,34 +14,15 @@
 
 #include "quiver/client.hpp"
 #include "support/loopback.hpp"
-#include "support/route_answer.hpp"
+#include "support/server_fixture.hpp"
 
 namespace quiver::test {
 namespace {
 
 using namespace std::chrono_literals;
 
-class ServerTcpTest : public ::testing::Test {
+class ServerTcpTest : public ServerFixture {
  protected:
-  void start_server(server::ServerOptions options = test_server_options()) {
-    options.access_log = access_log_.sink();
-    server_ = std::make_unique<server::Server>(std::move(options));
-    start_or_throw(*server_);
-  }
-
-  static std::unique_ptr<Client> make_client(HttpVersion version, std::shared_ptr<Telemetry> telemetry = nullptr) {
-    ClientOptions options;
-    options.defaults.connection = test_client_options();
-    options.defaults.connection.http_version = version;
-    options.defaults.connection.telemetry = std::move(telemetry);
-    options.defaults.request_timeout = 10s;
-    return std::make_unique<Client>(options);
-  }
-
-  std::string url(const std::string& target) const {
-    return fmt::format("https://127.0.0.1:{}{}", server_->port(), target);
-  }
-
   // Sends every request at once; their results in order.
   static std::vector<Result<Response>> send_all(Client& client, const std::vector<RequestBuilder>& requests) {
     std::vector<std::future<Result<Response>>> futures;
@@ -50,22 +31,6 @@ class ServerTcpTest : public ::testing::Test {
     for (auto& future : futures) results.push_back(future.get());
     return results;
   }
-
-  // The server's access log entries for `path` (a request the server processed). The server logs a
-  // stream when it closes, which may be just after the client has the whole response: waits (briefly)
-  // for the first entry.
-  std::size_t processed(const std::string& path) const {
-    auto count = [&] {
-      std::size_t n = 0;
-      for (const auto& entry : access_log_.entries()) n += entry.path == path ? 1 : 0;
-      return n;
-    };
-    wait_for([&] { return count() > 0; }, 2s);
-    return count();
-  }
-
-  AccessLog access_log_;
-  std::unique_ptr<server::Server> server_;
 };
 
 TEST_F(ServerTcpTest, EveryPlainRouteAnswersOverHttp2AsOverHttp3) {
