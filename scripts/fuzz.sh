@@ -16,7 +16,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/build-fuzz"
 seconds=${FUZZ_SECONDS:-20}
 seed=${FUZZ_SEED:-1}
-all_targets=(url_fuzz request_fields_fuzz response_assembly_fuzz h2_response_assembly_fuzz h1_response_assembly_fuzz)
+all_targets=(url_fuzz request_fields_fuzz response_assembly_fuzz h2_response_assembly_fuzz h1_response_assembly_fuzz
+  capsule_fuzz)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 

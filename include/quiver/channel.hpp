@@ -87,6 +87,7 @@ class Channel {
 
  private:
   friend class detail::ChannelAccess;
+  friend class UdpTunnel;
   Channel(ResponseStream stream, std::shared_ptr<detail::ChannelCore> core);
   void receive(detail::DatagramCompletion completion, asio::cancellation_slot slot);
   asio::any_io_executor default_executor() const { return stream_.default_executor(); }

@@ -102,7 +102,8 @@ using ReadCompletion = std::move_only_function<void(Result<std::size_t>)>;
 class ResponseStreamAccess;
 class ChannelCore;
 }  // namespace detail
-class Channel;  // quiver/channel.hpp
+class Channel;    // quiver/channel.hpp
+class UdpTunnel;  // quiver/connect_udp.hpp
 
 // A response whose body is read as it arrives. Move-only; dropping it before the end abandons the body
 // (its stream is reset) without affecting other requests. Thread-safe to use from one thread at a time.
@@ -158,6 +159,7 @@ class ResponseStream {
 namespace detail {
 using StreamCompletion = std::move_only_function<void(Result<ResponseStream>)>;
 using ChannelCompletion = std::move_only_function<void(Result<Channel>)>;
+using UdpTunnelCompletion = std::move_only_function<void(Result<UdpTunnel>)>;
 }
 
 class Client {
@@ -198,6 +200,16 @@ class Client {
   template <class Token = asio::use_future_t<>>
   auto async_open_channel(Request request, Token&& token = {});
 
+  // CONNECT-UDP (RFC 9298; include quiver/connect_udp.hpp): a UdpTunnel to `target_host`:`target_port`
+  // through the HTTP/3 proxy whose URI template is `url_template` (with {target_host} and {target_port}).
+  // Needs ConnectionOptions::http_datagrams. A non-2xx answer fails with proxy_refused.
+  Result<UdpTunnel> connect_udp(std::string_view url_template, std::string_view target_host,
+                                std::uint16_t target_port);
+  // Completion signature void(Result<UdpTunnel>); defined in quiver/connect_udp.hpp.
+  template <class Token = asio::use_future_t<>>
+  auto async_connect_udp(std::string_view url_template, std::string_view target_host, std::uint16_t target_port,
+                         Token&& token = {});
+
   // A snapshot of every origin's pool (also after shutdown(): the pools' final state). Empty when
   // called on one of the client's io threads, where it cannot wait.
   std::vector<PoolStats> stats() const;
@@ -216,6 +228,7 @@ class Client {
   void submit_built(Result<Request> built, detail::ResponseCompletion completion, asio::cancellation_slot slot);
   void submit_stream_built(Result<Request> built, detail::StreamCompletion completion, asio::cancellation_slot slot);
   void submit_channel(Request request, detail::ChannelCompletion completion, asio::cancellation_slot slot);
+  void submit_connect_udp(Result<Request> built, detail::UdpTunnelCompletion completion, asio::cancellation_slot slot);
 
   std::shared_ptr<detail::ClientCore> core_;
 };

@@ -45,6 +45,8 @@ enum class ErrorKind {
   datagram_too_large,   // the datagram is over Channel::max_datagram_size() (class invalid)
   congestion_limited,   // too many datagrams wait for the congestion controller; try again later (transient)
   channel_closed,       // the channel (its stream or connection) is closed, or its response was not 2xx
+  proxy_refused,        // a CONNECT-UDP proxy (Client::connect_udp) answered with a status other than 2xx;
+                        // the message carries the status and the proxy's Proxy-Status (RFC 9209)
 };
 
 enum class ErrorClass {
@@ -61,7 +63,7 @@ enum class ErrorClass {
 //                  cancelled, protocol_error, io_error, headers_too_large, shut_down (a shut-down
 //                  client takes no more requests: retry on another Client), too_many_redirects,
 //                  redirect_failed, decompression_failed, body_too_large, extended_connect_disabled,
-//                  datagrams_disabled, channel_closed
+//                  datagrams_disabled, channel_closed, proxy_refused
 // Whoever knows better passes the class explicitly: a reset with H3_REQUEST_REJECTED or a GOAWAY-refused
 // stream is transient (and sets `unprocessed`); a handshake that failed on the certificate or on ALPN is
 // unrecoverable (a new connection would fail the same way); one that failed on a bad CA file is invalid.

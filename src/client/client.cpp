@@ -2,6 +2,7 @@
 // async) and the pools, which live on the io threads.
 #include "quiver/client.hpp"
 #include "quiver/channel.hpp"
+#include "quiver/connect_udp.hpp"
 
 #include <atomic>
 #include <condition_variable>
@@ -22,6 +23,7 @@
 #include "client/origin_rules.hpp"
 #include "http/channel.hpp"
 #include "pool/origin_pool.hpp"
+#include "util/varint.hpp"
 
 namespace quiver {
 
@@ -688,6 +690,7 @@ class ChannelAccess {
   static Channel make(ResponseStream stream, std::shared_ptr<ChannelCore> core) {
     return Channel(std::move(stream), std::move(core));
   }
+  static UdpTunnel make_tunnel(Channel channel) { return UdpTunnel(std::move(channel)); }
 };
 
 }  // namespace detail
@@ -763,22 +766,37 @@ std::size_t Channel::max_datagram_size() const noexcept { return core_->endpoint
 
 Result<void> Channel::send_datagram(std::string_view payload) { return core_->endpoint->send(std::string(payload)); }
 
+namespace {
+
+// A receive's cancellation (an Asio slot) completes the endpoint's waiting receive with `cancelled`.
+void cancel_receive_on(asio::cancellation_slot slot, const std::shared_ptr<http::ChannelEndpoint>& endpoint) {
+  if (!slot.is_connected()) return;
+  slot.assign([endpoint](asio::cancellation_type type) {
+    if (type == asio::cancellation_type::none) return;
+    endpoint->cancel_receive(Error(ErrorKind::cancelled, "datagram receive cancelled by the caller"));
+  });
+}
+
+// A blocking receive: `start(completion)` begins it; refused on an io thread, which would wait for itself.
+template <class Start>
+Result<std::string> receive_blocking(const char* call, Start start) {
+  if (on_io_thread) return std::unexpected(io_thread_error(call));
+  std::promise<Result<std::string>> promise;
+  auto future = promise.get_future();
+  start([&promise](Result<std::string> datagram) { promise.set_value(std::move(datagram)); });
+  return future.get();
+}
+
+}  // namespace
+
 void Channel::receive(detail::DatagramCompletion completion, asio::cancellation_slot slot) {
-  if (slot.is_connected()) {
-    slot.assign([endpoint = core_->endpoint](asio::cancellation_type type) {
-      if (type == asio::cancellation_type::none) return;
-      endpoint->cancel_receive(Error(ErrorKind::cancelled, "datagram receive cancelled by the caller"));
-    });
-  }
+  cancel_receive_on(slot, core_->endpoint);
   core_->endpoint->receive(std::move(completion));
 }
 
 Result<std::string> Channel::receive_datagram() {
-  if (on_io_thread) return std::unexpected(io_thread_error("receive_datagram"));
-  std::promise<Result<std::string>> promise;
-  auto future = promise.get_future();
-  core_->endpoint->receive([&promise](Result<std::string> datagram) { promise.set_value(std::move(datagram)); });
-  return future.get();
+  return receive_blocking("receive_datagram",
+                          [this](detail::DatagramCompletion done) { core_->endpoint->receive(std::move(done)); });
 }
 
 Channel::DatagramStats Channel::datagram_stats() const noexcept {
@@ -791,6 +809,77 @@ void Channel::close() {
   core_->endpoint->close(Error(ErrorKind::channel_closed, "the channel was closed by its owner"));
   core_->writer->end();
   stream_.cancel();
+}
+
+// ---- CONNECT-UDP (RFC 9298) ---------------------------------------------------------------------------
+
+namespace {
+
+// The proxy's answer: a 2xx is the tunnel; anything else is a refusal, with its Proxy-Status (RFC 9209).
+Result<UdpTunnel> tunnel_from(Channel channel, const std::string& target) {
+  const int status = channel.status();
+  if (status >= 200 && status <= 299) return detail::ChannelAccess::make_tunnel(std::move(channel));
+  auto proxy_status = channel.headers().get("proxy-status");
+  return std::unexpected(Error(ErrorKind::proxy_refused,
+                               fmt::format("the proxy refused CONNECT-UDP to {}: {}{}", target, status,
+                                           proxy_status ? fmt::format(" (proxy-status: {})", *proxy_status) : "")));
+}
+
+// The next datagram with context id 0 (RFC 9298 §4), the id taken off; any other context's datagrams, and
+// ones too short to carry an id, are dropped. Completions come from the endpoint's posted steps.
+void receive_udp(std::shared_ptr<http::ChannelEndpoint> endpoint, detail::DatagramCompletion completion) {
+  endpoint->receive([endpoint, completion = std::move(completion)](Result<std::string> datagram) mutable {
+    if (!datagram) return completion(std::move(datagram));
+    auto context = util::read_varint({reinterpret_cast<const std::uint8_t*>(datagram->data()), datagram->size()});
+    if (!context || context->value != 0) return receive_udp(std::move(endpoint), std::move(completion));
+    datagram->erase(0, context->size);
+    completion(std::move(datagram));
+  });
+}
+
+}  // namespace
+
+void Client::submit_connect_udp(Result<Request> built, detail::UdpTunnelCompletion completion,
+                                asio::cancellation_slot slot) {
+  if (!built) return fail_later(*core_, std::move(completion), std::move(built.error()));
+  std::string target = built->url.to_string();
+  submit_channel(std::move(*built),
+                 [target = std::move(target), completion = std::move(completion)](Result<Channel> channel) mutable {
+                   if (!channel) return completion(std::unexpected(channel.error()));
+                   completion(tunnel_from(std::move(*channel), target));
+                 },
+                 slot);
+}
+
+Result<UdpTunnel> Client::connect_udp(std::string_view url_template, std::string_view target_host,
+                                      std::uint16_t target_port) {
+  if (on_io_thread) return std::unexpected(io_thread_error("connect_udp"));
+  std::promise<Result<UdpTunnel>> promise;
+  auto future = promise.get_future();
+  submit_connect_udp(detail::connect_udp_request(url_template, target_host, target_port),
+                     [&promise](Result<UdpTunnel> result) { promise.set_value(std::move(result)); }, {});
+  return blocking_wait(std::move(future));
+}
+
+Result<void> UdpTunnel::send(std::string_view payload) {
+  std::string datagram(1, '\0');  // context id 0
+  datagram.append(payload);
+  return channel_.send_datagram(datagram);
+}
+
+std::size_t UdpTunnel::max_payload_size() const noexcept {
+  std::size_t channel_size = channel_.max_datagram_size();
+  return channel_size > 0 ? channel_size - 1 : 0;
+}
+
+void UdpTunnel::receive(detail::DatagramCompletion completion, asio::cancellation_slot slot) {
+  cancel_receive_on(slot, channel_.core_->endpoint);
+  receive_udp(channel_.core_->endpoint, std::move(completion));
+}
+
+Result<std::string> UdpTunnel::receive() {
+  return receive_blocking("receive",
+                          [this](detail::DatagramCompletion done) { receive_udp(channel_.core_->endpoint, std::move(done)); });
 }
 
 }  // namespace quiver

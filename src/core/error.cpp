@@ -37,6 +37,7 @@ ErrorClass usual_class(ErrorKind kind) noexcept {
     case ErrorKind::extended_connect_disabled:
     case ErrorKind::datagrams_disabled:
     case ErrorKind::channel_closed:
+    case ErrorKind::proxy_refused:
       return ErrorClass::unrecoverable;
   }
   return ErrorClass::unrecoverable;
@@ -89,6 +90,7 @@ std::string_view to_string(ErrorKind kind) noexcept {
     case ErrorKind::datagram_too_large: return "datagram_too_large";
     case ErrorKind::congestion_limited: return "congestion_limited";
     case ErrorKind::channel_closed: return "channel_closed";
+    case ErrorKind::proxy_refused: return "proxy_refused";
   }
   return "unknown";
 }

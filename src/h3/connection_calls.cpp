@@ -265,7 +265,7 @@ void ConnectionImpl::answer_headers(Call& call) {
                          call.response.transfer};
   if (call.channel) {  // before the answer: datagrams may follow at once
     call.deadline.reset();  // Request::timeout bounds a channel's opening, not its life
-    open_channel_endpoint(call);
+    open_channel_endpoint(call, head.headers);
   }
   post_answer(*answers_, executor_, call.on_headers, Result<StreamingResponse>(std::move(head)));
 }
@@ -337,7 +337,9 @@ void ConnectionImpl::on_response_headers(std::int64_t stream_id, int status, Hea
 void ConnectionImpl::on_response_data(std::int64_t stream_id, std::span<const std::uint8_t> data) {
   Call* call = call_on_stream(stream_id);
   if (call != nullptr) call->bytes_received += data.size();
-  if (call != nullptr && call->streaming) {
+  if (call != nullptr && call->capsules) {
+    read_capsules(*call, data);
+  } else if (call != nullptr && call->streaming) {
     auto reader = call->reader.lock();
     if (reader) {
       reader->push(data);  // credit returns as the consumer reads
@@ -367,6 +369,10 @@ void ConnectionImpl::on_response_end(std::int64_t stream_id) {
     call->response.transfer.instants.end = std::chrono::steady_clock::now();
     answer(*call, std::move(call->response));
     return;
+  }
+  if (call->capsules) {
+    if (call->capsules->failed()) return;  // the call failed already
+    if (auto ended = call->capsules->finish(); !ended) return fail_capsules(*call, ended.error());
   }
   emit(*call, RequestEvent::Type::stop, nullptr);
   if (auto reader = call->reader.lock()) reader->finish();

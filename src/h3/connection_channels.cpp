@@ -37,7 +37,7 @@ std::optional<Error> ConnectionImpl::channel_refusal(const Call& call) const {
 
 // At the response head (inside nghttp3): a 2xx opens the datagram side, which sends through the session
 // from the executor; any other status ends it (the head and body still reach the caller).
-void ConnectionImpl::open_channel_endpoint(Call& call) {
+void ConnectionImpl::open_channel_endpoint(Call& call, const Headers& response_headers) {
   const std::int64_t stream_id = *call.stream_id;
   if (call.response.status < 200 || call.response.status > 299) {
     end_channel(call, Error(ErrorKind::channel_closed,
@@ -62,6 +62,33 @@ void ConnectionImpl::open_channel_endpoint(Call& call) {
         return self && self->session_ ? self->session_->max_datagram_size(stream_id) : 0;
       }};
   call.channel->attach(std::move(link), channel_support().datagrams);
+  // RFC 9297 §3.4: `capsule-protocol: ?1` (a structured-field boolean) says the stream carries capsules.
+  if (response_headers.get("capsule-protocol") == "?1") call.capsules = std::make_unique<http::CapsuleReader>();
+}
+
+// Inside nghttp3: the channel's stream data, read as capsules. The bytes are ours, so their credit goes
+// back at once; what a capsule carries goes to the endpoint (queued or dropped there, never blocking).
+void ConnectionImpl::read_capsules(Call& call, std::span<const std::uint8_t> data) {
+  session_->consume(*call.stream_id, data.size());
+  if (call.capsules->failed()) return;
+  auto read = call.capsules->read(data, [&call](std::span<const std::uint8_t> datagram) {
+    call.channel->deliver(datagram);
+  });
+  if (!read) fail_capsules(call, read.error());
+}
+
+// A malformed capsule stream ends the channel (RFC 9297 §3.3): its stream is reset with H3_DATAGRAM_ERROR,
+// from a posted step because this runs inside nghttp3, and the call fails with the error.
+void ConnectionImpl::fail_capsules(Call& call, const Error& error) {
+  const std::int64_t stream_id = *call.stream_id;
+  Error failure = error;
+  failure.stream_id = static_cast<std::uint64_t>(stream_id);
+  asio::post(executor_, [weak = std::weak_ptr<ConnectionImpl>(std::static_pointer_cast<ConnectionImpl>(shared_from_this())),
+                         stream_id] {
+    auto self = weak.lock();
+    if (self && self->session_) self->session_->reset_stream(stream_id, h3_code::datagram_error);
+  });
+  fail(call, failure);
 }
 
 void ConnectionImpl::end_channel(Call& call, const Error& reason) {

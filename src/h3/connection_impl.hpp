@@ -24,6 +24,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "http/body_reader_impl.hpp"
+#include "http/capsule.hpp"
 #include "h3/connection.hpp"
 #include "h3/h3_session.hpp"
 #include "quic/dialer.hpp"
@@ -96,6 +97,9 @@ class ConnectionImpl final : public Connection,
     // when the call fails or its stream closes; `extended`: it sends :protocol (needs the peer's SETTINGS).
     std::shared_ptr<http::ChannelEndpoint> channel;
     bool extended = false;
+    // Set when the channel's 2xx response says `capsule-protocol: ?1`: its stream data is capsules,
+    // read here (DATAGRAM capsules become datagrams), never handed to the reader.
+    std::unique_ptr<http::CapsuleReader> capsules;
   };
 
   // quic::DialTarget (the transport's events come through the dialer)
@@ -158,8 +162,10 @@ class ConnectionImpl final : public Connection,
   // Channels (connection_channels.cpp)
   bool waits_for_settings(const Call& call) const;
   std::optional<Error> channel_refusal(const Call& call) const;
-  void open_channel_endpoint(Call& call);
+  void open_channel_endpoint(Call& call, const Headers& response_headers);
   void end_channel(Call& call, const Error& reason);
+  void read_capsules(Call& call, std::span<const std::uint8_t> data);
+  void fail_capsules(Call& call, const Error& error);
   // Streamed request bodies (connection_calls.cpp)
   void pull_body(std::int64_t stream_id);
   RequestBody::ChunkCallback body_chunk_delivery(std::int64_t stream_id);

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "util/varint.hpp"
+
 namespace quiver::h3 {
 
 namespace {
@@ -28,7 +30,6 @@ bool is_safe_field_value(std::string_view value) {
 }
 
 // The largest value a SETTINGS parameter can carry (RFC 9000 §16 variable-length integer).
-constexpr std::uint64_t kMaxVarint = (std::uint64_t{1} << 62) - 1;
 
 // nghttp3 1.8's QPACK decoder fails the connection (ERR_QPACK_HEADER_TOO_LARGE) on a string longer
 // than these, as encoded on the wire. Its public API does not expose them: measured against 1.8, and
@@ -43,23 +44,6 @@ nghttp3_nv to_nv(const Header& field) {
   return nghttp3_nv{reinterpret_cast<const std::uint8_t*>(field.name.data()),
                     reinterpret_cast<const std::uint8_t*>(field.value.data()), field.name.size(),
                     field.value.size(), NGHTTP3_NV_FLAG_NONE};
-}
-
-// RFC 9000 §16 variable-length integer at `at`: its value and size, or nothing when incomplete.
-std::optional<std::pair<std::uint64_t, std::size_t>> read_varint(std::span<const std::uint8_t> bytes, std::size_t at) {
-  if (at >= bytes.size()) return std::nullopt;
-  std::size_t size = std::size_t{1} << (bytes[at] >> 6);
-  if (bytes.size() - at < size) return std::nullopt;
-  std::uint64_t value = bytes[at] & 0x3f;
-  for (std::size_t i = 1; i < size; ++i) value = (value << 8) | bytes[at + i];
-  return std::pair{value, size};
-}
-
-std::size_t write_varint(std::uint64_t value, std::uint8_t* out) {
-  std::size_t size = value < 64 ? 1 : value < 16384 ? 2 : value < (1u << 30) ? 4 : 8;
-  for (std::size_t i = 0; i < size; ++i) out[size - 1 - i] = static_cast<std::uint8_t>(value >> (8 * i));
-  out[0] |= static_cast<std::uint8_t>((size == 1 ? 0 : size == 2 ? 1 : size == 4 ? 2 : 3) << 6);
-  return size;
 }
 
 constexpr std::uint64_t kControlStreamType = 0x00;
@@ -80,33 +64,33 @@ bool ControlStreamSniffer::feed(std::span<const std::uint8_t> data) {
 }
 
 void ControlStreamSniffer::parse() {
-  auto type = read_varint(buffer_, 0);
+  auto type = util::read_varint(buffer_, 0);
   if (!type) return;
-  if (type->first != kControlStreamType) {  // QPACK or another stream: not ours to read
+  if (type->value != kControlStreamType) {  // QPACK or another stream: not ours to read
     done_ = true;
     return;
   }
-  std::size_t at = type->second;
-  auto frame_type = read_varint(buffer_, at);
+  std::size_t at = type->size;
+  auto frame_type = util::read_varint(buffer_, at);
   if (!frame_type) return;
-  auto length = read_varint(buffer_, at + frame_type->second);
+  auto length = util::read_varint(buffer_, at + frame_type->size);
   if (!length) return;
-  at += frame_type->second + length->second;
-  if (frame_type->first != kSettingsFrame || length->first > kMaxSniffedSettings) {
+  at += frame_type->size + length->size;
+  if (frame_type->value != kSettingsFrame || length->value > kMaxSniffedSettings) {
     done_ = true;  // not SETTINGS first: nghttp3 fails the connection (H3_MISSING_SETTINGS)
     return;
   }
-  if (buffer_.size() - at < length->first) return;
-  std::span<const std::uint8_t> payload(buffer_.data() + at, length->first);
+  if (buffer_.size() - at < length->value) return;
+  std::span<const std::uint8_t> payload(buffer_.data() + at, length->value);
   PeerSettings settings;
   for (std::size_t offset = 0; offset < payload.size();) {
-    auto id = read_varint(payload, offset);
+    auto id = util::read_varint(payload, offset);
     if (!id) break;
-    auto value = read_varint(payload, offset + id->second);
+    auto value = util::read_varint(payload, offset + id->size);
     if (!value) break;
-    offset += id->second + value->second;
-    if (id->first == kSettingsEnableConnectProtocol) settings.extended_connect = value->first == 1;
-    if (id->first == kSettingsH3Datagram) settings.h3_datagram = value->first == 1;
+    offset += id->size + value->size;
+    if (id->value == kSettingsEnableConnectProtocol) settings.extended_connect = value->value == 1;
+    if (id->value == kSettingsH3Datagram) settings.h3_datagram = value->value == 1;
   }
   settings_ = settings;
   done_ = true;
@@ -284,7 +268,7 @@ Result<void> H3Session::start() {
   settings.qpack_max_dtable_capacity = options_.qpack_table_capacity;
   settings.qpack_blocked_streams = options_.qpack_blocked_streams;
   // nghttp3 1.8 only advertises this; admit_field enforces it.
-  settings.max_field_section_size = std::min(options_.max_response_header_bytes, kMaxVarint);
+  settings.max_field_section_size = std::min(options_.max_response_header_bytes, util::kMaxVarint);
   settings.h3_datagram = options_.h3_datagram ? 1 : 0;
   nghttp3_callbacks callbacks = Callbacks::table();
   nghttp3_conn* raw = nullptr;
@@ -557,8 +541,8 @@ void H3Session::report_peer_settings() {
 std::size_t H3Session::max_datagram_size(std::int64_t stream_id) const noexcept {
   if (!peer_settings_ || !peer_settings_->h3_datagram) return 0;
   std::size_t quic_payload = transport_.max_datagram_payload();
-  std::uint8_t prefix[8];
-  std::size_t prefix_size = write_varint(static_cast<std::uint64_t>(stream_id) / 4, prefix);
+  std::uint8_t prefix[util::kMaxVarintSize];
+  std::size_t prefix_size = util::write_varint(static_cast<std::uint64_t>(stream_id) / 4, prefix);
   return quic_payload > prefix_size ? quic_payload - prefix_size : 0;
 }
 
@@ -574,8 +558,8 @@ Result<void> H3Session::send_datagram(std::int64_t stream_id, std::span<const st
                                  fmt::format("datagram of {} bytes is over the {} bytes one may carry now",
                                              payload.size(), limit)));
   }
-  std::uint8_t prefix[8];
-  std::size_t prefix_size = write_varint(static_cast<std::uint64_t>(stream_id) / 4, prefix);
+  std::uint8_t prefix[util::kMaxVarintSize];
+  std::size_t prefix_size = util::write_varint(static_cast<std::uint64_t>(stream_id) / 4, prefix);
   if (!transport_.queue_datagram({prefix, prefix_size}, payload)) {
     return std::unexpected(Error(ErrorKind::congestion_limited,
                                  "too many datagrams wait for the congestion controller; this one was not sent"));
@@ -586,13 +570,13 @@ Result<void> H3Session::send_datagram(std::int64_t stream_id, std::span<const st
 // Inside ngtcp2. RFC 9297 §2.1: a malformed quarter stream id is a connection error (H3_DATAGRAM_ERROR);
 // a datagram for a stream we do not know is the worker's to drop.
 bool H3Session::on_datagram(std::span<const std::uint8_t> datagram) {
-  auto quarter = read_varint(datagram, 0);
-  if (!quarter || quarter->first > (kMaxVarint >> 2)) {
+  auto quarter = util::read_varint(datagram, 0);
+  if (!quarter || quarter->value > (util::kMaxVarint >> 2)) {
     fatal_code_ = h3_code::datagram_error;
     fatal_text_ = "an HTTP datagram without a valid quarter stream id";
     return false;
   }
-  events_.on_datagram(static_cast<std::int64_t>(quarter->first * 4), datagram.subspan(quarter->second));
+  events_.on_datagram(static_cast<std::int64_t>(quarter->value * 4), datagram.subspan(quarter->size));
   return true;
 }
 

@@ -76,6 +76,7 @@ Result<void> ChannelEndpoint::send(std::string payload) {
                                              payload.size(), limit)));
   }
   if (in_flight_ + backlog_ >= kMaxDatagramBacklog) {
+    refresh_later();  // the transport may have sent some since backlog_ was read: a later send sees that
     return std::unexpected(Error(ErrorKind::congestion_limited,
                                  fmt::format("{} datagrams already wait for the congestion controller; not sent",
                                              in_flight_ + backlog_)));
@@ -103,6 +104,20 @@ Result<void> ChannelEndpoint::send(std::string payload) {
     self->failed_.fetch_add(1, std::memory_order_relaxed);
   });
   return {};
+}
+
+void ChannelEndpoint::refresh_later() {
+  if (refresh_pending_) return;
+  refresh_pending_ = true;
+  auto refresh = [self = shared_from_this()] {
+    {
+      std::lock_guard lock(self->mutex_);
+      self->refresh_pending_ = false;
+    }
+    self->refresh_from_link();
+  };
+  if (!run_) return asio::post(executor_, std::move(refresh));
+  run_(std::move(refresh), [] {});  // the client stopped: nothing more will be sent anyway
 }
 
 void ChannelEndpoint::refresh_from_link() {

@@ -78,6 +78,7 @@ class ChannelEndpoint : public std::enable_shared_from_this<ChannelEndpoint> {
  private:
   void post_to_reader(ReceiveCompletion completion, Result<std::string> value);
   void refresh_from_link();  // on the executor: max size and backlog as the transport sees them now
+  void refresh_later();      // (mutex_ held) refresh_from_link() from a posted step, once at a time
 
   const asio::any_io_executor executor_;
   const Runner run_;
@@ -89,6 +90,7 @@ class ChannelEndpoint : public std::enable_shared_from_this<ChannelEndpoint> {
   std::optional<Error> closed_;
   std::size_t in_flight_ = 0;      // posted sends not yet handed to the transport
   std::size_t backlog_ = 0;        // datagrams waiting in the transport, as last seen
+  bool refresh_pending_ = false;   // a refresh_later() step is on its way
   std::atomic<std::size_t> max_size_{0};
   std::atomic<bool> datagrams_{false};
   std::atomic<std::uint64_t> sent_{0}, received_{0}, dropped_{0}, failed_{0};

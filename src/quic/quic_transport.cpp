@@ -10,6 +10,7 @@
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 
 #include "util/clock.hpp"
+#include "util/varint.hpp"
 
 namespace quiver::quic {
 
@@ -336,9 +337,6 @@ void QuicTransport::shutdown_stream_write(std::int64_t stream_id, std::uint64_t 
 }
 
 namespace {
-std::size_t varint_size(std::uint64_t value) {
-  return value < 64 ? 1 : value < 16384 ? 2 : value < (1u << 30) ? 4 : 8;
-}
 // Short-header packet bytes around its frames: the first byte, the longest packet number and the AEAD tag.
 constexpr std::size_t kShortHeaderOverhead = 1 + 4 + 16;
 }  // namespace
@@ -350,7 +348,7 @@ std::size_t QuicTransport::max_datagram_payload() const noexcept {
   const ngtcp2_transport_params* peer = ngtcp2_conn_get_remote_transport_params(conn_.get());
   if (peer == nullptr || peer->max_datagram_frame_size == 0 || config_.options.max_datagram_frame_size == 0) return 0;
   std::uint64_t by_peer = peer->max_datagram_frame_size;
-  std::uint64_t frame_limit = by_peer > 1 + varint_size(by_peer) ? by_peer - 1 - varint_size(by_peer) : 0;
+  std::uint64_t frame_limit = by_peer > 1 + util::varint_size(by_peer) ? by_peer - 1 - util::varint_size(by_peer) : 0;
   std::size_t path = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_.get());
   std::size_t header = kShortHeaderOverhead + ngtcp2_conn_get_dcid(conn_.get())->datalen;
   std::size_t packet_limit = path > header + 3 ? path - header - 3 : 0;  // frame type + 2-byte length

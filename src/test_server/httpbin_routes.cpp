@@ -241,10 +241,6 @@ ResponsePlan json_response(const json& value, std::vector<Field> extra = {}, int
   return with_body(status, "application/json", dump(value), std::move(extra));
 }
 
-ResponsePlan text_response(int status, std::string body) {
-  return with_body(status, "text/plain; charset=utf-8", std::move(body));
-}
-
 // No body and no content (304, 401, 412, 416).
 ResponsePlan empty_response(int status, std::vector<Field> fields = {}) {
   ResponsePlan plan;

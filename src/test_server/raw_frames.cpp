@@ -2,20 +2,13 @@
 
 #include <stdexcept>
 
+#include "util/varint.hpp"
+
 namespace quiver::server::raw {
 
 void put_varint(Bytes& out, std::uint64_t value) {
-  if (value < (1ULL << 6)) {
-    out.push_back(static_cast<std::uint8_t>(value));
-    return;
-  }
-  unsigned length = value < (1ULL << 14) ? 2 : value < (1ULL << 30) ? 4 : 8;
-  if (value >= (1ULL << 62)) throw std::invalid_argument("varint out of range");
-  std::uint8_t tag = length == 2 ? 0x40 : length == 4 ? 0x80 : 0xc0;
-  for (unsigned i = 0; i < length; ++i) {
-    auto byte = static_cast<std::uint8_t>(value >> (8 * (length - 1 - i)));
-    out.push_back(i == 0 ? static_cast<std::uint8_t>(byte | tag) : byte);
-  }
+  if (value > util::kMaxVarint) throw std::invalid_argument("varint out of range");
+  util::append_varint(out, value);
 }
 
 void put_prefixed_int(Bytes& out, std::uint8_t first, unsigned prefix_bits, std::uint64_t value) {

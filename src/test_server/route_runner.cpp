@@ -7,6 +7,7 @@
 
 #include "test_server/connection_callbacks.hpp"
 #include "test_server/server_connection.hpp"
+#include "util/varint.hpp"
 
 namespace quiver::server {
 namespace {
@@ -69,7 +70,60 @@ void ServerConnection::carry_out(RequestStream& stream) {
     start_stream_timer(stream, Clock::now() + plan.delay);
     return;
   }
+  if (plan.connect_udp) start_udp_relay(stream);
   submit_response(stream);
+}
+
+void ServerConnection::start_udp_relay(RequestStream& stream) {
+  auto& plan = stream.plan;
+  if (!options_.connect_udp) {
+    plan = text_response(404, "this server is no UDP proxy (quiver serve --connect-udp)\n");
+    return;
+  }
+  auto target = resolve_udp_target(*plan.connect_udp, options_.connect_udp_allow);
+  if (auto* refusal = std::get_if<ResponsePlan>(&target)) {
+    plan = std::move(*refusal);
+    return;
+  }
+  std::weak_ptr<ServerConnection> weak = shared_from_this();
+  auto relay = UdpRelay::open(executor_, std::get<asio::ip::udp::endpoint>(target),
+                              [weak, id = stream.id](std::span<const std::uint8_t> payload) {
+                                if (auto self = weak.lock()) self->relay_to_client(id, payload);
+                              });
+  if (!relay) {
+    plan = text_response(502, relay.error().message() + "\n");
+    return;
+  }
+  stream.udp_relay = std::move(*relay);
+}
+
+// A datagram from the target: an HTTP datagram with context id 0 (RFC 9298 §5), once the 2xx is out; a
+// DATAGRAM capsule when the route asked for capsule answers.
+void ServerConnection::relay_to_client(std::int64_t stream_id, std::span<const std::uint8_t> payload) {
+  auto* stream = find_stream(stream_id);
+  if (!stream || !stream->response_submitted || stream->reset_sent || !active()) return;
+  std::vector<std::uint8_t> datagram;
+  if (stream->plan.capsule_answers) {  // on the stream, after what it carries already
+    util::append_varint(datagram, 0x00);                // DATAGRAM capsule (RFC 9297 §3.5)
+    util::append_varint(datagram, 1 + payload.size());  // its length: the context id and the payload
+    util::append_varint(datagram, 0);                   // context id 0
+    datagram.insert(datagram.end(), payload.begin(), payload.end());
+    stream->tunnel_unsent.emplace_back(datagram.begin(), datagram.end());
+    pending_resumes_.push_back(stream_id);
+  } else {
+    util::append_varint(datagram, static_cast<std::uint64_t>(stream_id) / 4);
+    util::append_varint(datagram, 0);
+    datagram.insert(datagram.end(), payload.begin(), payload.end());
+    transport_->queue_datagram(std::move(datagram));
+  }
+  drive();
+}
+
+// A datagram for the target (after the quarter stream id): context id 0 carries UDP; others are dropped,
+// as RFC 9298 §4 asks of unknown context ids.
+void ServerConnection::relay_to_target(RequestStream& stream, std::span<const std::uint8_t> context_and_payload) {
+  auto context = util::read_varint(context_and_payload);
+  if (context && context->value == 0) stream.udp_relay->send(context_and_payload.subspan(context->size));
 }
 
 void ServerConnection::submit_response(RequestStream& stream) {
@@ -80,7 +134,7 @@ void ServerConnection::submit_response(RequestStream& stream) {
   // HEAD: the fields GET would get (content-length included), never a body (RFC 9110 §9.3.2); a body
   // would make the response malformed. `stream.request` still holds the method (route took only the body).
   const bool head = stream.request.method == "HEAD";
-  const nghttp3_data_reader* reader = (plan.body || plan.tunnel) && !head ? &body_reader() : nullptr;
+  const nghttp3_data_reader* reader = (plan.body || stream.kept_open()) && !head ? &body_reader() : nullptr;
   auto rv = nghttp3_conn_submit_response(h3_.get(), stream.id, nva.data(), nva.size(), reader);
   if (rv == NGHTTP3_ERR_STREAM_NOT_FOUND) return;  // the client gave up on it meanwhile
   if (rv != 0) {
@@ -206,7 +260,8 @@ int ServerConnection::end_body(RequestStream& stream, std::uint32_t* pflags) {
   return nghttp3_conn_submit_trailers(h3_.get(), stream.id, nva.data(), nva.size());
 }
 
-// /datagram-echo: the stream data received so far, back; the end once the request ended.
+// A kept-open response: the stream data queued so far (/datagram-echo's echo, CONNECT-UDP's capsule
+// answers); the end once the request ended.
 nghttp3_ssize ServerConnection::read_tunnel(RequestStream& stream, nghttp3_vec* vec, std::size_t veccnt,
                                             std::uint32_t* pflags) {
   std::size_t count = 0;
@@ -226,7 +281,7 @@ nghttp3_ssize ServerConnection::read_tunnel(RequestStream& stream, nghttp3_vec* 
 nghttp3_ssize ServerConnection::on_h3_read_body(std::int64_t stream_id, nghttp3_vec* vec, std::size_t veccnt,
                                                 std::uint32_t* pflags) {
   auto* stream = find_stream(stream_id);
-  if (stream && stream->plan.tunnel) return read_tunnel(*stream, vec, veccnt, pflags);
+  if (stream && stream->kept_open()) return read_tunnel(*stream, vec, veccnt, pflags);
   if (!stream || !stream->plan.body) {
     *pflags |= NGHTTP3_DATA_FLAG_EOF;
     return 0;

@@ -3,6 +3,7 @@
 
 #include "test_server/httpbin_routes.hpp"
 #include "test_server/misbehave.hpp"
+#include "util/varint.hpp"
 
 #include <charconv>
 
@@ -18,19 +19,11 @@ constexpr std::uint64_t kMaxBodyBytes = std::uint64_t{1} << 34;      // 16 GiB, 
 constexpr std::uint64_t kMaxChunkSize = std::uint64_t{64} << 20;     // 64 MiB
 constexpr std::uint64_t kMaxChunks = 1'000'000;
 constexpr std::uint64_t kMaxDelayMs = 600'000;                       // 10 minutes
-constexpr std::uint64_t kMaxVarint = (std::uint64_t{1} << 62) - 1;   // QUIC error codes are varints
 constexpr std::uint64_t kDefaultUploadRate = 10'000'000;               // bytes per second
 
-ResponsePlan text(int status, std::string body) {
-  ResponsePlan plan;
-  plan.status = status;
-  plan.headers = {{"content-type", "text/plain; charset=utf-8"},
-                  {"content-length", std::to_string(body.size())}};
-  if (!body.empty()) plan.body = make_string_body(std::move(body));
-  return plan;
+ResponsePlan bad_request(std::string_view what) {
+  return text_response(400, fmt::format("bad request: {}\n", what));
 }
-
-ResponsePlan bad_request(std::string_view what) { return text(400, fmt::format("bad request: {}\n", what)); }
 
 std::uint64_t fnv1a(std::string_view data) {
   return server::fnv1a({reinterpret_cast<const std::uint8_t*>(data.data()), data.size()});
@@ -79,7 +72,7 @@ ResponsePlan status_route(RouteRequest&, std::string_view arg, std::string_view 
   if (status == 204 || status == 205 || status == 304) {
     plan.status = status;
   } else {
-    plan = text(status, fmt::format("status {}\n", status));
+    plan = text_response(status, fmt::format("status {}\n", status));
   }
   // Routed at the headers: the body is not needed. keep_reading=1: the upload is read (and dropped) anyway.
   plan.stop_reading = early(query) && query_param(query, "keep_reading") != "1";
@@ -90,7 +83,7 @@ ResponsePlan headers_route(RouteRequest& request, std::string_view, std::string_
   auto object = nlohmann::json::object();
   for (const auto& field : request.fields) object[field.name] = field.value;  // last one wins
   auto body = object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  auto plan = text(200, std::move(body));
+  auto plan = text_response(200, std::move(body));
   plan.headers[0].value = "application/json";
   return plan;
 }
@@ -98,21 +91,21 @@ ResponsePlan headers_route(RouteRequest& request, std::string_view, std::string_
 ResponsePlan delay_route(RouteRequest&, std::string_view arg, std::string_view) {
   auto ms = parse_number(arg);
   if (!ms || *ms > kMaxDelayMs) return bad_request("delay in milliseconds");
-  auto plan = text(200, "delayed");
+  auto plan = text_response(200, "delayed");
   plan.delay = milliseconds(*ms);
   return plan;
 }
 
 ResponsePlan trailers_route(RouteRequest&, std::string_view, std::string_view) {
   static constexpr std::string_view body = "hello trailers";
-  auto plan = text(200, std::string(body));
+  auto plan = text_response(200, std::string(body));
   plan.trailers = {{"x-trailer-one", "1"}, {"x-checksum", fmt::format("fnv1a-{:016x}", fnv1a(body))}};
   return plan;
 }
 
 ResponsePlan reset_route(RouteRequest&, std::string_view arg, std::string_view query) {
   auto code = parse_number(arg, /*allow_hex=*/true);
-  if (!code || *code > kMaxVarint) return bad_request("reset code");
+  if (!code || *code > util::kMaxVarint) return bad_request("reset code");
   ResponsePlan plan;
   plan.reset = ResponsePlan::Reset{*code, std::nullopt};
   if (auto raw = query_param(query, "after")) {
@@ -127,7 +120,7 @@ ResponsePlan reset_route(RouteRequest&, std::string_view arg, std::string_view q
 
 ResponsePlan close_route(RouteRequest&, std::string_view arg, std::string_view) {
   auto code = parse_number(arg, /*allow_hex=*/true);
-  if (!code || *code > kMaxVarint) return bad_request("close code");
+  if (!code || *code > util::kMaxVarint) return bad_request("close code");
   ResponsePlan plan;
   plan.close_connection = *code;
   return plan;
@@ -149,7 +142,7 @@ ResponsePlan stream_route(RouteRequest&, std::string_view arg, std::string_view 
 ResponsePlan goaway_route(RouteRequest&, std::string_view, std::string_view query) {
   auto delay = numeric_param(query, "delay_ms", 0, kMaxDelayMs);
   if (!delay) return bad_request("delay_ms");
-  auto plan = text(200, "goaway sent");
+  auto plan = text_response(200, "goaway sent");
   plan.goaway_after = milliseconds(*delay);
   return plan;
 }
@@ -161,7 +154,9 @@ class HashingSink final : public BodySink {
     hash_ = server::fnv1a(bytes, hash_);
     size_ += bytes.size();
   }
-  ResponsePlan finish() override { return text(200, fmt::format("received {} bytes fnv1a-{:016x}", size_, hash_)); }
+  ResponsePlan finish() override {
+    return text_response(200, fmt::format("received {} bytes fnv1a-{:016x}", size_, hash_));
+  }
 
  private:
   std::uint64_t hash_ = kFnv1aBasis, size_ = 0;
@@ -178,10 +173,48 @@ ResponsePlan slow_upload_route(RouteRequest&, std::string_view, std::string_view
 ResponsePlan datagram_echo_route(RouteRequest& request, std::string_view, std::string_view) {
   bool has_protocol = std::ranges::any_of(request.fields, [](const Field& f) { return f.name == ":protocol"; });
   if (request.method != "CONNECT" || !has_protocol) {
-    return text(400, "/datagram-echo takes an extended CONNECT (RFC 9220) with a :protocol\n");
+    return text_response(400, "/datagram-echo takes an extended CONNECT (RFC 9220) with a :protocol\n");
   }
   ResponsePlan plan;
   plan.tunnel = true;
+  return plan;
+}
+
+// HOST/PORT/ of a CONNECT-UDP path (RFC 9298 §2: the default template's variables), HOST percent-decoded.
+std::optional<UdpTarget> udp_target(std::string_view arg) {
+  if (arg.ends_with('/')) arg.remove_suffix(1);
+  auto slash = arg.rfind('/');
+  if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+  auto port = parse_number(arg.substr(slash + 1));
+  if (!port || *port == 0 || *port > 65535) return std::nullopt;
+  std::string host;
+  for (std::size_t i = 0; i < slash; ++i) {
+    if (arg[i] != '%') {
+      host += arg[i];
+      continue;
+    }
+    unsigned byte = 0;
+    auto hex = arg.substr(i + 1, 2);
+    auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), byte, 16);
+    if (hex.size() != 2 || ec != std::errc{} || end != hex.data() + 2) return std::nullopt;
+    host += static_cast<char>(byte);
+    i += 2;
+  }
+  return UdpTarget{std::move(host), static_cast<std::uint16_t>(*port)};
+}
+
+ResponsePlan connect_udp_route(RouteRequest& request, std::string_view arg, std::string_view query) {
+  bool connect_udp = std::ranges::any_of(
+      request.fields, [](const Field& f) { return f.name == ":protocol" && f.value == "connect-udp"; });
+  if (request.method != "CONNECT" || !connect_udp) {
+    return text_response(400, "/.well-known/masque/udp/ takes an extended CONNECT with :protocol connect-udp (RFC 9298)\n");
+  }
+  auto target = udp_target(arg);
+  if (!target) return bad_request("/.well-known/masque/udp/HOST/PORT/ (HOST percent-encoded, PORT 1..65535)");
+  ResponsePlan plan;
+  plan.headers.push_back({"capsule-protocol", "?1"});
+  plan.connect_udp = std::move(*target);
+  plan.capsule_answers = query_param(query, "capsules") == "1";
   return plan;
 }
 
@@ -209,6 +242,7 @@ constexpr Route kRoutes[] = {
     {"/close", true, at_headers, close_route},      {"/stream", true, at_end, stream_route},
     {"/goaway", false, at_end, goaway_route},       {"/slow-upload", false, at_headers, slow_upload_route},
     {"/misbehave", true, at_end, misbehave_route},  {"/datagram-echo", false, at_headers, datagram_echo_route},
+    {"/.well-known/masque/udp", true, at_headers, connect_udp_route},
 };
 
 struct Match {
@@ -230,6 +264,15 @@ Match match(std::string_view target) {
 }
 
 }  // namespace
+
+ResponsePlan text_response(int status, std::string body) {
+  ResponsePlan plan;
+  plan.status = status;
+  plan.headers = {{"content-type", "text/plain; charset=utf-8"},
+                  {"content-length", std::to_string(body.size())}};
+  if (!body.empty()) plan.body = make_string_body(std::move(body));
+  return plan;
+}
 
 std::optional<std::uint64_t> parse_number(std::string_view text, bool allow_hex) {
   int base = 10;
@@ -268,12 +311,12 @@ RouteTraits route_traits(std::string_view target) {
 
 ResponsePlan route(RouteRequest&& request) {
   if (request.method == "CONNECT" && request.target.empty()) {  // a plain CONNECT: no :path (RFC 9114 §4.4)
-    return text(400, "this server is not a CONNECT proxy; /datagram-echo takes an extended CONNECT\n");
+    return text_response(400, "this server is not a CONNECT proxy; /datagram-echo takes an extended CONNECT\n");
   }
   auto m = match(request.target);
   if (m.route) return m.route->handler(request, m.arg, m.query);
   if (auto plan = httpbin_route(request)) return std::move(*plan);
-  return text(404, fmt::format("not found: {}\n", request.target));
+  return text_response(404, fmt::format("not found: {}\n", request.target));
 }
 
 }  // namespace quiver::server

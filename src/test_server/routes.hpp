@@ -31,6 +31,16 @@
 //                                 and the stream's data is echoed back; the client's FIN ends the response.
 //                                 Other methods: 400. Needs ServerOptions::extended_connect (else nghttp3
 //                                 refuses :protocol) and ServerOptions::datagrams for the datagrams.
+//   /.well-known/masque/udp/HOST/PORT/
+//                                 CONNECT-UDP (RFC 9298): an extended CONNECT with :protocol connect-udp
+//                                 (HOST percent-encoded, e.g. "%3A%3A1" for ::1) makes the connection a UDP
+//                                 proxy to HOST:PORT (udp_proxy.hpp: allowed targets, 403/502). 200 with
+//                                 `capsule-protocol: ?1`; datagrams with context id 0 go to the target and
+//                                 its answers come back as datagrams (?capsules=1: as DATAGRAM capsules on
+//                                 the stream, RFC 9297 §3.5). Capsules the client sends on the stream are
+//                                 read and dropped (quiver's client sends none: its datagrams are QUIC
+//                                 DATAGRAM frames). Needs ServerOptions::connect_udp (else 404). Other
+//                                 methods or protocols: 400.
 // A CONNECT is routed at its headers (its request does not end first); a plain CONNECT (no :path, RFC 9114
 // §4.4) gets 400 at once: this server is no CONNECT proxy.
 // and httpbin's everyday routes (/get, /post, /anything, /cookies, /range/N, /drip, ...): httpbin_routes.hpp.
@@ -61,6 +71,12 @@ struct RouteRequest {
 };
 
 struct ResponsePlan;
+
+// A CONNECT-UDP request's target, as its path named it (decoded, not yet resolved).
+struct UdpTarget {
+  std::string host;
+  std::uint16_t port;
+};
 
 // Where a route that reads the request body as a stream (ResponsePlan::upload) puts it. The
 // connection feeds it the body bytes in order and asks for the response once the body has ended.
@@ -114,6 +130,11 @@ struct ResponsePlan {
   // /datagram-echo: the response (status and headers) goes out at once and its stream stays open, echoing
   // the request stream's data and every datagram on the stream until the request ends. `body` is unused.
   bool tunnel = false;
+  // /.well-known/masque/udp/...: the connection resolves the target, checks it against its policy and
+  // (when allowed) relays UDP for the stream (udp_proxy.hpp); the plan's status and headers are the
+  // success answer. The stream stays open until the client ends it; its data (capsules) is read and dropped.
+  std::optional<UdpTarget> connect_udp;
+  bool capsule_answers = false;  // the target's datagrams go back as DATAGRAM capsules on the stream
 };
 
 // How the connection must feed a route, known once the request's headers are in.
@@ -126,6 +147,9 @@ RouteTraits route_traits(std::string_view target);
 // The plan for `request`. Moves the request body into /echo's response; route() never calls into the
 // protocol libraries, so the connection may call it inside a library callback.
 ResponsePlan route(RouteRequest&& request);
+
+// A text/plain answer (content-length set; no body when `body` is empty).
+ResponsePlan text_response(int status, std::string body);
 
 // Helpers exposed for tests.
 // FNV-1a 64, continued from `hash` (start with kFnv1aBasis).

@@ -24,15 +24,24 @@
 #include "test_server/tcp_listener.hpp"
 #include "test_server/test_controls.hpp"
 #include "test_server/tls_server_context.hpp"
+#include "test_server/udp_proxy.hpp"
 
 namespace quiver::server {
+
+namespace {
+// What one option needs of others: CONNECT-UDP needs HTTP datagrams and extended CONNECT.
+ServerOptions with_implied(ServerOptions options) {
+  if (options.connect_udp) options.datagrams = options.extended_connect = true;
+  return options;
+}
+}  // namespace
 
 // Owns the io_context, socket, TLS context and every connection. All members except the lifecycle
 // ones (mutex_, started_, stopped_, thread_, port_, connection_count_) are touched on the io thread
 // only, after start() handed them over.
 class Server::Impl final : public ConnectionHost {
  public:
-  explicit Impl(ServerOptions options) : options_(std::move(options)) {}
+  explicit Impl(ServerOptions options) : options_(with_implied(std::move(options))) {}
   ~Impl() override { stop(); }
 
   Result<void> start();
@@ -107,6 +116,10 @@ Result<void> Server::Impl::start() {
   std::lock_guard lock(mutex_);
   if (started_)
     return std::unexpected(Error(ErrorKind::io_error, ErrorClass::invalid, "quiver::server::Server::start called twice"));
+  if (auto bad = invalid_network(options_.connect_udp_allow)) {
+    return std::unexpected(Error(ErrorKind::io_error, ErrorClass::invalid,
+                                 fmt::format("connect-udp allow list: {} is no network (ADDRESS/PREFIX)", *bad)));
+  }
   auto tls = TlsServerContext::load(options_.cert_file, options_.key_file, options_.client_ca_file);
   if (!tls) return std::unexpected(tls.error());
   tls_ = std::move(*tls);

@@ -32,6 +32,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "quiver/error.hpp"
 
@@ -122,6 +123,11 @@ struct ServerOptions {
   // (RFC 9220: SETTINGS_ENABLE_CONNECT_PROTOCOL), for /datagram-echo (`quiver serve --datagrams`).
   bool datagrams = false;
   bool extended_connect = false;
+  // MASQUE UDP proxying (RFC 9298, `quiver serve --connect-udp`; udp_proxy.hpp): /.well-known/masque/udp/
+  // relays UDP to targets inside `connect_udp_allow` (CIDR networks; loopback by default, so the server is
+  // no open relay). Turns on `datagrams` and `extended_connect`.
+  bool connect_udp = false;
+  std::vector<std::string> connect_udp_allow{"127.0.0.0/8", "::1/128"};
 };
 
 // Counters since start(); a snapshot from Server::stats().

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "test_server/connection_callbacks.hpp"
+#include "util/varint.hpp"
 
 namespace quiver::server {
 
@@ -349,6 +350,10 @@ int ServerConnection::on_h3_stream_close(std::int64_t stream_id, std::uint64_t a
 
 int ServerConnection::on_h3_recv_data(std::int64_t stream_id, std::span<const std::uint8_t> data) {
   auto* stream = find_stream(stream_id);
+  if (stream && stream->udp_relay) {  // CONNECT-UDP: the client's capsules are read and dropped (see routes.hpp)
+    consume(stream_id, data.size());
+    return 0;
+  }
   if (stream && stream->plan.tunnel) {  // /datagram-echo: echoed once the read returns
     stream->tunnel_unsent.emplace_back(reinterpret_cast<const char*>(data.data()), data.size());
     pending_resumes_.push_back(stream_id);
@@ -411,7 +416,7 @@ int ServerConnection::on_h3_end_headers(std::int64_t stream_id) {
 int ServerConnection::on_h3_end_stream(std::int64_t stream_id) {
   if (auto* stream = find_stream(stream_id)) {
     stream->request_ended = true;
-    if (stream->plan.tunnel) pending_resumes_.push_back(stream_id);  // the echo ends too
+    if (stream->kept_open()) pending_resumes_.push_back(stream_id);  // its response ends too
   }
   pending_dispatch_.push_back(stream_id);  // routed after the read returns, never inside it
   return 0;
@@ -430,22 +435,22 @@ int ServerConnection::on_h3_reset_stream(std::int64_t stream_id, std::uint64_t a
 }
 
 // A QUIC DATAGRAM: an HTTP datagram (RFC 9297) whose quarter stream id names a request stream. On a
-// /datagram-echo stream whose response is out it is echoed; any other is dropped (an unknown or closed
+// /datagram-echo stream whose response is out it is echoed; on a CONNECT-UDP one it goes to the target;
+// any other is dropped (an unknown or closed
 // stream's datagram is no error, §2.1). A malformed quarter stream id is H3_DATAGRAM_ERROR.
 int ServerConnection::on_datagram(std::span<const std::uint8_t> datagram) {
-  if (datagram.empty()) {
+  auto quarter = util::read_varint(datagram);
+  if (!quarter || quarter->value > (util::kMaxVarint >> 2)) {
     transport_->fail_callback(application_error(0x33));
     return NGTCP2_ERR_CALLBACK_FAILURE;
   }
-  std::size_t size = std::size_t{1} << (datagram[0] >> 6);
-  if (datagram.size() < size) {
-    transport_->fail_callback(application_error(0x33));
-    return NGTCP2_ERR_CALLBACK_FAILURE;
+  auto* stream = find_stream(static_cast<std::int64_t>(quarter->value * 4));
+  if (stream == nullptr || !stream->response_submitted || stream->reset_sent) return 0;
+  if (stream->udp_relay) {
+    relay_to_target(*stream, datagram.subspan(quarter->size));
+    return 0;
   }
-  std::uint64_t quarter = datagram[0] & 0x3f;
-  for (std::size_t i = 1; i < size; ++i) quarter = (quarter << 8) | datagram[i];
-  auto* stream = find_stream(static_cast<std::int64_t>(quarter * 4));
-  if (stream == nullptr || !stream->plan.tunnel || !stream->response_submitted || stream->reset_sent) return 0;
+  if (!stream->plan.tunnel) return 0;
   transport_->queue_datagram(std::vector<std::uint8_t>(datagram.begin(), datagram.end()));
   return 0;
 }

@@ -57,6 +57,7 @@
 #include "test_server/server.hpp"
 #include "test_server/server_shared.hpp"
 #include "test_server/tls_server_context.hpp"
+#include "test_server/udp_proxy.hpp"
 #include "util/c_handles.hpp"
 
 namespace quiver::server {
@@ -64,6 +65,10 @@ namespace quiver::server {
 // Server-side state of one request stream.
 struct RequestStream {
   RequestStream(std::int64_t id, const asio::any_io_executor& executor) : id(id), timer(executor) {}
+
+  // A response that stays open until the request ends (/datagram-echo, CONNECT-UDP): its body is the
+  // tunnel's (read_tunnel), and the request's end ends it.
+  bool kept_open() const noexcept { return plan.tunnel || plan.connect_udp.has_value(); }
 
   std::int64_t id;
   Clock::time_point started = Clock::now();
@@ -84,9 +89,11 @@ struct RequestStream {
   std::uint64_t upload_unread = 0;
   double upload_allowance = 0;
   Clock::time_point upload_last_tick{};
-  // /datagram-echo (plan.tunnel): stream data received and not yet handed to nghttp3, then the bytes
-  // handed over (kept for the stream's life: nghttp3 may resend them).
+  // A kept-open response's stream data (/datagram-echo's echo, CONNECT-UDP's capsule answers) not yet
+  // handed to nghttp3, then the bytes handed over (kept for the stream's life: nghttp3 may resend them).
   std::deque<std::string> tunnel_unsent, tunnel_sent;
+  // CONNECT-UDP (plan.connect_udp), once its target was allowed: the UDP socket to the target.
+  std::unique_ptr<UdpRelay> udp_relay;
   asio::steady_timer timer;           // /delay, chunk pacing, upload ticks; handlers look the stream up by id
 };
 
@@ -180,6 +187,9 @@ class ServerConnection final : public std::enable_shared_from_this<ServerConnect
   void check_reset_after(RequestStream& stream);
   int end_body(RequestStream& stream, std::uint32_t* pflags);
   nghttp3_ssize read_tunnel(RequestStream& stream, nghttp3_vec* vec, std::size_t veccnt, std::uint32_t* pflags);
+  void start_udp_relay(RequestStream& stream);  // CONNECT-UDP: the relay, or a refusal in place of the plan
+  void relay_to_client(std::int64_t stream_id, std::span<const std::uint8_t> payload);  // from the target
+  void relay_to_target(RequestStream& stream, std::span<const std::uint8_t> context_and_payload);
   void log_stream(RequestStream& stream, std::uint64_t app_error_code);  // once per stream
 
   // ---- request stream roles, resets of unanswered streams, ConnectionControl (stream_control.cpp) ----

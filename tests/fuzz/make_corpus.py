@@ -247,3 +247,25 @@ write("h1_response_assembly_fuzz", "bad_chunk_size",
       H1_EXPECT + h1_recv(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n"))
 write("h1_response_assembly_fuzz", "body_longer_than_content_length",
       H1_EXPECT + h1_recv(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello world"))
+
+
+# ---- capsule_fuzz: one byte of piece size, then the stream's capsules ----------------------------------
+def varint(value):
+    if value < 64:
+        return bytes([value])
+    if value < 16384:
+        return struct.pack(">H", 0x4000 | value)
+    if value < 2**30:
+        return struct.pack(">I", 0x80000000 | value)
+    return struct.pack(">Q", 0xC000000000000000 | value)
+
+
+def capsule(kind, value):
+    return varint(kind) + varint(len(value)) + value
+
+
+write("capsule_fuzz", "datagrams_and_unknown",
+      bytes([2]) + capsule(0, b"\x00hello") + capsule(0x2a, b"skip me") + capsule(0, b""))
+write("capsule_fuzz", "large_datagram_one_byte_pieces", bytes([0]) + capsule(0, b"\x00" + b"u" * 1300))
+write("capsule_fuzz", "oversized_datagram", bytes([5]) + varint(0) + varint(70000) + b"x" * 10)
+write("capsule_fuzz", "cut_short", bytes([3]) + capsule(0, b"whole") + varint(0) + varint(9) + b"half")

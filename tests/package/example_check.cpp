@@ -3,8 +3,9 @@
 //   quiver_example_check --cert server.pem --key server-key.pem [--expect TEXT]... [--timeout-ms N]
 //                        -- PROGRAM [ARG...]
 //
-// Starts quiver::server::Server on 127.0.0.1 with an ephemeral port, replaces "{port}" in the program's
-// arguments with that port, runs the program with stdout and stderr captured, kills it if it outlives
+// Starts quiver::server::Server on 127.0.0.1 with an ephemeral port (datagrams, extended CONNECT and
+// CONNECT-UDP on, for the channel examples) and a UDP echo server, replaces "{port}" and "{udp_port}" in
+// the program's arguments with their ports, runs the program with stdout and stderr captured, kills it if it outlives
 // the timeout (default 20 s), echoes its output, and succeeds (exit 0) when the program exited with
 // status 0 and its output contains every TEXT.
 
@@ -24,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "support/udp_echo_server.hpp"
 #include "test_server/server.hpp"
 
 extern char** environ;
@@ -134,10 +136,14 @@ int main(int argc, char** argv) {
     server_options.host = "127.0.0.1";
     server_options.cert_file = options.cert;
     server_options.key_file = options.key;
+    server_options.connect_udp = true;
     quiver::server::Server server(std::move(server_options));
     if (auto started = server.start(); !started) throw std::runtime_error(started.error().message());
-    const std::string port = std::to_string(server.port());
-    for (auto& arg : options.command) replace_all(arg, "{port}", port);
+    quiver::test::UdpEchoServer udp_echo;
+    for (auto& arg : options.command) {
+      replace_all(arg, "{port}", std::to_string(server.port()));
+      replace_all(arg, "{udp_port}", std::to_string(udp_echo.port()));
+    }
 
     std::cout << "$";
     for (auto& arg : options.command) std::cout << " " << arg;

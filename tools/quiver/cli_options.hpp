@@ -128,7 +128,18 @@ struct ServeOptions {
   bool http3 = true;                         // --no-h3: TCP (HTTP/2) only
   bool tcp = true;                           // --no-tcp: HTTP/3 only
   bool datagrams = false;                    // --datagrams: HTTP datagrams + extended CONNECT
+  bool connect_udp = false;                  // --connect-udp: a MASQUE UDP proxy (RFC 9298)
+  std::vector<std::string> connect_udp_allow;  // --connect-udp-allow CIDR...; none: loopback only
   bool quiet = false;                        // no access log
+};
+
+// `quiver tunnel` (tunnel.hpp): a local UDP port carried through a CONNECT-UDP proxy
+struct TunnelOptions {
+  std::string proxy;                         // --proxy: a URI template, or an origin (the default template)
+  std::string listen = "127.0.0.1:0";        // --listen ADDR:PORT (port 0: any free one, printed)
+  std::string target_host;                   // TARGET_HOST:PORT
+  std::uint16_t target_port = 0;
+  RequestOptions tls;                        // --cacert, -k, --connect-timeout only
 };
 
 // `quiver bench` (see bench.hpp), and its `merge` and `report` forms
@@ -158,7 +169,7 @@ struct DemoOptions {
   std::chrono::milliseconds bench_duration{3000};  // --bench-seconds
 };
 
-using Command = std::variant<FetchOptions, ServeOptions, BenchOptions, DemoOptions>;
+using Command = std::variant<FetchOptions, ServeOptions, BenchOptions, DemoOptions, TunnelOptions>;
 
 // Parsing stopped without a command to run: --help/--version (exit 0, `text` goes to stdout) or a usage
 // problem (non-zero exit, `text` is the one line for stderr).

@@ -40,6 +40,7 @@ int exit_code_for(const Error& error) noexcept {
     case ErrorKind::transport_error:
     case ErrorKind::goaway:
     case ErrorKind::channel_closed:
+    case ErrorKind::proxy_refused:  // as curl's "CONNECT tunnel failed"
       return exit_code::connection_failed;
     case ErrorKind::idle_timeout:
     case ErrorKind::request_timeout:

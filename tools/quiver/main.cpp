@@ -10,6 +10,7 @@
 #include "demo.hpp"
 #include "fetch.hpp"
 #include "serve.hpp"
+#include "tunnel.hpp"
 
 namespace {
 
@@ -31,6 +32,9 @@ struct Run {
     return quiver::cli::run_bench_command(options, terminal);
   }
   int operator()(const quiver::cli::DemoOptions& options) const { return quiver::cli::run_demo(options, terminal); }
+  int operator()(const quiver::cli::TunnelOptions& options) const {
+    return quiver::cli::run_tunnel(options, terminal);
+  }
 };
 
 }  // namespace

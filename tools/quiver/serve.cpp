@@ -75,6 +75,12 @@ void print_banner(Console& out, const ServeOptions& options, std::uint16_t port,
   out.line("quiver serve: routes /bytes/N /echo /status/CODE /headers /delay/MS /stream/N /trailers "
            "/reset/CODE /close/CODE /goaway and httpbin's /get /post /anything /cookies /range/N /drip ... "
            "(see 'quiver serve --help'); Ctrl-C stops");
+  if (options.connect_udp) {
+    const auto& allowed = options.connect_udp_allow;
+    out.line(fmt::format("quiver serve: CONNECT-UDP proxy at {}/.well-known/masque/udp/{{target_host}}/{{target_port}}/ "
+                         "for {}",
+                         origin, allowed.empty() ? "127.0.0.0/8 ::1/128" : fmt::format("{}", fmt::join(allowed, " "))));
+  }
 }
 
 }  // namespace
@@ -116,6 +122,8 @@ int run_serve(const ServeOptions& options, Terminal terminal) {
     server_options.tcp = options.tcp;
     server_options.datagrams = options.datagrams;
     server_options.extended_connect = options.datagrams;
+    server_options.connect_udp = options.connect_udp;
+    if (!options.connect_udp_allow.empty()) server_options.connect_udp_allow = options.connect_udp_allow;
     if (!options.quiet) {
       // Runs on the server's io thread; `out` outlives the server (declared first).
       server_options.access_log = [&out](const server::AccessLogEntry& entry) { out.line(format_access_log(entry)); };

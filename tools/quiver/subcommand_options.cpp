@@ -1,5 +1,6 @@
 #include "subcommand_options.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <tuple>
 #include <utility>
@@ -24,6 +25,10 @@ constexpr std::string_view serve_footer = R"(Routes (any method):
                                   HTTP/2 the matching HTTP/2 code (H3_REQUEST_CANCELLED: CANCEL, ...)
   /close/CODE                     close the connection with error CODE
   /goaway?delay_ms=D              answer, then send GOAWAY: the client drains the connection
+  /datagram-echo                  (--datagrams) an extended CONNECT that echoes HTTP datagrams and stream data
+  /.well-known/masque/udp/HOST/PORT/   (--connect-udp) CONNECT-UDP to HOST:PORT (RFC 9298); a target
+                                  outside --connect-udp-allow gets 403, an unresolvable one 502, each
+                                  with a proxy-status field
 
 httpbin's routes (httpbin's methods, fields and JSON; HEAD wherever GET is, OPTIONS lists the methods):
   /get, /post, /put, /patch, /delete   the request as JSON: args, headers, origin, url (and data, form, json)
@@ -141,6 +146,11 @@ class ServeCommand final : public SubcommandBase<ServeOptions> {
     app_->add_flag("--no-tcp{false}", o.tcp, "No TCP: HTTP/3 only");
     app_->add_flag("--datagrams", o.datagrams,
                    "Enable HTTP datagrams (RFC 9297) and extended CONNECT (RFC 9220): the /datagram-echo route");
+    app_->add_flag("--connect-udp", o.connect_udp,
+                   "Be a MASQUE UDP proxy (RFC 9298, implies --datagrams): /.well-known/masque/udp/HOST/PORT/");
+    app_->add_option("--connect-udp-allow", o.connect_udp_allow,
+                     "Networks --connect-udp may reach (repeatable; default 127.0.0.0/8 and ::1/128)")
+        ->option_text("CIDR");
     app_->add_flag("-q,--quiet", o.quiet, "No access log");
   }
 
@@ -149,6 +159,10 @@ class ServeCommand final : public SubcommandBase<ServeOptions> {
       return std::unexpected(usage("--cert and --key go together"));
     }
     if (!options_.http3 && !options_.tcp) return std::unexpected(usage("--no-h3 and --no-tcp leave nothing to serve"));
+    if (!options_.connect_udp_allow.empty() && !options_.connect_udp) {
+      return std::unexpected(usage("--connect-udp-allow needs --connect-udp"));
+    }
+    if (!options_.http3 && options_.connect_udp) return std::unexpected(usage("--connect-udp needs HTTP/3 (no --no-h3)"));
     auto idle = parse_seconds("--idle-timeout", idle_timeout_);
     if (!idle) return std::unexpected(std::move(idle.error()));
     options_.idle_timeout = *idle;
@@ -262,6 +276,54 @@ class BenchCommand final : public SubcommandBase<BenchOptions> {
   bool merge_json_ = false;
 };
 
+constexpr std::string_view tunnel_footer = R"(The proxy URL is a CONNECT-UDP URI template with {target_host} and {target_port} (RFC 9298),
+or an origin alone, which means https://ORIGIN/.well-known/masque/udp/{target_host}/{target_port}/.
+Datagrams to the local port go to the target through the proxy; the target's answers go back to the
+local address that sent last. The first line printed gives the local port and the largest datagram
+payload the tunnel carries. Ends with Ctrl-C or SIGTERM (exit 0), or when the tunnel ends (exit 56).
+
+Examples:
+  quiver serve --connect-udp --port 4433 &
+  quiver tunnel --proxy https://127.0.0.1:4433 --cacert CERT --listen 127.0.0.1:5353 127.0.0.1:53)";
+
+class TunnelCommand final : public SubcommandBase<TunnelOptions> {
+ public:
+  explicit TunnelCommand(CLI::App& parent)
+      : SubcommandBase(parent, "tunnel", "Carry a local UDP port through a MASQUE CONNECT-UDP proxy (HTTP/3)",
+                       tunnel_footer) {
+    TunnelOptions& o = options_;
+    app_->add_option("TARGET", target_, "TARGET_HOST:PORT, as the proxy resolves it")->required();
+    app_->add_option("--proxy", o.proxy, "The proxy's URI template, or its https:// origin")
+        ->option_text("URL")
+        ->required();
+    app_->add_option("--listen", o.listen, "Local UDP address (default 127.0.0.1:0, any free port)")
+        ->option_text("ADDR:PORT");
+    app_->add_option("--cacert", o.tls.ca_file, "Trust the CA certificates of FILE (PEM) for the proxy")
+        ->option_text("FILE");
+    app_->add_flag("-k,--insecure", o.tls.insecure, "Do not verify the proxy's certificate");
+  }
+
+  std::expected<Command, CliExit> finish() override {
+    auto colon = target_.rfind(':');
+    unsigned port = 0;
+    const char* digits = target_.data() + (colon == std::string::npos ? target_.size() : colon + 1);
+    const char* end = target_.data() + target_.size();
+    auto [stop, ec] = std::from_chars(digits, end, port);
+    if (colon == std::string::npos || colon == 0 || digits == end || ec != std::errc{} || stop != end || port == 0 ||
+        port > 65535) {
+      return std::unexpected(usage(fmt::format("TARGET '{}' is not HOST:PORT", target_)));
+    }
+    std::string host = target_.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    options_.target_host = std::move(host);
+    options_.target_port = static_cast<std::uint16_t>(port);
+    return options_;
+  }
+
+ private:
+  std::string target_;
+};
+
 class DemoCommand final : public SubcommandBase<DemoOptions> {
  public:
   explicit DemoCommand(CLI::App& parent)
@@ -289,6 +351,7 @@ std::vector<std::unique_ptr<Subcommand>> add_subcommands(CLI::App& parent) {
   all.push_back(std::make_unique<ServeCommand>(parent));
   all.push_back(std::make_unique<BenchCommand>(parent));
   all.push_back(std::make_unique<DemoCommand>(parent));
+  all.push_back(std::make_unique<TunnelCommand>(parent));
   return all;
 }
 
