@@ -135,11 +135,14 @@ struct ServeOptions {
 
 // `quiver tunnel` (tunnel.hpp): a local UDP port carried through a CONNECT-UDP proxy
 struct TunnelOptions {
+  struct Endpoint {
+    std::string host;
+    std::uint16_t port = 0;
+  };
   std::string proxy;                         // --proxy: a URI template, or an origin (the default template)
-  std::string listen = "127.0.0.1:0";        // --listen ADDR:PORT (port 0: any free one, printed)
-  std::string target_host;                   // TARGET_HOST:PORT
-  std::uint16_t target_port = 0;
-  RequestOptions tls;                        // --cacert, -k, --connect-timeout only
+  Endpoint listen{"127.0.0.1", 0};           // --listen ADDR:PORT (port 0: any free one, printed)
+  Endpoint target;                           // TARGET_HOST:PORT
+  RequestOptions tls;                        // --cacert, -k only
 };
 
 // `quiver bench` (see bench.hpp), and its `merge` and `report` forms

@@ -1,6 +1,5 @@
 #include "subcommand_options.hpp"
 
-#include <charconv>
 #include <cmath>
 #include <tuple>
 #include <utility>
@@ -8,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "option_parsing.hpp"
+#include "tunnel.hpp"
 
 namespace quiver::cli {
 
@@ -296,7 +296,7 @@ class TunnelCommand final : public SubcommandBase<TunnelOptions> {
     app_->add_option("--proxy", o.proxy, "The proxy's URI template, or its https:// origin")
         ->option_text("URL")
         ->required();
-    app_->add_option("--listen", o.listen, "Local UDP address (default 127.0.0.1:0, any free port)")
+    app_->add_option("--listen", listen_, "Local UDP address (default 127.0.0.1:0, any free port)")
         ->option_text("ADDR:PORT");
     app_->add_option("--cacert", o.tls.ca_file, "Trust the CA certificates of FILE (PEM) for the proxy")
         ->option_text("FILE");
@@ -304,24 +304,20 @@ class TunnelCommand final : public SubcommandBase<TunnelOptions> {
   }
 
   std::expected<Command, CliExit> finish() override {
-    auto colon = target_.rfind(':');
-    unsigned port = 0;
-    const char* digits = target_.data() + (colon == std::string::npos ? target_.size() : colon + 1);
-    const char* end = target_.data() + target_.size();
-    auto [stop, ec] = std::from_chars(digits, end, port);
-    if (colon == std::string::npos || colon == 0 || digits == end || ec != std::errc{} || stop != end || port == 0 ||
-        port > 65535) {
-      return std::unexpected(usage(fmt::format("TARGET '{}' is not HOST:PORT", target_)));
+    auto target = parse_host_port(target_);
+    if (!target || target->port == 0) return std::unexpected(usage(fmt::format("TARGET '{}' is not HOST:PORT", target_)));
+    options_.target = {std::move(target->host), target->port};
+    if (listen_) {
+      auto listen = parse_host_port(*listen_);
+      if (!listen) return std::unexpected(usage(fmt::format("--listen '{}' is not ADDRESS:PORT", *listen_)));
+      options_.listen = {std::move(listen->host), listen->port};
     }
-    std::string host = target_.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    options_.target_host = std::move(host);
-    options_.target_port = static_cast<std::uint16_t>(port);
     return options_;
   }
 
  private:
   std::string target_;
+  std::optional<std::string> listen_;
 };
 
 class DemoCommand final : public SubcommandBase<DemoOptions> {

@@ -18,24 +18,15 @@ namespace quiver::cli {
 
 namespace {
 
-std::expected<asio::ip::udp::endpoint, Failure> listen_endpoint(const std::string& text) {
-  auto colon = text.rfind(':');
-  std::string host = colon == std::string::npos ? text : text.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+std::expected<asio::ip::udp::endpoint, Failure> listen_endpoint(const TunnelOptions& options) {
   asio::error_code ec;
-  auto address = asio::ip::make_address(host, ec);
-  unsigned port = 0;
-  if (colon != std::string::npos) {
-    auto digits = std::string_view(text).substr(colon + 1);
-    auto [end, parsed] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
-    if (parsed != std::errc{} || end != digits.data() + digits.size() || port > 65535) ec = asio::error::invalid_argument;
+  auto address = asio::ip::make_address(options.listen.host, ec);
+  if (ec) {
+    return std::unexpected(Failure{exit_code::usage, "usage",
+                                   fmt::format("--listen: '{}' is no IP address", options.listen.host)});
   }
-  if (ec || colon == std::string::npos) {
-    return std::unexpected(Failure{exit_code::usage, "usage", fmt::format("--listen '{}' is not ADDRESS:PORT", text)});
-  }
-  return asio::ip::udp::endpoint(address, static_cast<std::uint16_t>(port));
+  return asio::ip::udp::endpoint(address, options.listen.port);
 }
-
 // The relay between the local socket and the tunnel, on one io_context (this thread). Owns neither.
 class Relay {
  public:
@@ -100,6 +91,17 @@ class Relay {
 
 }  // namespace
 
+std::optional<HostPort> parse_host_port(std::string_view text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+  auto host = text.substr(0, colon), digits = text.substr(colon + 1);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || port > 65535) return std::nullopt;
+  return HostPort{std::string(host), static_cast<std::uint16_t>(port)};
+}
+
 std::string connect_udp_template(const std::string& proxy) {
   if (proxy.find("{target_host}") != std::string::npos) return proxy;
   std::string origin = proxy;
@@ -108,7 +110,7 @@ std::string connect_udp_template(const std::string& proxy) {
 }
 
 int run_tunnel(const TunnelOptions& options, Terminal terminal) {
-  auto listen = listen_endpoint(options.listen);
+  auto listen = listen_endpoint(options);
   if (!listen) {
     terminal.err << listen.error().line() << '\n';
     return listen.error().exit_code;
@@ -125,7 +127,7 @@ int run_tunnel(const TunnelOptions& options, Terminal terminal) {
   Client client(client_options);
 
   const std::string url_template = connect_udp_template(options.proxy);
-  auto tunnel = client.connect_udp(url_template, options.target_host, options.target_port);
+  auto tunnel = client.connect_udp(url_template, options.target.host, options.target.port);
   if (!tunnel) {
     terminal.err << failure_from(tunnel.error()).line() << '\n';
     return exit_code_for(tunnel.error());
@@ -142,12 +144,13 @@ int run_tunnel(const TunnelOptions& options, Terminal terminal) {
   local.open(listen->protocol(), ec);
   if (!ec) local.bind(*listen, ec);
   if (ec) {
-    terminal.err << fmt::format("quiver: io_error: cannot listen on {}: {}\n", options.listen, ec.message());
+    terminal.err << fmt::format("quiver: io_error: cannot listen on {}:{}: {}\n", options.listen.host,
+                                options.listen.port, ec.message());
     return exit_code::failure;
   }
   const auto bound = local.local_endpoint();
   terminal.out << fmt::format("quiver tunnel: {}:{} -> {}:{} through {} (max datagram payload {} bytes)\n",
-                              bound.address().to_string(), bound.port(), options.target_host, options.target_port,
+                              bound.address().to_string(), bound.port(), options.target.host, options.target.port,
                               url_template, tunnel->max_payload_size())
                << std::flush;
 

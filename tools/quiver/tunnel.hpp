@@ -2,12 +2,23 @@
 // `quiver tunnel`: a local UDP port carried through a MASQUE CONNECT-UDP proxy (RFC 9298), as masque
 // clients do. One tunnel, one target; the target's datagrams go back to the local address that sent last.
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "cli_options.hpp"
 #include "terminal.hpp"
 
 namespace quiver::cli {
+
+// "HOST:PORT", "[V6]:PORT" or "V6-WITHOUT-BRACKETS:PORT" (the last colon splits): the host (brackets
+// taken off) and the port (0..65535), or nothing when either is missing or the port is not a number.
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+};
+std::optional<HostPort> parse_host_port(std::string_view text);
 
 // The proxy's URI template: `proxy` itself when it has {target_host}, else the default template
 // (RFC 9298 §3's well-known path) on the origin `proxy` names.
