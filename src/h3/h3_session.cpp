@@ -29,8 +29,6 @@ bool is_safe_field_value(std::string_view value) {
   return true;
 }
 
-// The largest value a SETTINGS parameter can carry (RFC 9000 §16 variable-length integer).
-
 // nghttp3 1.8's QPACK decoder fails the connection (ERR_QPACK_HEADER_TOO_LARGE) on a string longer
 // than these, as encoded on the wire. Its public API does not expose them: measured against 1.8, and
 // pinned by tests/unit/h3_session_field_limit_test.cpp.
