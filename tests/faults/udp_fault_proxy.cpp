@@ -243,7 +243,21 @@ class UdpFaultProxy::Impl {
     send(direction, session, held->bytes, held->copies);
   }
 
+  // After the path's fixed delay (if any): transmit() from a timer of its own, so datagrams keep their order.
   void send(Direction direction, Session& session, const std::vector<std::uint8_t>& bytes, int copies) {
+    std::chrono::milliseconds delay;
+    {
+      std::lock_guard lock(mutex_);
+      delay = path(direction).faults.delay;
+    }
+    if (delay.count() == 0) return transmit(direction, session, bytes, copies);
+    auto timer = std::make_shared<asio::steady_timer>(io_, delay);
+    timer->async_wait([this, timer, direction, &session, bytes, copies](std::error_code ec) {
+      if (!ec) transmit(direction, session, bytes, copies);
+    });
+  }
+
+  void transmit(Direction direction, Session& session, const std::vector<std::uint8_t>& bytes, int copies) {
     for (int i = 0; i < copies; ++i) {
       std::error_code ec;
       if (direction == Direction::to_server) {

@@ -30,13 +30,17 @@ enum class Direction { to_server, to_client };
 
 // What happens to datagrams going one way. Probabilities are in [0, 1], applied in this order:
 // drop, then corrupt (one random byte flipped), duplicate (sent twice), reorder (held back and sent after
-// the next datagram of the same session and direction, or after `reorder_delay` if none comes).
+// the next datagram of the same session and direction, or after `reorder_delay` if none comes); then the
+// fixed `delay`.
 struct PathFaults {
   double drop = 0;
   double corrupt = 0;
   double duplicate = 0;
   double reorder = 0;
   std::chrono::milliseconds reorder_delay{10};
+  // A fixed one-way delay: every datagram that goes on is sent this long after the proxy would have sent
+  // it (order kept), so round trips can be counted on loopback (25 ms each way: a 50 ms RTT).
+  std::chrono::milliseconds delay{0};
 };
 
 // What the proxy did to one direction since it started.
