@@ -25,7 +25,7 @@ namespace {
 constexpr std::string_view description =
     "quiver: an HTTP/3 (QUIC) client (HTTP/2 with --http2, HTTP/1.1 with --http1.1), load generator and test server.\n\n"
     "  quiver [options] URL...        fetch URLs and print their bodies (options below, as in curl)\n"
-    "  quiver SUBCOMMAND [options]    serve, bench or demo (see 'quiver SUBCOMMAND --help')\n\n"
+    "  quiver SUBCOMMAND [options]    serve, bench, demo or tunnel (see 'quiver SUBCOMMAND --help')\n\n"
     "Several URLs share one connection per server and are fetched one after another, or all at\n"
     "once with -Z.\n";
 

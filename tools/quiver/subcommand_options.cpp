@@ -292,7 +292,9 @@ class TunnelCommand final : public SubcommandBase<TunnelOptions> {
       : SubcommandBase(parent, "tunnel", "Carry a local UDP port through a MASQUE CONNECT-UDP proxy (HTTP/3)",
                        tunnel_footer) {
     TunnelOptions& o = options_;
-    app_->add_option("TARGET", target_, "TARGET_HOST:PORT, as the proxy resolves it")->required();
+    app_->add_option("TARGET", target_, "TARGET_HOST:PORT, as the proxy resolves it")
+        ->option_text("HOST:PORT")
+        ->required();
     app_->add_option("--proxy", o.proxy, "The proxy's URI template, or its https:// origin")
         ->option_text("URL")
         ->required();
