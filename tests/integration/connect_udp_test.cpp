@@ -165,6 +165,17 @@ TEST_F(ConnectUdpTest, IPv6TargetIsPercentEncodedInThePath) {
   EXPECT_EQ(*back, "over v6");
 }
 
+TEST_F(ConnectUdpTest, AllowListThatIsNoNetworkStopsTheServerStarting) {
+  auto options = test_server_options();
+  options.connect_udp = true;
+  options.connect_udp_allow = {"127.0.0.0/8", "not-a-network"};
+  server::Server server(std::move(options));
+  auto started = server.start();
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error().error_class(), ErrorClass::invalid);
+  EXPECT_NE(started.error().message().find("not-a-network"), std::string::npos) << started.error().message();
+}
+
 TEST_F(ConnectUdpTest, ServerThatIsNoProxyAnswers404) {
   start_proxy(/*connect_udp=*/false);
   auto tunnel = client().connect_udp(url_template(), "127.0.0.1", echo_.port());
