@@ -19,6 +19,14 @@
 
 namespace quiver::test {
 
+// The AddressSanitizer / ThreadSanitizer builds (scripts/sanitize.sh) run unoptimised and several times
+// slower: load tests divide their request counts by this.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr int kLoadDivisor = 4;
+#else
+inline constexpr int kLoadDivisor = 1;
+#endif
+
 std::string data_file(const std::string& name);  // tests/data/<name>
 std::string deterministic_bytes(std::size_t offset, std::size_t length);  // the server's /bytes pattern
 // "sha256//BASE64" of a PEM certificate's SubjectPublicKeyInfo (curl's --pinnedpubkey), computed apart
