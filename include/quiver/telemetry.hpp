@@ -35,6 +35,7 @@ struct HandshakeDetails {
 struct ConnectionEvent {
   enum class Type {
     start,      // resolving and handshaking begins
+    attempt,    // the dialer tries one address of the host: `peer` (curl -v's "Trying"); one per address
     ready,      // handshake complete; `duration` is the handshake time, `max_streams` the credit,
                 // `resumed` / `early_data_*` what resumption and 0-RTT did
     exception,  // the handshake failed; `error` says why (no `closed` follows)
@@ -47,6 +48,7 @@ struct ConnectionEvent {
   // HttpVersion::http3 (auto): why this attempt was made (start) and why it is used (ready): e.g.
   // "HTTP/3 first (no Alt-Svc known)", "QUIC not connected after 250 ms", "HTTP/3 marked broken".
   std::string reason;
+  std::string peer;  // attempt: the address tried, "127.0.0.1:443" or "[::1]:443"
   std::chrono::nanoseconds duration{0};
   std::uint64_t max_streams = 0;
   std::optional<std::uint64_t> goaway_id;

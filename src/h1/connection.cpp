@@ -16,6 +16,7 @@ std::shared_ptr<Connection> Connection::create(asio::any_io_executor executor, O
                                                tcp::DialShared shared) {
   tcp::DialConfig config = tcp::dial_config(origin.host, origin.port, options, std::move(shared));
   config.alpn = {"http/1.1"};
+  config.report_attempt.http_version = 1;
   auto dialer = std::make_shared<tcp::Dialer>(executor, std::move(config));
   return create(std::move(executor), std::move(origin), std::move(options), observer, std::move(dialer));
 }

@@ -31,8 +31,9 @@ DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOpt
     if (const char* dir = std::getenv("QLOGDIR"); dir != nullptr) transport.qlog_dir = dir;
   }
   Origin target = connect_target(host, port, options.connect_to);
-  return DialConfig{std::move(host), port, std::move(target.host), target.port, transport, options.tls,
-                    std::move(shared)};
+  AttemptReport report_attempt{options.telemetry, Origin{host, port}.to_string(), 3};
+  return DialConfig{std::move(host),  port,        std::move(target.host),   target.port,
+                    transport,        options.tls, std::move(shared),       std::move(report_attempt)};
 }
 
 Dialer::Dialer(asio::any_io_executor executor, DialConfig config, DialTarget& target)
@@ -97,6 +98,7 @@ void Dialer::attempt(std::size_t index) {
   if (done_) return;
   next_ = index + 1;
   peer_ = endpoints_[index];
+  config_.report_attempt(executor_, peer_);
   if (transport_) transport_->detach();
   tls::Resumption resumption{config_.shared.sessions,
                              tls::session_key("h3", config_.host, config_.port, config_.tls),

@@ -20,6 +20,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/ip/udp.hpp>
 
+#include "core/dial_attempt.hpp"
 #include "quic/quic_transport.hpp"
 #include "quiver/error.hpp"
 #include "quiver/options.hpp"
@@ -51,6 +52,7 @@ struct DialConfig {
   TransportOptions transport;
   TlsOptions tls;
   DialShared shared;
+  AttemptReport report_attempt;  // told of each address as its attempt starts
 };
 // The QUIC (and dial) slice of the connection options, with the first matching ConnectOverride applied.
 DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options,

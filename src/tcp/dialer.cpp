@@ -25,6 +25,7 @@ DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOpt
   config.tls = options.tls;
   config.shared = std::move(shared);
   config.happy_eyeballs_delay = options.happy_eyeballs_delay;
+  config.report_attempt = AttemptReport{options.telemetry, Origin{config.host, port}.to_string(), 2};
   return config;
 }
 
@@ -97,6 +98,7 @@ void Dialer::start_next_attempt() {
   if (finished_ || peer_ != asio::ip::tcp::endpoint() || attempts_.size() >= endpoints_.size()) return;
   const std::size_t index = attempts_.size();
   attempts_.push_back(std::make_unique<Attempt>(Attempt{asio::ip::tcp::socket(executor_), endpoints_[index]}));
+  config_.report_attempt(executor_, endpoints_[index]);
   attempts_.back()->socket.async_connect(endpoints_[index], [self = shared_from_this(), index](std::error_code ec) {
     self->on_attempt_done(index, ec);
   });

@@ -23,6 +23,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "core/dial_attempt.hpp"
 #include "quiver/error.hpp"
 #include "quiver/options.hpp"
 #include "tcp/stream_source.hpp"
@@ -45,6 +46,7 @@ struct DialConfig {
   DialShared shared;
   std::vector<std::string> alpn{"h2", "http/1.1"};  // offered in this order
   std::chrono::milliseconds happy_eyeballs_delay{250};  // RFC 8305's Connection Attempt Delay
+  AttemptReport report_attempt;  // told of each address as its attempt starts
 };
 // The TCP (and dial) slice of the connection options, with the first matching ConnectOverride applied.
 DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOptions& options,

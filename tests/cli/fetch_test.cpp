@@ -182,7 +182,8 @@ TEST_F(FetchTest, VerboseShowsConnectionEventsAndHeaders) {
   auto result = quiver({"-v", "--cacert", ca_file(), url("/bytes/3")});
   ASSERT_EQ(result.exit_code, 0) << describe(result);
   EXPECT_EQ(result.out, "abc");
-  for (const char* expected : {"* Connecting to https://127.0.0.1:", "* Connected to ", "> GET /bytes/3 HTTP/3",
+  const std::string trying = fmt::format("*   Trying 127.0.0.1:{} (QUIC)...", server_->port());
+  for (const char* expected : {"* Connecting to https://127.0.0.1:", trying.c_str(), "* Connected to ", "> GET /bytes/3 HTTP/3",
                                "> Host: 127.0.0.1:", "< HTTP/3 200", "< content-length: 3", "* Response complete",
                                "* Connection to "}) {
     EXPECT_NE(result.err.find(expected), std::string::npos) << expected << "\n" << result.err;

@@ -62,6 +62,7 @@ class CountingTelemetry : public Telemetry {
       case ConnectionEvent::Type::start: ++starts; break;
       case ConnectionEvent::Type::ready: ++ready; break;
       case ConnectionEvent::Type::exception: ++exceptions; break;
+      case ConnectionEvent::Type::attempt:
       case ConnectionEvent::Type::draining: break;
       case ConnectionEvent::Type::closed: {
         ++closed;

@@ -60,19 +60,25 @@ class DialerTest : public ConnectionTest {
   RecordingTarget target_;
 };
 
+// Each attempt is reported (curl -v's "Trying") as it starts.
 TEST_F(DialerTest, ARefusingAddressIsSkippedAndTheNextOneConnects) {
   start_server();
   auto options = test_client_options();
   options.connect_timeout = 20s;  // the refusal, not a timeout, must move the dial on
+  auto attempts = std::make_shared<AttemptLog>();
+  options.telemetry = attempts;
   quic::Dialer dialer(io_.get_executor(), quic::dial_config("127.0.0.1", server_->port(), options), target_);
   const asio::ip::udp::endpoint server(asio::ip::make_address("127.0.0.1"), server_->port());
-  dialer.dial(owner_, {closed_endpoint(), server});
+  const asio::ip::udp::endpoint refusing = closed_endpoint();
+  dialer.dial(owner_, {refusing, server});
   ASSERT_TRUE(run_until(io_, [&] { return target_.handshake_completed || target_.failure; }, 15s));
   EXPECT_FALSE(target_.failure) << target_.failure->to_string();
   EXPECT_TRUE(target_.handshake_completed);
   EXPECT_EQ(target_.transports_created, 2);
   EXPECT_EQ(dialer.peer(), server);
   EXPECT_EQ(dialer.negotiated_alpn(), "h3");
+  EXPECT_EQ(attempts->attempts(), (std::vector<std::string>{fmt::format("127.0.0.1:{} h3", refusing.port()),
+                                                            fmt::format("127.0.0.1:{} h3", server_->port())}));
   dialer.abort(0, Error(ErrorKind::transport_error, "test over"));
   run_until(io_, [&] { return target_.failure.has_value(); }, 5s);
 }

@@ -444,9 +444,9 @@ TEST_F(StreamingTest, TelemetrySeesConnectionAndRequestSpans) {
   connect(options);
   ASSERT_TRUE(fetch(get("/status/201")));
   connection_->close();
-  ASSERT_TRUE(run_until(io_, [&] { return telemetry->connection.size() == 3; }));
+  ASSERT_TRUE(run_until(io_, [&] { return telemetry->connection.size() == 4; }));
   using Type = ConnectionEvent::Type;
-  EXPECT_EQ(telemetry->connection, (std::vector<Type>{Type::start, Type::ready, Type::closed}));
+  EXPECT_EQ(telemetry->connection, (std::vector<Type>{Type::start, Type::attempt, Type::ready, Type::closed}));
   ASSERT_EQ(telemetry->request.size(), 3u);
   EXPECT_EQ(telemetry->request[0].type, RequestEvent::Type::start);
   EXPECT_EQ(telemetry->request[1].type, RequestEvent::Type::headers);

@@ -75,12 +75,16 @@ TEST(HappyEyeballs, OrderPrefersIpv6AndInterleavesFamilies) {
   EXPECT_EQ(tcp::happy_eyeballs_order({v6a, v4a, v4b}), (std::vector<Endpoint>{v6a, v4a, v4b}));
 }
 
-// The first address never answers; the second starts after the delay and wins; TLS agrees on h2.
+// The first address never answers; the second starts after the delay and wins; TLS agrees on h2. Each
+// attempt is reported (curl -v's "Trying") as it starts.
 TEST(TcpDialer, AnAddressThatDoesNotAnswerListedFirstLosesTheRace) {
   H2TestServer server;
   asio::io_context io;
   SilentListener silent(io);
-  auto outcome = dial(io, config(50ms), {silent.endpoint(), loopback(server.port())});
+  auto attempts = std::make_shared<AttemptLog>();
+  tcp::DialConfig dial_config = config(50ms);
+  dial_config.report_attempt = AttemptReport{attempts, "https://127.0.0.1", 2};
+  auto outcome = dial(io, std::move(dial_config), {silent.endpoint(), loopback(server.port())});
   ASSERT_TRUE(outcome.result.has_value());
   ASSERT_TRUE(*outcome.result) << outcome.result->error().to_string();
   const tcp::TlsStream& stream = ***outcome.result;
@@ -91,6 +95,8 @@ TEST(TcpDialer, AnAddressThatDoesNotAnswerListedFirstLosesTheRace) {
   EXPECT_LE(instants.started, instants.resolved);
   EXPECT_GE(instants.connected - instants.resolved, 50ms);
   EXPECT_LE(instants.connected, instants.handshaken);
+  EXPECT_EQ(attempts->attempts(), (std::vector<std::string>{fmt::format("127.0.0.1:{} h2", silent.endpoint().port()),
+                                                            fmt::format("127.0.0.1:{} h2", server.port())}));
   (**outcome.result)->close(Error(ErrorKind::transport_error, "test over"));
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <asio/io_context.hpp>
+#include <fmt/format.h>
 
 #include "quiver/telemetry.hpp"
 
@@ -55,6 +56,24 @@ class RetryCounter final : public Telemetry {
   }
   std::atomic<std::uint64_t> retries{0};
   std::atomic<std::uint64_t> connections{0};
+};
+
+// The addresses a dialer reported trying (ConnectionEvent::attempt), in order, with their protocol.
+class AttemptLog final : public Telemetry {
+ public:
+  void on_connection_event(const ConnectionEvent& event) override {
+    if (event.type != ConnectionEvent::Type::attempt) return;
+    std::lock_guard lock(mutex_);
+    attempts_.push_back(fmt::format("{} h{}", event.peer, event.http_version));
+  }
+  std::vector<std::string> attempts() const {  // "127.0.0.1:4433 h3"
+    std::lock_guard lock(mutex_);
+    return attempts_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> attempts_;
 };
 
 // Records what the connection told its observer, in order.

@@ -161,6 +161,9 @@ void VerboseLog::on_connection_event(const ConnectionEvent& event) {
       console_.line(fmt::format("* Connecting to {} ({}){}", event.origin, event.http_version == 3 ? "QUIC" : "TCP",
                                 event.reason.empty() ? "" : ": " + event.reason));
       break;
+    case ConnectionEvent::Type::attempt:  // curl's wording and indent
+      console_.line(fmt::format("*   Trying {} ({})...", event.peer, event.http_version == 3 ? "QUIC" : "TCP"));
+      break;
     case ConnectionEvent::Type::ready:
       console_.line(fmt::format("* Connected to {} in {} ms, HTTP/{}, peer allows {} streams{}", event.origin,
                                 format_ms(event.duration), event.http_version == 1 ? "1.1" : std::to_string(event.http_version), event.max_streams,
