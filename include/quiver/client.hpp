@@ -1,6 +1,6 @@
 #pragma once
-// quiver::Client — the library's front door: thread-safe, owns its io threads and one connection pool per
-// origin, and offers the same operations in three styles:
+// quiver::Client — the library's front door: thread-safe, owns its io threads (or runs on the caller's
+// io_context) and one connection pool per origin, and offers the same operations in three styles:
 //
 //   blocking      client.request(req)                 -> Result<Response>
 //                 client.stream(req)                  -> Result<ResponseStream>
@@ -33,6 +33,7 @@
 #include <asio/cancellation_signal.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
 
 #include "quiver/error.hpp"
@@ -164,11 +165,21 @@ using UdpTunnelCompletion = std::move_only_function<void(Result<UdpTunnel>)>;
 
 class Client {
  public:
+  // The client runs on io threads of its own (ClientOptions::io_threads).
   explicit Client(ClientOptions options = {});
-  // shutdown(options.shutdown_deadline), then stops the io threads once what was posted has run: every
-  // request made before has had its one completion. Never hangs. May run inside one of the client's
-  // own handlers: it then cannot wait, the drain goes on in the background and the io threads end
-  // by themselves when it is over.
+  // The client runs on the caller's io_context instead (io_threads is ignored): its connections, pools
+  // and completions are handlers there, each origin's on a strand of its own, so `io` may be run by one
+  // thread or several. `io` must outlive the client and every stream and channel it made. The client
+  // keeps no work of its own on `io`: io.run() returns once every request, connection and drain is over
+  // (an idle connection counts until it closes: call shutdown() when done). Blocking calls on a thread
+  // running `io` are refused, as on the client's own io threads.
+  Client(asio::io_context& io, ClientOptions options = {});
+  // Own io threads: shutdown(options.shutdown_deadline), then stops the io threads once what was posted
+  // has run: every request made before has had its one completion. Never hangs. May run inside one of
+  // the client's own handlers: it then cannot wait, the drain goes on in the background and the io
+  // threads end by themselves when it is over.
+  // A caller's io_context: starts the same drain and returns at once; the drain, and every completion
+  // still due, run on `io` as the caller runs it.
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -216,8 +227,9 @@ class Client {
   // Drains every connection gracefully (GOAWAY; requests in flight finish); what is still open at
   // `deadline` is closed. Requests made afterwards fail with ErrorKind::shut_down; their completions
   // still run (the io threads keep running until the destructor). Waits for the drain, except on one
-  // of the client's io threads, where it only starts it. Idempotent: a later call waits for the same
-  // drain.
+  // of the client's io threads, where it only starts it, and on a caller's io_context, where it only
+  // starts it too (that context runs the drain when the caller runs it). Idempotent: a later call
+  // waits for the same drain.
   void shutdown(std::chrono::milliseconds deadline);
   // The executor async completions use when the handler has none of its own.
   asio::any_io_executor executor() const;

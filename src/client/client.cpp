@@ -1,5 +1,5 @@
-// quiver::Client: io threads, the map of origin pools, and the bridges between callers (blocking or Asio
-// async) and the pools, which live on the io threads.
+// quiver::Client: io threads (or the caller's io_context), the map of origin pools, and the bridges between
+// callers (blocking or Asio async) and the pools, which live on the io threads.
 #include "quiver/client.hpp"
 #include "quiver/channel.hpp"
 #include "quiver/connect_udp.hpp"
@@ -15,6 +15,7 @@
 #include <asio/dispatch.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/strand.hpp>
 #include <asio/system_executor.hpp>
 #include <fmt/format.h>
 
@@ -57,17 +58,22 @@ struct PoolEntry {
   asio::any_io_executor executor;
 };
 
-// Everything a Client runs on: its io contexts and threads, and the pools. Shared by the Client, by each
-// of its io threads (so a Client destroyed inside its own handler leaves the running thread its context)
-// and by every ResponseStream (which may outlive the Client).
+// Everything a Client runs on: its io contexts and threads (or the caller's io_context), and the pools.
+// Shared by the Client, by each of its io threads (so a Client destroyed inside its own handler leaves
+// the running thread its context) and by every ResponseStream (which may outlive the Client).
 //
-// Life: running (threads run; shutdown() drains the pools but the threads go on, so every completion
-// still runs) -> stopped (~Client: once what was posted has run, the threads end; posts are refused
-// from then on and callers complete on the system executor instead).
+// Life with io threads of its own: running (threads run; shutdown() drains the pools but the threads go
+// on, so every completion still runs) -> stopped (~Client: once what was posted has run, the threads
+// end; posts are refused from then on and callers complete on the system executor instead).
+// On a caller's io_context there is no stop: the context is the caller's, and outlives the client.
 class ClientCore : public std::enable_shared_from_this<ClientCore> {
  public:
-  explicit ClientCore(ClientOptions options)
-      : options_(std::move(options)), connection_factory_(client::real_connection_factory(options_)) {
+  // `callers_io`: run there (each pool on a strand of it) instead of on threads of our own.
+  ClientCore(ClientOptions options, asio::io_context* callers_io)
+      : options_(std::move(options)),
+        connection_factory_(client::real_connection_factory(options_)),
+        callers_io_(callers_io) {
+    if (callers_io_ != nullptr) return;
     std::size_t threads = std::max<std::size_t>(options_.io_threads, 1);
     for (std::size_t i = 0; i < threads; ++i) {
       contexts_.push_back(std::make_unique<asio::io_context>(1));
@@ -87,7 +93,13 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   }
 
   const ClientOptions& options() const { return options_; }
-  bool on_own_io_thread() const { return io_thread_owner == this; }
+  bool on_callers_io() const { return callers_io_ != nullptr; }
+  // On a thread that runs this client's handlers: one of its io threads, or one running the caller's io.
+  bool on_own_io_thread() const {
+    return io_thread_owner == this || (callers_io_ != nullptr && callers_io_->get_executor().running_in_this_thread());
+  }
+  // Where a blocking call would wait for itself: an io thread of any Client, or a thread of this one.
+  bool must_not_block() const { return on_io_thread || on_own_io_thread(); }
 
   // The pool of the request's origin, created on first use (pools are spread over the io threads);
   // an empty entry once shut down.
@@ -97,7 +109,9 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     std::string key = url.origin();
     auto it = pools_.find(key);
     if (it != pools_.end()) return it->second;
-    asio::any_io_executor executor = contexts_[next_context_++ % contexts_.size()]->get_executor();
+    asio::any_io_executor executor = callers_io_ != nullptr
+                                         ? asio::any_io_executor(asio::make_strand(*callers_io_))
+                                         : contexts_[next_context_++ % contexts_.size()]->get_executor();
     auto pool = pool::OriginPool::create(executor, Origin{url.host(), url.port()},
                                          client::pool_options_for(options_, url), connection_factory_);
     return pools_.emplace(key, PoolEntry{std::move(pool), executor}).first->second;
@@ -110,7 +124,9 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     return pools;
   }
 
-  asio::any_io_executor executor() const { return contexts_.front()->get_executor(); }
+  asio::any_io_executor executor() const {
+    return callers_io_ != nullptr ? callers_io_->get_executor() : contexts_.front()->get_executor();
+  }
 
   // Where completions without an executor of their own run: the io executor while it runs.
   asio::any_io_executor completion_executor(const asio::any_io_executor& io) const {
@@ -227,6 +243,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   ClientOptions options_;
   // One for all pools: it holds what their connections share (the TLS session cache).
   std::shared_ptr<pool::ConnectionFactory> connection_factory_;
+  asio::io_context* callers_io_;  // set: no contexts or threads of our own
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;
@@ -321,12 +338,16 @@ Result<Value> blocking_wait(std::future<Result<Value>> future) {
 
 // ---- Client ---------------------------------------------------------------------------------------
 
-Client::Client(ClientOptions options) : core_(std::make_shared<detail::ClientCore>(std::move(options))) {
+Client::Client(ClientOptions options) : core_(std::make_shared<detail::ClientCore>(std::move(options), nullptr)) {
   core_->start_threads();
 }
 
+Client::Client(asio::io_context& io, ClientOptions options)
+    : core_(std::make_shared<detail::ClientCore>(std::move(options), &io)) {}
+
 Client::~Client() {
   shutdown(core_->options().shutdown_deadline);
+  if (core_->on_callers_io()) return;  // the drain goes on as the caller runs its io_context
   if (core_->on_own_io_thread()) {
     core_->stop_threads_after_drain();
   } else {
@@ -468,7 +489,7 @@ void Client::submit_stream(Request request, detail::StreamCompletion completion,
 }
 
 Result<Response> Client::request(Request request) {
-  if (on_io_thread) return std::unexpected(io_thread_error("request"));
+  if (core_->must_not_block()) return std::unexpected(io_thread_error("request"));
   std::promise<Result<Response>> promise;
   auto future = promise.get_future();
   submit(std::move(request), [&promise](Result<Response> result) { promise.set_value(std::move(result)); }, {});
@@ -482,7 +503,7 @@ Result<Response> Client::request(const RequestBuilder& builder) {
 }
 
 Result<ResponseStream> Client::stream(Request request) {
-  if (on_io_thread) return std::unexpected(io_thread_error("stream"));
+  if (core_->must_not_block()) return std::unexpected(io_thread_error("stream"));
   std::promise<Result<ResponseStream>> promise;
   auto future = promise.get_future();
   submit_stream(std::move(request), [&promise](Result<ResponseStream> result) { promise.set_value(std::move(result)); }, {});
@@ -496,7 +517,7 @@ Result<ResponseStream> Client::stream(const RequestBuilder& builder) {
 }
 
 std::vector<PoolStats> Client::stats() const {
-  if (on_io_thread) return {};  // cannot wait here; an io thread gets no snapshot
+  if (core_->must_not_block()) return {};  // cannot wait here; an io thread gets no snapshot
   // The io threads run until ~Client, so every pool answers (also after shutdown()); the bound only
   // guards against a pool stuck behind a handler that blocks its thread.
   std::vector<std::future<PoolStats>> answers;
@@ -516,7 +537,9 @@ std::vector<PoolStats> Client::stats() const {
 void Client::shutdown(std::chrono::milliseconds deadline) {
   core_->begin_shutdown(deadline);
   // The pools close what is left at their deadline; the margin covers that last step.
-  if (!core_->on_own_io_thread()) core_->wait_drained(deadline + std::chrono::milliseconds(500));
+  if (!core_->on_own_io_thread() && !core_->on_callers_io()) {
+    core_->wait_drained(deadline + std::chrono::milliseconds(500));
+  }
 }
 
 // ---- ResponseStream -------------------------------------------------------------------------------
@@ -585,7 +608,7 @@ void ResponseStream::read_some(std::span<char> buffer, detail::ReadCompletion co
 }
 
 Result<std::optional<std::string>> ResponseStream::next_chunk(std::size_t max_bytes) {
-  if (on_io_thread) return std::unexpected(io_thread_error("next_chunk"));
+  if (core_->client->must_not_block()) return std::unexpected(io_thread_error("next_chunk"));
   std::promise<Result<std::optional<std::string>>> promise;
   auto future = promise.get_future();
   read_chunk(max_bytes, [&promise](Result<std::optional<std::string>> chunk) { promise.set_value(std::move(chunk)); }, {});
@@ -593,7 +616,7 @@ Result<std::optional<std::string>> ResponseStream::next_chunk(std::size_t max_by
 }
 
 Result<std::size_t> ResponseStream::read(std::span<char> buffer) {
-  if (on_io_thread) return std::unexpected(io_thread_error("read"));
+  if (core_->client->must_not_block()) return std::unexpected(io_thread_error("read"));
   std::promise<Result<std::size_t>> promise;
   auto future = promise.get_future();
   read_some(buffer, [&promise](Result<std::size_t> read) { promise.set_value(read); }, {});
@@ -733,7 +756,7 @@ void Client::submit_channel(Request request, detail::ChannelCompletion completio
 }
 
 Result<Channel> Client::open_channel(Request request) {
-  if (on_io_thread) return std::unexpected(io_thread_error("open_channel"));
+  if (core_->must_not_block()) return std::unexpected(io_thread_error("open_channel"));
   std::promise<Result<Channel>> promise;
   auto future = promise.get_future();
   submit_channel(std::move(request), [&promise](Result<Channel> result) { promise.set_value(std::move(result)); }, {});
@@ -779,8 +802,8 @@ void cancel_receive_on(asio::cancellation_slot slot, const std::shared_ptr<http:
 
 // A blocking receive: `start(completion)` begins it; refused on an io thread, which would wait for itself.
 template <class Start>
-Result<std::string> receive_blocking(const char* call, Start start) {
-  if (on_io_thread) return std::unexpected(io_thread_error(call));
+Result<std::string> receive_blocking(const detail::ClientCore& client, const char* call, Start start) {
+  if (client.must_not_block()) return std::unexpected(io_thread_error(call));
   std::promise<Result<std::string>> promise;
   auto future = promise.get_future();
   start([&promise](Result<std::string> datagram) { promise.set_value(std::move(datagram)); });
@@ -795,7 +818,7 @@ void Channel::receive(detail::DatagramCompletion completion, asio::cancellation_
 }
 
 Result<std::string> Channel::receive_datagram() {
-  return receive_blocking("receive_datagram",
+  return receive_blocking(*core_->client, "receive_datagram",
                           [this](detail::DatagramCompletion done) { core_->endpoint->receive(std::move(done)); });
 }
 
@@ -853,7 +876,7 @@ void Client::submit_connect_udp(Result<Request> built, detail::UdpTunnelCompleti
 
 Result<UdpTunnel> Client::connect_udp(std::string_view url_template, std::string_view target_host,
                                       std::uint16_t target_port) {
-  if (on_io_thread) return std::unexpected(io_thread_error("connect_udp"));
+  if (core_->must_not_block()) return std::unexpected(io_thread_error("connect_udp"));
   std::promise<Result<UdpTunnel>> promise;
   auto future = promise.get_future();
   submit_connect_udp(detail::connect_udp_request(url_template, target_host, target_port),
@@ -878,7 +901,7 @@ void UdpTunnel::receive(detail::DatagramCompletion completion, asio::cancellatio
 }
 
 Result<std::string> UdpTunnel::receive() {
-  return receive_blocking("receive",
+  return receive_blocking(*channel_.core_->client, "receive",
                           [this](detail::DatagramCompletion done) { receive_udp(channel_.core_->endpoint, std::move(done)); });
 }
 

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <future>
 #include <map>
+#include <optional>
+#include <thread>
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
@@ -274,6 +276,57 @@ TEST_F(ClientTest, BlockingCallOnAnIoThreadIsRefused) {
   auto result = future.get();
   ASSERT_FALSE(result);
   EXPECT_NE(result.error().message().find("deadlock"), std::string::npos);
+}
+
+// ---- on the caller's io_context ----------------------------------------------------------------------
+
+// The completion runs on the thread running the caller's io_context; once the client is shut down,
+// io.run() returns by itself: the client keeps no work of its own there.
+TEST_F(ClientTest, RunsOnTheCallersIoContext) {
+  start_server();
+  asio::io_context io;
+  Client client(io, client_options());
+  std::optional<Result<Response>> reply;
+  std::thread::id handler_thread;
+  client.async_request(get(url("/bytes/16")), [&](Result<Response> result) {
+    reply = std::move(result);
+    handler_thread = std::this_thread::get_id();
+    client.shutdown(1s);  // on the io_context: starts the drain, which io.run() then runs to its end
+  });
+  io.run_for(kBound);
+  ASSERT_TRUE(io.stopped()) << "io.run() did not return: work left on the caller's io_context";
+  ASSERT_TRUE(reply.has_value());
+  ASSERT_TRUE(*reply) << reply->error().to_string();
+  EXPECT_EQ((*reply)->body, deterministic_bytes(0, 16));
+  EXPECT_EQ(handler_thread, std::this_thread::get_id());
+}
+
+// Two threads run the caller's io_context: each origin's pool is on a strand, so the load is safe (TSan
+// runs this), a blocking call from a thread that does not run the context works, and one from a thread
+// that does is refused, as on the client's own io threads.
+TEST_F(ClientTest, CallersIoContextRunByTwoThreads) {
+  start_server();
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) threads.emplace_back([&io] { io.run(); });
+  {
+    Client client(io, client_options(2));
+    EXPECT_EQ(run_load(client, 400, 20, [](int i) { return fmt::format("/bytes/{}", 100 + i % 50); }), 0);
+    auto blocking = client.request(get(url("/bytes/8")));
+    ASSERT_TRUE(blocking) << blocking.error().to_string();
+    EXPECT_EQ(blocking->body, deterministic_bytes(0, 8));
+    std::promise<Result<Response>> on_io;
+    asio::post(io, [&] { on_io.set_value(client.request(get(url("/bytes/8")))); });
+    auto refused = on_io.get_future().get();
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().kind(), ErrorKind::invalid_request) << refused.error().to_string();
+  }  // ~Client: the drain runs on the two threads
+  work.reset();
+  const bool ended = eventually([&] { return io.stopped(); });
+  if (!ended) io.stop();
+  for (auto& thread : threads) thread.join();
+  EXPECT_TRUE(ended) << "the drain left work on the caller's io_context";
 }
 
 TEST_F(ClientTest, TwoThousandRequestsOnOneConnection) {

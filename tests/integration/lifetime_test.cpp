@@ -96,6 +96,21 @@ TEST_F(LifetimeTest, DestructorKeepsTheShutdownDeadline) {
   EXPECT_FALSE(slow.get());  // closed at the deadline: it had its one completion, an error
 }
 
+// On a caller's io_context, ~Client does not wait: a client destroyed before the context ever ran still
+// gives its request its one completion when the caller runs the context, and leaves no work behind.
+TEST_F(LifetimeTest, ClientOnACallersIoContextDestroyedBeforeTheContextRuns) {
+  asio::io_context io;
+  int completions = 0;
+  auto client = std::make_unique<Client>(io, client_options());
+  client->async_request(request("/bytes/4"), [&](Result<Response>) { ++completions; });
+  auto started = Clock::now();
+  client.reset();
+  EXPECT_LT(Clock::now() - started, 1s) << "~Client waited for a context nobody runs";
+  io.run_for(kBound);
+  EXPECT_TRUE(io.stopped()) << "work left on the caller's io_context";
+  EXPECT_EQ(completions, 1);
+}
+
 // Destroying the Client inside one of its own completion handlers (on its io thread) is allowed: the
 // drain goes on in the background, and the other request in flight still gets its completion.
 TEST_F(LifetimeTest, DestroyingTheClientInsideItsOwnHandler) {
