@@ -305,7 +305,7 @@ namespace {
 
 // A caller's cancellation, carried to the pool. The caller's slot handler may run on any thread: it hops
 // to the pool's executor and emits `to_pool` there, whose slot went to the pool with the request. The
-// request reaches the pool before any such hop (both are queued on the pool's one-thread executor, the
+// request reaches the pool before any such hop (both are queued in order on the pool's executor, the
 // request first, or the request ran inline), so no cancellation is emitted before the pool listens.
 // Held by the caller's slot handler (until the caller's slot is cleared) and by each hop in flight, so
 // the signal outlives every emit; the pool never touches its slot after request()/stream().

@@ -103,10 +103,12 @@ void ServerConnection::relay_to_client(std::int64_t stream_id, std::span<const s
   auto* stream = find_stream(stream_id);
   if (!stream || !stream->response_submitted || stream->reset_sent || !active()) return;
   std::vector<std::uint8_t> datagram;
-  if (stream->plan.capsule_answers) {  // on the stream, after what it carries already
-    util::append_varint(datagram, 0x00);                // DATAGRAM capsule (RFC 9297 §3.5)
-    util::append_varint(datagram, 1 + payload.size());  // its length: the context id and the payload
-    util::append_varint(datagram, 0);                   // context id 0
+  using CapsuleAnswers = ResponsePlan::CapsuleAnswers;
+  if (stream->plan.capsule_answers != CapsuleAnswers::none) {  // on the stream, after what it carries already
+    const bool malformed = stream->plan.capsule_answers == CapsuleAnswers::malformed;
+    util::append_varint(datagram, 0x00);  // DATAGRAM capsule (RFC 9297 §3.5)
+    util::append_varint(datagram, malformed ? 70'000 : 1 + payload.size());  // the context id and the payload
+    util::append_varint(datagram, 0);     // context id 0
     datagram.insert(datagram.end(), payload.begin(), payload.end());
     stream->tunnel_unsent.emplace_back(datagram.begin(), datagram.end());
     pending_resumes_.push_back(stream_id);

@@ -214,7 +214,10 @@ ResponsePlan connect_udp_route(RouteRequest& request, std::string_view arg, std:
   ResponsePlan plan;
   plan.headers.push_back({"capsule-protocol", "?1"});
   plan.connect_udp = std::move(*target);
-  plan.capsule_answers = query_param(query, "capsules") == "1";
+  auto capsules = query_param(query, "capsules");
+  plan.capsule_answers = capsules == "1"           ? ResponsePlan::CapsuleAnswers::valid
+                         : capsules == "malformed" ? ResponsePlan::CapsuleAnswers::malformed
+                                                   : ResponsePlan::CapsuleAnswers::none;
   return plan;
 }
 

@@ -37,7 +37,8 @@
 //                                 proxy to HOST:PORT (udp_proxy.hpp: allowed targets, 403/502). 200 with
 //                                 `capsule-protocol: ?1`; datagrams with context id 0 go to the target and
 //                                 its answers come back as datagrams (?capsules=1: as DATAGRAM capsules on
-//                                 the stream, RFC 9297 §3.5). Capsules the client sends on the stream are
+//                                 the stream, RFC 9297 §3.5; ?capsules=malformed: as a DATAGRAM capsule
+//                                 announcing 70 000 bytes, over any client's limit). Capsules the client sends on the stream are
 //                                 read and dropped (quiver's client sends none: its datagrams are QUIC
 //                                 DATAGRAM frames). Needs ServerOptions::connect_udp (else 404). Other
 //                                 methods or protocols: 400.
@@ -134,7 +135,9 @@ struct ResponsePlan {
   // (when allowed) relays UDP for the stream (udp_proxy.hpp); the plan's status and headers are the
   // success answer. The stream stays open until the client ends it; its data (capsules) is read and dropped.
   std::optional<UdpTarget> connect_udp;
-  bool capsule_answers = false;  // the target's datagrams go back as DATAGRAM capsules on the stream
+  // How the target's datagrams go back: HTTP datagrams, or DATAGRAM capsules on the stream (or a malformed one).
+  enum class CapsuleAnswers { none, valid, malformed };
+  CapsuleAnswers capsule_answers = CapsuleAnswers::none;
 };
 
 // How the connection must feed a route, known once the request's headers are in.

@@ -208,6 +208,25 @@ TEST_F(ConnectUdpTest, DatagramCapsulesOnTheStreamArriveAsDatagrams) {
   EXPECT_EQ(tunnel->channel().datagram_stats().received, 20u);
 }
 
+// A DATAGRAM capsule over the limit (64 KiB + 8) is malformed: the channel ends with protocol_error and
+// H3_DATAGRAM_ERROR (its stream reset with it), and the connection serves on.
+TEST_F(ConnectUdpTest, MalformedCapsuleEndsTheChannelWithDatagramError) {
+  start_proxy();
+  auto tunnel = client().connect_udp(url_template("?capsules=malformed"), "127.0.0.1", echo_.port());
+  ASSERT_TRUE(tunnel) << tunnel.error().to_string();
+  ASSERT_TRUE(tunnel->send("provoke"));
+  auto ended = receive_within(*tunnel);
+  ASSERT_FALSE(ended);
+  EXPECT_EQ(ended.error().kind(), ErrorKind::protocol_error) << ended.error().to_string();
+  EXPECT_EQ(ended.error().h3_code, h3_code::datagram_error);
+  auto again = client_->connect_udp(url_template(), "127.0.0.1", echo_.port());
+  ASSERT_TRUE(again) << again.error().to_string();
+  ASSERT_TRUE(again->send("still fine"));
+  auto back = receive_within(*again);
+  ASSERT_TRUE(back) << back.error().to_string();
+  EXPECT_EQ(*back, "still fine");
+}
+
 TEST_F(ConnectUdpTest, ClosingTheTunnelEndsReceivesAndSends) {
   start_proxy();
   auto tunnel = client().connect_udp(url_template(), "127.0.0.1", echo_.port());
