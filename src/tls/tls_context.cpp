@@ -1,10 +1,16 @@
 #include "tls/tls_context.hpp"
 
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
 #include <map>
-#include <tuple>
 #include <mutex>
+#include <tuple>
 
 #include <fmt/format.h>
+#include <gnutls/x509.h>
 
 namespace quiver::tls {
 
@@ -99,17 +105,102 @@ Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::create(const TlsOpti
                                                                 options.verify_peer));
 }
 
+namespace {
+
+// Which version of a file a context was loaded from; nullopt for no file (or one that cannot be read,
+// which create() reports).
+struct FileStamp {
+  dev_t device;
+  ino_t inode;
+  off_t size;
+  std::int64_t modified_ns;
+  bool operator==(const FileStamp&) const = default;
+};
+
+std::optional<FileStamp> stamp_of(const std::string& path) {
+  struct stat info {};
+  if (path.empty() || ::stat(path.c_str(), &info) != 0) return std::nullopt;
+  return FileStamp{info.st_dev, info.st_ino, info.st_size,
+                   std::int64_t{info.st_mtim.tv_sec} * 1'000'000'000 + info.st_mtim.tv_nsec};
+}
+
+using FileStamps = std::array<std::optional<FileStamp>, 4>;
+
+FileStamps stamps_of(const TlsOptions& options) {
+  return {stamp_of(options.ca_file), stamp_of(options.ca_path), stamp_of(options.client_certificate),
+          stamp_of(options.client_key)};
+}
+
+// One TLS setting's context: `held` while connections hold it, `kept` (strongly) until kReuseUnheld
+// after `loaded_at`.
+struct CachedContext {
+  std::weak_ptr<ClientTlsContext> held;
+  std::shared_ptr<ClientTlsContext> kept;
+  std::chrono::steady_clock::time_point loaded_at;
+  FileStamps stamps;
+};
+
+}  // namespace
+
 Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::shared(const TlsOptions& options) {
   static std::mutex mutex;
   using Key = std::tuple<bool, bool, std::string, std::string, std::string, std::string>;
-  static std::map<Key, std::weak_ptr<ClientTlsContext>> contexts;
+  static std::map<Key, CachedContext> contexts;
+  const auto now = std::chrono::steady_clock::now();
+  FileStamps stamps = stamps_of(options);
   std::lock_guard lock(mutex);
-  auto& slot = contexts[Key{options.verify_peer, options.system_trust, options.ca_file, options.ca_path,
-                            options.client_certificate, options.client_key}];
-  if (auto existing = slot.lock()) return existing;
+  // Past their time, kept contexts go; entries nobody holds any more go with them (the map stays small).
+  for (auto it = contexts.begin(); it != contexts.end();) {
+    CachedContext& cached = it->second;
+    if (cached.kept && now - cached.loaded_at >= kReuseUnheld) cached.kept.reset();
+    it = !cached.kept && cached.held.expired() ? contexts.erase(it) : std::next(it);
+  }
+  auto& cached = contexts[Key{options.verify_peer, options.system_trust, options.ca_file, options.ca_path,
+                              options.client_certificate, options.client_key}];
+  if (cached.stamps == stamps) {
+    if (cached.kept) return cached.kept;
+    if (auto held = cached.held.lock()) return held;
+  }
   auto created = create(options);
-  if (created) slot = *created;
+  if (created) cached = CachedContext{*created, *created, now, stamps};
   return created;
+}
+
+namespace {
+
+// A distinguished name as RFC 4514 writes it ("CN=localhost,O=Quiver test").
+std::string dn_text(gnutls_x509_crt_t crt, bool issuer) {
+  gnutls_datum_t dn{};
+  if ((issuer ? gnutls_x509_crt_get_issuer_dn3(crt, &dn, 0) : gnutls_x509_crt_get_dn3(crt, &dn, 0)) != 0) return {};
+  std::string text(reinterpret_cast<const char*>(dn.data), dn.size);
+  gnutls_free(dn.data);
+  return text;
+}
+
+std::optional<std::chrono::system_clock::time_point> time_of(time_t seconds) {
+  if (seconds == static_cast<time_t>(-1)) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(seconds);
+}
+
+}  // namespace
+
+ClientTlsContext::CertificateFacts ClientTlsContext::certificate_facts(std::span<const unsigned char> der) const {
+  std::lock_guard lock(facts_mutex_);
+  if (std::ranges::equal(der, facts_der_)) return facts_;
+  CertificateFacts facts;
+  gnutls_x509_crt_t crt = nullptr;
+  if (gnutls_x509_crt_init(&crt) != 0) return facts;
+  const gnutls_datum_t datum{const_cast<unsigned char*>(der.data()), static_cast<unsigned>(der.size())};
+  if (gnutls_x509_crt_import(crt, &datum, GNUTLS_X509_FMT_DER) == 0) {
+    facts.subject = dn_text(crt, false);
+    facts.issuer = dn_text(crt, true);
+    facts.not_before = time_of(gnutls_x509_crt_get_activation_time(crt));
+    facts.not_after = time_of(gnutls_x509_crt_get_expiration_time(crt));
+    facts_der_.assign(der.begin(), der.end());
+    facts_ = facts;
+  }
+  gnutls_x509_crt_deinit(crt);
+  return facts;
 }
 
 }  // namespace quiver::tls

@@ -238,24 +238,6 @@ std::optional<Error> pinned_key_problem(const ClientTlsSession* session, const s
   return error;
 }
 
-namespace {
-
-// A distinguished name as RFC 4514 writes it ("CN=localhost,O=Quiver test").
-std::string dn_text(gnutls_x509_crt_t crt, bool issuer) {
-  gnutls_datum_t dn{};
-  if ((issuer ? gnutls_x509_crt_get_issuer_dn3(crt, &dn, 0) : gnutls_x509_crt_get_dn3(crt, &dn, 0)) != 0) return {};
-  std::string text(reinterpret_cast<const char*>(dn.data), dn.size);
-  gnutls_free(dn.data);
-  return text;
-}
-
-std::optional<std::chrono::system_clock::time_point> time_of(time_t seconds) {
-  if (seconds == static_cast<time_t>(-1)) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(seconds);
-}
-
-}  // namespace
-
 HandshakeDetails ClientTlsSession::handshake_details() const {
   HandshakeDetails details;
   gnutls_session_t raw = session_.get();
@@ -268,15 +250,12 @@ HandshakeDetails ClientTlsSession::handshake_details() const {
   details.alpn = negotiated_alpn();
   unsigned count = 0;
   const gnutls_datum_t* chain = gnutls_certificate_get_peers(raw, &count);
-  gnutls_x509_crt_t leaf = nullptr;
-  if (chain != nullptr && count > 0 && gnutls_x509_crt_init(&leaf) == 0) {
-    if (gnutls_x509_crt_import(leaf, &chain[0], GNUTLS_X509_FMT_DER) == 0) {
-      details.certificate_subject = dn_text(leaf, false);
-      details.certificate_issuer = dn_text(leaf, true);
-      details.certificate_not_before = time_of(gnutls_x509_crt_get_activation_time(leaf));
-      details.certificate_not_after = time_of(gnutls_x509_crt_get_expiration_time(leaf));
-    }
-    gnutls_x509_crt_deinit(leaf);
+  if (chain != nullptr && count > 0) {
+    auto facts = context_->certificate_facts({chain[0].data, chain[0].size});
+    details.certificate_subject = std::move(facts.subject);
+    details.certificate_issuer = std::move(facts.issuer);
+    details.certificate_not_before = facts.not_before;
+    details.certificate_not_after = facts.not_after;
   }
   return details;
 }
