@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,6 +91,20 @@ class ProtocolRaceTest : public ::testing::Test {
     http3_ = std::make_unique<server::Server>(options);
     start_or_throw(*http3_);
     return http3_->port();
+  }
+  // HTTP/3 on a free UDP port and the HTTP/2 server on the same port number over TCP. That TCP port may be
+  // taken (another process's ephemeral port): then both are tried again on a new port.
+  std::uint16_t start_both() {
+    for (int attempt = 1;; ++attempt) {
+      std::uint16_t port = start_http3();
+      try {
+        start_http2(port);
+        return port;
+      } catch (const std::runtime_error&) {
+        http3_.reset();
+        if (attempt == 5) throw;
+      }
+    }
   }
   // The HTTP/2 server on TCP `port` (0: a free one).
   std::uint16_t start_http2(std::uint16_t port = 0, std::string alt_svc = {}) {
@@ -177,8 +192,7 @@ TEST_F(ProtocolRaceTest, AnHttp11OnlyServerIsReachedOverTcp) {
 // QUIC reached the server and its certificate failed verification: TCP is not tried (it would show the
 // same certificate; a fallback must never get round a failed check), and the error says why.
 TEST_F(ProtocolRaceTest, ACertificateFailureOverQuicEndsTheRaceWithoutTcp) {
-  std::uint16_t port = start_http3();
-  start_http2(port);
+  std::uint16_t port = start_both();
   auto options = auto_options();
   options.defaults.connection.tls.ca_file = data_file("selfsigned.pem");  // did not sign the server's
   options.defaults.connection.http3_race_delay = 2s;  // QUIC fails long before TCP would start anyway
@@ -221,8 +235,7 @@ TEST_F(ProtocolRaceTest, UdpBlackholedMarksHttp3BrokenWhenTheConnectionEnds) {
 }
 
 TEST_F(ProtocolRaceTest, BothUpUsesHttp3) {
-  std::uint16_t port = start_http3();
-  start_http2(port);
+  std::uint16_t port = start_both();
   auto options = auto_options();
   options.defaults.connection.http3_race_delay = 2s;  // QUIC on loopback is ready long before
   Client client(options);
@@ -234,8 +247,7 @@ TEST_F(ProtocolRaceTest, BothUpUsesHttp3) {
 
 // Both attempts start at once (race delay 0): whichever wins, the pool sees one connection.
 TEST_F(ProtocolRaceTest, BothStartedAtOnceGiveOneConnection) {
-  std::uint16_t port = start_http3();
-  start_http2(port);
+  std::uint16_t port = start_both();
   auto options = auto_options();
   options.defaults.connection.http3_race_delay = 0ms;  // both start at once; either may win
   Client client(options);
