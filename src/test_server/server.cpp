@@ -129,7 +129,10 @@ Result<void> Server::Impl::start() {
   if (gnutls_rnd(GNUTLS_RND_RANDOM, reset_secret_.data(), reset_secret_.size()) != 0)
     return std::unexpected(Error(ErrorKind::io_error, "gnutls_rnd failed"));
   if (options_.http3) receive();
-  if (options_.tcp) tcp_.start(*tls_, options_.http3 ? fmt::format("h3=\":{}\"; ma=86400", port_.load()) : "");
+  if (options_.tcp) {
+    std::string own = options_.http3 ? fmt::format("h3=\":{}\"; ma=86400", port_.load()) : "";
+    tcp_.start(*tls_, options_.alt_svc.value_or(std::move(own)));
+  }
   started_ = true;
   thread_ = std::thread([this] { run(); });
   return {};

@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -119,6 +120,9 @@ struct ServerOptions {
   // `alt-svc: h3=":PORT"; ma=86400`. At least one must be on.
   bool http3 = true;
   bool tcp = true;
+  // What TCP responses announce in `alt-svc` instead (e.g. `h3=":PORT"` for HTTP/3 served elsewhere: a
+  // TCP-only front of another server); "" announces nothing. Unset: as above.
+  std::optional<std::string> alt_svc;
   // HTTP datagrams (RFC 9297: SETTINGS_H3_DATAGRAM and QUIC max_datagram_frame_size) and extended CONNECT
   // (RFC 9220: SETTINGS_ENABLE_CONNECT_PROTOCOL), for /datagram-echo (`quiver serve --datagrams`).
   bool datagrams = false;

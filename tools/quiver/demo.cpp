@@ -1,6 +1,7 @@
 #include "demo.hpp"
 
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <memory>
@@ -106,7 +107,7 @@ class Demo {
     const std::vector<std::pair<std::string, StepOutcome (Demo::*)()>> steps = {
         {"GET", &Demo::get_step},       {"POST", &Demo::post_step},     {"stream", &Demo::stream_step},
         {"upload", &Demo::upload_step}, {"GOAWAY", &Demo::drain_step}, {"HTTP/2", &Demo::http2_step},
-        {"bench", &Demo::bench_step},
+        {"Alt-Svc", &Demo::alt_svc_step}, {"bench", &Demo::bench_step},
     };
     std::size_t passed = 0;
     for (std::size_t i = 0; i < steps.size(); ++i) {
@@ -300,6 +301,42 @@ class Demo {
                           "in {} ms ({})",
                           response->status, format_ms(took), response->transfer.protocol_choice),
               ""};
+    } catch (const std::exception& error) {
+      return failed(error.what());
+    }
+  }
+
+  // A TCP-only front (same certificate) whose answers announce HTTP/3 at the main server's port: a client
+  // with the default protocol choice finds no QUIC at the front's port and gets its answer over HTTP/2,
+  // learns the alt-svc and keeps it in its Alt-Svc file; a second client reading that file goes straight
+  // to HTTP/3 at the announced port.
+  StepOutcome alt_svc_step() {
+    try {
+      const std::string announced = fmt::format("h3=\":{}\"; ma=60", server_.server().port());
+      EmbeddedServer front(EmbeddedServer::Options{
+          .max_streams = 100, .access_log = {}, .http3 = false, .alt_svc = announced, .certificate_of = &server_});
+      const std::filesystem::path cache = std::filesystem::path(server_.ca_file()).parent_path() / "alt-svc";
+      ClientOptions options;
+      options.defaults.connection.tls.ca_file = server_.ca_file();
+      options.defaults.request_timeout = request_timeout;
+      options.shutdown_deadline = 2s;
+      options.alt_svc_file = cache.string();
+      const std::string target = front.origin() + "/bytes/1024";
+      auto first = Client(options).request(get(target));
+      auto second = Client(options).request(get(target));
+      std::filesystem::remove(cache);
+      if (!first) return failed(first.error());
+      if (!second) return failed(second.error());
+      if (first->transfer.http_version != "2" || second->transfer.http_version != "3" ||
+          second->body != pattern(1024)) {
+        return failed(fmt::format("expected HTTP/2 then HTTP/3, got HTTP/{} then HTTP/{}", first->transfer.http_version,
+                                  second->transfer.http_version));
+      }
+      return {true,
+              fmt::format("a TCP-only front: the first request went over HTTP/2, its answer said {}", announced),
+              indent(fmt::format("a new client reading the Alt-Svc file went straight to HTTP/3:\n{}\n",
+                                 second->transfer.protocol_choice),
+                     detail_column)};
     } catch (const std::exception& error) {
       return failed(error.what());
     }

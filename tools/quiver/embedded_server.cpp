@@ -17,12 +17,16 @@ server::ServerOptions server_options(const SelfSignedCertificate& certificate, E
   result.max_streams = options.max_streams;
   result.access_log = std::move(options.access_log);
   result.http3 = options.http3;
+  result.alt_svc = std::move(options.alt_svc);
   return result;
 }
 
 }  // namespace
 
-EmbeddedServer::EmbeddedServer(Options options) : server_(server_options(certificate_, std::move(options))) {
+EmbeddedServer::EmbeddedServer(Options options)
+    : certificate_(options.certificate_of != nullptr ? options.certificate_of->certificate_
+                                                      : std::make_shared<const SelfSignedCertificate>()),
+      server_(server_options(*certificate_, std::move(options))) {
   if (auto started = server_.start(); !started) throw std::runtime_error(started.error().message());
 }
 
