@@ -32,8 +32,8 @@ DialConfig dial_config(std::string host, std::uint16_t port, const ConnectionOpt
   }
   Origin target = connect_target(host, port, options.connect_to);
   AttemptReport report_attempt{options.telemetry, Origin{host, port}.to_string(), 3};
-  return DialConfig{std::move(host),  port,        std::move(target.host),   target.port,
-                    transport,        options.tls, std::move(shared),       std::move(report_attempt)};
+  return DialConfig{std::move(host), port, std::move(target.host), target.port, transport, options.tls,
+                    std::move(shared), std::move(report_attempt)};
 }
 
 Dialer::Dialer(asio::any_io_executor executor, DialConfig config, DialTarget& target)

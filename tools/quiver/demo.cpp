@@ -134,6 +134,15 @@ class Demo {
     return options;
   }
 
+  // The protocol steps' clients: the default choice (auto: HTTP/3 first, TCP as the fallback).
+  static ClientOptions default_protocol_options(const std::string& ca_file) {
+    ClientOptions options;
+    options.defaults.connection.tls.ca_file = ca_file;
+    options.defaults.request_timeout = request_timeout;
+    options.shutdown_deadline = 2s;
+    return options;
+  }
+
   std::string url(std::string_view target) const { return server_.origin() + std::string(target); }
 
   void out(const std::string& text) {
@@ -285,11 +294,7 @@ class Demo {
   StepOutcome http2_step() {
     try {
       EmbeddedServer tcp_only(EmbeddedServer::Options{.max_streams = 100, .access_log = {}, .http3 = false});
-      ClientOptions options;
-      options.defaults.connection.tls.ca_file = tcp_only.ca_file();
-      options.defaults.request_timeout = request_timeout;
-      options.shutdown_deadline = 2s;
-      Client client(options);
+      Client client(default_protocol_options(tcp_only.ca_file()));
       const auto start = Clock::now();
       auto response = client.request(get(tcp_only.origin() + "/bytes/1024"));
       const auto took = Clock::now() - start;
@@ -316,10 +321,7 @@ class Demo {
       EmbeddedServer front(EmbeddedServer::Options{
           .max_streams = 100, .access_log = {}, .http3 = false, .alt_svc = announced, .certificate_of = &server_});
       const std::filesystem::path cache = std::filesystem::path(server_.ca_file()).parent_path() / "alt-svc";
-      ClientOptions options;
-      options.defaults.connection.tls.ca_file = server_.ca_file();
-      options.defaults.request_timeout = request_timeout;
-      options.shutdown_deadline = 2s;
+      ClientOptions options = default_protocol_options(server_.ca_file());
       options.alt_svc_file = cache.string();
       const std::string target = front.origin() + "/bytes/1024";
       auto first = Client(options).request(get(target));
