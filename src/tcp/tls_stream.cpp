@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include <asio/error.hpp>
@@ -20,9 +21,6 @@ namespace {
 constexpr std::size_t kInboundBytes = 64 * 1024;  // the inbound buffer: the most one socket read brings
 constexpr std::size_t kRecordBytes = 16 * 1024;  // one TLS record's plaintext at most
 constexpr std::chrono::seconds kLinger{1};        // a closed stream's last write may take this long
-// Decrypted bytes of one read, handed over in one call: what the inbound buffer holds, plus records
-// GnuTLS kept from the read before.
-constexpr std::size_t kPlaintextBytes = kInboundBytes + 2 * kRecordBytes;
 
 }  // namespace
 
@@ -65,8 +63,7 @@ TlsStream::TlsStream(asio::ip::tcp::socket socket, std::unique_ptr<tls::ClientTl
       linger_timer_(socket_.get_executor()),
       session_(std::move(session)),
       host_(std::move(host)),
-      inbound_(std::make_unique_for_overwrite<std::uint8_t[]>(kInboundBytes)),
-      plaintext_(std::make_unique_for_overwrite<std::uint8_t[]>(kPlaintextBytes)) {
+      inbound_(std::make_unique_for_overwrite<std::uint8_t[]>(kInboundBytes)) {
   std::error_code ignored;
   peer_ = socket_.remote_endpoint(ignored);
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
@@ -180,31 +177,21 @@ void TlsStream::read_more(std::function<void()> then) {
                           });
 }
 
-// Decrypts everything buffered, hands it to the events in one call, and reads on.
+// Decrypts everything buffered, handing each record's plaintext to the events where GnuTLS decrypted
+// it (no copy), and reads on.
 void TlsStream::on_read() {
   if (closed_) return;
-  if (paused_) {
-    held_ = true;  // the bytes read stay in inbound_ until resume_reading()
-    return;
-  }
-  std::size_t filled = 0;  // decrypted bytes in plaintext_, not yet handed over
-  const auto hand_over = [&] {
-    if (filled > 0 && events_) events_->on_stream_data({plaintext_.get(), filled});
-    filled = 0;
-  };
   bool clean_end = false;
   for (;;) {
-    if (kPlaintextBytes - filled < kRecordBytes) {  // full: hand over and go on
-      hand_over();
-      if (closed_) return;
-      if (paused_) {
-        held_ = true;
-        return;
-      }
+    if (paused_) {
+      held_ = true;  // what is left stays in GnuTLS and inbound_ until resume_reading()
+      return;
     }
-    ssize_t n = gnutls_record_recv(session_->native_handle(), plaintext_.get() + filled, kRecordBytes);
+    gnutls_packet_t packet = nullptr;
+    ssize_t n = gnutls_record_recv_packet(session_->native_handle(), &packet);
     if (n > 0) {
-      filled += static_cast<std::size_t>(n);
+      hand_over(packet);
+      if (closed_) return;
       continue;
     }
     if (n == 0) {
@@ -217,24 +204,28 @@ void TlsStream::on_read() {
     if (n == GNUTLS_E_AGAIN) break;
     if (gnutls_error_is_fatal(static_cast<int>(n)) == 0) continue;  // a warning alert, a TLS 1.2 HelloRequest
     flush();
-    hand_over();
     fail(stream_error(gnutls_strerror(static_cast<int>(n))));
     return;
   }
   flush();  // GnuTLS may answer something itself (key update)
   store_arrived_ticket();
-  hand_over();
-  if (closed_) return;
   if (clean_end || peer_eof_) {
     peer_closed_ = true;
     fail(stream_error(clean_end ? "closed by the peer" : "closed by the peer (without TLS close_notify)"));
     return;
   }
-  if (paused_) {
-    held_ = true;
-    return;
-  }
   read_more([this] { on_read(); });
+}
+
+// The events see the record's plaintext in GnuTLS's own buffer, which is released when they return.
+void TlsStream::hand_over(gnutls_packet_t packet) {
+  struct Release {
+    void operator()(gnutls_packet_t p) const noexcept { gnutls_packet_deinit(p); }
+  };
+  const std::unique_ptr<std::remove_pointer_t<gnutls_packet_t>, Release> owned(packet);
+  gnutls_datum_t data{};
+  gnutls_packet_get(packet, &data, nullptr);
+  if (data.size > 0 && events_) events_->on_stream_data({data.data, data.size});
 }
 
 void TlsStream::resume_reading() {

@@ -38,7 +38,7 @@ namespace quiver::tcp {
 class StreamEvents {
  public:
   virtual ~StreamEvents() = default;
-  // Decrypted bytes from the peer, in order (everything one socket read brought).
+  // Decrypted bytes from the peer, in order (one TLS record's plaintext; valid during the call).
   virtual void on_stream_data(std::span<const std::uint8_t> data) = 0;
   // The socket took all queued bytes: a writer that paused may go on.
   virtual void on_stream_writable() = 0;
@@ -109,6 +109,7 @@ class TlsStream : public std::enable_shared_from_this<TlsStream> {
   void read_more(std::function<void()> then);
   bool has_inbound() const noexcept { return inbound_begin_ < inbound_end_; }
   void on_read();
+  void hand_over(gnutls_packet_t packet);
   void store_arrived_ticket();
   void flush();
   void fail(Error reason);
@@ -134,7 +135,6 @@ class TlsStream : public std::enable_shared_from_this<TlsStream> {
   std::size_t inbound_begin_ = 0;
   std::size_t inbound_end_ = 0;
   bool peer_eof_ = false;               // the socket reported end of stream
-  std::unique_ptr<std::uint8_t[]> plaintext_;  // decrypted bytes of one read, handed to the events
   std::vector<std::uint8_t> outbound_;  // ciphertext queued by GnuTLS, not yet given to the socket
   std::vector<std::uint8_t> writing_;   // ciphertext the socket is writing now
   bool closed_ = false;
