@@ -19,7 +19,8 @@
 #     -n, --requests N      scale: requests per run (default 200000)
 #     --with-libcurl        flat: run curl_h3_bench at each size too
 #     --server KIND         gtlsserver (default; ngtcp2's example server) or quiver (`quiver serve`);
-#                           with --http2: nghttpd (nghttp2's server, the default then) or caddy
+#                           or caddy (HTTP/3 and, with --http2, HTTP/2); with --http2 also nghttpd
+#                           (nghttp2's server, the default then)
 #     --http2               both clients over HTTP/2 (TLS over TCP): `quiver bench --http2` and
 #                           `curl_h3_bench --http2` (libcurl's CURL_HTTP_VERSION_2TLS)
 #     --port P              UDP port on 127.0.0.1 (default 14433)
@@ -79,7 +80,7 @@ if [[ -z $server_kind ]]; then
   [[ -z $http2 ]] || server_kind=nghttpd
 fi
 [[ -z $http2 || $server_kind == nghttpd || $server_kind == caddy ]] || die "--http2: --server nghttpd or caddy"
-[[ -n $http2 || ( $server_kind != nghttpd && $server_kind != caddy ) ]] || die "--server $server_kind speaks HTTP/2 here: add --http2"
+[[ -n $http2 || $server_kind != nghttpd ]] || die "--server nghttpd speaks HTTP/2 only: add --http2"
 
 case $suite in
   compare) script=compare.py ;;
