@@ -1,12 +1,13 @@
 // quiver_handshakes: the cost of a new connection. N requests, each on a new HTTP/3 connection (the
-// pool closes a connection 1 ms after its request; the next request waits for that), cold (no ticket
+// pool closes a connection 1 ms after its request; the next request waits for its `closed` event), cold (no ticket
 // kept), resumed (TLS session tickets) or early (resumed + 0-RTT). Prints one JSON line: time from the
 // request to its complete response (median, p90), client CPU per connection (all threads), connections
 // per second, and how many connections the client saw resumed / with early data accepted. With --auto
 // the connections race HTTP/3 against TCP (bench/fallback.sh: servers without HTTP/3, UDP blackholed).
 // bench/handshakes.sh runs it beside curl_handshakes against the same server.
 #include <atomic>
-#include <thread>
+#include <condition_variable>
+#include <mutex>
 
 #include "handshake_args.hpp"
 #include "quiver/quiver.hpp"
@@ -20,8 +21,27 @@ class Counts final : public quiver::Telemetry {
       if (event.resumed) ++resumed;
       if (event.early_data_accepted && event.early_requests > 0) ++early;
     }
+    if (event.type == quiver::ConnectionEvent::Type::closed) {
+      std::lock_guard lock(mutex_);
+      ++closed_;
+      changed_.notify_all();
+    }
+  }
+  int closed() {
+    std::lock_guard lock(mutex_);
+    return closed_;
+  }
+  // Blocks until more than `seen` connections have closed in all, or for `limit` at most.
+  void wait_closed_beyond(int seen, std::chrono::milliseconds limit) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, limit, [&] { return closed_ > seen; });
   }
   std::atomic<int> resumed{0}, early{0};
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int closed_ = 0;
 };
 
 
@@ -49,7 +69,9 @@ int main(int argc, char** argv) {
   auto url = quiver::Url::parse(args.url);
   if (!url) handshake_die("quiver_handshakes", url.error().message());
 
-  // Each request waits for the previous connection to be gone (idle_close), so it opens a new one.
+  // Each request waits for the previous connection to be gone (idle_close), so it opens a new one: the
+  // connection's `closed` event wakes the waiting thread (as libcurl's FORBID_REUSE closes in line), which
+  // then checks the pools (a race may have made two connections).
   auto no_connection_left = [&] {
     for (const auto& pool : client->stats()) {
       if (!pool.connections.empty()) return false;
@@ -61,10 +83,13 @@ int main(int argc, char** argv) {
     if (args.fresh_client) client = std::make_unique<quiver::Client>(client_options(args, counts));
     quiver::Request request;
     request.url = *url;
+    const int closed_before = counts->closed();
     const auto start = std::chrono::steady_clock::now();
     auto response = client->request(request);
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    while (!no_connection_left()) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    for (int seen = closed_before; !no_connection_left(); seen = counts->closed()) {
+      counts->wait_closed_beyond(seen, std::chrono::milliseconds(20));
+    }
     if (!response || response->status != 200) return std::nullopt;
     return ms;
   };

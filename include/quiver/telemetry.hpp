@@ -18,6 +18,7 @@ namespace quiver {
 struct HandshakeDetails {
   std::string tls_version;  // "TLSv1.3", "TLSv1.2"
   std::string cipher;       // the cipher suite's IANA name, e.g. "TLS_AES_128_GCM_SHA256"
+  std::string key_exchange; // the key-exchange group, as GnuTLS names it: "X25519", "SECP256R1"
   std::string alpn;         // "h3", "h2"
   // The server's certificate (the first of its chain): distinguished names as RFC 4514 writes them
   // ("CN=localhost,O=Quiver test") and its validity; empty / unset when none was seen.

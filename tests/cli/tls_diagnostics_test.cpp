@@ -33,7 +33,8 @@ TEST_F(TlsDiagnostics, VerboseTellsTheHandshakeAsCurlDoes) {
   ASSERT_EQ(result.exit_code, 0) << describe(result);
   for (const char* line : {"* SSL connection using TLSv1.3 / TLS_", "* ALPN: server accepted h3\n",
                            "* Server certificate:\n", "*  subject: CN=localhost", "*  start date: ",
-                           "*  expire date: ", "*  issuer: CN=Quiver Test CA", "* QUIC version 0x00000001, RTT "}) {
+                           "*  expire date: ", "*  issuer: CN=Quiver Test CA", "* QUIC version 0x00000001, RTT ",
+                           " / x25519\n"}) {
     EXPECT_NE(result.err.find(line), std::string::npos) << "no '" << line << "' in:\n" << result.err;
   }
 }

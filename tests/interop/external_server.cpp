@@ -299,9 +299,13 @@ std::expected<std::vector<std::string>, std::string> prepare(ServerKind kind, st
       // A qlog per connection (qlog_dir()) shows the tests what the server received (0-RTT packets).
       const fs::path qlog = work_dir / "qlog";
       fs::create_directories(qlog);
-      return std::vector<std::string>{binary, "-q", "-d", docroot.string(), "--qlog-dir=" + qlog.string(),
-                                      "127.0.0.1", std::to_string(port), tls.private_key.string(),
-                                      tls.certificate.string()};
+      std::vector<std::string> arguments{binary, "-q", "-d", docroot.string(), "--qlog-dir=" + qlog.string()};
+      if (!tls.groups.empty()) arguments.push_back("--groups=" + tls.groups);
+      for (std::string argument : {std::string("127.0.0.1"), std::to_string(port), tls.private_key.string(),
+                                   tls.certificate.string()}) {
+        arguments.push_back(std::move(argument));
+      }
+      return arguments;
     }
   }
   return std::unexpected("unknown server kind");
@@ -347,7 +351,7 @@ fs::path server_binary(ServerKind kind) {
 
 ServerTls test_server_tls() {
   const fs::path data(QUIVER_TEST_DATA_DIR);
-  return {data / "server.pem", data / "server-key.pem"};
+  return {data / "server.pem", data / "server-key.pem", {}};
 }
 
 fs::path test_ca_file() { return fs::path(QUIVER_TEST_DATA_DIR) / "ca.pem"; }

@@ -43,6 +43,7 @@ std::filesystem::path server_binary(ServerKind kind);
 struct ServerTls {
   std::filesystem::path certificate;
   std::filesystem::path private_key;
+  std::string groups;  // gtlsserver only: the key-exchange groups it accepts (its --groups); "" = its default
 };
 
 // tests/data/server.pem and server-key.pem: valid for localhost, 127.0.0.1 and ::1, signed by ca.pem.

@@ -120,10 +120,11 @@ TEST(HandshakeLines, CurlsLinesForTlsCertificateAndQuic) {
   details.certificate_issuer = "CN=Quiver Test CA,O=Quiver test";
   details.certificate_not_before = std::chrono::system_clock::from_time_t(1733300000);  // 2024-12-04 08:13:20 UTC
   details.certificate_not_after = std::chrono::system_clock::from_time_t(2680000000);   // 2054-12-04 12:26:40 UTC
+  details.key_exchange = "X25519";
   details.quic_version = 1;
   details.rtt = std::chrono::microseconds(250);
   const std::vector<std::string> expected = {
-      "* SSL connection using TLSv1.3 / TLS_AES_128_GCM_SHA256",
+      "* SSL connection using TLSv1.3 / TLS_AES_128_GCM_SHA256 / x25519",
       "* ALPN: server accepted h3",
       "* Server certificate:",
       "*  subject: CN=localhost,O=Quiver test",

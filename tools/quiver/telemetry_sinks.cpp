@@ -1,6 +1,7 @@
 #include "telemetry_sinks.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 
 #include <fmt/format.h>
@@ -26,8 +27,14 @@ std::string certificate_date(std::chrono::system_clock::time_point when) {
 std::vector<std::string> handshake_lines(const HandshakeDetails& handshake) {
   std::vector<std::string> lines;
   if (!handshake.tls_version.empty()) {
-    lines.push_back(fmt::format("* SSL connection using {} / {}", handshake.tls_version,
-                                handshake.cipher.empty() ? "unknown cipher" : handshake.cipher));
+    std::string line = fmt::format("* SSL connection using {} / {}", handshake.tls_version,
+                                   handshake.cipher.empty() ? "unknown cipher" : handshake.cipher);
+    if (!handshake.key_exchange.empty()) {  // curl writes the group in lowercase ("x25519")
+      std::string group = handshake.key_exchange;
+      std::ranges::transform(group, group.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      line += " / " + group;
+    }
+    lines.push_back(std::move(line));
   }
   if (!handshake.alpn.empty()) lines.push_back(fmt::format("* ALPN: server accepted {}", handshake.alpn));
   if (!handshake.certificate_subject.empty()) {
