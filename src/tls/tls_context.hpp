@@ -13,6 +13,7 @@
 
 #include "quiver/error.hpp"
 #include "quiver/options.hpp"
+#include "tls/verified_chains.hpp"
 #include "util/c_handles.hpp"
 
 namespace quiver::tls {
@@ -50,6 +51,8 @@ class ClientTlsContext {
   // TLS 1.3 or 1.2 (TLS over TCP: servers without TLS 1.3 remain reachable).
   gnutls_priority_t tcp_priority() const noexcept { return tcp_priority_.get(); }
   bool verify_peer() const noexcept { return verify_peer_; }
+  // Chains these trust anchors verified lately (tls/verified_chains.hpp); sessions consult and fill it.
+  VerifiedChains& verified_chains() const noexcept { return verified_chains_; }
 
  private:
   ClientTlsContext(util::GnutlsCredentialsPtr credentials, util::GnutlsPriorityPtr priority,
@@ -64,6 +67,7 @@ class ClientTlsContext {
   util::GnutlsPriorityPtr tcp_priority_;
   bool verify_peer_;
 
+  mutable VerifiedChains verified_chains_;
   mutable std::mutex facts_mutex_;  // guards the two below
   mutable std::vector<unsigned char> facts_der_;
   mutable CertificateFacts facts_;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <span>
 #include <vector>
 
 #include <gnutls/x509.h>
@@ -34,8 +35,8 @@ Error setup_error(const char* step, int rv) {
                fmt::format("TLS set-up ({}): {}", step, gnutls_strerror(rv)));
 }
 
-// What every client session shares: priorities, credentials, ALPN, SNI (not for IP literals) and, when
-// verifying, the chain and name check GnuTLS runs during the handshake (DNS name or IP address SAN).
+// What every client session shares: priorities, credentials, ALPN and SNI (not for IP literals). The
+// certificate check is the session's (verify_during_handshake).
 Result<void> configure(gnutls_session_t raw, const ClientTlsContext& context, gnutls_priority_t priority,
                        const std::string& host, const std::vector<std::string>& alpn, unsigned alpn_flags) {
   if (int rv = gnutls_priority_set(raw, priority); rv != 0) {
@@ -57,10 +58,22 @@ Result<void> configure(gnutls_session_t raw, const ClientTlsContext& context, gn
   if (!is_ip_literal(host)) {
     gnutls_server_name_set(raw, GNUTLS_NAME_DNS, host.data(), host.size());
   }
-  if (context.verify_peer()) {
-    gnutls_session_set_verify_cert(raw, host.c_str(), 0);
-  }
   return {};
+}
+
+// The earliest expiry of the chain's certificates (the chain verified, so each one parses).
+std::chrono::system_clock::time_point chain_expiry(std::span<const gnutls_datum_t> chain) {
+  auto expiry = std::chrono::system_clock::time_point::max();
+  for (const gnutls_datum_t& der : chain) {
+    gnutls_x509_crt_t crt = nullptr;
+    if (gnutls_x509_crt_init(&crt) != 0) return std::chrono::system_clock::time_point::min();
+    const bool parsed = gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) == 0;
+    const time_t expires = parsed ? gnutls_x509_crt_get_expiration_time(crt) : 0;
+    gnutls_x509_crt_deinit(crt);
+    if (!parsed || expires == static_cast<time_t>(-1)) return std::chrono::system_clock::time_point::min();
+    expiry = std::min(expiry, std::chrono::system_clock::from_time_t(expires));
+  }
+  return expiry;
 }
 
 }  // namespace
@@ -90,6 +103,7 @@ Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create(
   if (auto configured = configure(raw, tls, tls.priority(), host, {kAlpnH3}, GNUTLS_ALPN_MANDATORY); !configured) {
     return std::unexpected(configured.error());
   }
+  self->verify_during_handshake(host);
   self->use_ticket(raw, std::move(ticket), early);
   self->link_ = Link{*conn_ref, self.get()};
   gnutls_session_set_ptr(raw, &self->link_);
@@ -111,6 +125,50 @@ void ClientTlsSession::use_ticket(gnutls_session_t raw, std::optional<StoredSess
 }
 
 ClientTlsSession::~ClientTlsSession() = default;
+
+void ClientTlsSession::verify_during_handshake(const std::string& host) {
+  if (!context_->verify_peer()) return;
+  host_ = host;
+  gnutls_session_set_verify_function(session_.get(), verify_certificate);
+}
+
+// Inside GnuTLS's handshake, once the server's Certificate arrived: what gnutls_session_set_verify_cert
+// checks (the chain against the trust anchors, the host name or IP address, the server-auth key purpose,
+// stapled OCSP), unless the context verified the very same chain for this host a moment ago.
+int ClientTlsSession::verify_certificate(gnutls_session_t session) noexcept {
+  auto* link = static_cast<Link*>(gnutls_session_get_ptr(session));
+  if (link == nullptr || link->self == nullptr) return GNUTLS_E_CERTIFICATE_ERROR;
+  ClientTlsSession& self = *link->self;
+  try {
+    unsigned count = 0;
+    const gnutls_datum_t* peers = gnutls_certificate_get_peers(session, &count);
+    std::span<const gnutls_datum_t> chain(peers, peers == nullptr ? 0 : count);
+    std::vector<gnutls_datum_t> stapled;
+    for (unsigned i = 0;; ++i) {
+      gnutls_datum_t response{};
+      if (gnutls_ocsp_status_request_get2(session, i, &response) != 0) break;
+      stapled.push_back(response);
+    }
+    std::string key = VerifiedChains::key(self.host_, chain, stapled);
+    VerifiedChains& verified = self.context_->verified_chains();
+    if (!chain.empty() && verified.contains(key)) return 0;
+
+    gnutls_typed_vdata_st checks[2] = {
+        {GNUTLS_DT_KEY_PURPOSE_OID, reinterpret_cast<unsigned char*>(const_cast<char*>(GNUTLS_KP_TLS_WWW_SERVER)), 0},
+        {GNUTLS_DT_DNS_HOSTNAME, reinterpret_cast<unsigned char*>(self.host_.data()), 0},
+    };
+    unsigned status = 0;
+    if (gnutls_certificate_verify_peers(session, checks, self.host_.empty() ? 1 : 2, &status) < 0) {
+      return GNUTLS_E_CERTIFICATE_ERROR;
+    }
+    self.verify_status_ = status;
+    if (status != 0) return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
+    verified.remember(std::move(key), chain_expiry(chain));
+    return 0;
+  } catch (...) {
+    return GNUTLS_E_MEMORY_ERROR;
+  }
+}
 
 // Inside GnuTLS (inside ngtcp2's packet processing): only records; the transport stores the ticket after
 // the packet (store_ticket). A NewSessionTicket body starts with its lifetime in seconds (RFC 8446 4.6.1).
@@ -175,6 +233,7 @@ Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create_for_tcp(std::
   if (auto configured = configure(raw, tls, tls.tcp_priority(), host, alpn, 0); !configured) {
     return std::unexpected(configured.error());
   }
+  self->verify_during_handshake(host);
   std::optional<StoredSession> ticket;
   if (self->resumption_.cache) ticket = self->resumption_.cache->take(self->resumption_.key);
   self->use_ticket(raw, std::move(ticket), false);
@@ -184,7 +243,7 @@ Result<std::unique_ptr<ClientTlsSession>> ClientTlsSession::create_for_tcp(std::
 }
 
 std::optional<std::string> ClientTlsSession::certificate_problem() const {
-  unsigned status = gnutls_session_get_verify_cert_status(session_.get());
+  const unsigned status = verify_status_;
   if (status == 0) return std::nullopt;
   // The common causes in plain words first; GnuTLS's own wording follows for the rest.
   static constexpr std::pair<unsigned, const char*> kCauses[] = {

@@ -2,6 +2,7 @@
 // One client TLS session: TLS 1.3 driven by ngtcp2 (QUIC carries the handshake; GnuTLS never touches a
 // socket), or TLS over TCP (tcp::TlsStream moves the records). Both verify the same way (TlsOptions).
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -84,6 +85,8 @@ class ClientTlsSession {
     ClientTlsSession* self;
   };
   void use_ticket(gnutls_session_t raw, std::optional<StoredSession> ticket, bool early);
+  void verify_during_handshake(const std::string& host);
+  static int verify_certificate(gnutls_session_t session) noexcept;
   static int on_handshake_message(gnutls_session_t session, unsigned type, unsigned when, unsigned incoming,
                                   const gnutls_datum_t* message) noexcept;
 
@@ -98,7 +101,9 @@ class ClientTlsSession {
   bool offered_ticket_ = false;
   bool offers_early_data_ = false;
   bool ticket_arrived_ = false;
-  std::optional<std::uint32_t> ticket_lifetime_s_;  // of the last NewSessionTicket, when the hook could read it
+  std::optional<std::uint32_t> ticket_lifetime_s_;
+  std::string host_;              // the name the certificate is verified for (when verifying)
+  unsigned verify_status_ = 0;    // GnuTLS's verification status bits of the last check (0: passed or none)  // of the last NewSessionTicket, when the hook could read it
 };
 
 // After the handshake: why the server's public key is none of `pins` (TlsOptions::pinned_public_keys) —

@@ -9,8 +9,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <gnutls/gnutls.h>
+
 #include "quiver/client.hpp"
 #include "support/loopback.hpp"
+#include "tls/tls_context.hpp"
 
 namespace quiver::test {
 namespace {
@@ -96,6 +99,41 @@ TEST_F(ConnectOverrideTest, CaPathTrustsThePemFilesOfADirectory) {
   std::filesystem::remove_all(dir);
   ASSERT_TRUE(trusted) << trusted.error().to_string();
   EXPECT_EQ(trusted->status, 200);
+}
+
+// The DER bytes of the (only) certificate in a PEM file.
+std::string der_of(const std::string& pem_file) {
+  std::ifstream in(pem_file, std::ios::binary);
+  std::string pem((std::istreambuf_iterator<char>(in)), {});
+  gnutls_datum_t text{reinterpret_cast<unsigned char*>(pem.data()), static_cast<unsigned>(pem.size())};
+  gnutls_datum_t der{};
+  EXPECT_EQ(gnutls_pem_base64_decode2("CERTIFICATE", &text, &der), 0) << pem_file;
+  std::string bytes(reinterpret_cast<const char*>(der.data), der.size);
+  gnutls_free(der.data);
+  return bytes;
+}
+
+// A chain the context verified for one name (remembered: tls::VerifiedChains) is never taken as verified
+// for another name, and a failed verification is not remembered.
+TEST_F(ConnectOverrideTest, AChainVerifiedForOneNameIsNotTakenForAnother) {
+  auto trusted = client_with({{"localhost", 0, "127.0.0.1", 0}})->request(
+      get(fmt::format("https://localhost:{}/get", server_->port())));
+  ASSERT_TRUE(trusted) << trusted.error().to_string();
+
+  auto context = tls::ClientTlsContext::shared(test_client_options().tls);  // the one the client used
+  ASSERT_TRUE(context);
+  std::string leaf = der_of(data_file("server.pem"));
+  const gnutls_datum_t chain[] = {{reinterpret_cast<unsigned char*>(leaf.data()), static_cast<unsigned>(leaf.size())}};
+  EXPECT_TRUE((*context)->verified_chains().contains(tls::VerifiedChains::key("localhost", chain, {})))
+      << "the verified chain was not remembered";
+
+  // The same chain from the same server, for a name it does not carry: checked in full, and refused.
+  auto client = client_with({{"quiver-other.invalid", 0, "127.0.0.1", 0}});
+  auto refused = client->request(get(fmt::format("https://quiver-other.invalid:{}/get", server_->port())));
+  ASSERT_FALSE(refused) << "a certificate for localhost was accepted for quiver-other.invalid";
+  EXPECT_EQ(refused.error().kind(), ErrorKind::handshake_failed);
+  EXPECT_NE(refused.error().message().find("host name mismatch"), std::string::npos) << refused.error().message();
+  EXPECT_FALSE((*context)->verified_chains().contains(tls::VerifiedChains::key("quiver-other.invalid", chain, {})));
 }
 
 TEST_F(ConnectOverrideTest, APinnedPublicKeyMustMatch) {
