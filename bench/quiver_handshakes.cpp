@@ -1,10 +1,10 @@
 // quiver_handshakes: the cost of a new connection. N requests, each on a new HTTP/3 connection (the
-// pool closes a connection 1 ms after its request; the next request waits for its `closed` event), cold (no ticket
-// kept), resumed (TLS session tickets) or early (resumed + 0-RTT). Prints one JSON line: time from the
-// request to its complete response (median, p90), client CPU per connection (all threads), connections
-// per second, and how many connections the client saw resumed / with early data accepted. With --auto
-// the connections race HTTP/3 against TCP (bench/fallback.sh: servers without HTTP/3, UDP blackholed).
-// bench/handshakes.sh runs it beside curl_handshakes against the same server.
+// pool closes a connection 1 ms after its request; the next request waits for its `closed` event),
+// cold (no ticket kept), resumed (TLS session tickets) or early (resumed + 0-RTT). Prints one JSON line:
+// time from the request to its complete response (median, p90), client CPU per connection (all
+// threads), connections per second, and how many connections the client saw resumed / with early data
+// accepted. With --auto the connections race HTTP/3 against TCP (bench/fallback.sh: servers without
+// HTTP/3, UDP blackholed). bench/handshakes.sh runs it beside curl_handshakes against the same server.
 #include <atomic>
 #include <condition_variable>
 #include <mutex>

@@ -101,9 +101,9 @@ class ClientTlsSession {
   bool offered_ticket_ = false;
   bool offers_early_data_ = false;
   bool ticket_arrived_ = false;
-  std::optional<std::uint32_t> ticket_lifetime_s_;
-  std::string host_;              // the name the certificate is verified for (when verifying)
-  unsigned verify_status_ = 0;    // GnuTLS's verification status bits of the last check (0: passed or none)  // of the last NewSessionTicket, when the hook could read it
+  std::optional<std::uint32_t> ticket_lifetime_s_;  // of the last NewSessionTicket, when the hook could read it
+  std::string host_;            // the name the certificate is verified for (when verifying)
+  unsigned verify_status_ = 0;  // GnuTLS's status bits of the last chain check (0: passed, or none ran)
 };
 
 // After the handshake: why the server's public key is none of `pins` (TlsOptions::pinned_public_keys) —

@@ -301,10 +301,8 @@ std::expected<std::vector<std::string>, std::string> prepare(ServerKind kind, st
       fs::create_directories(qlog);
       std::vector<std::string> arguments{binary, "-q", "-d", docroot.string(), "--qlog-dir=" + qlog.string()};
       if (!tls.groups.empty()) arguments.push_back("--groups=" + tls.groups);
-      for (std::string argument : {std::string("127.0.0.1"), std::to_string(port), tls.private_key.string(),
-                                   tls.certificate.string()}) {
-        arguments.push_back(std::move(argument));
-      }
+      arguments.insert(arguments.end(), {"127.0.0.1", std::to_string(port), tls.private_key.string(),
+                                         tls.certificate.string()});
       return arguments;
     }
   }
