@@ -26,9 +26,10 @@ struct HandshakeArgs {
   HandshakeMode mode = HandshakeMode::cold;
   // --auto: HTTP/3 first, TCP as the fallback (quiver's default, curl's --http3) instead of HTTP/3 only.
   bool auto_protocol = false;
-  // --fresh-client (quiver): a new Client per connection, so nothing one connection learnt (a
-  // broken-HTTP/3 mark, Alt-Svc) helps the next: every connection is a first contact, as each of
-  // libcurl's easy handles here is.
+  // --fresh-client (quiver): a new Client per connection, with its own copy of the CA file, so nothing
+  // one connection learnt (a broken-HTTP/3 mark, Alt-Svc, a verified certificate chain) helps the next
+  // and the trust anchors are loaded again: every connection is a first contact, as each of libcurl's
+  // easy handles here is.
   bool fresh_client = false;
 };
 

@@ -5,9 +5,17 @@
 // threads), connections per second, and how many connections the client saw resumed / with early data
 // accepted. With --auto the connections race HTTP/3 against TCP (bench/fallback.sh: servers without
 // HTTP/3, UDP blackholed). bench/handshakes.sh runs it beside curl_handshakes against the same server.
+#include <stdlib.h>
+
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "handshake_args.hpp"
 #include "quiver/quiver.hpp"
@@ -45,11 +53,12 @@ class Counts final : public quiver::Telemetry {
 };
 
 
-quiver::ClientOptions client_options(const quiver::bench::HandshakeArgs& args, std::shared_ptr<Counts> counts) {
+quiver::ClientOptions client_options(const quiver::bench::HandshakeArgs& args, std::shared_ptr<Counts> counts,
+                                     const std::string& ca_file) {
   using quiver::bench::HandshakeMode;
   quiver::ClientOptions options;
   options.defaults.connection.http_version = args.auto_protocol ? quiver::HttpVersion::http3 : quiver::HttpVersion::http3_only;
-  options.defaults.connection.tls.ca_file = args.ca_file;
+  options.defaults.connection.tls.ca_file = ca_file;
   options.defaults.connection.tls.system_trust = false;  // as curl with --cacert
   options.defaults.connection.telemetry = std::move(counts);
   options.defaults.idle_close = std::chrono::milliseconds(1);
@@ -58,6 +67,33 @@ quiver::ClientOptions client_options(const quiver::bench::HandshakeArgs& args, s
   return options;
 }
 
+// --fresh-client: a copy of the CA file per connection, so each new Client also loads its trust anchors
+// and has verified no chain yet (TLS contexts are shared per CA file), as libcurl loads them for each
+// easy handle. Made before the clock starts; removed at exit.
+class CaCopies {
+ public:
+  CaCopies(const std::string& ca_file, int count) {
+    std::ifstream in(ca_file, std::ios::binary);
+    const std::string pem((std::istreambuf_iterator<char>(in)), {});
+    char pattern[] = "/tmp/quiver-handshakes-XXXXXX";
+    if (::mkdtemp(pattern) == nullptr) quiver::bench::handshake_die("quiver_handshakes", "cannot make a temporary folder");
+    dir_ = pattern;
+    for (int i = 0; i < count; ++i) {
+      paths_.push_back(dir_ / ("ca-" + std::to_string(i) + ".pem"));
+      std::ofstream(paths_.back(), std::ios::binary) << pem;
+    }
+  }
+  ~CaCopies() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  std::string path(int index) const { return paths_.at(static_cast<std::size_t>(index)).string(); }
+
+ private:
+  std::filesystem::path dir_;
+  std::vector<std::filesystem::path> paths_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -65,7 +101,11 @@ int main(int argc, char** argv) {
   const HandshakeArgs args = parse_handshake_args(argc, argv, "quiver_handshakes");
   if (args.fresh_client && args.mode != HandshakeMode::cold) handshake_die("quiver_handshakes", "--fresh-client is for --mode cold");
   auto counts = std::make_shared<Counts>();
-  auto client = std::make_unique<quiver::Client>(client_options(args, counts));
+  std::optional<CaCopies> copies;
+  if (args.fresh_client) copies.emplace(args.ca_file, args.connections + 2);  // the first Client, the warm-up, N
+  int made = 0;  // Clients made
+  const auto ca_file = [&] { return copies ? copies->path(made++) : args.ca_file; };
+  auto client = std::make_unique<quiver::Client>(client_options(args, counts, ca_file()));
   auto url = quiver::Url::parse(args.url);
   if (!url) handshake_die("quiver_handshakes", url.error().message());
 
@@ -80,7 +120,7 @@ int main(int argc, char** argv) {
   };
   auto one = [&]() -> std::optional<double> {
     // A fresh Client is made (threads, trust anchors) before the clock starts.
-    if (args.fresh_client) client = std::make_unique<quiver::Client>(client_options(args, counts));
+    if (args.fresh_client) client = std::make_unique<quiver::Client>(client_options(args, counts, ca_file()));
     quiver::Request request;
     request.url = *url;
     const int closed_before = counts->closed();
