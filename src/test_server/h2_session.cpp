@@ -13,6 +13,9 @@ namespace {
 
 constexpr std::size_t kHighWater = 256 * 1024;  // ciphertext queued for the socket before nghttp2 waits
 constexpr std::uint32_t kMaxWindow = (1U << 31) - 1;
+// DATA frames as large as the client's SETTINGS_MAX_FRAME_SIZE allows, up to this (one frame buffer per
+// connection): fewer frames per MB, and the clients' large-frame path exercised.
+constexpr std::int32_t kMaxDataFrame = 64 * 1024;
 
 // The n-th client request stream: HTTP/2 stream 2n+1, HTTP/3 stream 4n.
 std::int64_t h3_id(std::int32_t h2_id) noexcept { return 4 * (static_cast<std::int64_t>(h2_id - 1) / 2); }
@@ -95,6 +98,11 @@ struct H2Trampolines {
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // resets this stream only
     }
   }
+  static ssize_t data_frame_length(nghttp2_session*, std::uint8_t, std::int32_t, std::int32_t connection_window,
+                                   std::int32_t stream_window, std::uint32_t max_frame_size, void*) noexcept {
+    const std::int32_t frame_limit = static_cast<std::int32_t>(std::min<std::uint32_t>(max_frame_size, kMaxDataFrame));
+    return std::max(std::min({connection_window, stream_window, frame_limit}), 1);
+  }
 };
 
 nghttp2_data_provider h2_body_provider() {
@@ -121,6 +129,7 @@ Result<std::shared_ptr<H2Session>> H2Session::create(TcpHost& host, std::shared_
   nghttp2_session_callbacks_set_on_frame_send_callback(raw_callbacks, H2Trampolines::frame_send);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(raw_callbacks, H2Trampolines::data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(raw_callbacks, H2Trampolines::stream_close);
+  nghttp2_session_callbacks_set_data_source_read_length_callback(raw_callbacks, H2Trampolines::data_frame_length);
   nghttp2_option* raw_option = nullptr;
   if (nghttp2_option_new(&raw_option) != 0) return failed("nghttp2_option_new");
   util::Nghttp2OptionPtr option(raw_option);
