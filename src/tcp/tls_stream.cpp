@@ -6,7 +6,6 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <cstring>
-#include <type_traits>
 #include <utility>
 
 #include <asio/error.hpp>
@@ -219,10 +218,7 @@ void TlsStream::on_read() {
 
 // The events see the record's plaintext in GnuTLS's own buffer, which is released when they return.
 void TlsStream::hand_over(gnutls_packet_t packet) {
-  struct Release {
-    void operator()(gnutls_packet_t p) const noexcept { gnutls_packet_deinit(p); }
-  };
-  const std::unique_ptr<std::remove_pointer_t<gnutls_packet_t>, Release> owned(packet);
+  const util::GnutlsPacketPtr owned(packet);
   gnutls_datum_t data{};
   gnutls_packet_get(packet, &data, nullptr);
   if (data.size > 0 && events_) events_->on_stream_data({data.data, data.size});

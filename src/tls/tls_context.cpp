@@ -184,22 +184,27 @@ std::optional<std::chrono::system_clock::time_point> time_of(time_t seconds) {
 
 }  // namespace
 
+util::GnutlsCertificatePtr parse_certificate(const gnutls_datum_t& der) {
+  gnutls_x509_crt_t raw = nullptr;
+  if (gnutls_x509_crt_init(&raw) != 0) return nullptr;
+  util::GnutlsCertificatePtr certificate(raw);
+  if (gnutls_x509_crt_import(raw, &der, GNUTLS_X509_FMT_DER) != 0) return nullptr;
+  return certificate;
+}
+
 ClientTlsContext::CertificateFacts ClientTlsContext::certificate_facts(std::span<const unsigned char> der) const {
   std::lock_guard lock(facts_mutex_);
   if (std::ranges::equal(der, facts_der_)) return facts_;
   CertificateFacts facts;
-  gnutls_x509_crt_t crt = nullptr;
-  if (gnutls_x509_crt_init(&crt) != 0) return facts;
   const gnutls_datum_t datum{const_cast<unsigned char*>(der.data()), static_cast<unsigned>(der.size())};
-  if (gnutls_x509_crt_import(crt, &datum, GNUTLS_X509_FMT_DER) == 0) {
-    facts.subject = dn_text(crt, false);
-    facts.issuer = dn_text(crt, true);
-    facts.not_before = time_of(gnutls_x509_crt_get_activation_time(crt));
-    facts.not_after = time_of(gnutls_x509_crt_get_expiration_time(crt));
+  if (auto crt = parse_certificate(datum)) {
+    facts.subject = dn_text(crt.get(), false);
+    facts.issuer = dn_text(crt.get(), true);
+    facts.not_before = time_of(gnutls_x509_crt_get_activation_time(crt.get()));
+    facts.not_after = time_of(gnutls_x509_crt_get_expiration_time(crt.get()));
     facts_der_.assign(der.begin(), der.end());
     facts_ = facts;
   }
-  gnutls_x509_crt_deinit(crt);
   return facts;
 }
 

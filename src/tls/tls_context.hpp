@@ -18,6 +18,9 @@
 
 namespace quiver::tls {
 
+// A certificate from its DER encoding; null when it does not parse.
+util::GnutlsCertificatePtr parse_certificate(const gnutls_datum_t& der);
+
 class ClientTlsContext {
  public:
   // Loads the system trust store (when verifying and system_trust is on) plus options.ca_file / ca_path,

@@ -65,12 +65,9 @@ Result<void> configure(gnutls_session_t raw, const ClientTlsContext& context, gn
 std::chrono::system_clock::time_point chain_expiry(std::span<const gnutls_datum_t> chain) {
   auto expiry = std::chrono::system_clock::time_point::max();
   for (const gnutls_datum_t& der : chain) {
-    gnutls_x509_crt_t crt = nullptr;
-    if (gnutls_x509_crt_init(&crt) != 0) return std::chrono::system_clock::time_point::min();
-    const bool parsed = gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) == 0;
-    const time_t expires = parsed ? gnutls_x509_crt_get_expiration_time(crt) : 0;
-    gnutls_x509_crt_deinit(crt);
-    if (!parsed || expires == static_cast<time_t>(-1)) return std::chrono::system_clock::time_point::min();
+    auto crt = parse_certificate(der);
+    const time_t expires = crt ? gnutls_x509_crt_get_expiration_time(crt.get()) : static_cast<time_t>(-1);
+    if (expires == static_cast<time_t>(-1)) return std::chrono::system_clock::time_point::min();
     expiry = std::min(expiry, std::chrono::system_clock::from_time_t(expires));
   }
   return expiry;
@@ -274,14 +271,10 @@ std::string ClientTlsSession::peer_public_key_pin() const {
   unsigned count = 0;
   const gnutls_datum_t* chain = gnutls_certificate_get_peers(session_.get(), &count);
   if (chain == nullptr || count == 0) return {};
-  gnutls_x509_crt_t leaf = nullptr;
-  if (gnutls_x509_crt_init(&leaf) != 0) return {};
+  auto leaf = parse_certificate(chain[0]);
   std::array<unsigned char, 32> digest{};
   std::size_t size = digest.size();
-  const bool ok = gnutls_x509_crt_import(leaf, &chain[0], GNUTLS_X509_FMT_DER) == 0 &&
-                  gnutls_x509_crt_get_key_id(leaf, GNUTLS_KEYID_USE_SHA256, digest.data(), &size) == 0;
-  gnutls_x509_crt_deinit(leaf);
-  if (!ok) return {};
+  if (!leaf || gnutls_x509_crt_get_key_id(leaf.get(), GNUTLS_KEYID_USE_SHA256, digest.data(), &size) != 0) return {};
   gnutls_datum_t raw{digest.data(), static_cast<unsigned>(size)};
   gnutls_datum_t encoded{};
   if (gnutls_base64_encode2(&raw, &encoded) != 0) return {};

@@ -3,8 +3,10 @@
 
 #include <cstdio>
 #include <memory>
+#include <type_traits>
 
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <nghttp2/nghttp2.h>
 #include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2.h>
@@ -39,6 +41,13 @@ struct GnutlsPriorityDeleter {
   void operator()(gnutls_priority_st* priority) const noexcept { gnutls_priority_deinit(priority); }
 };
 
+struct GnutlsPacketDeleter {
+  void operator()(gnutls_packet_t packet) const noexcept { gnutls_packet_deinit(packet); }
+};
+struct GnutlsCertificateDeleter {
+  void operator()(gnutls_x509_crt_t certificate) const noexcept { gnutls_x509_crt_deinit(certificate); }
+};
+
 struct FileCloser {
   void operator()(std::FILE* file) const noexcept { std::fclose(file); }
 };
@@ -53,5 +62,7 @@ using GnutlsSessionPtr = std::unique_ptr<gnutls_session_int, GnutlsSessionDelete
 using GnutlsCredentialsPtr =
     std::unique_ptr<gnutls_certificate_credentials_st, GnutlsCredentialsDeleter>;
 using GnutlsPriorityPtr = std::unique_ptr<gnutls_priority_st, GnutlsPriorityDeleter>;
+using GnutlsPacketPtr = std::unique_ptr<std::remove_pointer_t<gnutls_packet_t>, GnutlsPacketDeleter>;
+using GnutlsCertificatePtr = std::unique_ptr<std::remove_pointer_t<gnutls_x509_crt_t>, GnutlsCertificateDeleter>;
 
 }  // namespace quiver::util

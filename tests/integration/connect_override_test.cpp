@@ -101,18 +101,6 @@ TEST_F(ConnectOverrideTest, CaPathTrustsThePemFilesOfADirectory) {
   EXPECT_EQ(trusted->status, 200);
 }
 
-// The DER bytes of the (only) certificate in a PEM file.
-std::string der_of(const std::string& pem_file) {
-  std::ifstream in(pem_file, std::ios::binary);
-  std::string pem((std::istreambuf_iterator<char>(in)), {});
-  gnutls_datum_t text{reinterpret_cast<unsigned char*>(pem.data()), static_cast<unsigned>(pem.size())};
-  gnutls_datum_t der{};
-  EXPECT_EQ(gnutls_pem_base64_decode2("CERTIFICATE", &text, &der), 0) << pem_file;
-  std::string bytes(reinterpret_cast<const char*>(der.data), der.size);
-  gnutls_free(der.data);
-  return bytes;
-}
-
 // A chain the context verified for one name (remembered: tls::VerifiedChains) is never taken as verified
 // for another name, and a failed verification is not remembered.
 TEST_F(ConnectOverrideTest, AChainVerifiedForOneNameIsNotTakenForAnother) {
@@ -122,7 +110,7 @@ TEST_F(ConnectOverrideTest, AChainVerifiedForOneNameIsNotTakenForAnother) {
 
   auto context = tls::ClientTlsContext::shared(test_client_options().tls);  // the one the client used
   ASSERT_TRUE(context);
-  std::string leaf = der_of(data_file("server.pem"));
+  std::string leaf = certificate_der(data_file("server.pem"));
   const gnutls_datum_t chain[] = {{reinterpret_cast<unsigned char*>(leaf.data()), static_cast<unsigned>(leaf.size())}};
   EXPECT_TRUE((*context)->verified_chains().contains(tls::VerifiedChains::key("localhost", chain, {})))
       << "the verified chain was not remembered";

@@ -96,6 +96,18 @@ h3::ResponseHandler Replies::slot(std::size_t index) {
   };
 }
 
+std::string certificate_der(const std::string& pem_file) {
+  gnutls_datum_t pem{};
+  if (gnutls_load_file(pem_file.c_str(), &pem) != 0) throw std::runtime_error("cannot read " + pem_file);
+  gnutls_datum_t der{};
+  const bool ok = gnutls_pem_base64_decode2("CERTIFICATE", &pem, &der) == 0;
+  std::string bytes = ok ? std::string(reinterpret_cast<const char*>(der.data), der.size) : std::string();
+  gnutls_free(der.data);
+  gnutls_free(pem.data);
+  if (!ok) throw std::runtime_error("no certificate in " + pem_file);
+  return bytes;
+}
+
 std::string public_key_pin(const std::string& pem_file) {
   gnutls_datum_t pem{};
   if (gnutls_load_file(pem_file.c_str(), &pem) != 0) throw std::runtime_error("cannot read " + pem_file);

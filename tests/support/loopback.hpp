@@ -33,6 +33,8 @@ std::string deterministic_bytes(std::size_t offset, std::size_t length);  // the
 // "sha256//BASE64" of a PEM certificate's SubjectPublicKeyInfo (curl's --pinnedpubkey), computed apart
 // from the library's way (which asks GnuTLS for the key id): the public key exported as DER, hashed.
 std::string public_key_pin(const std::string& pem_file);
+// The DER bytes of the first certificate in a PEM file (throws std::runtime_error if there is none).
+std::string certificate_der(const std::string& pem_file);
 
 // Server options with the test certificate (valid for localhost, 127.0.0.1 and ::1).
 server::ServerOptions test_server_options(const std::string& host = "127.0.0.1");

@@ -3,10 +3,9 @@
 // reports, remembered per certificate without ever answering for a different one.
 #include <gtest/gtest.h>
 
-#include <gnutls/gnutls.h>
-
 #include <filesystem>
 #include <fstream>
+#include <span>
 #include <sstream>
 
 #include "support/loopback.hpp"
@@ -26,15 +25,8 @@ void write_text(const std::filesystem::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
 }
 
-// The DER bytes of the first certificate in a PEM file.
-std::vector<unsigned char> der_of(const std::string& pem_file) {
-  const std::string pem = read_text(pem_file);
-  gnutls_datum_t in{reinterpret_cast<unsigned char*>(const_cast<char*>(pem.data())), static_cast<unsigned>(pem.size())};
-  gnutls_datum_t out{};
-  EXPECT_EQ(gnutls_pem_base64_decode2("CERTIFICATE", &in, &out), 0) << pem_file;
-  std::vector<unsigned char> der(out.data, out.data + out.size);
-  gnutls_free(out.data);
-  return der;
+std::span<const unsigned char> bytes_of(const std::string& der) {
+  return {reinterpret_cast<const unsigned char*>(der.data()), der.size()};
 }
 
 // A CA file of this test's own (no other test shares its context), trusted alone.
@@ -84,15 +76,15 @@ TEST_F(TlsContextTest, OtherOptionsGetAnotherContext) {
 
 TEST_F(TlsContextTest, CertificateFactsMatchTheCertificateAskedAbout) {
   auto context = shared();
-  const auto server = der_of(test::data_file("server.pem"));
-  const auto ca = der_of(test::data_file("ca.pem"));
-  auto first = context->certificate_facts(server);
+  const std::string server = test::certificate_der(test::data_file("server.pem"));
+  const std::string ca = test::certificate_der(test::data_file("ca.pem"));
+  auto first = context->certificate_facts(bytes_of(server));
   EXPECT_EQ(first.subject, "CN=localhost,O=Quiver test");
   EXPECT_EQ(first.issuer, "CN=Quiver Test CA,O=Quiver test");
   ASSERT_TRUE(first.not_before && first.not_after);
   EXPECT_LT(*first.not_before, *first.not_after);
-  EXPECT_EQ(context->certificate_facts(ca).subject, "CN=Quiver Test CA,O=Quiver test");  // not the remembered one
-  auto again = context->certificate_facts(server);
+  EXPECT_EQ(context->certificate_facts(bytes_of(ca)).subject, "CN=Quiver Test CA,O=Quiver test");  // not the remembered one
+  auto again = context->certificate_facts(bytes_of(server));
   EXPECT_EQ(again.subject, first.subject);
   EXPECT_EQ(again.not_after, first.not_after);
   EXPECT_EQ(context->certificate_facts({}).subject, "");  // not a certificate: no facts

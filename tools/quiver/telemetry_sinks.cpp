@@ -1,11 +1,11 @@
 #include "telemetry_sinks.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <ctime>
 
 #include <fmt/format.h>
 
+#include "core/text.hpp"
 #include "response_output.hpp"
 #include "units.hpp"
 
@@ -29,11 +29,8 @@ std::vector<std::string> handshake_lines(const HandshakeDetails& handshake) {
   if (!handshake.tls_version.empty()) {
     std::string line = fmt::format("* SSL connection using {} / {}", handshake.tls_version,
                                    handshake.cipher.empty() ? "unknown cipher" : handshake.cipher);
-    if (!handshake.key_exchange.empty()) {  // curl writes the group in lowercase ("x25519")
-      std::string group = handshake.key_exchange;
-      std::ranges::transform(group, group.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      line += " / " + group;
-    }
+    // curl writes the group in lowercase ("x25519")
+    if (!handshake.key_exchange.empty()) line += " / " + detail::to_lower(handshake.key_exchange);
     lines.push_back(std::move(line));
   }
   if (!handshake.alpn.empty()) lines.push_back(fmt::format("* ALPN: server accepted {}", handshake.alpn));
