@@ -31,10 +31,14 @@ struct HandshakeArgs {
   // and the trust anchors are loaded again: every connection is a first contact, as each of libcurl's
   // easy handles here is.
   bool fresh_client = false;
+  // --one-thread (quiver): the Client runs on the benchmark's own io_context, in its one thread (the
+  // Client(io_context&) constructor), as libcurl's multi handle runs in the caller's thread: no io thread,
+  // no hand-over between threads.
+  bool one_thread = false;
 };
 
 [[noreturn]] inline void handshake_die(const char* program, const std::string& message) {
-  std::fprintf(stderr, "%s: %s\nusage: %s --cacert FILE [-n N] [--mode cold|resumed|early] [--auto] [--fresh-client] URL\n", program,
+  std::fprintf(stderr, "%s: %s\nusage: %s --cacert FILE [-n N] [--mode cold|resumed|early] [--auto] [--fresh-client | --one-thread] URL\n", program,
                message.c_str(), program);
   std::exit(2);
 }
@@ -61,6 +65,8 @@ inline HandshakeArgs parse_handshake_args(int argc, char** argv, const char* pro
       args.auto_protocol = true;
     } else if (arg == "--fresh-client") {
       args.fresh_client = true;
+    } else if (arg == "--one-thread") {
+      args.one_thread = true;
     } else if (!arg.empty() && arg[0] != '-' && args.url.empty()) {
       args.url = arg;
     } else {
@@ -102,9 +108,10 @@ struct HandshakeTally {
     auto at = [&](double q) { return sorted.empty() ? 0.0 : sorted[static_cast<std::size_t>(q * (sorted.size() - 1))]; };
     const double n = std::max<double>(1, static_cast<double>(response_ms.size()));
     std::printf(
-        "{\"client\":\"%s\",\"mode\":\"%s\",\"protocol\":\"%s\",\"fresh_client\":%s,\"connections\":%zu,\"failures\":%d,\"resumed\":%d,\"early\":%d,"
+        "{\"client\":\"%s\",\"mode\":\"%s\",\"protocol\":\"%s\",\"fresh_client\":%s,\"one_thread\":%s,\"connections\":%zu,\"failures\":%d,\"resumed\":%d,\"early\":%d,"
         "\"median_ms\":%.3f,\"p90_ms\":%.3f,\"cpu_us_per_connection\":%.1f,\"connections_per_s\":%.1f}\n",
         client, mode_name(args.mode), args.auto_protocol ? "auto" : "h3", args.fresh_client ? "true" : "false",
+        args.one_thread ? "true" : "false",
         response_ms.size(), failures, resumed, early, at(0.5), at(0.9),
         static_cast<double>(cpu.count()) / n,
         n / std::chrono::duration<double>(wall).count());

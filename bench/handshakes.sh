@@ -3,7 +3,9 @@
 # serve` on loopback with the test certificate. Runs bench/quiver_handshakes and bench/curl_handshakes
 # alternately for R rounds and prints each run's JSON line, then the medians. See docs/benchmarks.md.
 #
-# Default: cold (full handshake), resumed (TLS session ticket) and early (resumed + 0-RTT), HTTP/3 only.
+# Default: cold (full handshake), resumed (TLS session ticket) and early (resumed + 0-RTT), HTTP/3 only;
+# quiver runs twice per mode: on its own io thread (the default Client) and --one-thread (the Client on
+# the benchmark's io_context, run by its one thread, as libcurl's multi handle runs in the caller's).
 #
 # --fallback: time to the first response when HTTP/3 is not there, both clients in their "HTTP/3 first,
 # TCP as the fallback" mode (quiver's default; curl's --http3 = CURL_HTTP_VERSION_3), full handshakes,
@@ -65,7 +67,9 @@ run() {  # label client [options...]: one run, its JSON line labelled with the c
 if [ -z "$fallback" ]; then
   for round in $(seq "$rounds"); do
     for mode in cold resumed early; do
-      for client in quiver curl; do run "$mode" "$client" --mode "$mode"; done
+      run "$mode" quiver --mode "$mode"
+      run "$mode" quiver --mode "$mode" --one-thread
+      run "$mode" curl --mode "$mode"
     done
   done
 else
@@ -95,12 +99,15 @@ import json, statistics, sys
 runs = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
 print(f"\n{'case':11} {'client':24} {'median ms':>10} {'p90 ms':>8} {'CPU us/conn':>12} {'conn/s':>8} {'resumed':>8} {'early':>6}")
 for case in dict.fromkeys(r["case"] for r in runs):
-    for client, fresh in (("quiver", True), ("quiver", False), ("libcurl", False)):
-        rs = [r for r in runs if r["case"] == case and r["client"] == client and r["fresh_client"] == fresh]
+    for client, fresh, one_thread in (("quiver", True, False), ("quiver", False, False), ("quiver", False, True),
+                                      ("libcurl", False, False)):
+        rs = [r for r in runs if r["case"] == case and r["client"] == client and r["fresh_client"] == fresh
+              and r["one_thread"] == one_thread]
         if not rs:
             continue
         med = lambda key: statistics.median(r[key] for r in rs)
-        name = client + (" (new Client each)" if fresh else " (one Client)" if case in ("refused", "blackholed") and client == "quiver" else "")
+        name = client + (" (new Client each)" if fresh else " (one thread)" if one_thread
+                         else " (one Client)" if case in ("refused", "blackholed") and client == "quiver" else "")
         print(f"{case:11} {name:24} {med('median_ms'):10.3f} {med('p90_ms'):8.3f} {med('cpu_us_per_connection'):12.1f} "
               f"{med('connections_per_s'):8.1f} {rs[-1]['resumed']:8} {rs[-1]['early']:6}")
 PY

@@ -4,7 +4,8 @@
 // time from the request to its complete response (median, p90), client CPU per connection (all
 // threads), connections per second, and how many connections the client saw resumed / with early data
 // accepted. With --auto the connections race HTTP/3 against TCP (bench/fallback.sh: servers without
-// HTTP/3, UDP blackholed). bench/handshakes.sh runs it beside curl_handshakes against the same server.
+// HTTP/3, UDP blackholed). With --one-thread the Client runs on this program's own io_context in its one
+// thread. bench/handshakes.sh runs it beside curl_handshakes against the same server.
 #include <stdlib.h>
 
 #include <atomic>
@@ -16,6 +17,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <asio/io_context.hpp>
 
 #include "handshake_args.hpp"
 #include "quiver/quiver.hpp"
@@ -100,14 +103,23 @@ int main(int argc, char** argv) {
   using namespace quiver::bench;
   const HandshakeArgs args = parse_handshake_args(argc, argv, "quiver_handshakes");
   if (args.fresh_client && args.mode != HandshakeMode::cold) handshake_die("quiver_handshakes", "--fresh-client is for --mode cold");
+  if (args.fresh_client && args.one_thread) handshake_die("quiver_handshakes", "--fresh-client and --one-thread exclude each other");
   auto counts = std::make_shared<Counts>();
   std::optional<CaCopies> copies;
   if (args.fresh_client) copies.emplace(args.ca_file, args.connections + 2);  // the first Client, the warm-up, N
   int made = 0;  // Clients made
   const auto ca_file = [&] { return copies ? copies->path(made++) : args.ca_file; };
-  auto client = std::make_unique<quiver::Client>(client_options(args, counts, ca_file()));
+  std::optional<asio::io_context> io;  // --one-thread: the Client's context, run by this thread
+  if (args.one_thread) io.emplace();
+  const auto make_client = [&] {
+    auto options = client_options(args, counts, ca_file());
+    return io ? std::make_unique<quiver::Client>(*io, std::move(options)) : std::make_unique<quiver::Client>(std::move(options));
+  };
+  auto client = make_client();
   auto url = quiver::Url::parse(args.url);
   if (!url) handshake_die("quiver_handshakes", url.error().message());
+  quiver::Request request;
+  request.url = *url;
 
   // Each request waits for the previous connection to be gone (idle_close), so it opens a new one: the
   // connection's `closed` event wakes the waiting thread (as libcurl's FORBID_REUSE closes in line), which
@@ -118,12 +130,10 @@ int main(int argc, char** argv) {
     }
     return true;
   };
-  auto one = [&]() -> std::optional<double> {
+  auto on_io_threads = [&]() -> std::optional<double> {
     // A fresh Client is made (its io threads) before the clock starts; it loads its trust anchors for its
     // first connection, inside the measured request, as libcurl does for each easy handle.
-    if (args.fresh_client) client = std::make_unique<quiver::Client>(client_options(args, counts, ca_file()));
-    quiver::Request request;
-    request.url = *url;
+    if (args.fresh_client) client = make_client();
     const int closed_before = counts->closed();
     const auto start = std::chrono::steady_clock::now();
     auto response = client->request(request);
@@ -134,6 +144,21 @@ int main(int argc, char** argv) {
     if (!response || response->status != 200) return std::nullopt;
     return ms;
   };
+  // --one-thread: the context runs until the response has come and its connection has closed (the
+  // Client keeps no other work there), so the next request opens a new connection.
+  auto on_this_thread = [&]() -> std::optional<double> {
+    std::optional<double> ms;
+    const auto start = std::chrono::steady_clock::now();
+    client->async_request(request, [&](quiver::Result<quiver::Response> response) {
+      if (response && response->status == 200) {
+        ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      }
+    });
+    io->restart();
+    io->run();
+    return ms;
+  };
+  auto one = [&] { return io ? on_this_thread() : on_io_threads(); };
   // Warm-up: a first full handshake (loads the trust anchors, gets the first ticket); not counted.
   (void)one();
   const int resumed_before = counts->resumed.load(), early_before = counts->early.load();

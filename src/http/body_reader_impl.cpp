@@ -68,7 +68,10 @@ void BodyReaderImpl::start_read(PendingRead read) {
     return;
   }
   pending_ = std::move(read);
-  serve_pending_read();
+  if (!pending_->wants_chunk()) give_credit(fill_pending_from_blocks());
+  // The answer goes out from a posted step; until then the read stays pending, so bytes arriving in
+  // between still go straight into its buffer instead of into blocks (and a second copy).
+  if (error_ || !chunks_.empty() || pending_->filled > 0 || (ended_ && !end_reported_)) schedule_serve();
 }
 
 // Also after the end of the body: the request's upload may still run, and the owner stops it.

@@ -6,7 +6,9 @@
 // Bytes arrive a packet (or record) at a time. While a buffer read (async_read_some) waits, they are copied straight
 // into the consumer's buffer; otherwise they are appended to blocks from the connection's BlockPool (an
 // emptied block goes back there). A pending read is answered from a posted step, so everything that
-// arrived in one receive burst goes out in one answer; a chunk read usually gets a whole block, moved.
+// arrived in one receive burst goes out in one answer; until that step runs the read stays pending, so
+// bytes arriving meanwhile still go straight into its buffer (a read started while blocks hold bytes
+// takes those first). A chunk read usually gets a whole block, moved.
 
 #include <chrono>
 #include <cstdint>
