@@ -298,9 +298,11 @@ Error ConnectionImpl::handshake_error(const Error& cause) const {
   return error;
 }
 
+// Posted as an answer: the pool's reply (a request handed over on ready or on new credit) is queued
+// before the transport's next flush, so it rides in that packet.
 void ConnectionImpl::notify_observer(std::function<void(ConnectionObserver&, Connection&)> notify) {
   if (observer_ == nullptr) return;
-  asio::post(executor_, [self = shared_from_this(), notify = std::move(notify)] {
+  answers_->post(executor_, [self = shared_from_this(), notify = std::move(notify)] {
     auto* impl = static_cast<ConnectionImpl*>(self.get());
     if (impl->observer_ != nullptr) notify(*impl->observer_, *impl);
   });

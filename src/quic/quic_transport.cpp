@@ -416,6 +416,9 @@ void QuicTransport::on_readable() {
       if (!read_datagram({receive_buffer.data() + offset, std::min(segment, length - offset)}, now)) return;
     }
   }
+  // Before the reply is scheduled: a handshake completed by this burst releases the waiting requests
+  // now, so they ride in the packet that carries our Finished instead of one of their own.
+  deliver_events();
   if (closed_) return;
   // The reply is written after the handlers this burst queued (answers, body deliveries): a request they
   // send rides in the same packet as our ACK, and credit they return goes out with it.
@@ -641,6 +644,12 @@ void QuicTransport::on_expiry() {
 
 // Delivers the events collected during the last read or write, then re-arms the timer.
 void QuicTransport::after_io() {
+  deliver_events();
+  if (!closed_) arm_expiry_timer();
+}
+
+// The events the last read or write collected inside ngtcp2, each delivered once (outside it).
+void QuicTransport::deliver_events() {
   if (closed_) return;
   if (tls_ && tls_->take_ticket_arrival()) store_ticket();
   if (handshake_event_pending_) {
@@ -652,8 +661,6 @@ void QuicTransport::after_io() {
     stream_credit_event_pending_ = false;
     if (events_ != nullptr && handshake_completed_) events_->on_stream_credit();
   }
-  if (closed_) return;
-  arm_expiry_timer();
 }
 
 // A NewSessionTicket arrived: keep it with what 0-RTT on a later connection needs from this one.

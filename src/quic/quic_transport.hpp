@@ -189,6 +189,7 @@ class QuicTransport : public std::enable_shared_from_this<QuicTransport>, public
   void arm_expiry_timer();
   void on_expiry();
   void after_io();
+  void deliver_events();
   void store_ticket();
   void open_qlog(const ngtcp2_cid& scid, ngtcp2_settings& settings);
   int on_handshake_completed_inside();
