@@ -20,8 +20,9 @@ namespace {
 
 constexpr char kAlpnH3[] = "h3";
 // One key share in the ClientHello, for the first group of the priorities (X25519): the second one
-// GnuTLS makes by default is a P-256 key pair the server almost never uses, a tenth of a full handshake's
-// CPU. A server that wants another group asks for it (HelloRetryRequest: one round trip more).
+// GnuTLS makes by default is a P-256 key pair the server almost never uses (about 2 % of a full
+// handshake's CPU, docs/benchmarks.md). A server that wants another group asks for it
+// (HelloRetryRequest: one round trip more).
 constexpr unsigned kInitFlags = GNUTLS_CLIENT | GNUTLS_KEY_SHARE_TOP;
 
 bool is_ip_literal(const std::string& host) {

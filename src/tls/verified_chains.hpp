@@ -1,8 +1,8 @@
 #pragma once
 // VerifiedChains: server certificate chains a context's trust anchors verified for a host name,
 // remembered for a while, as Chromium's caching certificate verifier does. A new connection to a server
-// presents the same chain as the last one, and checking its signatures and names again costs a sixth of
-// a full handshake's CPU.
+// presents the same chain as the last one, and checking its signatures and names again cost about a
+// third of a full handshake's CPU (docs/benchmarks.md, issue 15).
 //
 // What is remembered is exact: the host name, every certificate's DER bytes and the stapled OCSP
 // responses, byte for byte. Only successful verifications are remembered, each until kVerifiedFor has
